@@ -1,0 +1,50 @@
+//! Every numeric limit of the wire format, each cited in SPEC.md section 7.
+
+/// The protocol version this crate speaks, first byte of every frame.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// Default maximum body length of one frame (bytes after the length field).
+pub const DEFAULT_MAX_FRAME_LEN: usize = 1 << 20;
+
+/// The largest value the length varint can carry ([`MAX_VARINT_LEN`] bytes
+/// of 7 bits); no configuration may exceed it.
+pub const MAX_FRAME_LEN_LIMIT: usize = (1 << (7 * MAX_VARINT_LEN)) - 1;
+
+/// The longest a length varint may be, in bytes.
+pub const MAX_VARINT_LEN: usize = 4;
+
+/// The longest a frame prefix (version, type, length) can be.
+pub const MAX_PREFIX_LEN: usize = 2 + MAX_VARINT_LEN;
+
+/// Length of the routing fields of a sealed frame, after the prefix.
+pub const ROUTING_LEN: usize = 4 + 1 + 1 + 4 + 16 + 8;
+
+/// Length of the ChaCha20-Poly1305 tag closing every sealed frame.
+pub const TAG_LEN: usize = 16;
+
+/// Smallest body of a sealed frame: routing fields and an empty ciphertext.
+pub const MIN_SEALED_BODY_LEN: usize = ROUTING_LEN + TAG_LEN;
+
+/// Longest display name in a [`Profile`](crate::message::Profile), in bytes.
+pub const MAX_NAME_BYTES: usize = 64;
+
+/// Longest device, category, terminal or agent label, in bytes.
+pub const MAX_LABEL_BYTES: usize = 64;
+
+/// Longest chat message, in bytes.
+pub const MAX_CHAT_BYTES: usize = 2048;
+
+/// Length of a relay challenge nonce.
+pub const CHALLENGE_LEN: usize = 32;
+
+/// Length of an Ed25519 verifier public key.
+pub const VERIFIER_LEN: usize = 32;
+
+/// Length of an Ed25519 join signature.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// Shortest session id, in characters.
+pub const MIN_SESSION_ID_LEN: usize = 8;
+
+/// Longest session id, in characters.
+pub const MAX_SESSION_ID_LEN: usize = 64;
