@@ -279,18 +279,16 @@ impl StreamOpener {
                 got: header.direction,
             });
         }
-        if let Some(p) = self.participant {
-            if header.participant != p {
-                return Err(OpenError::WrongParticipant);
-            }
+        if self.participant.is_some_and(|p| p != header.participant) {
+            return Err(OpenError::WrongParticipant);
         }
-        if let Some((epoch, _)) = &self.schedule_key {
-            if *epoch != header.epoch {
-                return Err(OpenError::WrongEpoch {
-                    expected: *epoch,
-                    got: header.epoch,
-                });
-            }
+        if let Some((epoch, _)) = &self.schedule_key
+            && *epoch != header.epoch
+        {
+            return Err(OpenError::WrongEpoch {
+                expected: *epoch,
+                got: header.epoch,
+            });
         }
         if self.finished {
             return Err(OpenError::AfterEnd);

@@ -47,7 +47,8 @@ fn rfc8439_section_2_8_2_aead() {
 #[test]
 fn rfc5869_hkdf_sha256_cases_1_to_3() {
     let range = |a: u8, b: u8| (a..=b).collect::<Vec<u8>>();
-    let cases: [(Vec<u8>, Vec<u8>, Vec<u8>, &str); 3] = [
+    type Case = (Vec<u8>, Vec<u8>, Vec<u8>, &'static str);
+    let cases: [Case; 3] = [
         (
             vec![0x0b; 22],
             range(0x00, 0x0c),
