@@ -12,3 +12,4 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod relay;

@@ -36,7 +36,7 @@ pub struct SessionOptions {
 pub struct Control {
     #[prost(
         oneof = "control::Body",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 20, 21, 22, 23, 24, 30, 31, 32, 33, 34, 35, 36, 40, 41, 42, 45, 50, 51, 52, 53"
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 30, 31, 32, 33, 34, 35, 36, 40, 41, 42, 45, 50, 51, 52, 53"
     )]
     pub body: ::core::option::Option<control::Body>,
 }
@@ -61,6 +61,8 @@ pub mod control {
         HostStatus(super::HostStatus),
         #[prost(message, tag = "8")]
         SessionEnded(super::SessionEnded),
+        #[prost(message, tag = "9")]
+        ResumeState(super::ResumeState),
         /// Presence and collaboration metadata (section 5.3).
         #[prost(message, tag = "10")]
         Presence(super::Presence),
@@ -102,7 +104,7 @@ pub mod control {
         #[prost(message, tag = "41")]
         SnapshotRequest(super::SnapshotRequest),
         #[prost(message, tag = "42")]
-        ReplayDone(super::ReplayDone),
+        ReplayStart(super::ReplayStart),
         /// Tunnels administration (section 5.7).
         #[prost(message, tag = "45")]
         TunnelAdmin(super::TunnelAdmin),
@@ -203,6 +205,38 @@ pub struct HostStatus {
     /// While offline: milliseconds left in the grace window.
     #[prost(uint64, tag = "2")]
     pub grace_remaining_ms: u64,
+}
+/// The relay's view of one terminal, sent to a host that resumed.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TerminalState {
+    #[prost(uint32, tag = "1")]
+    pub terminal_id: u32,
+    #[prost(uint32, tag = "2")]
+    pub owner: u32,
+    #[prost(uint32, tag = "3")]
+    pub controller: u32,
+    #[prost(uint32, tag = "4")]
+    pub rows: u32,
+    #[prost(uint32, tag = "5")]
+    pub cols: u32,
+    #[prost(string, tag = "6")]
+    pub label: ::prost::alloc::string::String,
+    /// The output run the relay holds last, and the last sequence number it
+    /// holds of it (absent when the ring is empty). The host re-sends, in a
+    /// new run, what it sealed after that.
+    #[prost(bytes = "bytes", tag = "7")]
+    pub last_epoch: ::prost::bytes::Bytes,
+    #[prost(uint64, tag = "8")]
+    pub last_seq: u64,
+    #[prost(bool, tag = "9")]
+    pub has_output: bool,
+}
+/// Relay -> host, right after a resume is accepted: the terminals the relay
+/// knows, so the host can resume each without a gap.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ResumeState {
+    #[prost(message, repeated, tag = "1")]
+    pub terminals: ::prost::alloc::vec::Vec<TerminalState>,
 }
 /// Relay -> peer (or host -> relay to end the session): the session or this
 /// connection's part in it is over. The connection closes after this.
@@ -452,16 +486,29 @@ pub struct SnapshotRequest {
     #[prost(uint32, tag = "2")]
     pub requester: u32,
 }
-/// Relay -> participant: the replay of this terminal is complete; what
-/// follows is live.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
-pub struct ReplayDone {
-    #[prost(uint32, tag = "1")]
-    pub terminal_id: u32,
-    /// Sequence number of the first replayed frame, and whether the ring
-    /// held the start of the current epoch.
+/// One run of a terminal's output stream in a replay: consecutive frames of
+/// one epoch.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReplayRun {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub epoch: ::prost::bytes::Bytes,
     #[prost(uint64, tag = "2")]
     pub first_seq: u64,
+    #[prost(uint32, tag = "3")]
+    pub frame_count: u32,
+}
+/// Relay -> participant: the next sealed Output frames of this terminal are
+/// a replay of the relay's ring, run by run as listed; the frames after
+/// them are live.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ReplayStart {
+    #[prost(uint32, tag = "1")]
+    pub terminal_id: u32,
+    #[prost(message, repeated, tag = "2")]
+    pub runs: ::prost::alloc::vec::Vec<ReplayRun>,
+    /// Whether the ring still holds every output frame of the terminal (no
+    /// frame was evicted). When false, a snapshot is on its way if the host
+    /// is online.
     #[prost(bool, tag = "3")]
     pub complete: bool,
 }
@@ -473,11 +520,13 @@ pub struct TunnelAdmin {
     #[prost(bool, tag = "2")]
     pub enable: bool,
 }
+/// Either side: are you there? Answered with a Pong of the same nonce.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Ping {
     #[prost(uint64, tag = "1")]
     pub nonce: u64,
 }
+/// The answer to a Ping.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Pong {
     #[prost(uint64, tag = "1")]
@@ -596,8 +645,7 @@ pub enum RefusalReason {
     SessionExists = 4,
     SessionFull = 5,
     RelayFull = 6,
-    HostPresent = 7,
-    InvalidRequest = 8,
+    InvalidRequest = 7,
 }
 impl RefusalReason {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -613,7 +661,6 @@ impl RefusalReason {
             Self::SessionExists => "REFUSAL_REASON_SESSION_EXISTS",
             Self::SessionFull => "REFUSAL_REASON_SESSION_FULL",
             Self::RelayFull => "REFUSAL_REASON_RELAY_FULL",
-            Self::HostPresent => "REFUSAL_REASON_HOST_PRESENT",
             Self::InvalidRequest => "REFUSAL_REASON_INVALID_REQUEST",
         }
     }
@@ -627,7 +674,6 @@ impl RefusalReason {
             "REFUSAL_REASON_SESSION_EXISTS" => Some(Self::SessionExists),
             "REFUSAL_REASON_SESSION_FULL" => Some(Self::SessionFull),
             "REFUSAL_REASON_RELAY_FULL" => Some(Self::RelayFull),
-            "REFUSAL_REASON_HOST_PRESENT" => Some(Self::HostPresent),
             "REFUSAL_REASON_INVALID_REQUEST" => Some(Self::InvalidRequest),
             _ => None,
         }
@@ -740,6 +786,7 @@ pub enum ActionRefusal {
     NoPendingRequest = 10,
     HostOffline = 11,
     Invalid = 12,
+    FocusLocked = 13,
 }
 impl ActionRefusal {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -761,6 +808,7 @@ impl ActionRefusal {
             Self::NoPendingRequest => "ACTION_REFUSAL_NO_PENDING_REQUEST",
             Self::HostOffline => "ACTION_REFUSAL_HOST_OFFLINE",
             Self::Invalid => "ACTION_REFUSAL_INVALID",
+            Self::FocusLocked => "ACTION_REFUSAL_FOCUS_LOCKED",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -779,6 +827,7 @@ impl ActionRefusal {
             "ACTION_REFUSAL_NO_PENDING_REQUEST" => Some(Self::NoPendingRequest),
             "ACTION_REFUSAL_HOST_OFFLINE" => Some(Self::HostOffline),
             "ACTION_REFUSAL_INVALID" => Some(Self::Invalid),
+            "ACTION_REFUSAL_FOCUS_LOCKED" => Some(Self::FocusLocked),
             _ => None,
         }
     }

@@ -35,6 +35,33 @@ fn enum_val(max: i32) -> impl Strategy<Value = i32> {
     0..=max
 }
 
+fn terminal_state() -> impl Strategy<Value = m::TerminalState> {
+    (
+        any::<(u32, u32, u32, u32, u32)>(),
+        text(),
+        blob(17),
+        any::<(u64, bool)>(),
+    )
+        .prop_map(
+            |(
+                (terminal_id, owner, controller, rows, cols),
+                label,
+                last_epoch,
+                (last_seq, has_output),
+            )| m::TerminalState {
+                terminal_id,
+                owner,
+                controller,
+                rows,
+                cols,
+                label,
+                last_epoch,
+                last_seq,
+                has_output,
+            },
+        )
+}
+
 fn lifecycle() -> impl Strategy<Value = Body> {
     prop_oneof![
         (
@@ -70,7 +97,7 @@ fn lifecycle() -> impl Strategy<Value = Body> {
             .prop_map(|(role, signature)| Body::JoinProof(m::JoinProof { role, signature })),
         prop_oneof![
             Just(None),
-            enum_val(8).prop_map(|r| Some(m::join_result::Outcome::Refused(r))),
+            enum_val(7).prop_map(|r| Some(m::join_result::Outcome::Refused(r))),
             (any::<u32>(), enum_val(3), options(), any::<bool>()).prop_map(
                 |(participant_id, role, options, host_online)| {
                     Some(m::join_result::Outcome::Accepted(m::Accepted {
@@ -90,6 +117,8 @@ fn lifecycle() -> impl Strategy<Value = Body> {
             }
         )),
         enum_val(5).prop_map(|reason| Body::SessionEnded(m::SessionEnded { reason })),
+        proptest::collection::vec(terminal_state(), 0..3)
+            .prop_map(|terminals| Body::ResumeState(m::ResumeState { terminals })),
     ]
 }
 
@@ -234,18 +263,30 @@ fn other() -> impl Strategy<Value = Body> {
                 requester
             }
         )),
-        any::<(u32, u64, bool)>().prop_map(|(terminal_id, first_seq, complete)| {
-            Body::ReplayDone(m::ReplayDone {
-                terminal_id,
-                first_seq,
-                complete,
-            })
-        }),
+        (
+            any::<u32>(),
+            proptest::collection::vec((blob(17), any::<u64>(), any::<u32>()), 0..3),
+            any::<bool>()
+        )
+            .prop_map(
+                |(terminal_id, runs, complete)| Body::ReplayStart(m::ReplayStart {
+                    terminal_id,
+                    runs: runs
+                        .into_iter()
+                        .map(|(epoch, first_seq, frame_count)| m::ReplayRun {
+                            epoch,
+                            first_seq,
+                            frame_count
+                        })
+                        .collect(),
+                    complete,
+                })
+            ),
         any::<(u32, bool)>()
             .prop_map(|(port, enable)| Body::TunnelAdmin(m::TunnelAdmin { port, enable })),
         any::<u64>().prop_map(|nonce| Body::Ping(m::Ping { nonce })),
         any::<u64>().prop_map(|nonce| Body::Pong(m::Pong { nonce })),
-        (any::<(u32, u32)>(), enum_val(12)).prop_map(|((action, terminal_id), reason)| {
+        (any::<(u32, u32)>(), enum_val(13)).prop_map(|((action, terminal_id), reason)| {
             Body::Refused(m::Refused {
                 action,
                 terminal_id,

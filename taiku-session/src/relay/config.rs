@@ -1,0 +1,86 @@
+//! Relay limits and timers, each with a documented default (SPEC.md
+//! section 7.2).
+
+use core::time::Duration;
+
+use taiku_proto::limits::{DEFAULT_MAX_FRAME_LEN, MAX_CHAT_BYTES};
+
+/// Everything a relay bounds. `RelayConfig::default()` is what SPEC.md
+/// documents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Largest frame body accepted or sent.
+    pub max_frame_len: usize,
+    /// Connections tracked at once (admitted or not).
+    pub max_connections: usize,
+    /// Sessions hosted at once.
+    pub max_sessions: usize,
+    /// Participants per session, the host not counted.
+    pub max_participants: usize,
+    /// Terminals per session.
+    pub max_terminals: usize,
+    /// Bytes of sealed output kept per terminal for replay.
+    pub ring_bytes: usize,
+    /// Bytes queued towards one connection before it is too slow.
+    pub max_queue_bytes: usize,
+    /// Frames queued towards one connection before it is too slow.
+    pub max_queue_frames: usize,
+    /// How long a host may be gone before its session ends.
+    pub host_grace: Duration,
+    /// How long a connection may take to be admitted.
+    pub handshake_timeout: Duration,
+    /// How long an admitted connection may stay silent.
+    pub idle_timeout: Duration,
+    /// Failed admissions on one connection before it is closed.
+    pub max_auth_failures: u32,
+    /// Wait imposed after a failed admission before the next attempt,
+    /// doubled after each further failure.
+    pub auth_retry_delay: Duration,
+    /// How long an adoption request waits for the owner's answer.
+    pub adoption_timeout: Duration,
+    /// How long the typing focus lock lasts after the last keystroke.
+    pub focus_lock: Duration,
+    /// Longest chat message in bytes.
+    pub max_chat_bytes: usize,
+    /// Chat messages kept and replayed to joiners.
+    pub chat_history: usize,
+    /// Chat messages a participant may send in a burst.
+    pub chat_burst: u32,
+    /// Time for one chat token to refill.
+    pub chat_refill: Duration,
+    /// Tiles in one layout message.
+    pub max_layout_tiles: usize,
+    /// Events kept for `poll_event` before the oldest are dropped.
+    pub max_events: usize,
+    /// Longest identity claim from the transport, in bytes.
+    pub max_identity_bytes: usize,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            max_connections: 4096,
+            max_sessions: 1024,
+            max_participants: 64,
+            max_terminals: 32,
+            ring_bytes: 2 << 20,
+            max_queue_bytes: 8 << 20,
+            max_queue_frames: 8192,
+            host_grace: Duration::from_secs(300),
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(90),
+            max_auth_failures: 5,
+            auth_retry_delay: Duration::from_millis(500),
+            adoption_timeout: Duration::from_secs(60),
+            focus_lock: Duration::from_millis(1500),
+            max_chat_bytes: MAX_CHAT_BYTES,
+            chat_history: 100,
+            chat_burst: 5,
+            chat_refill: Duration::from_secs(1),
+            max_layout_tiles: 64,
+            max_events: 4096,
+            max_identity_bytes: 256,
+        }
+    }
+}

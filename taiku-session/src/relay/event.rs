@@ -1,0 +1,98 @@
+//! What the relay reports for observability.
+
+use taiku_proto::message::{ActionRefusal, EndReason, RefusalReason};
+use taiku_proto::{ParticipantId, Role, SessionId};
+
+use super::ConnId;
+
+/// Something that happened, drained with [`Relay::poll_event`](super::Relay::poll_event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A host created a session.
+    SessionCreated {
+        /// The new session.
+        session: SessionId,
+    },
+    /// Somebody was admitted.
+    Joined {
+        /// The session joined.
+        session: SessionId,
+        /// The participant id assigned (0 for the host).
+        participant: ParticipantId,
+        /// The role proven.
+        role: Role,
+    },
+    /// An admission was refused.
+    Denied {
+        /// The connection refused.
+        conn: ConnId,
+        /// The reason sent to it.
+        reason: RefusalReason,
+    },
+    /// An admitted action was refused.
+    ActionRefused {
+        /// The session.
+        session: SessionId,
+        /// Who tried.
+        participant: ParticipantId,
+        /// The `Control` field number, or 0x100 + direction for sealed frames.
+        action: u32,
+        /// Why.
+        reason: ActionRefusal,
+    },
+    /// A participant left.
+    Left {
+        /// The session left.
+        session: SessionId,
+        /// Who left.
+        participant: ParticipantId,
+    },
+    /// The host's connection dropped; the grace window runs.
+    HostAway {
+        /// The session.
+        session: SessionId,
+    },
+    /// The host came back within the grace window.
+    HostResumed {
+        /// The session.
+        session: SessionId,
+    },
+    /// A session ended and its state was freed.
+    SessionEnded {
+        /// The session.
+        session: SessionId,
+        /// Why.
+        reason: EndReason,
+    },
+    /// A connection was closed by the relay.
+    Evicted {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: EvictReason,
+    },
+}
+
+/// Why the relay closed a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EvictReason {
+    /// Its outbound queue overflowed.
+    TooSlow,
+    /// It sent a frame that is not allowed in its state.
+    ProtocolViolation,
+    /// Too many failed admissions.
+    RateLimited,
+    /// Admission took too long.
+    HandshakeTimeout,
+    /// Nothing received for the idle timeout.
+    Idle,
+    /// The relay has too many connections.
+    RelayFull,
+    /// Another connection took its host seat.
+    Replaced,
+    /// Its session ended.
+    SessionEnded,
+    /// A frame failed to decode.
+    Malformed,
+}

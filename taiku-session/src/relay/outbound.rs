@@ -1,0 +1,143 @@
+//! Per-connection outbound queues, bounded in frames and bytes, drained
+//! round-robin across connections that are not blocked.
+
+use std::collections::{HashMap, VecDeque};
+
+use taiku_proto::Frame;
+use taiku_proto::limits::MAX_PREFIX_LEN;
+
+use super::ConnId;
+
+/// What the driver must do for a connection.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Transmit {
+    /// Send this frame (one WebSocket binary message).
+    Send {
+        /// The connection.
+        conn: ConnId,
+        /// The frame; sealed frames share the relay's buffers.
+        frame: Frame,
+    },
+    /// Close the connection; nothing more will be sent on it.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+}
+
+/// Wire size used for queue accounting.
+pub(crate) fn frame_len(frame: &Frame) -> usize {
+    match frame {
+        Frame::Sealed(sealed) => sealed.as_bytes().len(),
+        Frame::Control(control) => prost::Message::encoded_len(control) + MAX_PREFIX_LEN,
+    }
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    items: VecDeque<Frame>,
+    bytes: usize,
+    blocked: bool,
+    closing: bool,
+    scheduled: bool,
+}
+
+/// Why a push was refused.
+pub(crate) struct Overflow;
+
+#[derive(Debug, Default)]
+pub(crate) struct Outbound {
+    queues: HashMap<ConnId, Queue>,
+    ready: VecDeque<ConnId>,
+}
+
+impl Outbound {
+    pub(crate) fn open(&mut self, conn: ConnId) {
+        self.queues.entry(conn).or_default();
+    }
+
+    fn schedule(ready: &mut VecDeque<ConnId>, conn: ConnId, q: &mut Queue) {
+        if !q.scheduled && (q.closing || (!q.blocked && !q.items.is_empty())) {
+            q.scheduled = true;
+            ready.push_back(conn);
+        }
+    }
+
+    /// Queue a frame; `Err(Overflow)` when the connection's bounds would be
+    /// exceeded (the frame is not queued).
+    pub(crate) fn push(
+        &mut self,
+        conn: ConnId,
+        frame: Frame,
+        max_frames: usize,
+        max_bytes: usize,
+    ) -> Result<(), Overflow> {
+        let Some(q) = self.queues.get_mut(&conn) else {
+            return Ok(());
+        };
+        if q.closing {
+            return Ok(());
+        }
+        let len = frame_len(&frame);
+        if q.items.len() >= max_frames || q.bytes + len > max_bytes {
+            return Err(Overflow);
+        }
+        q.bytes += len;
+        q.items.push_back(frame);
+        Self::schedule(&mut self.ready, conn, q);
+        Ok(())
+    }
+
+    /// Close after what is queued, or at once with `discard`.
+    pub(crate) fn close(&mut self, conn: ConnId, discard: bool) {
+        if let Some(q) = self.queues.get_mut(&conn) {
+            if discard {
+                q.items.clear();
+                q.bytes = 0;
+            }
+            q.closing = true;
+            Self::schedule(&mut self.ready, conn, q);
+        }
+    }
+
+    pub(crate) fn set_blocked(&mut self, conn: ConnId, blocked: bool) {
+        if let Some(q) = self.queues.get_mut(&conn) {
+            q.blocked = blocked;
+            Self::schedule(&mut self.ready, conn, q);
+        }
+    }
+
+    pub(crate) fn forget(&mut self, conn: ConnId) {
+        self.queues.remove(&conn);
+    }
+
+    pub(crate) fn queued(&self, conn: ConnId) -> (usize, usize) {
+        self.queues
+            .get(&conn)
+            .map_or((0, 0), |q| (q.items.len(), q.bytes))
+    }
+
+    /// The next transmit, round-robin over ready connections. A `Close`
+    /// forgets the connection's queue.
+    pub(crate) fn poll(&mut self) -> Option<Transmit> {
+        while let Some(conn) = self.ready.pop_front() {
+            let Some(q) = self.queues.get_mut(&conn) else {
+                continue;
+            };
+            q.scheduled = false;
+            if q.blocked && !q.closing {
+                continue;
+            }
+            if let Some(frame) = q.items.pop_front() {
+                q.bytes -= frame_len(&frame);
+                Self::schedule(&mut self.ready, conn, q);
+                return Some(Transmit::Send { conn, frame });
+            }
+            if q.closing {
+                self.queues.remove(&conn);
+                return Some(Transmit::Close { conn });
+            }
+        }
+        None
+    }
+}

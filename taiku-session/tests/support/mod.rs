@@ -1,0 +1,272 @@
+//! An in-memory harness around one relay: virtual time, peers that hold
+//! real keys, and per-connection inboxes of what the relay sent.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand_core::SeedableRng;
+use taiku_crypto::{Challenge, KeySchedule, LinkSecret, StreamSealer};
+use taiku_proto::message::{self as m, control::Body};
+use taiku_proto::{
+    Direction, Epoch, Frame, ParticipantId, Role, SealedFrame, SessionId, TerminalId,
+};
+use taiku_session::relay::{ConnId, Event, Relay, RelayConfig, Transmit};
+
+pub type Rng = chacha20::ChaCha20Rng;
+
+pub fn control(body: Body) -> Frame {
+    Frame::Control(m::Control { body: Some(body) })
+}
+
+pub struct Harness {
+    pub relay: Relay<Rng>,
+    pub now: Instant,
+    pub inbox: BTreeMap<ConnId, Vec<Frame>>,
+    pub closed: BTreeSet<ConnId>,
+    pub events: Vec<Event>,
+    next_conn: u64,
+    pub session: SessionId,
+    pub host_keys: KeySchedule,
+    pub host: ConnId,
+}
+
+pub fn profile(name: &str) -> Option<m::Profile> {
+    Some(m::Profile {
+        name: name.into(),
+        device_label: "test".into(),
+    })
+}
+
+impl Harness {
+    /// A relay with one session created by a host on connection 1.
+    pub fn new(config: RelayConfig, options: m::SessionOptions) -> Self {
+        let session = SessionId::new("harness-session-1").unwrap();
+        let host_keys = KeySchedule::new(&LinkSecret::from_bytes(Role::Admin, [42; 32]), &session);
+        let mut h = Harness {
+            relay: Relay::new(config, Rng::from_seed([1; 32])),
+            now: Instant::now(),
+            inbox: BTreeMap::new(),
+            closed: BTreeSet::new(),
+            events: Vec::new(),
+            next_conn: 1,
+            session: session.clone(),
+            host_keys,
+            host: ConnId(0),
+        };
+        let host = h.connect();
+        let verifiers = h.host_keys.verifiers().unwrap();
+        let create = Body::SessionCreate(m::SessionCreate {
+            session_id: session.to_string(),
+            verifiers: Some(m::RoleVerifiers {
+                reader: Bytes::copy_from_slice(&verifiers.get(Role::Reader).to_bytes()),
+                writer: Bytes::copy_from_slice(&verifiers.get(Role::Writer).to_bytes()),
+                admin: Bytes::copy_from_slice(&verifiers.get(Role::Admin).to_bytes()),
+            }),
+            options: Some(options),
+            profile: profile("host"),
+        });
+        let accepted = h.admit(host, create, &h.host_keys.prover());
+        assert!(
+            matches!(accepted, Ok(p) if p == ParticipantId::HOST),
+            "{accepted:?}"
+        );
+        h.host = host;
+        h.take(host);
+        h
+    }
+
+    pub fn default_options() -> m::SessionOptions {
+        m::SessionOptions {
+            readers_enabled: true,
+            viewer_sign_in_required: false,
+        }
+    }
+
+    pub fn connect(&mut self) -> ConnId {
+        self.next_conn += 1;
+        let conn = ConnId(self.next_conn);
+        self.relay.handle_connect(conn, self.now);
+        conn
+    }
+
+    pub fn pump(&mut self) {
+        while let Some(t) = self.relay.poll_transmit() {
+            match t {
+                Transmit::Send { conn, frame } => self.inbox.entry(conn).or_default().push(frame),
+                Transmit::Close { conn } => {
+                    self.closed.insert(conn);
+                }
+            }
+        }
+        while let Some(e) = self.relay.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    pub fn take(&mut self, conn: ConnId) -> Vec<Frame> {
+        self.pump();
+        self.inbox.remove(&conn).unwrap_or_default()
+    }
+
+    pub fn take_controls(&mut self, conn: ConnId) -> Vec<Body> {
+        self.take(conn)
+            .into_iter()
+            .filter_map(|f| match f {
+                Frame::Control(m::Control { body }) => body,
+                Frame::Sealed(_) => None,
+            })
+            .collect()
+    }
+
+    pub fn send(&mut self, conn: ConnId, body: Body) {
+        self.relay.handle_frame(conn, control(body), self.now);
+        self.pump();
+    }
+
+    pub fn send_sealed(&mut self, conn: ConnId, frame: SealedFrame) {
+        self.relay
+            .handle_frame(conn, Frame::Sealed(frame), self.now);
+        self.pump();
+    }
+
+    pub fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.relay.handle_timeout(self.now);
+        self.pump();
+    }
+
+    /// Run an admission: request, challenge, proof. Returns the assigned
+    /// participant id or the refusal reason.
+    pub fn admit(
+        &mut self,
+        conn: ConnId,
+        request: Body,
+        prover: &taiku_crypto::Prover,
+    ) -> Result<ParticipantId, i32> {
+        self.take(conn);
+        self.send(conn, request);
+        let frames = self.take_controls(conn);
+        let challenge = match frames.first() {
+            Some(Body::Challenge(c)) => Challenge::from_slice(&c.nonce).unwrap(),
+            Some(Body::JoinResult(m::JoinResult {
+                outcome: Some(m::join_result::Outcome::Refused(r)),
+            })) => return Err(*r),
+            other => panic!("expected a challenge, got {other:?}"),
+        };
+        let proof = prover.prove(&challenge);
+        self.send(
+            conn,
+            Body::JoinProof(m::JoinProof {
+                role: proof.role().to_proto(),
+                signature: Bytes::copy_from_slice(proof.signature()),
+            }),
+        );
+        let frames = self.take(conn);
+        let result = frames.iter().find_map(|f| match f {
+            Frame::Control(m::Control {
+                body: Some(Body::JoinResult(r)),
+            }) => Some(*r),
+            _ => None,
+        });
+        // Put the rest back for the test to inspect.
+        let rest: Vec<Frame> = frames
+            .into_iter()
+            .filter(|f| {
+                !matches!(
+                    f,
+                    Frame::Control(m::Control {
+                        body: Some(Body::JoinResult(_))
+                    })
+                )
+            })
+            .collect();
+        self.inbox.insert(conn, rest);
+        match result.and_then(|r| r.outcome) {
+            Some(m::join_result::Outcome::Accepted(a)) => Ok(ParticipantId(a.participant_id)),
+            Some(m::join_result::Outcome::Refused(r)) => Err(r),
+            None => panic!("no join result"),
+        }
+    }
+
+    pub fn keys(&self, role: Role) -> KeySchedule {
+        KeySchedule::new(&self.host_keys.secret(role).unwrap(), &self.session)
+    }
+
+    /// Join with `role`'s link; panics on refusal. Clears the joiner's inbox.
+    pub fn join(&mut self, role: Role, name: &str) -> (ConnId, ParticipantId) {
+        let conn = self.connect();
+        let keys = self.keys(role);
+        let req = Body::JoinRequest(m::JoinRequest {
+            session_id: self.session.to_string(),
+            profile: profile(name),
+        });
+        let id = self
+            .admit(conn, req, &keys.prover())
+            .expect("join accepted");
+        self.take(conn);
+        (conn, id)
+    }
+
+    /// The host opens a terminal owned by `owner`.
+    pub fn open_terminal(&mut self, id: u32, owner: ParticipantId) -> TerminalId {
+        self.send(
+            self.host,
+            Body::TerminalOpened(m::TerminalOpened {
+                terminal_id: id,
+                owner: owner.0,
+                rows: 24,
+                cols: 80,
+                label: String::new(),
+            }),
+        );
+        TerminalId(id)
+    }
+
+    pub fn output_sealer(&self, terminal: TerminalId, epoch: u8) -> StreamSealer {
+        self.host_keys
+            .sealer(
+                terminal,
+                Direction::Output,
+                ParticipantId::HOST,
+                Epoch([epoch; 16]),
+            )
+            .unwrap()
+    }
+
+    pub fn input_sealer(
+        &self,
+        role: Role,
+        terminal: TerminalId,
+        sender: ParticipantId,
+        epoch: u8,
+    ) -> StreamSealer {
+        self.keys(role)
+            .sealer(terminal, Direction::Input, sender, Epoch([epoch; 16]))
+            .unwrap()
+    }
+}
+
+/// The `Refused` reasons among `bodies`.
+pub fn refusals(bodies: &[Body]) -> Vec<(u32, i32)> {
+    bodies
+        .iter()
+        .filter_map(|b| match b {
+            Body::Refused(r) => Some((r.action, r.reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The sealed frames among `frames`.
+pub fn sealed(frames: &[Frame]) -> Vec<SealedFrame> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Sealed(s) => Some(s.clone()),
+            Frame::Control(_) => None,
+        })
+        .collect()
+}
