@@ -1,13 +1,17 @@
 //! # taiku-session
 //!
-//! The Sans-IO state machines of taiku. This release carries the access
-//! rules that the relay and the host both apply ([`access`]): which
-//! verified role may do what to which terminal, given the ownership table.
-//! The relay, host and participant machines build on them (SPEC.md
-//! section 6).
+//! The Sans-IO state machines of taiku:
+//!
+//! - [`relay`]: the relay machine a custom relay drives. It admits peers
+//!   against each session's verifiers, routes sealed frames byte for byte,
+//!   keeps the replay rings and enforces every access rule, without ever
+//!   holding a key (SPEC.md section 6);
+//! - [`access`]: the role and ownership rules, written once and applied by
+//!   the relay and by the host's own copy of the ownership table.
 //!
 //! Like every core crate of taiku it has no IO, no clock and no async
-//! runtime.
+//! runtime: time is an argument, randomness is injected, output is drained
+//! with `poll_*` methods.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

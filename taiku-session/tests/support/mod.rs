@@ -56,10 +56,17 @@ impl Harness {
             host_keys,
             host: ConnId(0),
         };
-        let host = h.connect();
-        let verifiers = h.host_keys.verifiers().unwrap();
+        let keys = KeySchedule::new(&h.host_keys.secret(Role::Admin).unwrap(), &session);
+        h.host = h.create_session(&keys, options);
+        h
+    }
+
+    /// A new host connection creates the session of `keys`.
+    pub fn create_session(&mut self, keys: &KeySchedule, options: m::SessionOptions) -> ConnId {
+        let host = self.connect();
+        let verifiers = keys.verifiers().unwrap();
         let create = Body::SessionCreate(m::SessionCreate {
-            session_id: session.to_string(),
+            session_id: keys.session_id().to_string(),
             verifiers: Some(m::RoleVerifiers {
                 reader: Bytes::copy_from_slice(&verifiers.get(Role::Reader).to_bytes()),
                 writer: Bytes::copy_from_slice(&verifiers.get(Role::Writer).to_bytes()),
@@ -68,14 +75,13 @@ impl Harness {
             options: Some(options),
             profile: profile("host"),
         });
-        let accepted = h.admit(host, create, &h.host_keys.prover());
+        let accepted = self.admit(host, create, &keys.prover());
         assert!(
             matches!(accepted, Ok(p) if p == ParticipantId::HOST),
             "{accepted:?}"
         );
-        h.host = host;
-        h.take(host);
-        h
+        self.take(host);
+        host
     }
 
     pub fn default_options() -> m::SessionOptions {
