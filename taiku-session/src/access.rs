@@ -70,6 +70,9 @@ pub enum Refusal {
     /// The action names a terminal and none was given.
     #[error("unknown terminal")]
     UnknownTerminal,
+    /// Asking to adopt a terminal the actor already controls.
+    #[error("already the terminal's controller")]
+    AlreadyController,
 }
 
 impl Refusal {
@@ -81,6 +84,7 @@ impl Refusal {
             Refusal::NotOwner => ActionRefusal::NotOwner,
             Refusal::NotAdmin => ActionRefusal::NotAdmin,
             Refusal::UnknownTerminal => ActionRefusal::UnknownTerminal,
+            Refusal::AlreadyController => ActionRefusal::Invalid,
         }
     }
 }
@@ -112,11 +116,13 @@ pub fn check(
     let admin = role == Role::Admin;
     let on_terminal = || terminal.ok_or(Refusal::UnknownTerminal);
     match action {
-        Action::Create | Action::RequestAdoption => {
-            if action == Action::RequestAdoption {
-                on_terminal()?;
+        Action::Create => Ok(()),
+        Action::RequestAdoption => {
+            if on_terminal()?.controller == actor {
+                Err(Refusal::AlreadyController)
+            } else {
+                Ok(())
             }
-            Ok(())
         }
         Action::Input | Action::Resize | Action::Close => {
             let t = on_terminal()?;
@@ -203,7 +209,12 @@ mod tests {
             (Action::Input, Ok(()), Ok(()), Err(NotController)),
             (Action::Resize, Ok(()), Ok(()), Err(NotController)),
             (Action::Close, Ok(()), Ok(()), Err(NotController)),
-            (Action::RequestAdoption, Ok(()), Ok(()), Ok(())),
+            (
+                Action::RequestAdoption,
+                Ok(()),
+                Err(AlreadyController),
+                Ok(()),
+            ),
             (Action::AnswerAdoption, Ok(()), Err(NotOwner), Err(NotOwner)),
             (Action::Grant, Ok(()), Err(NotOwner), Err(NotOwner)),
             (Action::Revoke, Ok(()), Err(NotOwner), Err(NotOwner)),

@@ -16,4 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod agent;
+pub mod host;
+pub mod participant;
 pub mod relay;

@@ -569,8 +569,8 @@ pub struct AgentStatus {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Snapshot {
     /// The output stream position the snapshot reflects: the epoch of the
-    /// output stream and the sequence number of the last output frame whose
-    /// bytes are included (the viewer continues at output_seq + 1).
+    /// output run and the sequence number of the first output frame whose
+    /// bytes are NOT included (the viewer continues with that frame).
     #[prost(bytes = "bytes", tag = "1")]
     pub output_epoch: ::prost::bytes::Bytes,
     #[prost(uint64, tag = "2")]

@@ -1,0 +1,613 @@
+//! Relay + host + participants through an in-memory network with virtual
+//! time and seeded faults: dropped connections, host restarts within and
+//! after the grace window, slow viewers. Every participant's decrypted
+//! output must equal what the host's PTY produced, in order, with nothing
+//! lost or duplicated; no input from readers or non-controllers is
+//! accepted; agent status and shell-bound commands only affect their own
+//! terminal; and the relay never sees a secret or a plaintext byte.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand_core::{Rng, SeedableRng};
+use taiku_crypto::Link;
+use taiku_proto::message::{self as m, control::Body};
+use taiku_proto::{Frame, ParticipantId, Role, TerminalId};
+use taiku_session::agent::{AgentDetector, AgentState, AgentStatus};
+use taiku_session::host::{
+    BindError, Host, HostConfig, HostEvent, InputDrop, ShellAction, ShellToken,
+};
+use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
+use taiku_session::relay::{ConnId, Relay, RelayConfig, Transmit};
+
+type Rng64 = chacha20::ChaCha20Rng;
+
+const ORIGIN: &str = "https://relay.example";
+
+struct Peer {
+    machine: Participant<Rng64>,
+    conn: Option<ConnId>,
+    /// Decrypted output per terminal since the last (re)join.
+    screens: BTreeMap<TerminalId, Vec<u8>>,
+    events: Vec<ParticipantEvent>,
+}
+
+struct Net {
+    now: Instant,
+    relay: Relay<Rng64>,
+    host: Host<Rng64>,
+    host_conn: Option<ConnId>,
+    peers: Vec<Peer>,
+    next_conn: u64,
+    /// What the host's PTYs produced, per terminal.
+    produced: BTreeMap<TerminalId, Vec<u8>>,
+    host_events: Vec<HostEvent>,
+    /// Every frame the relay received or sent, encoded.
+    relay_saw: Vec<Bytes>,
+}
+
+impl Net {
+    fn new(seed: u8) -> Self {
+        let now = Instant::now();
+        let options = m::SessionOptions {
+            readers_enabled: true,
+            viewer_sign_in_required: false,
+        };
+        let host = Host::generate(HostConfig::default(), options, Rng64::from_seed([seed; 32]));
+        let mut net = Net {
+            now,
+            relay: Relay::new(
+                RelayConfig::default(),
+                Rng64::from_seed([seed.wrapping_add(1); 32]),
+            ),
+            host,
+            host_conn: None,
+            peers: Vec::new(),
+            next_conn: 0,
+            produced: BTreeMap::new(),
+            host_events: Vec::new(),
+            relay_saw: Vec::new(),
+        };
+        net.connect_host();
+        net
+    }
+
+    fn conn(&mut self) -> ConnId {
+        self.next_conn += 1;
+        let c = ConnId(self.next_conn);
+        self.relay.handle_connect(c, self.now);
+        c
+    }
+
+    fn connect_host(&mut self) {
+        let c = self.conn();
+        self.host_conn = Some(c);
+        self.host.connect(self.now);
+        self.run();
+    }
+
+    fn drop_host(&mut self) {
+        if let Some(c) = self.host_conn.take() {
+            self.relay.handle_disconnect(c, self.now);
+            self.host.handle_disconnect(self.now);
+            self.run();
+        }
+    }
+
+    fn add_peer(&mut self, role: Role, name: &str) -> usize {
+        let link = Link::parse(&self.host.link(ORIGIN, role).unwrap().to_url()).unwrap();
+        let config = ParticipantConfig {
+            name: name.into(),
+            ..ParticipantConfig::default()
+        };
+        let seed = 100 + self.peers.len() as u8;
+        self.peers.push(Peer {
+            machine: Participant::new(config, &link, Rng64::from_seed([seed; 32])),
+            conn: None,
+            screens: BTreeMap::new(),
+            events: Vec::new(),
+        });
+        let i = self.peers.len() - 1;
+        self.connect_peer(i);
+        i
+    }
+
+    fn connect_peer(&mut self, i: usize) {
+        let c = self.conn();
+        self.peers[i].conn = Some(c);
+        self.peers[i].screens.clear();
+        self.peers[i].machine.connect(self.now);
+        self.run();
+    }
+
+    fn drop_peer(&mut self, i: usize) {
+        if let Some(c) = self.peers[i].conn.take() {
+            self.relay.handle_disconnect(c, self.now);
+            self.peers[i].machine.handle_disconnect(self.now);
+            self.run();
+        }
+    }
+
+    fn id(&self, i: usize) -> ParticipantId {
+        self.peers[i].machine.view().me.expect("joined").0
+    }
+
+    fn record(&mut self, frame: &Frame) {
+        self.relay_saw.push(frame.to_bytes(1 << 20).unwrap());
+    }
+
+    /// Move frames until nothing moves.
+    fn run(&mut self) {
+        loop {
+            let mut moved = false;
+            if let Some(hc) = self.host_conn {
+                while let Some(f) = self.host.poll_transmit() {
+                    self.record(&f);
+                    self.relay.handle_frame(hc, f, self.now);
+                    moved = true;
+                }
+            }
+            for i in 0..self.peers.len() {
+                let Some(pc) = self.peers[i].conn else {
+                    continue;
+                };
+                while let Some(f) = self.peers[i].machine.poll_transmit() {
+                    self.record(&f);
+                    self.relay.handle_frame(pc, f, self.now);
+                    moved = true;
+                }
+            }
+            while let Some(t) = self.relay.poll_transmit() {
+                moved = true;
+                match t {
+                    Transmit::Send { conn, frame } => {
+                        self.record(&frame);
+                        if Some(conn) == self.host_conn {
+                            self.host.handle_frame(frame, self.now);
+                        } else if let Some(p) = self.peers.iter_mut().find(|p| p.conn == Some(conn))
+                        {
+                            p.machine.handle_frame(frame, self.now);
+                        }
+                    }
+                    Transmit::Close { conn } => {
+                        if Some(conn) == self.host_conn {
+                            self.host_conn = None;
+                            self.host.handle_disconnect(self.now);
+                        } else if let Some(p) = self.peers.iter_mut().find(|p| p.conn == Some(conn))
+                        {
+                            p.conn = None;
+                            p.machine.handle_disconnect(self.now);
+                        }
+                    }
+                }
+            }
+            while let Some(e) = self.host.poll_event() {
+                self.host_events.push(e);
+            }
+            for p in &mut self.peers {
+                while let Some(e) = p.machine.poll_event() {
+                    if let ParticipantEvent::Output { term, bytes } = &e {
+                        p.screens.entry(*term).or_default().extend_from_slice(bytes);
+                    }
+                    p.events.push(e);
+                }
+            }
+            while self.relay.poll_event().is_some() {}
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            let next = [self.relay.poll_timeout(), self.host.poll_timeout()]
+                .into_iter()
+                .chain(self.peers.iter().map(|p| p.machine.poll_timeout()))
+                .flatten()
+                .filter(|t| *t <= end)
+                .min();
+            let Some(t) = next else { break };
+            self.now = t.max(self.now);
+            self.tick();
+        }
+        self.now = end;
+        self.tick();
+    }
+
+    fn tick(&mut self) {
+        self.relay.handle_timeout(self.now);
+        self.host.handle_timeout(self.now);
+        for p in &mut self.peers {
+            p.machine.handle_timeout(self.now);
+        }
+        self.run();
+    }
+
+    fn open(&mut self, owner: ParticipantId) -> (TerminalId, ShellToken) {
+        let (t, token) = self
+            .host
+            .open_terminal(owner, 24, 80, "sh", self.now)
+            .unwrap();
+        self.produced.insert(t, Vec::new());
+        self.run();
+        (t, token)
+    }
+
+    fn output(&mut self, t: TerminalId, bytes: &[u8]) {
+        self.host.handle_output(t, bytes, self.now).unwrap();
+        self.produced.get_mut(&t).unwrap().extend_from_slice(bytes);
+        self.run();
+    }
+
+    fn inputs(&self) -> Vec<(TerminalId, ParticipantId, Vec<u8>)> {
+        self.host_events
+            .iter()
+            .filter_map(|e| match e {
+                HostEvent::Input { term, from, bytes } => Some((*term, *from, bytes.to_vec())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn assert_screens_match(&self) {
+        for (i, p) in self.peers.iter().enumerate() {
+            if p.conn.is_none() {
+                continue;
+            }
+            for (t, produced) in &self.produced {
+                let got = p.screens.get(t).cloned().unwrap_or_default();
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(produced),
+                    "peer {i} terminal {t}"
+                );
+            }
+        }
+    }
+
+    /// No secret, key, token or marked plaintext in anything the relay saw.
+    fn assert_relay_blind(&self, secrets: &[Vec<u8>]) {
+        for frame in &self.relay_saw {
+            for s in secrets {
+                assert!(
+                    !frame.windows(s.len()).any(|w| w == s.as_slice()),
+                    "the relay saw a secret or plaintext"
+                );
+            }
+        }
+    }
+}
+
+fn marker(n: usize) -> Vec<u8> {
+    format!("<plaintext-marker-{n:04}>").into_bytes()
+}
+
+#[test]
+fn whole_session_as_spec_describes_it() {
+    let mut net = Net::new(1);
+    assert!(net.host.is_online());
+    let (t1, token1) = net.open(ParticipantId::HOST);
+    let w = net.add_peer(Role::Writer, "wanda");
+    let r = net.add_peer(Role::Reader, "rex");
+    let a = net.add_peer(Role::Admin, "ada");
+    let wid = net.id(w);
+
+    // Output reaches every participant exactly.
+    net.output(t1, &marker(1));
+    net.output(t1, b"$ ");
+    net.advance(Duration::from_millis(10));
+    net.assert_screens_match();
+
+    // The writer cannot type into the host's terminal; the reader cannot at all.
+    assert_eq!(
+        net.peers[w].machine.send_input(t1, b"x"),
+        Err(ActionError::Refused(
+            taiku_session::access::Refusal::NotController
+        ))
+    );
+    assert_eq!(
+        net.peers[r].machine.send_input(t1, b"x"),
+        Err(ActionError::Refused(
+            taiku_session::access::Refusal::ReadOnly
+        ))
+    );
+
+    // The writer creates its own terminal and types into it.
+    net.peers[w]
+        .machine
+        .create_terminal(30, 100, "build")
+        .unwrap();
+    net.run();
+    let req = net.host_events.iter().find_map(|e| match e {
+        HostEvent::CreateRequested {
+            requester,
+            rows,
+            cols,
+            ..
+        } => Some((*requester, *rows, *cols)),
+        _ => None,
+    });
+    assert_eq!(req, Some((wid, 30, 100)));
+    let (t2, _token2) = net.open(wid);
+    net.peers[w].machine.send_input(t2, b"make\r").unwrap();
+    net.run();
+    assert_eq!(net.inputs(), vec![(t2, wid, b"make\r".to_vec())]);
+
+    // Handoff: the writer asks for the host terminal, the host... is not a
+    // participant machine here, so the admin takes it over, then grants it.
+    net.peers[a].machine.take_over(t1).unwrap();
+    net.run();
+    let aid = net.id(a);
+    assert_eq!(net.host.terminal_control(t1).unwrap().controller, aid);
+    net.peers[a].machine.send_input(t1, b"ls\r").unwrap();
+    net.run();
+    assert_eq!(net.inputs().last().unwrap(), &(t1, aid, b"ls\r".to_vec()));
+
+    // The writer adopts the admin-controlled host terminal? Only the owner
+    // (host) answers; the writer asks and the request reaches the host.
+    net.peers[w].machine.request_adoption(t2).unwrap_err();
+    net.peers[w].machine.request_adoption(t1).unwrap();
+    net.run();
+
+    // Agent status, bound through the shell token of terminal 1 only.
+    let status = AgentStatus::new("claude", AgentState::WaitingForInput, "");
+    let env = token1.to_env_value();
+    assert_eq!(
+        net.host.shell_command(
+            Some(&env),
+            Some(t2),
+            ShellAction::SetAgentStatus(Some(status.clone()))
+        ),
+        Err(BindError::WrongTerminal {
+            bound: t1,
+            named: t2
+        })
+    );
+    assert_eq!(
+        net.host
+            .shell_command(None, None, ShellAction::SetAgentStatus(None)),
+        Err(BindError::NoToken)
+    );
+    assert_eq!(
+        net.host.shell_command(
+            Some(&env),
+            None,
+            ShellAction::SetAgentStatus(Some(status.clone()))
+        ),
+        Ok(t1)
+    );
+    net.run();
+    for p in &net.peers {
+        assert_eq!(
+            p.machine.view().terminals[&t1].agent.as_ref(),
+            Some(&status)
+        );
+        assert_eq!(p.machine.view().terminals[&t2].agent, None);
+    }
+
+    // Host reconnect within the grace window: nothing lost.
+    net.output(t1, &marker(2));
+    net.drop_host();
+    net.host.handle_output(t1, &marker(3), net.now).unwrap();
+    net.produced
+        .get_mut(&t1)
+        .unwrap()
+        .extend_from_slice(&marker(3));
+    net.advance(Duration::from_secs(60));
+    net.connect_host();
+    assert!(net.host.is_online());
+    net.output(t1, &marker(4));
+    net.advance(Duration::from_millis(10));
+    net.assert_screens_match();
+    for p in &net.peers {
+        assert_eq!(
+            p.machine.view().terminals[&t1].agent.as_ref(),
+            Some(&status),
+            "status survives the resume"
+        );
+    }
+
+    // A late joiner gets the whole history.
+    let late = net.add_peer(Role::Reader, "late");
+    net.advance(Duration::from_millis(10));
+    assert_eq!(net.peers[late].screens.get(&t1), net.produced.get(&t1));
+
+    // Closing a terminal kills its token.
+    net.host.close_terminal(t1, 0, net.now).unwrap();
+    net.produced.remove(&t1);
+    net.run();
+    assert_eq!(
+        net.host
+            .shell_command(Some(&env), None, ShellAction::SetAgentStatus(None)),
+        Err(BindError::ClosedTerminal)
+    );
+    assert!(
+        net.peers
+            .iter()
+            .all(|p| !p.machine.view().terminals.contains_key(&t1))
+    );
+
+    let mut secrets: Vec<Vec<u8>> = (1..=4).map(marker).collect();
+    secrets.push(env.as_bytes().to_vec());
+    for role in Role::ALL {
+        let url = net.host.link(ORIGIN, role).unwrap().to_url();
+        secrets.push(url.split_once('#').unwrap().1.as_bytes().to_vec());
+    }
+    secrets.push(b"make\r".to_vec());
+    net.assert_relay_blind(&secrets);
+}
+
+#[test]
+fn after_the_grace_window_participants_are_told_the_session_ended() {
+    let mut net = Net::new(2);
+    let (t, _) = net.open(ParticipantId::HOST);
+    let w = net.add_peer(Role::Writer, "w");
+    net.output(t, b"hello");
+    net.drop_host();
+    net.advance(Duration::from_secs(301));
+    assert!(
+        net.peers[w]
+            .events
+            .contains(&ParticipantEvent::Ended(m::EndReason::HostGraceExpired))
+    );
+    net.connect_host();
+    assert!(
+        net.host_events
+            .iter()
+            .any(|e| matches!(e, HostEvent::Refused(m::RefusalReason::Denied)))
+    );
+}
+
+#[test]
+fn input_from_readers_and_non_controllers_never_reaches_the_pty() {
+    let mut net = Net::new(3);
+    let w1 = net.add_peer(Role::Writer, "w1");
+    let w2 = net.add_peer(Role::Writer, "w2");
+    let r = net.add_peer(Role::Reader, "r");
+    let (w1id, w2id) = (net.id(w1), net.id(w2));
+    let (t, _) = net.open(w1id);
+    // Local refusals.
+    assert!(net.peers[w2].machine.send_input(t, b"no").is_err());
+    assert!(net.peers[r].machine.send_input(t, b"no").is_err());
+    net.peers[w1].machine.send_input(t, b"yes").unwrap();
+    net.run();
+    // Handoff to w2, then w2 types.
+    net.peers[w1].machine.grant(t, w2id).unwrap();
+    // w1 still holds the typing lock for a moment.
+    net.advance(Duration::from_secs(2));
+    net.peers[w2].machine.send_input(t, b"w2").unwrap();
+    net.run();
+    assert_eq!(
+        net.inputs(),
+        vec![(t, w1id, b"yes".to_vec()), (t, w2id, b"w2".to_vec())]
+    );
+    assert!(
+        !net.host_events
+            .iter()
+            .any(|e| matches!(e, HostEvent::InputDropped { .. }))
+    );
+}
+
+struct Keyword;
+
+impl AgentDetector for Keyword {
+    fn feed(&mut self, output: &[u8]) -> Option<AgentStatus> {
+        let text = String::from_utf8_lossy(output);
+        text.contains("Claude is thinking")
+            .then(|| AgentStatus::new("claude", AgentState::Thinking, ""))
+    }
+}
+
+#[test]
+fn a_detector_sees_only_its_own_terminal() {
+    let mut net = Net::new(4);
+    let (t1, _) = net.open(ParticipantId::HOST);
+    let (t2, _) = net.open(ParticipantId::HOST);
+    net.host.set_detector(t1, Box::new(Keyword)).unwrap();
+    let r = net.add_peer(Role::Reader, "r");
+    net.output(t2, b"Claude is thinking");
+    net.advance(Duration::from_millis(10));
+    assert_eq!(net.peers[r].machine.view().terminals[&t1].agent, None);
+    assert_eq!(net.peers[r].machine.view().terminals[&t2].agent, None);
+    net.output(t1, b"Claude is thinking");
+    net.advance(Duration::from_millis(10));
+    assert_eq!(
+        net.peers[r].machine.view().terminals[&t1]
+            .agent
+            .as_ref()
+            .map(|s| s.state),
+        Some(AgentState::Thinking)
+    );
+    assert_eq!(net.peers[r].machine.view().terminals[&t2].agent, None);
+}
+
+#[test]
+fn seeded_faults_never_lose_or_duplicate_output() {
+    for seed in 0..24u8 {
+        let mut net = Net::new(10 + seed);
+        let mut rng = Rng64::from_seed([seed; 32]);
+        let (t, _) = net.open(ParticipantId::HOST);
+        for k in 0..3 {
+            net.add_peer(if k == 0 { Role::Writer } else { Role::Reader }, "p");
+        }
+        let mut n = 0;
+        for step in 0..60 {
+            let choice = rng.next_u32() % 10;
+            eprintln!(
+                "seed {seed} step {step}: op {choice} (marker {n}, host online {})",
+                net.host_conn.is_some()
+            );
+            match choice {
+                0 => {
+                    net.drop_host();
+                    net.advance(Duration::from_secs(u64::from(rng.next_u32() % 100)));
+                    net.connect_host();
+                }
+                1 => {
+                    let i = (rng.next_u32() as usize) % net.peers.len();
+                    net.drop_peer(i);
+                    net.advance(Duration::from_millis(50));
+                    net.connect_peer(i);
+                }
+                2 => {
+                    let i = (rng.next_u32() as usize) % net.peers.len();
+                    if let Some(c) = net.peers[i].conn {
+                        net.relay.handle_blocked(c);
+                        net.output(t, &marker(n));
+                        n += 1;
+                        net.relay.handle_unblocked(c);
+                        net.run();
+                    }
+                }
+                _ => {
+                    let len = 1 + (rng.next_u32() % 200) as usize;
+                    let mut bytes = marker(n);
+                    bytes.resize(bytes.len() + len, b'.');
+                    n += 1;
+                    if net.host_conn.is_some() {
+                        net.output(t, &bytes);
+                    } else {
+                        net.host.handle_output(t, &bytes, net.now).unwrap();
+                        net.produced.get_mut(&t).unwrap().extend_from_slice(&bytes);
+                    }
+                    net.advance(Duration::from_millis(u64::from(rng.next_u32() % 20)));
+                }
+            }
+        }
+        if net.host_conn.is_none() {
+            net.connect_host();
+        }
+        net.advance(Duration::from_millis(50));
+        for (i, p) in net.peers.iter().enumerate() {
+            for e in &p.events {
+                if matches!(
+                    e,
+                    ParticipantEvent::StreamError { .. } | ParticipantEvent::Snapshot { .. }
+                ) {
+                    eprintln!("peer {i}: {e:?}");
+                }
+            }
+        }
+        net.assert_screens_match();
+        let secrets: Vec<Vec<u8>> = (0..n).map(marker).collect();
+        net.assert_relay_blind(&secrets);
+    }
+}
+
+#[test]
+fn readers_cannot_even_produce_input() {
+    let mut net = Net::new(5);
+    let (t, _) = net.open(ParticipantId::HOST);
+    let r = net.add_peer(Role::Reader, "r");
+    assert_eq!(
+        net.peers[r].machine.send_input(t, b"x"),
+        Err(ActionError::Refused(
+            taiku_session::access::Refusal::ReadOnly
+        ))
+    );
+    let _ = InputDrop::UnknownSender;
+    let _ = Body::Ping(m::Ping::default());
+}
