@@ -268,6 +268,11 @@ struct SpecInputs {
     challenge: Challenge,
     output_epoch: Epoch,
     input_epoch: Epoch,
+    terminal: TerminalId,
+    input_participant: ParticipantId,
+    output_plaintext: Vec<u8>,
+    input_plaintext: Vec<u8>,
+    admin_action: Vec<u8>,
 }
 
 fn spec_inputs(v: &spec::Vector) -> SpecInputs {
@@ -278,6 +283,11 @@ fn spec_inputs(v: &spec::Vector) -> SpecInputs {
         challenge: Challenge::from_slice(&bytes("challenge")).unwrap(),
         output_epoch: Epoch(bytes("output_epoch").try_into().unwrap()),
         input_epoch: Epoch(bytes("input_epoch").try_into().unwrap()),
+        terminal: TerminalId(v.get("terminal").parse().unwrap()),
+        input_participant: ParticipantId(v.get("input_participant").parse().unwrap()),
+        output_plaintext: bytes("output_plaintext"),
+        input_plaintext: bytes("input_plaintext"),
+        admin_action: bytes("admin_action"),
     }
 }
 
@@ -285,7 +295,7 @@ fn spec_inputs(v: &spec::Vector) -> SpecInputs {
 fn spec_outputs(inputs: &SpecInputs, origin: &str) -> Vec<(String, String)> {
     let host = KeySchedule::new(&inputs.admin, &inputs.session);
     let mut out: Vec<(String, String)> = Vec::new();
-    let term = TerminalId(1);
+    let term = inputs.terminal;
     for (name, value) in host
         .spec_vector_values(term, &inputs.output_epoch, &inputs.input_epoch)
         .unwrap()
@@ -313,16 +323,23 @@ fn spec_outputs(inputs: &SpecInputs, origin: &str) -> Vec<(String, String)> {
             inputs.output_epoch,
         )
         .unwrap();
-    let frame = output.seal(b"echo hi\r\nhi\r\n").unwrap();
+    let frame = output.seal(&inputs.output_plaintext).unwrap();
     out.push(("output_frame".into(), hex::encode(frame.as_bytes())));
     let fin = output.finish().unwrap();
     out.push(("end_frame".into(), hex::encode(fin.as_bytes())));
     let writer = KeySchedule::new(&host.secret(Role::Writer).unwrap(), &inputs.session);
     let mut input = writer
-        .sealer(term, Direction::Input, ParticipantId(2), inputs.input_epoch)
+        .sealer(
+            term,
+            Direction::Input,
+            inputs.input_participant,
+            inputs.input_epoch,
+        )
         .unwrap();
-    let frame = input.seal(b"ls\r").unwrap();
+    let frame = input.seal(&inputs.input_plaintext).unwrap();
     out.push(("input_frame".into(), hex::encode(frame.as_bytes())));
+    let signature = host.admin_action_key().unwrap().sign(&inputs.admin_action);
+    out.push(("admin_action_signature".into(), hex::encode(signature)));
     out
 }
 
@@ -348,11 +365,11 @@ fn spec_key_schedule_vectors() {
             panic!("output_frame is a sealed frame");
         };
         let mut opener = host
-            .opener(TerminalId(1), Direction::Output, Start::FromStart)
+            .opener(inputs.terminal, Direction::Output, Start::FromStart)
             .unwrap();
         assert_eq!(
             opener.open(&frame).unwrap(),
-            Opened::Data(bytes::Bytes::from_static(b"echo hi\r\nhi\r\n"))
+            Opened::Data(bytes::Bytes::from(inputs.output_plaintext.clone()))
         );
     }
 }
@@ -369,6 +386,11 @@ fn print_spec_vectors() {
             .unwrap(),
         output_epoch: Epoch(core::array::from_fn(|i| 0x10 + i as u8)),
         input_epoch: Epoch(core::array::from_fn(|i| 0x20 + i as u8)),
+        terminal: TerminalId(1),
+        input_participant: ParticipantId(2),
+        output_plaintext: b"echo hi\r\nhi\r\n".to_vec(),
+        input_plaintext: b"ls\r".to_vec(),
+        admin_action: b"take-over 1".to_vec(),
     };
     println!("name: crypto/schedule-1");
     println!("session_id: {}", inputs.session);

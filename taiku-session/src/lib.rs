@@ -1,13 +1,22 @@
 //! # taiku-session
 //!
-//! The Sans-IO state machines of taiku:
+//! The Sans-IO state machines of taiku, which any transport or UI drives:
 //!
-//! - [`relay`]: the relay machine a custom relay drives. It admits peers
-//!   against each session's verifiers, routes sealed frames byte for byte,
-//!   keeps the replay rings and enforces every access rule, without ever
-//!   holding a key (SPEC.md section 6);
+//! - [`relay`]: the relay machine. It admits peers against each session's
+//!   verifiers, routes sealed frames byte for byte, keeps the replay rings
+//!   and enforces every access rule, without ever holding a key (SPEC.md
+//!   section 6);
+//! - [`host`]: the host machine. It creates or resumes the session, seals
+//!   each terminal's output, opens and re-checks input, answers snapshot
+//!   requests, and binds shell commands and agent status to their own
+//!   terminal (SPEC.md section 11.1);
+//! - [`participant`]: the participant machine. It joins from a link,
+//!   replays then follows each terminal's output, keeps a queryable
+//!   [`View`](participant::View) and refuses locally what the rules forbid
+//!   (SPEC.md section 11.2);
 //! - [`access`]: the role and ownership rules, written once and applied by
-//!   the relay and by the host's own copy of the ownership table.
+//!   the relay, the host and the participant;
+//! - [`agent`]: agent status and the detector interface.
 //!
 //! Like every core crate of taiku it has no IO, no clock and no async
 //! runtime: time is an argument, randomness is injected, output is drained

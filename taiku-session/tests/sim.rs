@@ -45,6 +45,9 @@ struct Net {
     host_events: Vec<HostEvent>,
     /// Every frame the relay received or sent, encoded.
     relay_saw: Vec<Bytes>,
+    /// (sender, receiver, kind) of every frame, for checking against the
+    /// SPEC's state tables.
+    transcript: Vec<(String, String, String)>,
 }
 
 impl Net {
@@ -68,6 +71,7 @@ impl Net {
             produced: BTreeMap::new(),
             host_events: Vec::new(),
             relay_saw: Vec::new(),
+            transcript: Vec::new(),
         };
         net.connect_host();
         net
@@ -133,8 +137,36 @@ impl Net {
         self.peers[i].machine.view().me.expect("joined").0
     }
 
-    fn record(&mut self, frame: &Frame) {
+    fn record(&mut self, from: &str, to: &str, frame: &Frame) {
         self.relay_saw.push(frame.to_bytes(1 << 20).unwrap());
+        let kind = match frame {
+            Frame::Sealed(s) => format!("sealed {:?}", s.header().direction),
+            Frame::Control(m::Control { body: Some(b) }) => {
+                format!("{b:?}").split('(').next().unwrap_or("").to_string()
+            }
+            Frame::Control(m::Control { body: None }) => "empty".into(),
+        };
+        self.transcript.push((from.into(), to.into(), kind));
+    }
+
+    fn who(&self, conn: ConnId) -> String {
+        if Some(conn) == self.host_conn {
+            "host".into()
+        } else {
+            self.peers
+                .iter()
+                .position(|p| p.conn == Some(conn))
+                .map_or("?".into(), |i| format!("peer{i}"))
+        }
+    }
+
+    /// The kinds of frames between `a` and `b`, in order.
+    fn kinds(&self, from: &str, to: &str) -> Vec<&str> {
+        self.transcript
+            .iter()
+            .filter(|(f, t, _)| f == from && t == to)
+            .map(|(_, _, k)| k.as_str())
+            .collect()
     }
 
     /// Move frames until nothing moves.
@@ -143,7 +175,7 @@ impl Net {
             let mut moved = false;
             if let Some(hc) = self.host_conn {
                 while let Some(f) = self.host.poll_transmit() {
-                    self.record(&f);
+                    self.record("host", "relay", &f);
                     self.relay.handle_frame(hc, f, self.now);
                     moved = true;
                 }
@@ -153,7 +185,7 @@ impl Net {
                     continue;
                 };
                 while let Some(f) = self.peers[i].machine.poll_transmit() {
-                    self.record(&f);
+                    self.record(&format!("peer{i}"), "relay", &f);
                     self.relay.handle_frame(pc, f, self.now);
                     moved = true;
                 }
@@ -162,7 +194,8 @@ impl Net {
                 moved = true;
                 match t {
                     Transmit::Send { conn, frame } => {
-                        self.record(&frame);
+                        let to = self.who(conn);
+                        self.record("relay", &to, &frame);
                         if Some(conn) == self.host_conn {
                             self.host.handle_frame(frame, self.now);
                         } else if let Some(p) = self.peers.iter_mut().find(|p| p.conn == Some(conn))
@@ -289,8 +322,27 @@ fn marker(n: usize) -> Vec<u8> {
 fn whole_session_as_spec_describes_it() {
     let mut net = Net::new(1);
     assert!(net.host.is_online());
+    // Section 6.1 / 11.1: create, challenge, proof, accepted.
+    assert_eq!(net.kinds("host", "relay"), ["SessionCreate", "JoinProof"]);
+    assert_eq!(net.kinds("relay", "host"), ["Challenge", "JoinResult"]);
     let (t1, token1) = net.open(ParticipantId::HOST);
+    assert_eq!(net.kinds("host", "relay")[2..], ["TerminalOpened"]);
+    net.output(t1, b"first");
+    net.advance(Duration::from_millis(10));
     let w = net.add_peer(Role::Writer, "wanda");
+    // Section 6.1 step 5: join, then presence, terminals, replay.
+    assert_eq!(net.kinds("peer0", "relay"), ["JoinRequest", "JoinProof"]);
+    assert_eq!(
+        net.kinds("relay", "peer0"),
+        [
+            "Challenge",
+            "JoinResult",
+            "Presence",
+            "TerminalOpened",
+            "ReplayStart",
+            "sealed Output"
+        ]
+    );
     let r = net.add_peer(Role::Reader, "rex");
     let a = net.add_peer(Role::Admin, "ada");
     let wid = net.id(w);
@@ -397,8 +449,17 @@ fn whole_session_as_spec_describes_it() {
         .unwrap()
         .extend_from_slice(&marker(3));
     net.advance(Duration::from_secs(60));
+    let before = net.kinds("host", "relay").len();
     net.connect_host();
     assert!(net.host.is_online());
+    // Section 11.1: resume, proof, then per terminal a new run opened by an
+    // empty frame, the output the relay lacks, the latest status.
+    let after = net.kinds("host", "relay");
+    assert_eq!(
+        after[before..before + 3],
+        ["SessionResume", "JoinProof", "sealed Output"]
+    );
+    assert!(after[before..].contains(&"sealed Status"));
     net.output(t1, &marker(4));
     net.advance(Duration::from_millis(10));
     net.assert_screens_match();

@@ -29,7 +29,7 @@ pub use shell::{BindError, CLOSED_TOKENS_REMEMBERED, SHELL_TOKEN_ENV, ShellToken
 use crate::access::{self, Action, Refusal};
 use crate::agent::{AgentDetector, AgentStatus};
 
-/// Host tuning, with documented defaults (SPEC.md section 11.4).
+/// Host tuning, with documented defaults (SPEC.md section 11.5).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostConfig {
     /// Longest a small PTY read waits to be coalesced with the next.
