@@ -52,18 +52,19 @@ struct Net {
 
 impl Net {
     fn new(seed: u8) -> Self {
-        let now = Instant::now();
         let options = m::SessionOptions {
             readers_enabled: true,
             viewer_sign_in_required: false,
         };
         let host = Host::generate(HostConfig::default(), options, Rng64::from_seed([seed; 32]));
+        Net::with(host, RelayConfig::default(), seed)
+    }
+
+    fn with(host: Host<Rng64>, relay: RelayConfig, seed: u8) -> Self {
+        let now = Instant::now();
         let mut net = Net {
             now,
-            relay: Relay::new(
-                RelayConfig::default(),
-                Rng64::from_seed([seed.wrapping_add(1); 32]),
-            ),
+            relay: Relay::new(relay, Rng64::from_seed([seed.wrapping_add(1); 32])),
             host,
             host_conn: None,
             peers: Vec::new(),
@@ -671,4 +672,197 @@ fn readers_cannot_even_produce_input() {
     );
     let _ = InputDrop::UnknownSender;
     let _ = Body::Ping(m::Ping::default());
+}
+
+/// The SPEC.md key-schedule vector's secrets, seeds and roots (section
+/// 10.2), for a host built from its admin secret and session id.
+fn spec_vector_secrets() -> Vec<Vec<u8>> {
+    [
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "f56047e4240b2445a1676c7a94f55ca2551aff47e172c0a2f4b489b4ce599450",
+        "daa2b1258583b79d7ea447f6bc1119f2b898e7b3ecc408bb7cf6100360d31ed7",
+        "a9ee6abedd75e08f0bca67ead836c97f75855f35c95927f66713952c3006f44e",
+        "8d4de2761d2b114a4e6f629c78f53f21f59d8815e0ca8aebfe8a6db94cc98457",
+        "4a4abf01c3a7800d810f2f7715e2d8a280ab7289eab8c0523d2139c41990c187",
+        "3d30266e9e7d32c908772b7267663eb3761e47897e21d1163c44c25259e88ba6",
+        "1541091aac4b53de9e0c95e38a643c9bef1b210bdcbb6bb7bfd4fe7521f549b0",
+        "1c841540077819fa3285298992d46a65806c317905536d90766ce6de6a810561",
+    ]
+    .iter()
+    .map(|h| hex::decode(h).unwrap())
+    .collect()
+}
+
+#[test]
+fn the_relay_never_sees_a_secret_seed_root_or_plaintext() {
+    let admin =
+        taiku_crypto::LinkSecret::from_bytes(Role::Admin, core::array::from_fn(|i| i as u8));
+    let session = taiku_proto::SessionId::new("spec-vector-0001").unwrap();
+    let options = m::SessionOptions {
+        readers_enabled: true,
+        viewer_sign_in_required: false,
+    };
+    let host = Host::new(
+        HostConfig::default(),
+        &admin,
+        session,
+        options,
+        Rng64::from_seed([9; 32]),
+    )
+    .unwrap();
+    let mut net = Net::with(host, RelayConfig::default(), 9);
+    let (t, token) = net.open(ParticipantId::HOST);
+    let w = net.add_peer(Role::Writer, "w");
+    net.add_peer(Role::Reader, "r");
+    net.add_peer(Role::Admin, "a");
+    net.output(t, &marker(1));
+    let wid = net.id(w);
+    let status = AgentStatus::new("codex", AgentState::Running, "marker-status-detail");
+    net.host
+        .shell_command(
+            Some(&token.to_env_value()),
+            None,
+            ShellAction::SetAgentStatus(Some(status)),
+        )
+        .unwrap();
+    let (t2, _) = net.open(wid);
+    net.peers[w].machine.send_input(t2, &marker(2)).unwrap();
+    net.run();
+    net.drop_host();
+    net.connect_host();
+    net.output(t, &marker(3));
+    net.advance(Duration::from_millis(20));
+    net.assert_screens_match();
+    assert_eq!(net.inputs(), vec![(t2, wid, marker(2))]);
+    let mut secrets = spec_vector_secrets();
+    secrets.extend((1..=3).map(marker));
+    secrets.push(b"marker-status-detail".to_vec());
+    secrets.push(token.to_env_value().as_bytes().to_vec());
+    net.assert_relay_blind(&secrets);
+}
+
+#[test]
+fn a_late_joiner_after_the_ring_wrapped_gets_a_snapshot() {
+    let options = m::SessionOptions {
+        readers_enabled: true,
+        viewer_sign_in_required: false,
+    };
+    let host = Host::generate(HostConfig::default(), options, Rng64::from_seed([7; 32]));
+    let relay = RelayConfig {
+        ring_bytes: 4096,
+        ..RelayConfig::default()
+    };
+    let mut net = Net::with(host, relay, 7);
+    let (t, _) = net.open(ParticipantId::HOST);
+    for i in 0..100 {
+        net.output(t, &marker(i));
+        net.advance(Duration::from_millis(10));
+    }
+    let late = net.add_peer(Role::Reader, "late");
+    let requested = net
+        .host_events
+        .iter()
+        .any(|e| matches!(e, HostEvent::SnapshotRequested { term, .. } if *term == t));
+    assert!(requested);
+    let requester = net.id(late);
+    // The application renders the screen (here: the whole output so far).
+    let screen = net.produced[&t].clone();
+    net.host
+        .send_snapshot(t, requester, &screen, net.now)
+        .unwrap();
+    net.run();
+    net.output(t, b"after");
+    net.advance(Duration::from_millis(10));
+    let p = &net.peers[late];
+    let snap = p.events.iter().find_map(|e| match e {
+        ParticipantEvent::Snapshot { term, screen, .. } if *term == t => Some(screen.clone()),
+        _ => None,
+    });
+    assert_eq!(snap.as_deref(), Some(screen.as_slice()));
+    // What follows the snapshot continues it exactly: only "after".
+    let after_snapshot: Vec<u8> = p
+        .events
+        .iter()
+        .skip_while(|e| !matches!(e, ParticipantEvent::Snapshot { .. }))
+        .filter_map(|e| match e {
+            ParticipantEvent::Output { bytes, .. } => Some(bytes.to_vec()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(after_snapshot, b"after");
+}
+
+#[test]
+fn owners_answer_adoption_requests() {
+    let mut net = Net::new(6);
+    let w1 = net.add_peer(Role::Writer, "w1");
+    let w2 = net.add_peer(Role::Writer, "w2");
+    let (w1id, w2id) = (net.id(w1), net.id(w2));
+    let (t, _) = net.open(w1id);
+    net.peers[w2].machine.request_adoption(t).unwrap();
+    net.run();
+    assert!(
+        net.peers[w1]
+            .events
+            .contains(&ParticipantEvent::AdoptionRequested {
+                term: t,
+                requester: w2id
+            })
+    );
+    // Only the owner may answer.
+    assert!(
+        net.peers[w2]
+            .machine
+            .answer_adoption(t, w2id, true)
+            .is_err()
+    );
+    net.peers[w1]
+        .machine
+        .answer_adoption(t, w2id, true)
+        .unwrap();
+    net.run();
+    assert_eq!(
+        net.peers[w2].machine.view().terminals[&t]
+            .control
+            .controller,
+        w2id
+    );
+    assert_eq!(net.host.terminal_control(t).unwrap().controller, w2id);
+    net.peers[w2].machine.send_input(t, b"adopted").unwrap();
+    net.run();
+    assert_eq!(net.inputs(), vec![(t, w2id, b"adopted".to_vec())]);
+    // The owner revokes; w2 is refused locally again.
+    net.peers[w1].machine.revoke(t).unwrap();
+    net.run();
+    assert!(net.peers[w2].machine.send_input(t, b"x").is_err());
+}
+
+#[test]
+fn unknown_shell_tokens_are_refused() {
+    let mut net = Net::new(8);
+    let (t, token) = net.open(ParticipantId::HOST);
+    let set = |s| ShellAction::SetAgentStatus(Some(AgentStatus::new("x", s, "")));
+    assert_eq!(
+        net.host
+            .shell_command(Some(&"0".repeat(64)), None, set(AgentState::Idle)),
+        Err(BindError::UnknownToken)
+    );
+    assert_eq!(
+        net.host
+            .shell_command(Some("not-hex"), None, set(AgentState::Idle)),
+        Err(BindError::UnknownToken)
+    );
+    assert_eq!(
+        net.host.shell_command(
+            Some(&token.to_env_value()),
+            Some(t),
+            set(AgentState::Finished)
+        ),
+        Ok(t)
+    );
+    assert_eq!(
+        net.host.agent_status(t).map(|s| s.state),
+        Some(AgentState::Finished)
+    );
 }
