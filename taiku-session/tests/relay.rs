@@ -1197,3 +1197,23 @@ fn fanout_clones_the_handle_not_the_bytes() {
     }
     let _ = control;
 }
+
+#[test]
+fn shutdown_ends_every_session_and_closes_every_connection() {
+    let Two { mut h, a, b, .. } = two_writers();
+    let pending = h.connect();
+    h.relay.shutdown(h.now);
+    for conn in [a, b, h.host] {
+        assert_eq!(
+            h.take_controls(conn),
+            vec![Body::SessionEnded(m::SessionEnded {
+                reason: EndReason::RelayShutdown as i32
+            })]
+        );
+    }
+    for conn in [a, b, h.host, pending] {
+        assert!(h.closed.contains(&conn), "{conn:?}");
+    }
+    assert_eq!(h.relay.session_count(), 0);
+    assert_eq!(h.relay.connection_count(), 0);
+}

@@ -1,10 +1,24 @@
 //! # taiku-transport
 //!
 //! The IO side of taiku: drivers that move bytes and timers between real
-//! sockets or PTYs and the Sans-IO machines of `taiku-session`, and contain
-//! no protocol rule of their own. This release carries the reconnect
-//! policy ([`backoff`]); the WebSocket and PTY drivers build on it.
+//! sockets or PTYs and the Sans-IO machines of `taiku-session`, with no
+//! protocol rule of their own.
+//!
+//! Without features the crate holds only pure pieces: the reconnect policy
+//! ([`backoff`]) and the relay endpoint rules ([`endpoint`]). The `tokio`
+//! feature (on by default) adds the WebSocket relay server and client
+//! loops, TLS with rustls, and the PTY driver.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod backoff;
+pub mod endpoint;
+
+#[cfg(feature = "tokio")]
+pub mod drive;
+#[cfg(feature = "tokio")]
+pub mod pty;
+#[cfg(feature = "tokio")]
+pub mod tls;
+#[cfg(feature = "tokio")]
+pub mod ws;

@@ -469,6 +469,21 @@ impl<R: CryptoRng> Relay<R> {
         self.settle(now);
     }
 
+    /// The relay is going down: every session ends with
+    /// `SessionEnded{RELAY_SHUTDOWN}` and every connection is closed once
+    /// its queue is drained.
+    pub fn shutdown(&mut self, now: Instant) {
+        let sessions: Vec<SessionId> = self.sessions.keys().cloned().collect();
+        for session in sessions {
+            self.end_session(&session, EndReason::RelayShutdown);
+        }
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.evict(conn, EvictReason::SessionEnded);
+        }
+        self.settle(now);
+    }
+
     // ---- output --------------------------------------------------------
 
     /// The next frame to send or connection to close.

@@ -1,0 +1,194 @@
+//! The host application's PTYs: open a shell per terminal with its shell
+//! token in the environment, pump its output into the host machine, and
+//! carry out what the machine's events ask for (write accepted input,
+//! resize, close). Routing only; the rules stay in the machine.
+
+use std::collections::HashMap;
+use std::io;
+
+use taiku_proto::{ParticipantId, TerminalId};
+use taiku_session::host::{Host, HostEvent, SHELL_TOKEN_ENV};
+
+use crate::drive::OsRng;
+use crate::drive::client::{ClientHandle, Commander};
+use crate::pty::Pty;
+
+/// What to run in a new terminal.
+pub struct ShellSpec {
+    /// Who owns the terminal (the host, or the writer who asked for it).
+    pub owner: ParticipantId,
+    /// Rows.
+    pub rows: u16,
+    /// Columns.
+    pub cols: u16,
+    /// Display label.
+    pub label: String,
+    /// The program, usually [`default_shell`](crate::pty::default_shell).
+    pub program: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Sees every chunk of output.
+    pub tap: Option<OutputTap>,
+}
+
+impl ShellSpec {
+    /// The user's shell for `owner`, 24 × 80.
+    pub fn shell(owner: ParticipantId) -> Self {
+        ShellSpec {
+            owner,
+            rows: 24,
+            cols: 80,
+            label: "shell".into(),
+            program: crate::pty::default_shell(),
+            args: Vec::new(),
+            tap: None,
+        }
+    }
+}
+
+/// The shells of a sharing host, by terminal.
+#[derive(Default)]
+pub struct Terminals {
+    ptys: HashMap<TerminalId, Pty>,
+}
+
+impl std::fmt::Debug for Terminals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Terminals")
+            .field("open", &self.ptys.len())
+            .finish()
+    }
+}
+
+/// A hook that sees every chunk of a terminal's output (the `share`
+/// example mirrors its own terminal to the host's screen with it).
+pub type OutputTap = Box<dyn FnMut(&[u8]) + Send>;
+
+impl Terminals {
+    /// Open a terminal on the host machine and spawn its shell in a PTY.
+    pub async fn open_shell(
+        &mut self,
+        host: &ClientHandle<Host<OsRng>>,
+        spec: ShellSpec,
+    ) -> io::Result<TerminalId> {
+        let ShellSpec {
+            owner,
+            rows,
+            cols,
+            label,
+            program,
+            args,
+            mut tap,
+        } = spec;
+        let opened = host
+            .call(move |h, now| {
+                h.open_terminal(owner, u32::from(rows), u32::from(cols), &label, now)
+                    .map(|(t, token)| (t, token.to_env_value()))
+            })
+            .await
+            .ok_or_else(|| io::Error::other("the host loop has ended"))?
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let (term, token) = opened;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (pty, mut output) = Pty::spawn(
+            &program,
+            &args,
+            rows,
+            cols,
+            &[(SHELL_TOKEN_ENV, token.as_str())],
+        )?;
+        drop(token);
+        self.ptys.insert(term, pty);
+        let commander: Commander<Host<OsRng>> = host.commander();
+        tokio::spawn(async move {
+            while let Some(bytes) = output.recv().await {
+                if let Some(tap) = tap.as_mut() {
+                    tap(&bytes);
+                }
+                let sent = commander
+                    .run(move |h, now| {
+                        let _ = h.handle_output(term, &bytes, now);
+                    })
+                    .await;
+                if !sent {
+                    return;
+                }
+            }
+            // The shell exited.
+            let _ = commander
+                .run(move |h, now| {
+                    let _ = h.close_terminal(term, 0, now);
+                })
+                .await;
+        });
+        Ok(term)
+    }
+
+    /// Write bytes typed on the host's own keyboard into a terminal.
+    pub fn write_local(&mut self, term: TerminalId, bytes: &[u8]) -> io::Result<()> {
+        match self.ptys.get_mut(&term) {
+            Some(pty) => pty.write(bytes),
+            None => Err(io::Error::new(io::ErrorKind::NotFound, "no such terminal")),
+        }
+    }
+
+    /// Carry out what a host event asks of the PTYs. Returns `true` if the
+    /// event was one of theirs.
+    pub async fn handle_event(
+        &mut self,
+        host: &ClientHandle<Host<OsRng>>,
+        event: &HostEvent,
+    ) -> bool {
+        match event {
+            HostEvent::Input { term, bytes, .. } => {
+                if let Some(pty) = self.ptys.get_mut(term)
+                    && let Err(e) = pty.write(bytes)
+                {
+                    tracing::warn!(terminal = term.0, error = %e, "writing to the terminal failed");
+                }
+                true
+            }
+            HostEvent::ResizeRequested {
+                term, rows, cols, ..
+            } => {
+                let (term, rows, cols) = (*term, *rows, *cols);
+                if let Some(pty) = self.ptys.get(&term) {
+                    let r = u16::try_from(rows).unwrap_or(u16::MAX);
+                    let c = u16::try_from(cols).unwrap_or(u16::MAX);
+                    if pty.resize(r, c).is_ok() {
+                        host.run(move |h, _| {
+                            let _ = h.resize(term, rows, cols);
+                        })
+                        .await;
+                    }
+                }
+                true
+            }
+            HostEvent::CloseRequested { term, .. } => {
+                if let Some(mut pty) = self.ptys.remove(term) {
+                    let code = pty.kill().map_or(-1, |c| i32::try_from(c).unwrap_or(-1));
+                    let term = *term;
+                    host.run(move |h, now| {
+                        let _ = h.close_terminal(term, code, now);
+                    })
+                    .await;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Kill and reap every shell.
+    pub fn shutdown(&mut self) {
+        for (_, mut pty) in self.ptys.drain() {
+            pty.kill();
+        }
+    }
+}
+
+impl Drop for Terminals {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
