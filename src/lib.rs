@@ -1,4 +1,135 @@
-//! Examples and benchmarks of taiku-rs. This package is not published and
-//! has no API; see `examples/` and `benches/` at the repository root.
+//! Examples and benchmarks of taiku-rs, and the small pieces the example
+//! programs share (argument parsing, the local terminal). This package is
+//! not published.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+use std::io::Write;
+
+/// Print a one-line error and exit with `code`. Messages never carry a
+/// secret: callers pass errors whose texts name endpoints and reasons only.
+pub fn fail(code: i32, message: impl std::fmt::Display) -> ! {
+    let _ = crossterm::terminal::disable_raw_mode();
+    let mut err = std::io::stderr();
+    let _ = writeln!(err, "error: {message}");
+    std::process::exit(code)
+}
+
+/// Logging to stderr, `warn` and above unless `RUST_LOG` says otherwise.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Command-line flags: `--name value` pairs, `--switch`es and positionals.
+#[derive(Debug, Default)]
+pub struct Args {
+    /// Positional arguments.
+    pub positional: Vec<String>,
+    flags: Vec<(String, Option<String>)>,
+}
+
+impl Args {
+    /// Parse `std::env::args`, knowing which flags take a value.
+    pub fn parse(with_value: &[&str], switches: &[&str]) -> Result<Args, String> {
+        let mut args = Args::default();
+        let mut it = std::env::args().skip(1);
+        while let Some(arg) = it.next() {
+            if let Some(name) = arg.strip_prefix("--") {
+                if with_value.contains(&name) {
+                    let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+                    args.flags.push((name.to_owned(), Some(value)));
+                } else if switches.contains(&name) {
+                    args.flags.push((name.to_owned(), None));
+                } else {
+                    return Err(format!("unknown option --{name}"));
+                }
+            } else {
+                args.positional.push(arg);
+            }
+        }
+        Ok(args)
+    }
+
+    /// The value of `--name`, if given.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.flags
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// Whether `--name` was given.
+    pub fn switch(&self, name: &str) -> bool {
+        self.flags.iter().any(|(n, _)| n == name)
+    }
+}
+
+/// The local user's name for display.
+pub fn user_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "someone".into())
+}
+
+/// Raw mode on the local terminal while this lives (when stdin is a
+/// terminal).
+pub struct RawMode(bool);
+
+impl RawMode {
+    /// Enter raw mode if stdin is a terminal.
+    pub fn enter() -> RawMode {
+        use std::io::IsTerminal;
+        let tty = std::io::stdin().is_terminal();
+        RawMode(tty && crossterm::terminal::enable_raw_mode().is_ok())
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = crossterm::terminal::disable_raw_mode();
+        }
+    }
+}
+
+/// Read stdin on a thread; chunks arrive on the channel.
+pub fn stdin_chunks() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+    use std::io::Read;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Write to stdout and flush (terminal output and notices).
+pub fn out(bytes: &[u8]) {
+    let mut stdout = std::io::stdout();
+    let _ = stdout.write_all(bytes);
+    let _ = stdout.flush();
+}
+
+/// A notice line on the local terminal that works in raw mode.
+pub fn notice(text: &str) {
+    out(format!("\r\n\x1b[7m[taiku] {text}\x1b[0m\r\n").as_bytes());
+}
+
+/// The escape key of the example programs: Ctrl-].
+pub const ESCAPE: u8 = 0x1d;

@@ -180,6 +180,14 @@ pub enum HostEvent {
         /// Who needs it.
         requester: ParticipantId,
     },
+    /// A participant asks to control one of the host's own terminals:
+    /// answer with [`Host::answer_adoption`].
+    AdoptionRequested {
+        /// The terminal.
+        term: TerminalId,
+        /// Who asks.
+        requester: ParticipantId,
+    },
     /// An admin asks to publish or withdraw a tunnel.
     TunnelRequested {
         /// Local port.
@@ -538,6 +546,10 @@ impl<R: CryptoRng> Host<R> {
                 term: TerminalId(r.terminal_id),
                 requester: ParticipantId(r.requester),
             }),
+            Body::AdoptionRequest(a) => self.events.push_back(HostEvent::AdoptionRequested {
+                term: TerminalId(a.terminal_id),
+                requester: ParticipantId(a.requester),
+            }),
             Body::TunnelAdmin(t) => self.events.push_back(HostEvent::TunnelRequested {
                 port: t.port,
                 enable: t.enable,
@@ -612,6 +624,48 @@ impl<R: CryptoRng> Host<R> {
             from,
             bytes,
         });
+    }
+
+    /// Approve or deny a participant's request to control a terminal the
+    /// host owns.
+    pub fn answer_adoption(&mut self, term: TerminalId, requester: ParticipantId, approve: bool) {
+        self.out
+            .push_back(control(Body::AdoptionAnswer(m::AdoptionAnswer {
+                terminal_id: term.0,
+                requester: requester.0,
+                approve,
+            })));
+    }
+
+    /// Hand control of a terminal to a writer directly.
+    pub fn grant(&mut self, term: TerminalId, to: ParticipantId) {
+        self.out
+            .push_back(control(Body::ControlGrant(m::ControlGrant {
+                terminal_id: term.0,
+                grantee: to.0,
+            })));
+    }
+
+    /// Take control of a terminal back.
+    pub fn revoke(&mut self, term: TerminalId) {
+        self.out
+            .push_back(control(Body::ControlRevoke(m::ControlRevoke {
+                terminal_id: term.0,
+            })));
+    }
+
+    /// End the session for everyone (participants get
+    /// `SessionEnded{HOST_ENDED}`). The machine is finished afterwards.
+    pub fn end_session(&mut self) {
+        if self.phase == Phase::Online {
+            self.out
+                .push_back(control(Body::SessionEnded(m::SessionEnded {
+                    reason: EndReason::HostEnded as i32,
+                })));
+        }
+        self.phase = Phase::Ended;
+        self.events
+            .push_back(HostEvent::Ended(EndReason::HostEnded));
     }
 
     // ---- terminals -------------------------------------------------------

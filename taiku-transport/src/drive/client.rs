@@ -277,7 +277,11 @@ async fn client_loop<M: Machine>(
                     machine.connect(Instant::now());
                 }
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "connection failed");
+                    if config.reconnect {
+                        tracing::warn!(error = %e, "connection failed; retrying");
+                    } else {
+                        tracing::debug!(error = %e, "connection failed");
+                    }
                     next_attempt = config
                         .reconnect
                         .then(|| Instant::now() + config.backoff.next_delay(&mut rng));

@@ -1,0 +1,228 @@
+//! Join a shared terminal from a link.
+//!
+//! ```text
+//! cargo run --release --example join -- 'https://HOST/s/ID#FRAGMENT' [--allow-insecure]
+//! ```
+//!
+//! Shows the first terminal and forwards your keys when your role and the
+//! terminal's ownership allow it. Ctrl-] then: `l` lists terminals (owner,
+//! controller, agent status), `n` switches to the next one, `w` shows who
+//! is here, `a` asks the owner for control, `q` leaves.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use taiku_crypto::Link;
+use taiku_examples::{
+    Args, ESCAPE, RawMode, fail, init_logging, notice, out, stdin_chunks, user_name,
+};
+use taiku_proto::TerminalId;
+use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
+use taiku_transport::drive::{DriverConfig, os_rng, spawn_participant};
+use taiku_transport::endpoint::Endpoint;
+
+/// Output kept per terminal to repaint it when switching.
+const SCROLLBACK: usize = 256 * 1024;
+
+#[tokio::main]
+async fn main() {
+    init_logging();
+    let args = Args::parse(&[], &["allow-insecure"]).unwrap_or_else(|e| fail(2, e));
+    let [text] = args.positional.as_slice() else {
+        fail(2, "usage: join LINK");
+    };
+    let link = Link::parse(text).unwrap_or_else(|e| fail(2, format!("invalid link: {e}")));
+    let endpoint = Endpoint::from_origin(link.origin(), args.switch("allow-insecure"))
+        .unwrap_or_else(|e| fail(2, e));
+    let config = ParticipantConfig {
+        name: user_name(),
+        device_label: "terminal".into(),
+        ..ParticipantConfig::default()
+    };
+    let participant = Participant::new(config, &link, os_rng());
+    let mut driver = DriverConfig::new(endpoint);
+    driver.reconnect = false;
+    let (mut handle, _task) = spawn_participant(participant, driver);
+
+    // Admission.
+    let joined = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(event) = handle.events.recv().await {
+            match event {
+                ParticipantEvent::Joined { role, .. } => return Ok(role),
+                ParticipantEvent::Denied(_) => {
+                    return Err("the relay refused the link: wrong secret, or the session is gone");
+                }
+                _ => {}
+            }
+        }
+        Err("cannot reach the relay")
+    })
+    .await;
+    let role = match joined {
+        Ok(Ok(role)) => role,
+        Ok(Err(e)) => fail(1, format!("{e} ({})", link.relay_url())),
+        Err(_) => fail(
+            1,
+            format!("no answer from the relay ({})", link.relay_url()),
+        ),
+    };
+    println!(
+        "Joined as {role:?}. Ctrl-] then l/n/w/a/q for terminals, next, who, ask for control, quit."
+    );
+
+    let raw = RawMode::enter();
+    let mut keys = stdin_chunks();
+    let mut escape = false;
+    let mut current: Option<TerminalId> = None;
+    let mut buffers: BTreeMap<TerminalId, Vec<u8>> = BTreeMap::new();
+    let mut last_refusal: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            event = handle.events.recv() => {
+                let Some(event) = event else {
+                    drop(raw);
+                    fail(1, "connection to the relay lost");
+                };
+                match event {
+                    ParticipantEvent::Output { term, bytes } => {
+                        let buf = buffers.entry(term).or_default();
+                        buf.extend_from_slice(&bytes);
+                        if buf.len() > SCROLLBACK {
+                            let cut = buf.len() - SCROLLBACK;
+                            buf.drain(..cut);
+                        }
+                        if current.is_none() {
+                            current = Some(term);
+                        }
+                        if current == Some(term) {
+                            out(&bytes);
+                        }
+                    }
+                    ParticipantEvent::Snapshot { term, screen, .. } => {
+                        buffers.insert(term, screen.to_vec());
+                        if current == Some(term) {
+                            out(b"\x1b[2J\x1b[H");
+                            out(&screen);
+                        }
+                    }
+                    ParticipantEvent::TerminalOpened(t) => {
+                        if current.is_none() {
+                            current = Some(t);
+                        }
+                        notice(&format!("terminal {t} opened"));
+                    }
+                    ParticipantEvent::TerminalClosed(t) => {
+                        notice(&format!("terminal {t} closed"));
+                        buffers.remove(&t);
+                        if current == Some(t) {
+                            current = buffers.keys().next().copied();
+                        }
+                    }
+                    ParticipantEvent::AgentStatus { term, status } => {
+                        let text = status.map_or("no agent".to_string(), |s| format!("{} {:?}", s.agent, s.state));
+                        notice(&format!("terminal {term}: {text}"));
+                    }
+                    ParticipantEvent::ControlChanged { term, .. } => {
+                        let view = handle.call(move |p, _| p.view().terminals.get(&term).map(|t| t.control)).await.flatten();
+                        if let Some(c) = view {
+                            notice(&format!("terminal {term}: controller is now participant {}", c.controller));
+                        }
+                    }
+                    ParticipantEvent::AdoptionRequested { term, requester } => {
+                        notice(&format!("participant {requester} asks to control terminal {term}; approving"));
+                        handle.run(move |p, _| { let _ = p.answer_adoption(term, requester, true); }).await;
+                    }
+                    ParticipantEvent::HostOffline { .. } => notice("the host is offline; waiting"),
+                    ParticipantEvent::HostOnline => notice("the host is back"),
+                    ParticipantEvent::ActionRefused { reason, .. } => notice(&format!("refused by the relay: {reason:?}")),
+                    ParticipantEvent::Ended(reason) => {
+                        drop(raw);
+                        fail(1, format!("the session ended ({reason:?})"));
+                    }
+                    _ => {}
+                }
+            }
+            chunk = keys.recv() => {
+                let Some(chunk) = chunk else { break };
+                let mut forward = Vec::new();
+                let mut quit = false;
+                for b in chunk {
+                    if escape {
+                        escape = false;
+                        match b {
+                            b'q' => quit = true,
+                            b'l' => {
+                                let list = handle.call(|p, _| {
+                                    p.view().terminals.iter().map(|(id, t)| {
+                                        let agent = t.agent.as_ref().map_or(String::new(), |a| format!(", {} {:?}", a.agent, a.state));
+                                        format!("terminal {id} \"{}\": owner {}, controller {}{agent}", t.label, t.control.owner, t.control.controller)
+                                    }).collect::<Vec<_>>()
+                                }).await.unwrap_or_default();
+                                for line in list {
+                                    notice(&line);
+                                }
+                            }
+                            b'w' => {
+                                let who = handle.call(|p, _| {
+                                    p.view().peers.iter().map(|(id, peer)| format!("{id}: {} ({:?})", peer.name, peer.role)).collect::<Vec<_>>()
+                                }).await.unwrap_or_default();
+                                notice(&who.join(", "));
+                            }
+                            b'n' => {
+                                let ids: Vec<TerminalId> = buffers.keys().copied().collect();
+                                if let Some(pos) = current.and_then(|c| ids.iter().position(|t| *t == c)) {
+                                    current = ids.get((pos + 1) % ids.len()).copied();
+                                }
+                                if let Some(t) = current {
+                                    out(b"\x1b[2J\x1b[H");
+                                    if let Some(buf) = buffers.get(&t) {
+                                        out(buf);
+                                    }
+                                    notice(&format!("showing terminal {t}"));
+                                }
+                            }
+                            b'a' => {
+                                if let Some(t) = current {
+                                    match handle.call(move |p, _| p.request_adoption(t)).await {
+                                        Some(Ok(())) => notice("asked the owner for control"),
+                                        Some(Err(e)) => notice(&format!("cannot ask: {e}")),
+                                        None => {}
+                                    }
+                                }
+                            }
+                            ESCAPE => forward.push(ESCAPE),
+                            _ => {}
+                        }
+                    } else if b == ESCAPE {
+                        escape = true;
+                    } else {
+                        forward.push(b);
+                    }
+                }
+                if let (Some(t), false) = (current, forward.is_empty()) {
+                    let sent = handle.call(move |p, _| p.send_input(t, &forward)).await;
+                    if let Some(Err(e)) = sent
+                        && last_refusal.is_none_or(|at| at.elapsed() > Duration::from_secs(2))
+                    {
+                        last_refusal = Some(Instant::now());
+                        let why = match e {
+                            ActionError::Refused(taiku_session::access::Refusal::ReadOnly) => {
+                                "read-only: you joined with a reader link; your keys are not sent".to_string()
+                            }
+                            ActionError::Refused(taiku_session::access::Refusal::NotController) => {
+                                "this terminal is controlled by someone else; Ctrl-] a asks for control".to_string()
+                            }
+                            other => format!("keys not sent: {other}"),
+                        };
+                        notice(&why);
+                    }
+                }
+                if quit {
+                    break;
+                }
+            }
+        }
+    }
+    drop(raw);
+    println!("\r\nLeft the session.");
+}

@@ -1,0 +1,204 @@
+//! Share your shell: the main job.
+//!
+//! ```text
+//! cargo run --release --example share [-- --relay https://relay.example]
+//!     [--enable-readers] [--admin-link] [--allow-insecure]
+//! ```
+//!
+//! With no arguments it starts an embedded relay on 127.0.0.1 (a free
+//! port), spawns your shell in a PTY, shows it in this terminal as usual,
+//! and prints the writer link. Keys: everything goes to your shell, except
+//! Ctrl-] then `n` (open another terminal, which participants see),
+//! Ctrl-] then `q` (stop sharing).
+
+use std::time::Duration;
+
+use taiku_examples::{
+    Args, ESCAPE, RawMode, fail, init_logging, notice, out, stdin_chunks, user_name,
+};
+use taiku_proto::message as m;
+use taiku_proto::{ParticipantId, Role};
+use taiku_session::host::{Host, HostConfig, HostEvent};
+use taiku_session::relay::RelayConfig;
+use taiku_transport::drive::relay::RelayServer;
+use taiku_transport::drive::{DriverConfig, ShellSpec, Terminals, os_rng, spawn_host};
+use taiku_transport::endpoint::Endpoint;
+
+#[tokio::main]
+async fn main() {
+    init_logging();
+    let args = Args::parse(
+        &["relay"],
+        &["enable-readers", "admin-link", "allow-insecure"],
+    )
+    .unwrap_or_else(|e| fail(2, e));
+    let allow_insecure = args.switch("allow-insecure");
+
+    // The relay: remote, or embedded on loopback.
+    let (origin, embedded) = match args.value("relay") {
+        Some(url) => (url.trim_end_matches('/').to_owned(), None),
+        None => {
+            let relay = RelayServer::bind(([127, 0, 0, 1], 0).into(), None, RelayConfig::default())
+                .await
+                .unwrap_or_else(|e| fail(1, format!("cannot start the embedded relay: {e}")));
+            (relay.origin(), Some(relay))
+        }
+    };
+    let endpoint = Endpoint::from_origin(&origin, allow_insecure).unwrap_or_else(|e| fail(2, e));
+
+    let options = m::SessionOptions {
+        readers_enabled: args.switch("enable-readers"),
+        viewer_sign_in_required: false,
+    };
+    let config = HostConfig {
+        name: user_name(),
+        device_label: "terminal".into(),
+        ..HostConfig::default()
+    };
+    let host = Host::generate(config, options, os_rng());
+    let mut links = vec![("writer", host.link(&origin, Role::Writer))];
+    if args.switch("enable-readers") {
+        links.push(("reader", host.link(&origin, Role::Reader)));
+    }
+    if args.switch("admin-link") {
+        links.push(("admin", host.link(&origin, Role::Admin)));
+    }
+
+    let driver = DriverConfig::new(endpoint);
+    let (mut host, host_task) = spawn_host(host, driver);
+    // Wait until the relay accepts the session.
+    let online = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(event) = host.events.recv().await {
+            match event {
+                HostEvent::Online { .. } => return Ok(()),
+                HostEvent::Refused(reason) => {
+                    return Err(format!("the relay refused the session ({reason:?})"));
+                }
+                _ => {}
+            }
+        }
+        Err("the host stopped".to_string())
+    })
+    .await;
+    match online {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => fail(1, e),
+        Err(_) => fail(1, format!("cannot reach the relay at {origin}")),
+    }
+
+    for (role, link) in links {
+        let link = link.unwrap_or_else(|e| fail(2, e));
+        println!("{role} link: {}", *link.to_url());
+    }
+    println!(
+        "Sharing your shell. Writers type after asking for control (Ctrl-] a in join), which is approved."
+    );
+    println!("Ctrl-] n opens another terminal, Ctrl-] q stops sharing.");
+
+    let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
+    let mut terminals = Terminals::default();
+    let main_spec = ShellSpec {
+        rows,
+        cols,
+        tap: Some(Box::new(|bytes: &[u8]| out(bytes))),
+        ..ShellSpec::shell(ParticipantId::HOST)
+    };
+    let main = terminals
+        .open_shell(&host, main_spec)
+        .await
+        .unwrap_or_else(|e| fail(1, format!("cannot start your shell: {e}")));
+
+    let raw = RawMode::enter();
+    let mut keys = stdin_chunks();
+    let mut escape = false;
+    let mut extra = 1;
+    loop {
+        tokio::select! {
+            chunk = keys.recv() => {
+                let Some(chunk) = chunk else { break };
+                let mut forward = Vec::with_capacity(chunk.len());
+                let mut quit = false;
+                for b in chunk {
+                    if escape {
+                        escape = false;
+                        match b {
+                            b'q' => quit = true,
+                            b'n' => {
+                                extra += 1;
+                                let spec = ShellSpec { label: format!("shell {extra}"), ..ShellSpec::shell(ParticipantId::HOST) };
+                                match terminals.open_shell(&host, spec).await {
+                                    Ok(t) => notice(&format!("opened terminal {t} for participants")),
+                                    Err(e) => notice(&format!("cannot open a terminal: {e}")),
+                                }
+                            }
+                            ESCAPE => forward.push(ESCAPE),
+                            _ => {}
+                        }
+                    } else if b == ESCAPE {
+                        escape = true;
+                    } else {
+                        forward.push(b);
+                    }
+                }
+                if !forward.is_empty() {
+                    let _ = terminals.write_local(main, &forward);
+                }
+                if quit {
+                    break;
+                }
+            }
+            event = host.events.recv() => {
+                let Some(event) = event else { break };
+                if terminals.handle_event(&host, &event).await {
+                    continue;
+                }
+                match event {
+                    HostEvent::Joined { role, name, .. } => notice(&format!("{name} joined ({role:?})")),
+                    HostEvent::Left { participant } => notice(&format!("participant {participant} left")),
+                    HostEvent::Offline => notice("connection to the relay lost; reconnecting"),
+                    HostEvent::Online { resumed: true } => notice("reconnected; the session continues"),
+                    HostEvent::CreateRequested { requester, rows, cols, label } => {
+                        let spec = ShellSpec {
+                            rows: u16::try_from(rows).unwrap_or(24),
+                            cols: u16::try_from(cols).unwrap_or(80),
+                            label,
+                            ..ShellSpec::shell(requester)
+                        };
+                        match terminals.open_shell(&host, spec).await {
+                            Ok(t) => notice(&format!("participant {requester} opened terminal {t}")),
+                            Err(e) => notice(&format!("cannot open a terminal: {e}")),
+                        }
+                    }
+                    HostEvent::AdoptionRequested { term, requester } => {
+                        // Sharing means letting writers type: approve.
+                        notice(&format!("participant {requester} takes control of terminal {term}"));
+                        host.run(move |h, _| h.answer_adoption(term, requester, true)).await;
+                    }
+                    HostEvent::ControlChanged { term, controller, .. } => {
+                        notice(&format!("terminal {term} is now controlled by participant {controller}"))
+                    }
+                    HostEvent::Ended(_) => break,
+                    _ => {}
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        if host
+            .call(move |h, _| h.terminal_control(main).is_none())
+            .await
+            .unwrap_or(true)
+        {
+            // The main shell exited.
+            break;
+        }
+    }
+    drop(raw);
+    // Graceful: participants are told, shells are reaped.
+    host.run(|h, _| h.end_session()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), host_task).await;
+    terminals.shutdown();
+    if let Some(relay) = embedded {
+        relay.shutdown().await;
+    }
+    println!("\r\nStopped sharing.");
+}

@@ -1,0 +1,167 @@
+//! The example programs as a newcomer runs them: `share` in a
+//! pseudo-terminal prints a link that a participant can join with, and
+//! bad input to `join` and `relay` gets a one-line error and a non-zero
+//! exit.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use taiku_crypto::Link;
+use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
+use taiku_session::relay::RelayConfig;
+use taiku_transport::drive::relay::RelayServer;
+use taiku_transport::drive::{DriverConfig, os_rng, spawn_participant};
+use taiku_transport::endpoint::Endpoint;
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(path.exists(), "{} is not built", path.display());
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_prints_a_link_that_join_can_use() {
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: 24,
+            cols: 80,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(example("share"));
+    cmd.env("SHELL", "/bin/sh");
+    cmd.env("RUST_LOG", "warn");
+    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    drop(pty.slave);
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    let mut writer = pty.master.take_writer().unwrap();
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let link = loop {
+        if let Some(line) = seen.lines().find(|l| l.starts_with("writer link: ")) {
+            break line.trim_start_matches("writer link: ").trim().to_string();
+        }
+        let chunk = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("share prints a link");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    };
+    let parsed = Link::parse(&link).expect("the printed link parses");
+    assert!(parsed.origin().starts_with("http://127.0.0.1:"));
+
+    let endpoint = Endpoint::from_origin(parsed.origin(), false).unwrap();
+    let p = Participant::new(ParticipantConfig::default(), &parsed, os_rng());
+    let (mut handle, _task) = spawn_participant(p, DriverConfig::new(endpoint));
+    // The host types in its own terminal; the participant sees the output.
+    writer.write_all(b"echo from-share-$((6*7))\r").unwrap();
+    let mut screen = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(e) = handle.events.recv().await {
+            if let ParticipantEvent::Output { bytes, .. } = e {
+                screen.extend_from_slice(&bytes);
+                if String::from_utf8_lossy(&screen).contains("from-share-42") {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "{}", String::from_utf8_lossy(&screen));
+    // Ctrl-] q stops sharing; the participant is told.
+    writer.write_all(&[0x1d, b'q']).unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(e) = handle.events.recv().await {
+            if let ParticipantEvent::Ended(reason) = e {
+                return Some(reason);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the session ends");
+    assert!(ended.is_some());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+fn run(name: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(example(name)).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
+}
+
+fn one_line_error(stderr: &str, starts: &str) {
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(stderr.starts_with(starts), "{stderr:?}");
+}
+
+#[test]
+fn join_reports_bad_links_and_unreachable_relays() {
+    let (code, err) = run("join", &["not a link"]);
+    assert_eq!(code, 2);
+    one_line_error(&err, "error: invalid link:");
+    let (code, err) = run("join", &["https://relay.example/s/k3Vn8sQe2Tq9Xw4L#1wAAEC"]);
+    assert_eq!(code, 2);
+    one_line_error(
+        &err,
+        "error: invalid link: link secret must be 43 characters",
+    );
+    let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    let (code, err) = run(
+        "join",
+        &[&format!("http://127.0.0.1:9/s/k3Vn8sQe2Tq9Xw4L#1w{secret}")],
+    );
+    assert_eq!(code, 1);
+    one_line_error(&err, "error: cannot reach the relay");
+    assert!(!err.contains(secret), "the error names no secret");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_reports_a_session_that_is_gone() {
+    let relay = RelayServer::bind(([127, 0, 0, 1], 0).into(), None, RelayConfig::default())
+        .await
+        .unwrap();
+    let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    let link = format!("{}/s/k3Vn8sQe2Tq9Xw4L#1w{secret}", relay.origin());
+    let (code, err) = tokio::task::spawn_blocking(move || run("join", &[&link]))
+        .await
+        .unwrap();
+    assert_eq!(code, 1);
+    one_line_error(
+        &err,
+        "error: the relay refused the link: wrong secret, or the session is gone",
+    );
+    assert!(!err.contains(secret));
+    relay.shutdown().await;
+}
+
+#[test]
+fn relay_reports_a_port_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, err) = run("relay", &["--bind", &addr]);
+    assert_eq!(code, 1);
+    one_line_error(&err, &format!("error: cannot listen on {addr}"));
+    let (code, err) = run("relay", &["--bogus"]);
+    assert_eq!(code, 2);
+    one_line_error(&err, "error: unknown option --bogus");
+}
