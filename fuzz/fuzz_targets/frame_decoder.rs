@@ -55,7 +55,9 @@ fuzz_target!(|input: &[u8]| {
             offset += bytes.len();
         } else {
             let mut out = BytesMut::new();
-            frame.encode(&mut out, MAX).expect("decoded frame re-encodes");
+            frame
+                .encode(&mut out, MAX)
+                .expect("decoded frame re-encodes");
             let again = Frame::parse(out.freeze(), MAX).expect("re-encoded frame parses");
             assert_eq!(&again, frame);
             // Advance past the original bytes of this frame.

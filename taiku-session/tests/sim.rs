@@ -866,3 +866,21 @@ fn unknown_shell_tokens_are_refused() {
         Some(AgentState::Finished)
     );
 }
+
+#[test]
+fn a_history_request_replays_nothing_twice() {
+    let mut net = Net::new(12);
+    let (t, _) = net.open(ParticipantId::HOST);
+    let r = net.add_peer(Role::Reader, "r");
+    for i in 0..5 {
+        net.output(t, &marker(i));
+    }
+    net.advance(Duration::from_millis(10));
+    // Asking for the history again replays the ring; the participant
+    // reports none of it a second time.
+    net.peers[r].machine.request_history(t).unwrap();
+    net.run();
+    net.output(t, &marker(5));
+    net.advance(Duration::from_millis(10));
+    net.assert_screens_match();
+}

@@ -235,6 +235,9 @@ struct OutputReader {
     /// Output of this epoch before this sequence number is already in a
     /// snapshot.
     skip_until: Option<(Epoch, Seq)>,
+    /// The last frame whose bytes were reported: a replay that repeats
+    /// frames up to it reports nothing twice.
+    shown: Option<(Epoch, Seq)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -631,7 +634,13 @@ impl<R: CryptoRng> Participant<R> {
             let in_snapshot = reader
                 .skip_until
                 .is_some_and(|(epoch, next)| epoch == h.epoch && h.seq < next);
-            if !in_snapshot && !bytes.is_empty() {
+            let seen = reader
+                .shown
+                .is_some_and(|(epoch, last)| epoch == h.epoch && h.seq <= last);
+            if !seen {
+                reader.shown = Some((h.epoch, h.seq));
+            }
+            if !in_snapshot && !seen && !bytes.is_empty() {
                 self.events.push_back(ParticipantEvent::Output {
                     term: h.terminal,
                     bytes,
