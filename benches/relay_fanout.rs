@@ -1,0 +1,245 @@
+//! One host's output routed by the relay machine to 1, 10, 100 and 1000
+//! participants (cost per delivery), the relay's memory per idle
+//! participant and per idle session, and the replay ring's bound.
+//!
+//! `cargo bench --bench relay_fanout`
+
+#[path = "support/alloc_count.rs"]
+mod alloc_count;
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rand_core::SeedableRng;
+use taiku_crypto::{Challenge, KeySchedule, LinkSecret};
+use taiku_proto::message::{self as m, control::Body};
+use taiku_proto::{Direction, Epoch, Frame, ParticipantId, Role, SessionId, TerminalId};
+use taiku_session::relay::{ConnId, Relay, RelayConfig, Transmit};
+
+#[global_allocator]
+static ALLOC: alloc_count::Counting = alloc_count::Counting;
+
+type Rng = chacha20::ChaCha20Rng;
+
+fn control(body: Body) -> Frame {
+    Frame::Control(m::Control { body: Some(body) })
+}
+
+fn drain(relay: &mut Relay<Rng>) -> Vec<(ConnId, Frame)> {
+    let mut out = Vec::new();
+    while let Some(t) = relay.poll_transmit() {
+        if let Transmit::Send { conn, frame } = t {
+            out.push((conn, frame));
+        }
+    }
+    while relay.poll_event().is_some() {}
+    out
+}
+
+fn admit(relay: &mut Relay<Rng>, conn: ConnId, request: Body, keys: &KeySchedule, now: Instant) {
+    relay.handle_connect(conn, now);
+    relay.handle_frame(conn, control(request), now);
+    let challenge = drain(relay)
+        .into_iter()
+        .find_map(|(_, f)| match f {
+            Frame::Control(m::Control {
+                body: Some(Body::Challenge(c)),
+            }) => Challenge::from_slice(&c.nonce).ok(),
+            _ => None,
+        })
+        .expect("challenge");
+    let proof = keys.prover().prove(&challenge);
+    let body = Body::JoinProof(m::JoinProof {
+        role: proof.role().to_proto(),
+        signature: Bytes::copy_from_slice(proof.signature()),
+    });
+    relay.handle_frame(conn, control(body), now);
+    drain(relay);
+}
+
+fn create(relay: &mut Relay<Rng>, conn: ConnId, keys: &KeySchedule, now: Instant) {
+    let v = keys.verifiers().expect("admin");
+    let key = |r| Bytes::copy_from_slice(&v.get(r).to_bytes());
+    let body = Body::SessionCreate(m::SessionCreate {
+        session_id: keys.session_id().to_string(),
+        verifiers: Some(m::RoleVerifiers {
+            reader: key(Role::Reader),
+            writer: key(Role::Writer),
+            admin: key(Role::Admin),
+        }),
+        options: Some(m::SessionOptions {
+            readers_enabled: true,
+            viewer_sign_in_required: false,
+        }),
+        profile: None,
+    });
+    admit(relay, conn, body, keys, now);
+}
+
+struct Setup {
+    relay: Relay<Rng>,
+    host: ConnId,
+    now: Instant,
+    keys: KeySchedule,
+}
+
+fn session_with(n: usize, config: RelayConfig) -> Setup {
+    let now = Instant::now();
+    let mut relay = Relay::new(config, Rng::from_seed([1; 32]));
+    let keys = KeySchedule::new(
+        &LinkSecret::from_bytes(Role::Admin, [9; 32]),
+        &SessionId::new("bench-fanout-0001").expect("id"),
+    );
+    let host = ConnId(0);
+    create(&mut relay, host, &keys, now);
+    relay.handle_frame(
+        host,
+        control(Body::TerminalOpened(m::TerminalOpened {
+            terminal_id: 1,
+            owner: 0,
+            rows: 24,
+            cols: 80,
+            label: String::new(),
+        })),
+        now,
+    );
+    let reader = KeySchedule::new(
+        &keys.secret(Role::Reader).expect("reader"),
+        keys.session_id(),
+    );
+    for i in 0..n {
+        let req = Body::JoinRequest(m::JoinRequest {
+            session_id: keys.session_id().to_string(),
+            profile: None,
+        });
+        admit(&mut relay, ConnId(1 + i as u64), req, &reader, now);
+    }
+    drain(&mut relay);
+    Setup {
+        relay,
+        host,
+        now,
+        keys,
+    }
+}
+
+fn fanout(c: &mut Criterion) {
+    let mut group = c.benchmark_group("relay_fanout");
+    for n in [1usize, 10, 100, 1000] {
+        let config = RelayConfig {
+            max_participants: 1000,
+            ..RelayConfig::default()
+        };
+        let mut s = session_with(n, config);
+        let mut sealer = s
+            .keys
+            .sealer(
+                TerminalId(1),
+                Direction::Output,
+                ParticipantId::HOST,
+                Epoch([1; 16]),
+            )
+            .expect("sealer");
+        let frames: Vec<Frame> = (0..1024)
+            .map(|_| Frame::Sealed(sealer.seal(&[b'o'; 64]).expect("seal")))
+            .collect();
+        let mut i = 0;
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("deliveries", n), &n, |b, _| {
+            b.iter(|| {
+                let f = frames[i % frames.len()].clone();
+                i += 1;
+                s.relay.handle_frame(s.host, f, s.now);
+                let mut delivered = 0;
+                while let Some(t) = s.relay.poll_transmit() {
+                    black_box(&t);
+                    delivered += 1;
+                }
+                assert_eq!(delivered, n);
+            })
+        });
+    }
+    group.finish();
+
+    // Memory: idle participants and idle sessions.
+    let before = alloc_count::live_bytes();
+    let s = session_with(
+        0,
+        RelayConfig {
+            max_participants: 2000,
+            ..RelayConfig::default()
+        },
+    );
+    let one_session = alloc_count::live_bytes() - before;
+    drop(s);
+    let mut s = session_with(
+        0,
+        RelayConfig {
+            max_participants: 2000,
+            ..RelayConfig::default()
+        },
+    );
+    let reader = KeySchedule::new(
+        &s.keys.secret(Role::Reader).expect("reader"),
+        s.keys.session_id(),
+    );
+    let before = alloc_count::live_bytes();
+    for i in 0..1000u64 {
+        let req = Body::JoinRequest(m::JoinRequest {
+            session_id: s.keys.session_id().to_string(),
+            profile: None,
+        });
+        admit(&mut s.relay, ConnId(10_000 + i), req, &reader, s.now);
+    }
+    drain(&mut s.relay);
+    let per_participant = (alloc_count::live_bytes() - before) / 1000;
+    let now = Instant::now();
+    let mut relay = Relay::new(RelayConfig::default(), Rng::from_seed([2; 32]));
+    let before = alloc_count::live_bytes();
+    for i in 0..100u64 {
+        let keys = KeySchedule::new(
+            &LinkSecret::from_bytes(Role::Admin, [i as u8; 32]),
+            &SessionId::new(&format!("bench-idle-{i:04}")).expect("id"),
+        );
+        create(&mut relay, ConnId(i), &keys, now);
+    }
+    drain(&mut relay);
+    let per_session = (alloc_count::live_bytes() - before) / 100;
+
+    // The ring never exceeds its bound.
+    let config = RelayConfig {
+        ring_bytes: 2 << 20,
+        ..RelayConfig::default()
+    };
+    let limit = config.ring_bytes;
+    let mut s = session_with(0, config);
+    let mut sealer = s
+        .keys
+        .sealer(
+            TerminalId(1),
+            Direction::Output,
+            ParticipantId::HOST,
+            Epoch([5; 16]),
+        )
+        .expect("sealer");
+    let mut max = 0;
+    for _ in 0..1000 {
+        let f = sealer.seal(&[b'r'; 16 * 1024]).expect("seal");
+        s.relay.handle_frame(s.host, Frame::Sealed(f), s.now);
+        drain(&mut s.relay);
+        max = max.max(
+            s.relay
+                .ring_bytes(s.keys.session_id(), TerminalId(1))
+                .expect("terminal"),
+        );
+    }
+    assert!(max <= limit);
+    println!(
+        "relay memory: {per_participant} bytes per idle participant, {per_session} bytes per idle session (first session incl. relay: {one_session}); ring max {max} of {limit} bytes after 16 MiB of output"
+    );
+}
+
+criterion_group!(benches, fanout);
+criterion_main!(benches);
