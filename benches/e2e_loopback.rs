@@ -182,16 +182,18 @@ async fn raw_setup() -> Raw {
         }
     });
     let url = format!("ws://{addr}/ws");
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp a");
-    tcp.set_nodelay(true).expect("nodelay");
-    let (a, _) = tokio_tungstenite::client_async(url.as_str(), tcp)
-        .await
-        .expect("a");
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp b");
-    tcp.set_nodelay(true).expect("nodelay");
-    let (b, _) = tokio_tungstenite::client_async(url.as_str(), tcp)
-        .await
-        .expect("b");
+    // Both TCP connections first: the server accepts both before either
+    // WebSocket handshake.
+    let tcp_a = tokio::net::TcpStream::connect(addr).await.expect("tcp a");
+    let tcp_b = tokio::net::TcpStream::connect(addr).await.expect("tcp b");
+    tcp_a.set_nodelay(true).expect("nodelay");
+    tcp_b.set_nodelay(true).expect("nodelay");
+    let (a, b) = tokio::join!(
+        tokio_tungstenite::client_async(url.as_str(), tcp_a),
+        tokio_tungstenite::client_async(url.as_str(), tcp_b)
+    );
+    let (a, _) = a.expect("a");
+    let (b, _) = b.expect("b");
     // B echoes what it receives back if asked, and reports what it got.
     let (b_out_tx, b_rx) = mpsc::channel::<Bytes>(1024);
     let (b_tx, mut b_in_rx) = mpsc::channel::<Bytes>(1024);

@@ -42,6 +42,9 @@ struct Queue {
     scheduled: bool,
 }
 
+/// Queue capacity kept by an idle connection.
+const IDLE_CAPACITY: usize = 8;
+
 /// Why a push was refused.
 pub(crate) struct Overflow;
 
@@ -130,6 +133,11 @@ impl Outbound {
             }
             if let Some(frame) = q.items.pop_front() {
                 q.bytes -= frame_len(&frame);
+                // A burst (a joiner's session state) must not pin its
+                // capacity for the connection's lifetime.
+                if q.items.is_empty() && q.items.capacity() > IDLE_CAPACITY {
+                    q.items.shrink_to(IDLE_CAPACITY);
+                }
                 Self::schedule(&mut self.ready, conn, q);
                 return Some(Transmit::Send { conn, frame });
             }
