@@ -11,20 +11,25 @@
 //! use taiku_proto::{Frame, message::{Control, Ping, control::Body}};
 //! use rand_core::SeedableRng;
 //!
-//! let mut relay = Relay::new(RelayConfig::default(), chacha20::ChaCha20Rng::from_seed([0; 32]));
-//! let now = Instant::now();
-//! let conn = ConnId(1);
-//! relay.handle_connect(conn, now);
-//! let ping = Frame::Control(Control { body: Some(Body::Ping(Ping { nonce: 9 })) });
-//! relay.handle_frame(conn, ping, now);
-//! // The driver loop: send what the relay wants sent, sleep until its timeout.
-//! while let Some(transmit) = relay.poll_transmit() {
-//!     match transmit {
-//!         Transmit::Send { conn, frame } => { /* write `frame` to `conn` */ let _ = (conn, frame); }
-//!         Transmit::Close { conn } => { /* close `conn` */ let _ = conn; }
+//! /// One turn of a driver: `now` comes from the driver's clock.
+//! fn turn(relay: &mut Relay<chacha20::ChaCha20Rng>, now: Instant) {
+//!     let conn = ConnId(1);
+//!     relay.handle_connect(conn, now);
+//!     let ping = Frame::Control(Control { body: Some(Body::Ping(Ping { nonce: 9 })) });
+//!     relay.handle_frame(conn, ping, now);
+//!     // Send what the relay wants sent, then sleep until its timeout.
+//!     while let Some(transmit) = relay.poll_transmit() {
+//!         match transmit {
+//!             Transmit::Send { conn, frame } => { /* write `frame` to `conn` */ let _ = (conn, frame); }
+//!             Transmit::Close { conn } => { /* close `conn` */ let _ = conn; }
+//!         }
 //!     }
+//!     assert!(relay.poll_timeout().is_some_and(|t| t <= now + Duration::from_secs(10)));
 //! }
-//! assert!(relay.poll_timeout().is_some_and(|t| t <= now + Duration::from_secs(10)));
+//!
+//! let mut relay = Relay::new(RelayConfig::default(), chacha20::ChaCha20Rng::from_seed([0; 32]));
+//! // Only the driver reads the clock; the machine never does.
+//! turn(&mut relay, Instant::now());
 //! ```
 
 mod config;
