@@ -4,12 +4,16 @@
 //! cargo run --release --example relay -- [--bind 0.0.0.0:8443]
 //!     [--tls-cert cert.pem --tls-key key.pem] [--max-sessions N]
 //!     [--max-participants N] [--host-grace SECONDS] [--ring-bytes N]
+//!     [--web DIR]
 //! ```
+//!
+//! Links (`/s/<session>`) open the browser client from `--web DIR`, by
+//! default `web/dist` of this repository when it is built.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use taiku_examples::{Args, fail, init_logging};
+use taiku_examples::{Args, fail, init_logging, web_build_hint, web_client};
 use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::RelayServer;
 use taiku_transport::tls::server_config;
@@ -33,6 +37,7 @@ async fn main() {
             "max-participants",
             "host-grace",
             "ring-bytes",
+            "web",
         ],
         &[],
     )
@@ -71,12 +76,17 @@ async fn main() {
             "warning: serving plain ws:// on a non-loopback address; clients refuse it unless told to allow it"
         );
     }
-    let relay = RelayServer::bind(bind, tls, config)
+    let web = web_client(&args);
+    let served = web.is_some();
+    let relay = RelayServer::bind_with(bind, tls, config, web)
         .await
         .unwrap_or_else(|e| fail(1, format!("cannot listen on {bind}: {e}")));
     let origin = relay.origin();
     let ws = origin.replacen("http", "ws", 1);
     println!("taiku relay listening on {ws}/ws (links: {origin}/s/<session>)");
+    if !served {
+        println!("{}", web_build_hint());
+    }
     let _ = tokio::signal::ctrl_c().await;
     println!("shutting down");
     relay.shutdown().await;

@@ -2,11 +2,12 @@
 //!
 //! ```text
 //! cargo run --release --example share [-- --relay https://relay.example]
-//!     [--enable-readers] [--admin-link] [--allow-insecure]
+//!     [--enable-readers] [--admin-link] [--allow-insecure] [--web DIR]
 //! ```
 //!
 //! With no arguments it starts an embedded relay on 127.0.0.1 (a free
-//! port), spawns your shell in a PTY, shows it in this terminal as usual,
+//! port) that also serves the browser client (`--web DIR`, by default
+//! `web/dist` of this repository when it is built), spawns your shell in a PTY, shows it in this terminal as usual,
 //! and prints the writer link. Keys: everything goes to your shell, except
 //! Ctrl-] then `n` (open another terminal, which participants see),
 //! Ctrl-] then `q` (stop sharing).
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use taiku_examples::{
     Args, ESCAPE, RawMode, fail, init_logging, notice, out, stdin_chunks, user_name,
+    web_build_hint, web_client,
 };
 use taiku_proto::message as m;
 use taiku_proto::{ParticipantId, Role};
@@ -28,19 +30,31 @@ use taiku_transport::endpoint::Endpoint;
 async fn main() {
     init_logging();
     let args = Args::parse(
-        &["relay"],
+        &["relay", "web"],
         &["enable-readers", "admin-link", "allow-insecure"],
     )
     .unwrap_or_else(|e| fail(2, e));
     let allow_insecure = args.switch("allow-insecure");
 
-    // The relay: remote, or embedded on loopback.
+    // The relay: remote, or embedded on loopback with the browser client.
+    let mut browser_client = true;
     let (origin, embedded) = match args.value("relay") {
+        Some(_) if args.value("web").is_some() => fail(
+            2,
+            "--web is for the embedded relay; it does not go with --relay",
+        ),
         Some(url) => (url.trim_end_matches('/').to_owned(), None),
         None => {
-            let relay = RelayServer::bind(([127, 0, 0, 1], 0).into(), None, RelayConfig::default())
-                .await
-                .unwrap_or_else(|e| fail(1, format!("cannot start the embedded relay: {e}")));
+            let web = web_client(&args);
+            browser_client = web.is_some();
+            let relay = RelayServer::bind_with(
+                ([127, 0, 0, 1], 0).into(),
+                None,
+                RelayConfig::default(),
+                web,
+            )
+            .await
+            .unwrap_or_else(|e| fail(1, format!("cannot start the embedded relay: {e}")));
             (relay.origin(), Some(relay))
         }
     };
@@ -89,6 +103,9 @@ async fn main() {
     for (role, link) in links {
         let link = link.unwrap_or_else(|e| fail(2, e));
         println!("{role} link: {}", *link.to_url());
+    }
+    if !browser_client {
+        println!("{}", web_build_hint());
     }
     println!(
         "Sharing your shell. Writers type after asking for control (Ctrl-] a in join), which is approved."

@@ -5,6 +5,9 @@
 #![deny(missing_docs)]
 
 use std::io::Write;
+use std::path::Path;
+
+use taiku_transport::web::{BUILD_COMMAND, WebClient};
 
 /// Print a one-line error and exit with `code`. Messages never carry a
 /// secret: callers pass errors whose texts name endpoints and reasons only.
@@ -68,6 +71,29 @@ impl Args {
     pub fn switch(&self, name: &str) -> bool {
         self.flags.iter().any(|(n, _)| n == name)
     }
+}
+
+/// Where the browser client (`web/`) is built to.
+pub const DEFAULT_WEB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist");
+
+/// The browser client a relay serves: `--web DIR` if given, else
+/// [`DEFAULT_WEB_DIR`] if it has an `index.html`, else none. A client that
+/// is there but cannot be loaded is an error (exit 1).
+pub fn web_client(args: &Args) -> Option<WebClient> {
+    let dir = match args.value("web") {
+        Some(dir) => dir,
+        None if Path::new(DEFAULT_WEB_DIR).join("index.html").is_file() => DEFAULT_WEB_DIR,
+        None => return None,
+    };
+    match WebClient::load(dir) {
+        Ok(web) => Some(web),
+        Err(e) => fail(1, format!("browser client: {e}")),
+    }
+}
+
+/// The line printed when a relay has no browser client.
+pub fn web_build_hint() -> String {
+    format!("Links open in a browser once the browser client is built: {BUILD_COMMAND}")
 }
 
 /// The local user's name for display.

@@ -195,8 +195,26 @@ fn main() {
             }
         }
     }
+    // http_request: the request heads a browser and a client send, and
+    // near misses.
+    let mut http = Corpus::new("http_request");
+    for head in [
+        "GET /s/abcdefgh12345678 HTTP/1.1\r\nHost: relay.example\r\nAccept: text/html\r\n\r\n",
+        "HEAD /s/abcdefgh12345678?x=1 HTTP/1.1\r\nHost: relay.example\r\n\r\n",
+        "GET /assets/app-1a2b.js HTTP/1.1\r\nHost: relay.example\r\n\r\n",
+        "GET /assets/img/logo.svg HTTP/1.0\r\n\r\n",
+        "GET /assets/../Cargo.toml HTTP/1.1\r\n\r\n",
+        "GET /assets/%2e%2e/x HTTP/1.1\r\n\r\n",
+        "POST /s/abcdefgh12345678 HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        "GET /ws HTTP/1.1\r\nHost: relay.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        "GET /ws HTTP/1.1\r\n\r\n",
+    ] {
+        http.add(head.as_bytes());
+    }
     println!(
-        "corpus written: frame_decoder {}, control_message {}, link_parse {}, sealed_open {}",
-        frames.n, control_bodies.n, links.n, sealed.n
+        "corpus written: frame_decoder {}, control_message {}, link_parse {}, sealed_open {}, \
+         http_request {}",
+        frames.n, control_bodies.n, links.n, sealed.n, http.n
     );
 }

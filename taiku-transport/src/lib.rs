@@ -5,14 +5,16 @@
 //! protocol rule of their own.
 //!
 //! Without features the crate holds only pure pieces: the reconnect policy
-//! ([`backoff`]) and the relay endpoint rules ([`endpoint`]). The `tokio`
-//! feature (on by default) adds the WebSocket relay server and client
-//! loops, TLS with rustls, and the PTY driver.
+//! ([`backoff`]), the relay endpoint rules ([`endpoint`]) and the relay's
+//! HTTP side that serves the browser client ([`web`]). The `tokio` feature
+//! (on by default) adds the WebSocket relay server and client loops, TLS
+//! with rustls, and the PTY driver.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod backoff;
 pub mod endpoint;
+pub mod web;
 
 #[cfg(feature = "tokio")]
 pub mod drive;

@@ -1,10 +1,13 @@
 //! The relay server: accepts WebSocket connections (TLS optional) and runs
 //! one [`Relay`] machine for all of them. Connection tasks only move bytes;
-//! every decision is the machine's.
+//! every decision is the machine's. Plain HTTP requests on the same port
+//! are answered by [`web::route`](crate::web::route), which serves the
+//! browser client if the server has one.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,7 +22,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::drive::{OsRng, os_rng};
-use crate::ws;
+use crate::web::WebClient;
+use crate::ws::{self, Accepted};
 
 /// Frames queued towards one connection's socket writer before the relay
 /// machine is told the connection is blocked.
@@ -46,24 +50,48 @@ pub struct RelayServer {
 }
 
 impl RelayServer {
-    /// Bind `addr` and serve. With `tls`, connections are `wss://`.
+    /// Bind `addr` and serve, without a browser client. With `tls`,
+    /// connections are `wss://`.
     pub async fn bind(
         addr: SocketAddr,
         tls: Option<TlsAcceptor>,
         config: RelayConfig,
     ) -> io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        Ok(Self::serve(listener, tls, config))
+        Self::bind_with(addr, tls, config, None).await
     }
 
-    /// Serve on an already bound listener.
+    /// Bind `addr` and serve; with `web`, links (`/s/<session-id>`) open
+    /// the browser client (SPEC.md section 12.3).
+    pub async fn bind_with(
+        addr: SocketAddr,
+        tls: Option<TlsAcceptor>,
+        config: RelayConfig,
+        web: Option<WebClient>,
+    ) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self::serve_with(listener, tls, config, web))
+    }
+
+    /// Serve on an already bound listener, without a browser client.
     pub fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, config: RelayConfig) -> Self {
+        Self::serve_with(listener, tls, config, None)
+    }
+
+    /// Serve on an already bound listener, with the browser client `web`
+    /// if given.
+    pub fn serve_with(
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        config: RelayConfig,
+        web: Option<WebClient>,
+    ) -> Self {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let secure = tls.is_some();
         let (shutdown, shutdown_rx) = oneshot::channel();
-        let task = tokio::spawn(run(listener, tls, config, shutdown_rx));
+        let web = web.map(Arc::new);
+        let task = tokio::spawn(run(listener, tls, config, web, shutdown_rx));
         RelayServer {
             addr,
             tls: secure,
@@ -112,6 +140,7 @@ async fn run(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     config: RelayConfig,
+    web: Option<Arc<WebClient>>,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut relay: Relay<OsRng> = Relay::new(config, os_rng());
@@ -130,7 +159,7 @@ async fn run(
                     next_conn += 1;
                     let id = ConnId(next_conn);
                     tracing::debug!(conn = id.0, %peer, "connection accepted");
-                    tokio::spawn(connection(id, tcp, tls.clone(), to_relay.clone()));
+                    tokio::spawn(connection(id, tcp, tls.clone(), web.clone(), to_relay.clone()));
                 }
                 Err(e) => tracing::warn!(error = %e, "accept failed"),
             },
@@ -238,10 +267,15 @@ async fn connection(
     id: ConnId,
     tcp: TcpStream,
     tls: Option<TlsAcceptor>,
+    web: Option<Arc<WebClient>>,
     to_relay: mpsc::Sender<ToRelay>,
 ) {
-    let ws = match ws::accept(tcp, tls.as_ref()).await {
-        Ok(ws) => ws,
+    let ws = match ws::accept_or_serve(tcp, tls.as_ref(), web.as_deref()).await {
+        Ok(Accepted::WebSocket(ws)) => *ws,
+        Ok(Accepted::Answered(status)) => {
+            tracing::debug!(conn = id.0, status = status.code(), "http request answered");
+            return;
+        }
         Err(e) => {
             tracing::debug!(conn = id.0, error = %e, "handshake failed");
             return;
