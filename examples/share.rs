@@ -112,7 +112,11 @@ async fn main() {
     );
     println!("Ctrl-] n opens another terminal, Ctrl-] q stops sharing.");
 
-    let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
+    // A pseudo-terminal nobody sized reports 0 × 0.
+    let (cols, rows) = crossterm::terminal::size()
+        .ok()
+        .filter(|&(cols, rows)| cols > 0 && rows > 0)
+        .unwrap_or((80, 24));
     let mut terminals = Terminals::default();
     let main_spec = ShellSpec {
         rows,

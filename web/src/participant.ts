@@ -1,0 +1,642 @@
+// The participant machine (SPEC.md 11.2), Sans-IO like its Rust twin: the
+// driver reports connection events, relay messages and the time, and
+// drains frames (`pollTransmit`), the next timer (`pollTimeout`) and events
+// (`pollEvent`). No DOM, no socket, no clock: the browser page and the
+// Node tests drive the same code.
+
+import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { type Action, type Control, check, type Refusal } from "./access.js";
+import {
+  type ActionRefusal,
+  type AgentState,
+  type Control as ControlMessage,
+  ControlSchema,
+  type ControlReason,
+  EndReason,
+  type ErrorCode,
+  Presence_State,
+  RefusalReason,
+  type ReplayRun,
+  SealedRecordSchema,
+  type Tile,
+} from "./gen/taiku_pb.js";
+import { DEFAULT_MAX_FRAME_LEN, Direction, decodeFrame, encodeControl, FrameError, type SealedFrame } from "./frame.js";
+import { Role } from "./link.js";
+import { KeySchedule } from "./schedule.js";
+import { EPOCH_LEN, OpenError, type OpenErrorKind, StreamOpener, StreamSealer } from "./stream.js";
+
+/** Chat lines kept in the view. */
+export const CHAT_KEPT = 200;
+/** Snapshot epochs remembered to refuse a replayed snapshot. */
+export const SNAPSHOTS_REMEMBERED = 64;
+/** Longest chat message in UTF-8 bytes (SPEC.md 7.1). */
+export const MAX_CHAT_BYTES = 2048;
+/** Longest display name and label in UTF-8 bytes (SPEC.md 7.1). */
+export const MAX_NAME_BYTES = 64;
+
+/** Participant tuning; defaults as SPEC.md 11.5. */
+export interface ParticipantConfig {
+  name: string;
+  deviceLabel: string;
+  maxFrameLen: number;
+  keepaliveMs: number;
+}
+
+/** The defaults of SPEC.md 11.5. */
+export const DEFAULT_CONFIG: ParticipantConfig = {
+  name: "guest",
+  deviceLabel: "browser",
+  maxFrameLen: DEFAULT_MAX_FRAME_LEN,
+  keepaliveMs: 30_000,
+};
+
+/** An agent's status as the host sealed it. */
+export interface AgentStatusView {
+  agent: string;
+  state: AgentState;
+  detail: string;
+}
+
+/** One participant as this participant sees it. */
+export interface Peer {
+  name: string;
+  deviceLabel: string;
+  role: Role;
+  focus?: number;
+  layout: Tile[];
+}
+
+/** One terminal as this participant sees it. */
+export interface TerminalView {
+  control: Control;
+  rows: number;
+  cols: number;
+  label: string;
+  agent?: AgentStatusView;
+  lock?: number;
+}
+
+/** A chat line. */
+export interface ChatLine {
+  from: number;
+  seq: bigint;
+  text: string;
+}
+
+/** Everything a UI shows. */
+export interface View {
+  me?: { id: number; role: Role };
+  hostOnline: boolean;
+  peers: Map<number, Peer>;
+  terminals: Map<number, TerminalView>;
+  chat: ChatLine[];
+}
+
+/** Something a UI reacts to. */
+export type ParticipantEvent =
+  | { type: "joined"; id: number; role: Role }
+  | { type: "denied"; reason: RefusalReason }
+  | { type: "output"; term: number; bytes: Uint8Array }
+  | { type: "snapshot"; term: number; rows: number; cols: number; screen: Uint8Array }
+  | { type: "agentStatus"; term: number; status?: AgentStatusView }
+  | { type: "terminalOpened"; term: number }
+  | { type: "terminalClosed"; term: number }
+  | { type: "terminalResized"; term: number }
+  | { type: "controlChanged"; term: number; reason: ControlReason; requester: number }
+  | { type: "adoptionRequested"; term: number; requester: number }
+  | { type: "presence"; id: number }
+  | { type: "chat"; line: ChatLine }
+  | { type: "focusLock"; term: number }
+  | { type: "hostOnline" }
+  | { type: "hostOffline"; graceRemainingMs: bigint }
+  | { type: "ended"; reason: EndReason }
+  | { type: "actionRefused"; action: number; term: number; reason: ActionRefusal }
+  | { type: "streamError"; term: number; direction: Direction; error: OpenErrorKind }
+  | { type: "protocolError"; error: string };
+
+/** Why a local request was refused before anything was sent. */
+export type ActionError = { kind: "NotJoined" } | { kind: "Refused"; refusal: Refusal } | { kind: "TooLong" };
+
+/** What the driver must send, or that it must close the connection. */
+export type Transmit = { type: "send"; frame: Uint8Array } | { type: "close" };
+
+interface OutputReader {
+  opener?: StreamOpener;
+  replay: ReplayRun[];
+  leftInRun: number;
+  expectNewRun: boolean;
+  skipUntil?: { epoch: Uint8Array; seq: bigint };
+  shown?: { epoch: Uint8Array; seq: bigint };
+}
+
+type Body = MessageInitShape<typeof ControlSchema>["body"];
+
+type Phase = "idle" | "joining" | "joined" | "ended";
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function emptyView(): View {
+  return { hostOnline: false, peers: new Map(), terminals: new Map(), chat: [] };
+}
+
+function utf8Len(s: string): number {
+  return new TextEncoder().encode(s).length;
+}
+
+/** Cut `s` to at most `max` UTF-8 bytes on a character boundary. */
+export function cutLabel(s: string, max = MAX_NAME_BYTES): string {
+  let out = "";
+  for (const ch of s) {
+    if (utf8Len(out + ch) > max) break;
+    out += ch;
+  }
+  return out;
+}
+
+/** The participant state machine. */
+export class Participant {
+  private readonly keys: KeySchedule;
+  private phase: Phase = "idle";
+  private state: View = emptyView();
+  private outputs = new Map<number, OutputReader>();
+  private status = new Map<number, StreamOpener>();
+  private inputs = new Map<number, StreamSealer>();
+  private snapshotsSeen: Uint8Array[] = [];
+  private hostWasOffline = false;
+  private nextPing?: number;
+  private pings = 0n;
+  private out: Transmit[] = [];
+  private events: ParticipantEvent[] = [];
+
+  /**
+   * A participant for `sessionId` holding `secret` of `role`. `random`
+   * fills a buffer with cryptographically secure bytes (injected so tests
+   * are reproducible).
+   */
+  constructor(
+    role: Role,
+    secret: Uint8Array,
+    readonly sessionId: string,
+    private readonly config: ParticipantConfig,
+    private readonly random: (n: number) => Uint8Array,
+  ) {
+    this.keys = new KeySchedule(role, secret, sessionId);
+  }
+
+  /** The link's role. */
+  get role(): Role {
+    return this.keys.role;
+  }
+
+  /** Everything known about the session. */
+  get view(): Readonly<View> {
+    return this.state;
+  }
+
+  /** Whether the session is over for this participant (do not reconnect). */
+  get ended(): boolean {
+    return this.phase === "ended";
+  }
+
+  /** A connection to the relay is up: ask to join. Any earlier view is discarded. */
+  connect(_now: number): void {
+    if (this.phase === "ended") return;
+    this.reset();
+    this.phase = "joining";
+    this.send({
+      case: "joinRequest",
+      value: {
+        sessionId: this.sessionId,
+        profile: { name: cutLabel(this.config.name), deviceLabel: cutLabel(this.config.deviceLabel) },
+      },
+    });
+  }
+
+  /** The connection closed. */
+  handleDisconnect(_now: number): void {
+    if (this.phase !== "ended") this.phase = "idle";
+    this.out = [];
+    this.state.me = undefined;
+    this.nextPing = undefined;
+  }
+
+  /** One message from the relay (one frame). A malformed frame is fatal to the connection. */
+  handleMessage(bytes: Uint8Array, now: number): void {
+    let frame: ReturnType<typeof decodeFrame>;
+    try {
+      frame = decodeFrame(bytes, this.config.maxFrameLen);
+    } catch (e) {
+      const error = e instanceof FrameError ? e.code : "decode";
+      this.events.push({ type: "protocolError", error });
+      this.out = [{ type: "close" }];
+      return;
+    }
+    if (frame.type === "sealed") this.sealed(frame.sealed);
+    else this.control(frame.control, now);
+  }
+
+  /** When `handleTimeout` is due, if ever. */
+  pollTimeout(): number | undefined {
+    return this.nextPing;
+  }
+
+  /** Time passed. */
+  handleTimeout(now: number): void {
+    if (this.nextPing !== undefined && now >= this.nextPing) {
+      this.pings += 1n;
+      this.send({ case: "ping", value: { nonce: this.pings } });
+      this.nextPing = now + this.config.keepaliveMs;
+    }
+  }
+
+  /** The next frame to send, or a close. */
+  pollTransmit(): Transmit | undefined {
+    return this.out.shift();
+  }
+
+  /** The next event. */
+  pollEvent(): ParticipantEvent | undefined {
+    return this.events.shift();
+  }
+
+  /** Overwrite every key this participant holds; call when it is dropped. */
+  wipe(): void {
+    this.keys.wipe();
+    for (const s of this.inputs.values()) s.wipe();
+    this.inputs.clear();
+  }
+
+  private reset(): void {
+    this.state = emptyView();
+    this.outputs.clear();
+    this.status.clear();
+    for (const s of this.inputs.values()) s.wipe();
+    this.inputs.clear();
+    this.out = [];
+    this.hostWasOffline = false;
+  }
+
+  private send(body: Body): void {
+    this.out.push({ type: "send", frame: encodeControl(create(ControlSchema, { body })) });
+  }
+
+  private control(message: ControlMessage, now: number): void {
+    const { body } = message;
+    switch (body.case) {
+      case "challenge":
+        if (this.phase === "joining" && body.value.nonce.length === 32) {
+          this.send({ case: "joinProof", value: { role: this.keys.role as number, signature: this.keys.prove(body.value.nonce) } });
+        }
+        break;
+      case "joinResult": {
+        const outcome = body.value.outcome;
+        if (outcome.case === "accepted") {
+          const id = outcome.value.participantId;
+          const role = (outcome.value.role as number) || Role.Reader;
+          this.phase = "joined";
+          this.nextPing = now + this.config.keepaliveMs;
+          this.state.me = { id, role };
+          this.state.hostOnline = outcome.value.hostOnline;
+          this.state.peers.set(id, { name: this.config.name, deviceLabel: this.config.deviceLabel, role, layout: [] });
+          this.events.push({ type: "joined", id, role });
+        } else if (outcome.case === "refused") {
+          this.phase = "idle";
+          this.events.push({ type: "denied", reason: outcome.value in RefusalReason ? outcome.value : RefusalReason.UNSPECIFIED });
+        }
+        break;
+      }
+      case "presence": {
+        const p = body.value;
+        if (p.state === Presence_State.LEFT) {
+          this.state.peers.delete(p.participantId);
+        } else if (p.state === Presence_State.JOINED || p.state === Presence_State.UPDATED) {
+          const old = this.state.peers.get(p.participantId);
+          this.state.peers.set(p.participantId, {
+            name: p.profile?.name ?? "",
+            deviceLabel: p.profile?.deviceLabel ?? "",
+            role: (p.role as number) || Role.Reader,
+            focus: old?.focus,
+            layout: old?.layout ?? [],
+          });
+        } else {
+          return;
+        }
+        this.events.push({ type: "presence", id: p.participantId });
+        break;
+      }
+      case "hostStatus":
+        this.state.hostOnline = body.value.online;
+        if (body.value.online) {
+          if (this.hostWasOffline) {
+            // The host resumed with fresh epochs: new runs follow.
+            for (const reader of this.outputs.values()) reader.expectNewRun = true;
+          }
+          this.hostWasOffline = false;
+          this.events.push({ type: "hostOnline" });
+        } else {
+          this.hostWasOffline = true;
+          this.events.push({ type: "hostOffline", graceRemainingMs: body.value.graceRemainingMs });
+        }
+        break;
+      case "sessionEnded":
+        this.phase = "ended";
+        this.out = [];
+        this.nextPing = undefined;
+        this.events.push({ type: "ended", reason: body.value.reason in EndReason ? body.value.reason : EndReason.UNSPECIFIED });
+        break;
+      case "terminalOpened": {
+        const o = body.value;
+        this.state.terminals.set(o.terminalId, {
+          control: { owner: o.owner, controller: o.owner },
+          rows: o.rows,
+          cols: o.cols,
+          label: o.label,
+        });
+        if (!this.outputs.has(o.terminalId)) this.outputs.set(o.terminalId, { replay: [], leftInRun: 0, expectNewRun: false });
+        this.events.push({ type: "terminalOpened", term: o.terminalId });
+        break;
+      }
+      case "terminalClosed": {
+        const term = body.value.terminalId;
+        this.state.terminals.delete(term);
+        this.outputs.delete(term);
+        this.status.delete(term);
+        this.inputs.get(term)?.wipe();
+        this.inputs.delete(term);
+        this.events.push({ type: "terminalClosed", term });
+        break;
+      }
+      case "terminalResize": {
+        const t = this.state.terminals.get(body.value.terminalId);
+        if (t) {
+          t.rows = body.value.rows;
+          t.cols = body.value.cols;
+          this.events.push({ type: "terminalResized", term: body.value.terminalId });
+        }
+        break;
+      }
+      case "controlChanged": {
+        const c = body.value;
+        const t = this.state.terminals.get(c.terminalId);
+        if (t) t.control = { owner: c.owner, controller: c.controller };
+        this.events.push({ type: "controlChanged", term: c.terminalId, reason: c.reason, requester: c.requester });
+        break;
+      }
+      case "adoptionRequest":
+        this.events.push({ type: "adoptionRequested", term: body.value.terminalId, requester: body.value.requester });
+        break;
+      case "focusLock": {
+        const t = this.state.terminals.get(body.value.terminalId);
+        if (t) {
+          t.lock = body.value.holder === 0 ? undefined : body.value.holder;
+          this.events.push({ type: "focusLock", term: body.value.terminalId });
+        }
+        break;
+      }
+      case "focus": {
+        const peer = this.state.peers.get(body.value.participantId);
+        if (peer) peer.focus = body.value.terminalId === 0 ? undefined : body.value.terminalId;
+        break;
+      }
+      case "layout": {
+        const peer = this.state.peers.get(body.value.participantId);
+        if (peer) peer.layout = body.value.tiles;
+        break;
+      }
+      case "chat": {
+        const line = { from: body.value.from, seq: body.value.seq, text: body.value.text };
+        if (this.state.chat.length === CHAT_KEPT) this.state.chat.shift();
+        this.state.chat.push(line);
+        this.events.push({ type: "chat", line });
+        break;
+      }
+      case "replayStart": {
+        const r = body.value;
+        let reader = this.outputs.get(r.terminalId);
+        if (!reader) {
+          reader = { replay: [], leftInRun: 0, expectNewRun: false };
+          this.outputs.set(r.terminalId, reader);
+        }
+        reader.replay = r.runs.filter((run) => run.frameCount > 0);
+        reader.leftInRun = 0;
+        reader.opener = undefined;
+        reader.skipUntil = undefined;
+        break;
+      }
+      case "refused":
+        this.events.push({ type: "actionRefused", action: body.value.action, term: body.value.terminalId, reason: body.value.reason });
+        break;
+      case "ping":
+        this.send({ case: "pong", value: { nonce: body.value.nonce } });
+        break;
+      case "error":
+        this.events.push({ type: "protocolError", error: `relay error ${body.value.code as ErrorCode}` });
+        this.out = [{ type: "close" }];
+        break;
+      default:
+        // Unknown or not for participants: ignored (SPEC.md 3.3).
+        break;
+    }
+  }
+
+  private sealed(frame: SealedFrame): void {
+    const h = frame.header;
+    try {
+      if (h.direction === Direction.Output) this.output(frame);
+      else if (h.direction === Direction.Status) this.agentStatus(frame);
+      else if (h.direction === Direction.Snapshot) this.snapshot(frame);
+      // Input never travels towards participants.
+    } catch (e) {
+      if (!(e instanceof OpenError)) throw e;
+      this.events.push({ type: "streamError", term: h.terminal, direction: h.direction, error: e.kind });
+    }
+  }
+
+  private output(frame: SealedFrame): void {
+    const h = frame.header;
+    const reader = this.outputs.get(h.terminal);
+    if (!reader) return;
+    // Does this frame start a run, and how may that run begin?
+    let planned: number | undefined;
+    let start: "fromStart" | "anywhere" | undefined;
+    if (reader.leftInRun === 0) {
+      const run = reader.replay[0];
+      if (run) {
+        if (!sameBytes(run.epoch, h.epoch) || run.firstSeq !== h.seq) {
+          // Not the replay the relay announced: drop the plan.
+          reader.replay = [];
+          throw new OpenError("Gap");
+        }
+        planned = run.frameCount;
+        start = "anywhere";
+      } else if (!reader.opener) {
+        start = "anywhere"; // live output of a terminal with nothing to replay
+      } else if (!sameBytes(reader.opener.epoch, h.epoch) && (reader.expectNewRun || reader.opener.isFinished)) {
+        start = "fromStart"; // a new run where one is explained
+      }
+    }
+    let opened: ReturnType<StreamOpener["open"]>;
+    if (start) {
+      const opener = new StreamOpener(this.keys, h.terminal, Direction.Output, start);
+      opened = opener.open(frame);
+      reader.opener = opener;
+      reader.expectNewRun = false;
+      if (planned !== undefined) {
+        reader.replay.shift();
+        reader.leftInRun = planned;
+      }
+    } else if (reader.opener) {
+      opened = reader.opener.open(frame);
+    } else {
+      return;
+    }
+    reader.leftInRun = Math.max(0, reader.leftInRun - 1);
+    if (opened.kind !== "data") return;
+    const inSnapshot = reader.skipUntil && sameBytes(reader.skipUntil.epoch, h.epoch) && h.seq < reader.skipUntil.seq;
+    const seen = reader.shown && sameBytes(reader.shown.epoch, h.epoch) && h.seq <= reader.shown.seq;
+    if (!seen) reader.shown = { epoch: h.epoch, seq: h.seq };
+    if (!inSnapshot && !seen && opened.bytes.length > 0) {
+      this.events.push({ type: "output", term: h.terminal, bytes: opened.bytes });
+    }
+  }
+
+  private agentStatus(frame: SealedFrame): void {
+    const h = frame.header;
+    const term = this.state.terminals.get(h.terminal);
+    if (!term) return;
+    let opener = this.status.get(h.terminal);
+    if (!opener || !sameBytes(opener.epoch, h.epoch)) {
+      opener = new StreamOpener(this.keys, h.terminal, Direction.Status, "anywhere");
+      this.status.set(h.terminal, opener);
+    }
+    const opened = opener.open(frame);
+    if (opened.kind !== "data") return;
+    let record: ReturnType<typeof fromBinary<typeof SealedRecordSchema>>;
+    try {
+      record = fromBinary(SealedRecordSchema, opened.bytes);
+    } catch {
+      return;
+    }
+    if (record.body.case !== "agentStatus") return;
+    const s = record.body.value;
+    // An unspecified state means no agent runs.
+    const status = s.state === 0 ? undefined : { agent: s.agent, state: s.state, detail: s.detail };
+    if (JSON.stringify(term.agent) !== JSON.stringify(status)) {
+      term.agent = status;
+      this.events.push({ type: "agentStatus", term: h.terminal, status });
+    }
+  }
+
+  private snapshot(frame: SealedFrame): void {
+    const h = frame.header;
+    if (this.snapshotsSeen.some((e) => sameBytes(e, h.epoch))) throw new OpenError("Replayed");
+    const opener = new StreamOpener(this.keys, h.terminal, Direction.Snapshot, "fromStart");
+    const opened = opener.open(frame);
+    if (opened.kind !== "data") return;
+    if (this.snapshotsSeen.length === SNAPSHOTS_REMEMBERED) this.snapshotsSeen.shift();
+    this.snapshotsSeen.push(h.epoch.slice());
+    let record: ReturnType<typeof fromBinary<typeof SealedRecordSchema>>;
+    try {
+      record = fromBinary(SealedRecordSchema, opened.bytes);
+    } catch {
+      return;
+    }
+    if (record.body.case !== "snapshot" || record.body.value.outputEpoch.length !== EPOCH_LEN) return;
+    const snap = record.body.value;
+    const reader = this.outputs.get(h.terminal);
+    if (reader) reader.skipUntil = { epoch: snap.outputEpoch, seq: snap.outputSeq };
+    this.events.push({ type: "snapshot", term: h.terminal, rows: snap.rows, cols: snap.cols, screen: snap.screen });
+  }
+
+  // ---- actions --------------------------------------------------------------
+
+  private allowed(action: Action, term?: number): { ok: number } | { error: ActionError } {
+    const me = this.phase === "joined" ? this.state.me : undefined;
+    if (!me) return { error: { kind: "NotJoined" } };
+    const control = term === undefined ? undefined : this.state.terminals.get(term)?.control;
+    const refusal = check(me.role, me.id, action, control);
+    return refusal ? { error: { kind: "Refused", refusal } } : { ok: me.id };
+  }
+
+  /** Whether this participant may type into `term` now. */
+  mayType(term: number): ActionError | undefined {
+    const a = this.allowed("input", term);
+    return "error" in a ? a.error : undefined;
+  }
+
+  /** Seal keystrokes for `term`. */
+  sendInput(term: number, bytes: Uint8Array): ActionError | undefined {
+    const a = this.allowed("input", term);
+    if ("error" in a) return a.error;
+    let sealer = this.inputs.get(term);
+    if (!sealer) {
+      sealer = StreamSealer.create(this.keys, term, Direction.Input, a.ok, this.random(EPOCH_LEN));
+      if (!sealer) return { kind: "Refused", refusal: "ReadOnly" };
+      this.inputs.set(term, sealer);
+    }
+    const chunk = Math.max(1, Math.min(sealer.maxPlaintextLen, this.config.maxFrameLen - 50));
+    for (let at = 0; at < bytes.length; at += chunk) {
+      this.out.push({ type: "send", frame: sealer.seal(bytes.subarray(at, at + chunk)) });
+    }
+    return undefined;
+  }
+
+  /** Ask the owner of `term` for control. */
+  requestAdoption(term: number): ActionError | undefined {
+    return this.act("requestAdoption", term, { case: "adoptionRequest", value: { terminalId: term } });
+  }
+
+  /** Answer an adoption request for a terminal this participant owns. */
+  answerAdoption(term: number, requester: number, approve: boolean): ActionError | undefined {
+    return this.act("answerAdoption", term, { case: "adoptionAnswer", value: { terminalId: term, requester, approve } });
+  }
+
+  /** Take control without asking (admins). */
+  takeOver(term: number): ActionError | undefined {
+    return this.act("takeOver", term, { case: "takeOver", value: { terminalId: term } });
+  }
+
+  /** Give control back to the owner. */
+  revoke(term: number): ActionError | undefined {
+    return this.act("revoke", term, { case: "controlRevoke", value: { terminalId: term } });
+  }
+
+  /** Ask the host for a new terminal owned by this participant. */
+  createTerminal(rows: number, cols: number, label: string): ActionError | undefined {
+    return this.act("create", undefined, { case: "terminalCreate", value: { rows, cols, label: cutLabel(label) } });
+  }
+
+  /** Resize a terminal this participant controls. */
+  resize(term: number, rows: number, cols: number): ActionError | undefined {
+    return this.act("resize", term, { case: "terminalResize", value: { terminalId: term, rows, cols } });
+  }
+
+  /** Close a terminal this participant controls. */
+  closeTerminal(term: number): ActionError | undefined {
+    return this.act("close", term, { case: "terminalClose", value: { terminalId: term } });
+  }
+
+  /** Say which terminal this participant looks at. */
+  focus(term: number): ActionError | undefined {
+    if (this.phase !== "joined") return { kind: "NotJoined" };
+    this.send({ case: "focus", value: { terminalId: term } });
+    return undefined;
+  }
+
+  /** Send a chat line. */
+  chat(text: string): ActionError | undefined {
+    if (this.phase !== "joined") return { kind: "NotJoined" };
+    if (utf8Len(text) > MAX_CHAT_BYTES) return { kind: "TooLong" };
+    this.send({ case: "chat", value: { text } });
+    return undefined;
+  }
+
+  private act(action: Action, term: number | undefined, body: Body): ActionError | undefined {
+    const a = this.allowed(action, term);
+    if ("error" in a) return a.error;
+    this.send(body);
+    return undefined;
+  }
+}

@@ -1,0 +1,193 @@
+// The browser participant end to end: a real `share` (embedded relay, a
+// real shell in a PTY) and Debian's Chromium driven by playwright-core.
+// The writer link types a command and sees its output; the reader link is
+// refused with a visible notice; no request the page made carries the
+// fragment; a damaged and an unknown link get clear messages.
+//
+// Needs `npm run build` first (the relay serves `dist/`), and builds the
+// `share` example with cargo unless TAIKU_SHARE_BIN names it.
+
+import assert from "node:assert/strict";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { type Browser, chromium, type Page } from "playwright-core";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const DIST = fileURLToPath(new URL("../dist/index.html", import.meta.url));
+const OUTPUT = fileURLToPath(new URL("../test-output", import.meta.url));
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const PROMPT = "taiku-test$ ";
+const TIMEOUT = 20_000;
+
+let share: ChildProcess;
+let shareOutput = "";
+let browser: Browser;
+const links = new Map<string, string>();
+
+function shareBinary(): string {
+  if (process.env.TAIKU_SHARE_BIN) return process.env.TAIKU_SHARE_BIN;
+  execFileSync("cargo", ["build", "--quiet", "--example", "share"], { cwd: ROOT, stdio: "inherit" });
+  return `${ROOT}target/debug/examples/share`;
+}
+
+before(async () => {
+  assert.ok(existsSync(DIST), "build the client first: npm run build");
+  const bin = shareBinary();
+  // `share` wants a terminal: `script` gives it a pseudo-terminal.
+  share = spawn("script", ["-qfec", `${bin} --enable-readers --web ${fileURLToPath(new URL("../dist", import.meta.url))}`, "/dev/null"], {
+    env: { ...process.env, SHELL: "/bin/sh", PS1: PROMPT, ENV: "", USER: "host", RUST_LOG: "warn" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  share.stdout?.on("data", (d: Buffer) => {
+    shareOutput += d.toString("utf8");
+  });
+  const deadline = Date.now() + 60_000;
+  while (links.size < 2) {
+    for (const m of shareOutput.matchAll(/(writer|reader) link: (http\S+)/g)) {
+      if (m[1] && m[2]) links.set(m[1], m[2].replace(/\x1b\[[0-9;]*[A-Za-z]/g, ""));
+    }
+    if (Date.now() > deadline) throw new Error(`share printed no links:\n${shareOutput}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  share?.stdin?.write("\x1dq");
+  share?.kill();
+});
+
+/** What the page sent: every request URL and header, every WebSocket frame. */
+interface Traffic {
+  requests: string[];
+  frames: (string | Buffer)[];
+  cspViolations: string[];
+}
+
+async function open(url: string): Promise<{ page: Page; traffic: Traffic }> {
+  const page = await browser.newPage();
+  const traffic: Traffic = { requests: [], frames: [], cspViolations: [] };
+  page.on("request", (r) => {
+    traffic.requests.push(r.url(), JSON.stringify(r.headers()));
+  });
+  page.on("websocket", (ws) => {
+    traffic.requests.push(ws.url());
+    ws.on("framesent", (f) => traffic.frames.push(f.payload));
+  });
+  page.on("console", (m) => {
+    if (m.text().includes("Content Security Policy")) traffic.cspViolations.push(m.text());
+  });
+  const response = await page.goto(url);
+  assert.equal(response?.status(), 200);
+  const headers = response?.headers() ?? {};
+  assert.equal(headers["referrer-policy"], "no-referrer");
+  assert.match(headers["content-security-policy"] ?? "", /default-src 'none'/);
+  assert.match(headers["content-security-policy"] ?? "", /script-src 'self'/);
+  return { page, traffic };
+}
+
+async function screenText(page: Page): Promise<string> {
+  return page.locator("#screen .term:not([hidden]) .xterm-rows").innerText();
+}
+
+async function waitForScreen(page: Page, needle: string): Promise<void> {
+  await page.waitForFunction(
+    (n) => document.querySelector("#screen .term:not([hidden]) .xterm-rows")?.textContent?.includes(n) ?? false,
+    needle,
+    { timeout: TIMEOUT },
+  );
+}
+
+function assertFragmentPrivate(link: string, traffic: Traffic): void {
+  const fragment = link.slice(link.indexOf("#") + 1);
+  const secret = fragment.slice(2);
+  assert.ok(traffic.requests.length > 0);
+  for (const r of traffic.requests) {
+    assert.ok(!r.includes("#"), `a request carries a fragment: ${r}`);
+    assert.ok(!r.includes(secret), "a request carries the secret");
+  }
+  const raw = Buffer.from(secret.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+  assert.equal(raw.length, 32);
+  for (const f of traffic.frames) {
+    const bytes = typeof f === "string" ? Buffer.from(f) : f;
+    assert.ok(!bytes.includes(Buffer.from(secret)), "a WebSocket frame carries the secret");
+    assert.ok(!bytes.includes(raw), "a WebSocket frame carries the raw secret");
+  }
+  assert.deepEqual(traffic.cspViolations, []);
+}
+
+test("the writer link shows the prompt, types a command and sees its output", async () => {
+  const link = links.get("writer") ?? "";
+  const { page, traffic } = await open(link);
+  await waitForScreen(page, PROMPT.trim());
+  await page.locator("#role").filter({ hasText: "writer link" }).waitFor({ timeout: TIMEOUT });
+  await page.locator("#terminals li").first().waitFor({ timeout: TIMEOUT });
+  assert.match(await page.locator("#terminals").innerText(), /owner: /);
+  assert.match(await page.locator("#people").innerText(), /\(you\)/);
+
+  // The host owns its shell: the first key asks for control (share approves).
+  await page.locator("#screen .term:not([hidden]) .xterm").click();
+  await page.keyboard.type("x");
+  // ("asked for control" shows until the approval replaces it.)
+  await page.locator("#notice").filter({ hasText: "You control" }).waitFor({ timeout: TIMEOUT });
+
+  await page.keyboard.type("echo taiku-$((6*7))");
+  await page.keyboard.press("Enter");
+  await waitForScreen(page, "taiku-42");
+  assert.match(await screenText(page), /taiku-\$\(\(6\*7\)\)/);
+
+  await page.locator("#chat-input").fill("hello from the browser");
+  await page.locator("#chat-input").press("Enter");
+  await page.locator("#chat-log").filter({ hasText: "hello from the browser" }).waitFor({ timeout: TIMEOUT });
+
+  mkdirSync(OUTPUT, { recursive: true });
+  await page.setViewportSize({ width: 1100, height: 560 });
+  await page.screenshot({ path: `${OUTPUT}/browser.png` });
+  assertFragmentPrivate(link, traffic);
+  await page.close();
+});
+
+test("the reader link watches the same terminal and is refused typing", async () => {
+  const link = links.get("reader") ?? "";
+  const { page, traffic } = await open(link);
+  await waitForScreen(page, "taiku-42");
+  await page.locator("#role").filter({ hasText: "reader link" }).waitFor({ timeout: TIMEOUT });
+  const before = traffic.frames.length;
+  await page.locator("#screen .term:not([hidden]) .xterm").click();
+  await page.keyboard.type("echo no");
+  await page.locator("#notice").filter({ hasText: "Read-only link: typing is disabled" }).waitFor({ timeout: TIMEOUT });
+  // Nothing was sent for those keys (a sealed frame starts 01 02).
+  const sealed = traffic.frames.slice(before).filter((f) => typeof f !== "string" && f[1] === 0x02);
+  assert.deepEqual(sealed, []);
+  assertFragmentPrivate(link, traffic);
+  await page.close();
+});
+
+test("a damaged link and a link to no session get clear messages", async () => {
+  const writer = links.get("writer") ?? "";
+  const damaged = await open(writer.slice(0, -5));
+  await damaged.page.locator("#notice").filter({ hasText: "cut short" }).waitFor({ timeout: TIMEOUT });
+  assert.equal(damaged.traffic.frames.length, 0, "a damaged link does not even connect");
+  await damaged.page.close();
+
+  const origin = writer.slice(0, writer.indexOf("/s/"));
+  const unknown = `${origin}/s/no-such-session-01${writer.slice(writer.indexOf("#"))}`;
+  const expired = await open(unknown);
+  await expired.page.locator("#notice").filter({ hasText: "wrong or has expired" }).waitFor({ timeout: TIMEOUT });
+  assertFragmentPrivate(unknown, expired.traffic);
+  await expired.page.close();
+});

@@ -1,0 +1,203 @@
+// The participant machine driven by hand-made relay messages, in a virtual
+// clock. The transcript reuses vector crypto/schedule-1, so the machine's
+// proof and sealed keystrokes are checked byte for byte against SPEC.md.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { Direction, decodeFrame, encodeControl } from "../src/frame.js";
+import { AgentState, ControlSchema, RefusalReason, SealedRecordSchema } from "../src/gen/taiku_pb.js";
+import { parseLink, Role } from "../src/link.js";
+import { KeySchedule } from "../src/schedule.js";
+import { StreamSealer } from "../src/stream.js";
+import { DEFAULT_CONFIG, Participant, type ParticipantEvent, type Transmit } from "../src/participant.js";
+import { field, hex, toHex, vectors } from "./spec.js";
+
+const v = vectors().get("crypto/schedule-1");
+if (!v) throw new Error("SPEC.md lacks crypto/schedule-1");
+
+function control(body: MessageInitShape<typeof ControlSchema>["body"]): Uint8Array {
+  return encodeControl(create(ControlSchema, { body }));
+}
+
+function drain<T>(poll: () => T | undefined): T[] {
+  const out: T[] = [];
+  for (let x = poll(); x !== undefined; x = poll()) out.push(x);
+  return out;
+}
+
+function participant(role: "reader" | "writer"): Participant {
+  const link = parseLink(field(v!, `${role}_link`));
+  // The input epoch of the vector, so sealed keystrokes match it.
+  const random = (n: number) => hex(field(v!, "input_epoch")).slice(0, n);
+  return new Participant(link.role, link.secret, link.sessionId, DEFAULT_CONFIG, random);
+}
+
+function sent(p: Participant): Uint8Array[] {
+  return drain(() => p.pollTransmit()).map((t: Transmit) => {
+    assert.equal(t.type, "send");
+    return t.type === "send" ? t.frame : new Uint8Array();
+  });
+}
+
+function join(p: Participant, id: number, role: number): void {
+  p.connect(0);
+  const [request] = sent(p);
+  const decoded = decodeFrame(request ?? new Uint8Array());
+  assert.ok(decoded.type === "control" && decoded.control.body.case === "joinRequest");
+  assert.equal(decoded.control.body.value.sessionId, field(v!, "session_id"));
+  p.handleMessage(control({ case: "challenge", value: { nonce: hex(field(v!, "challenge")) } }), 1);
+  const [proof] = sent(p);
+  const name = role === 1 ? "reader" : "writer";
+  assert.equal(
+    toHex(proof ?? new Uint8Array()),
+    toHex(control({ case: "joinProof", value: { role, signature: hex(field(v!, `${name}_proof`)) } })),
+  );
+  p.handleMessage(
+    control({ case: "joinResult", value: { outcome: { case: "accepted", value: { participantId: id, role, hostOnline: true } } } }),
+    2,
+  );
+  p.handleMessage(control({ case: "terminalOpened", value: { terminalId: 1, owner: 0, rows: 24, cols: 80, label: "sh" } }), 3);
+}
+
+function replayVectorOutput(p: Participant): ParticipantEvent[] {
+  p.handleMessage(
+    control({
+      case: "replayStart",
+      value: { terminalId: 1, runs: [{ epoch: hex(field(v!, "output_epoch")), firstSeq: 0n, frameCount: 2 }], complete: true },
+    }),
+    4,
+  );
+  p.handleMessage(hex(field(v!, "output_frame")), 5);
+  p.handleMessage(hex(field(v!, "end_frame")), 6);
+  // The same frame again is a replay: refused, nothing shown twice.
+  p.handleMessage(hex(field(v!, "output_frame")), 7);
+  return drain(() => p.pollEvent());
+}
+
+test("a writer joins with the SPEC proof, reads the replay and types once handed control", () => {
+  const p = participant("writer");
+  join(p, 2, 2);
+  const events = replayVectorOutput(p);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ["joined", "terminalOpened", "output", "streamError"],
+  );
+  const output = events.find((e) => e.type === "output");
+  assert.equal(output?.type === "output" && toHex(output.bytes), field(v!, "output_plaintext"));
+  const error = events.at(-1);
+  assert.equal(error?.type === "streamError" && error.error, "AfterFin");
+
+  // The host owns terminal 1: typing is refused locally, nothing is sent.
+  assert.deepEqual(p.sendInput(1, new TextEncoder().encode("ls\r")), { kind: "Refused", refusal: "NotController" });
+  assert.deepEqual(sent(p), []);
+  assert.equal(p.requestAdoption(1), undefined);
+  const [ask] = sent(p);
+  assert.equal(toHex(ask ?? new Uint8Array()), toHex(control({ case: "adoptionRequest", value: { terminalId: 1 } })));
+
+  p.handleMessage(
+    control({ case: "controlChanged", value: { terminalId: 1, owner: 0, controller: 2, reason: 2, requester: 2 } }),
+    8,
+  );
+  assert.equal(p.sendInput(1, hex(field(v!, "input_plaintext"))), undefined);
+  assert.deepEqual(sent(p).map(toHex), [field(v!, "input_frame")]);
+  assert.deepEqual(p.requestAdoption(1), { kind: "Refused", refusal: "AlreadyController" });
+});
+
+test("a reader reads the same output but may not type or ask for control", () => {
+  const p = participant("reader");
+  join(p, 3, 1);
+  const output = replayVectorOutput(p).find((e) => e.type === "output");
+  assert.equal(output?.type === "output" && toHex(output.bytes), field(v!, "output_plaintext"));
+  assert.deepEqual(p.sendInput(1, new Uint8Array([0x6c])), { kind: "Refused", refusal: "ReadOnly" });
+  assert.deepEqual(p.requestAdoption(1), { kind: "Refused", refusal: "ReadOnly" });
+  assert.deepEqual(sent(p), []);
+});
+
+test("live output with no replay plan starts the run where it is", () => {
+  const p = participant("reader");
+  join(p, 3, 1);
+  drain(() => p.pollEvent());
+  // Without a replay plan, the first live frame starts the run anywhere.
+  p.handleMessage(hex(field(v!, "output_frame")), 4);
+  assert.deepEqual(drain(() => p.pollEvent()).map((e) => e.type), ["output"]);
+});
+
+test("a refused join, a relay error and a malformed frame are reported", () => {
+  const p = participant("writer");
+  p.connect(0);
+  sent(p);
+  p.handleMessage(control({ case: "joinResult", value: { outcome: { case: "refused", value: RefusalReason.DENIED } } }), 1);
+  assert.deepEqual(drain(() => p.pollEvent()), [{ type: "denied", reason: RefusalReason.DENIED }]);
+
+  p.handleMessage(hex("0101818040"), 2);
+  assert.deepEqual(drain(() => p.pollEvent()), [{ type: "protocolError", error: "FrameTooLong" }]);
+  assert.deepEqual(drain(() => p.pollTransmit()), [{ type: "close" }]);
+});
+
+test("keep-alive pings follow the virtual clock and pings are answered", () => {
+  const p = participant("reader");
+  join(p, 3, 1);
+  sent(p);
+  assert.equal(p.pollTimeout(), 2 + DEFAULT_CONFIG.keepaliveMs);
+  p.handleTimeout(1000);
+  assert.deepEqual(sent(p), []);
+  p.handleTimeout(2 + DEFAULT_CONFIG.keepaliveMs);
+  assert.deepEqual(sent(p).map(toHex), [toHex(control({ case: "ping", value: { nonce: 1n } }))]);
+  p.handleMessage(control({ case: "ping", value: { nonce: 7n } }), 5);
+  assert.deepEqual(sent(p).map(toHex), [toHex(control({ case: "pong", value: { nonce: 7n } }))]);
+});
+
+test("the session ending stops the machine", () => {
+  const p = participant("reader");
+  join(p, 3, 1);
+  p.handleMessage(control({ case: "sessionEnded", value: { reason: 1 } }), 5);
+  assert.ok(p.ended);
+  assert.equal(p.pollTimeout(), undefined);
+  p.connect(6);
+  assert.deepEqual(sent(p), []);
+});
+
+test("agent status and snapshots open under their own terminal's keys only", () => {
+  const admin = new KeySchedule(Role.Admin, hex(field(v!, "admin_secret")), field(v!, "session_id"));
+  const p = participant("reader");
+  join(p, 3, 1);
+  p.handleMessage(control({ case: "terminalOpened", value: { terminalId: 2, owner: 0, rows: 24, cols: 80, label: "sh" } }), 3);
+  drain(() => p.pollEvent());
+
+  const record = toBinary(
+    SealedRecordSchema,
+    create(SealedRecordSchema, { body: { case: "agentStatus", value: { agent: "coder", state: AgentState.THINKING, detail: "tests" } } }),
+  );
+  const status = StreamSealer.create(admin, 1, Direction.Status, 0, new Uint8Array(16).fill(7));
+  assert.ok(status);
+  const frame = status.seal(record);
+  // The same frame relabelled for terminal 2 does not open: status is bound to its terminal.
+  const moved = frame.slice();
+  moved[6] = 2; // terminal id, last byte (prefix is 3 bytes here)
+  p.handleMessage(moved, 4);
+  assert.deepEqual(drain(() => p.pollEvent()), [{ type: "streamError", term: 2, direction: Direction.Status, error: "BadTag" }]);
+  assert.equal(p.view.terminals.get(2)?.agent, undefined);
+  p.handleMessage(frame, 5);
+  const want = { agent: "coder", state: AgentState.THINKING, detail: "tests" };
+  assert.deepEqual(drain(() => p.pollEvent()), [{ type: "agentStatus", term: 1, status: want }]);
+  assert.deepEqual(p.view.terminals.get(1)?.agent, want);
+
+  // A snapshot resets the screen; output it already reflects is skipped.
+  const snap = toBinary(
+    SealedRecordSchema,
+    create(SealedRecordSchema, {
+      body: { case: "snapshot", value: { outputEpoch: hex(field(v!, "output_epoch")), outputSeq: 1n, rows: 24, cols: 80, screen: new TextEncoder().encode("hi") } },
+    }),
+  );
+  const snapshots = StreamSealer.create(admin, 1, Direction.Snapshot, 3, new Uint8Array(16).fill(9));
+  assert.ok(snapshots);
+  const snapFrame = snapshots.seal(snap);
+  p.handleMessage(snapFrame, 6);
+  p.handleMessage(hex(field(v!, "output_frame")), 7);
+  const events = drain(() => p.pollEvent());
+  assert.deepEqual(events.map((e) => e.type), ["snapshot"]);
+  // The same snapshot again is a replay.
+  p.handleMessage(snapFrame, 8);
+  assert.deepEqual(drain(() => p.pollEvent()), [{ type: "streamError", term: 1, direction: Direction.Snapshot, error: "Replayed" }]);
+});
