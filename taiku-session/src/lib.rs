@@ -27,5 +27,6 @@
 pub mod access;
 pub mod agent;
 pub mod host;
+mod keepalive;
 pub mod participant;
 pub mod relay;

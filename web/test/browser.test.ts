@@ -73,6 +73,7 @@ after(async () => {
 
 /** What the page sent: every request URL and header, every WebSocket frame. */
 interface Traffic {
+  urls: string[];
   requests: string[];
   frames: (string | Buffer)[];
   cspViolations: string[];
@@ -80,11 +81,13 @@ interface Traffic {
 
 async function open(url: string): Promise<{ page: Page; traffic: Traffic }> {
   const page = await browser.newPage();
-  const traffic: Traffic = { requests: [], frames: [], cspViolations: [] };
+  const traffic: Traffic = { urls: [], requests: [], frames: [], cspViolations: [] };
   page.on("request", (r) => {
+    traffic.urls.push(r.url());
     traffic.requests.push(r.url(), JSON.stringify(r.headers()));
   });
   page.on("websocket", (ws) => {
+    traffic.urls.push(ws.url());
     traffic.requests.push(ws.url());
     ws.on("framesent", (f) => traffic.frames.push(f.payload));
   });
@@ -119,6 +122,12 @@ function assertFragmentPrivate(link: string, traffic: Traffic): void {
   for (const r of traffic.requests) {
     assert.ok(!r.includes("#"), `a request carries a fragment: ${r}`);
     assert.ok(!r.includes(secret), "a request carries the secret");
+  }
+  // No third-party request: everything goes to the relay's own origin.
+  const origin = new URL(link).host;
+  for (const r of traffic.urls) {
+    const u = new URL(r);
+    assert.ok(u.protocol === "data:" || u.host === origin, `a request leaves the relay's origin: ${r}`);
   }
   const raw = Buffer.from(secret.replace(/-/g, "+").replace(/_/g, "/"), "base64");
   assert.equal(raw.length, 32);

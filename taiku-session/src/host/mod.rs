@@ -28,6 +28,7 @@ pub use shell::{BindError, CLOSED_TOKENS_REMEMBERED, SHELL_TOKEN_ENV, ShellToken
 
 use crate::access::{self, Action, Refusal};
 use crate::agent::{AgentDetector, AgentStatus};
+use crate::keepalive::Keepalive;
 
 /// Host tuning, with documented defaults (SPEC.md section 11.5).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -293,8 +294,7 @@ pub struct Host<R> {
     inputs: BTreeMap<(TerminalId, ParticipantId), StreamOpener>,
     tokens: shell::Tokens,
     next_terminal: u32,
-    next_ping: Option<Instant>,
-    pings: u64,
+    keepalive: Keepalive,
     out: VecDeque<Frame>,
     events: VecDeque<HostEvent>,
 }
@@ -323,6 +323,7 @@ impl<R: CryptoRng> Host<R> {
     ) -> Result<Self, RoleNotHeld> {
         let keys = KeySchedule::new(admin, &session);
         keys.verifiers()?;
+        let keepalive = Keepalive::new(config.keepalive);
         Ok(Host {
             config,
             rng,
@@ -335,8 +336,7 @@ impl<R: CryptoRng> Host<R> {
             inputs: BTreeMap::new(),
             tokens: shell::Tokens::default(),
             next_terminal: 1,
-            next_ping: None,
-            pings: 0,
+            keepalive,
             out: VecDeque::new(),
             events: VecDeque::new(),
         })
@@ -439,7 +439,7 @@ impl<R: CryptoRng> Host<R> {
             _ => self.phase = Phase::Offline,
         }
         self.out.clear();
-        self.next_ping = None;
+        self.keepalive.stop();
         // Pending output waits for the resume; no coalescing timer runs.
         for t in self.terminals.values_mut() {
             t.pending_since = None;
@@ -475,7 +475,7 @@ impl<R: CryptoRng> Host<R> {
                 Some(m::join_result::Outcome::Accepted(_)) => {
                     let resumed = self.phase == Phase::Admitting { resume: true };
                     self.phase = Phase::Online;
-                    self.next_ping = Some(now + self.config.keepalive);
+                    self.keepalive.start(now);
                     if !resumed {
                         self.announce_all(now);
                     }
@@ -1103,7 +1103,7 @@ impl<R: CryptoRng> Host<R> {
         self.terminals
             .values()
             .filter_map(|t| t.pending_since.map(|since| since + delay))
-            .chain(self.next_ping)
+            .chain(self.keepalive.deadline())
             .min()
     }
 
@@ -1119,11 +1119,8 @@ impl<R: CryptoRng> Host<R> {
         for id in due {
             self.flush(id, now);
         }
-        if self.next_ping.is_some_and(|t| t <= now) {
-            self.pings += 1;
-            self.out
-                .push_back(control(Body::Ping(m::Ping { nonce: self.pings })));
-            self.next_ping = Some(now + self.config.keepalive);
+        if let Some(ping) = self.keepalive.poll(now) {
+            self.out.push_back(control(Body::Ping(ping)));
         }
     }
 

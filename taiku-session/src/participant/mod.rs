@@ -24,6 +24,7 @@ use taiku_proto::{
 
 use crate::access::{self, Action, Refusal};
 use crate::agent::AgentStatus;
+use crate::keepalive::Keepalive;
 
 /// Snapshot epochs remembered to refuse a replayed snapshot.
 pub const SNAPSHOTS_REMEMBERED: usize = 64;
@@ -260,8 +261,7 @@ pub struct Participant<R> {
     inputs: BTreeMap<TerminalId, StreamSealer>,
     snapshots_seen: VecDeque<Epoch>,
     host_was_offline: bool,
-    next_ping: Option<Instant>,
-    pings: u64,
+    keepalive: Keepalive,
     out: VecDeque<Frame>,
     events: VecDeque<ParticipantEvent>,
 }
@@ -283,6 +283,7 @@ fn control(body: Body) -> Frame {
 impl<R: CryptoRng> Participant<R> {
     /// A participant for the session and role of `link`.
     pub fn new(config: ParticipantConfig, link: &Link, rng: R) -> Self {
+        let keepalive = Keepalive::new(config.keepalive);
         Participant {
             config,
             rng,
@@ -294,8 +295,7 @@ impl<R: CryptoRng> Participant<R> {
             inputs: BTreeMap::new(),
             snapshots_seen: VecDeque::new(),
             host_was_offline: false,
-            next_ping: None,
-            pings: 0,
+            keepalive,
             out: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -350,7 +350,7 @@ impl<R: CryptoRng> Participant<R> {
         }
         self.out.clear();
         self.view.me = None;
-        self.next_ping = None;
+        self.keepalive.stop();
     }
 
     /// A frame from the relay.
@@ -380,7 +380,7 @@ impl<R: CryptoRng> Participant<R> {
                     let id = ParticipantId(a.participant_id);
                     let role = Role::from_proto(a.role).unwrap_or(Role::Reader);
                     self.phase = Phase::Joined;
-                    self.next_ping = Some(now + self.config.keepalive);
+                    self.keepalive.start(now);
                     self.view.me = Some((id, role));
                     self.view.host_online = a.host_online;
                     self.view.peers.insert(
@@ -915,16 +915,13 @@ impl<R: CryptoRng> Participant<R> {
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_ping
+        self.keepalive.deadline()
     }
 
     /// Time passed: send a keep-alive when due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.next_ping.is_some_and(|t| t <= now) {
-            self.pings += 1;
-            self.out
-                .push_back(control(Body::Ping(m::Ping { nonce: self.pings })));
-            self.next_ping = Some(now + self.config.keepalive);
+        if let Some(ping) = self.keepalive.poll(now) {
+            self.out.push_back(control(Body::Ping(ping)));
         }
     }
 
