@@ -10,22 +10,18 @@ mod alloc_count;
 use std::hint::black_box;
 use std::time::Instant;
 
-use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand_core::SeedableRng;
-use taiku_crypto::{Challenge, KeySchedule, LinkSecret};
+use taiku_crypto::{KeySchedule, LinkSecret};
 use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{Direction, Epoch, Frame, ParticipantId, Role, SessionId, TerminalId};
+use taiku_session::admission;
 use taiku_session::relay::{ConnId, Relay, RelayConfig, Transmit};
 
 #[global_allocator]
 static ALLOC: alloc_count::Counting = alloc_count::Counting;
 
 type Rng = chacha20::ChaCha20Rng;
-
-fn control(body: Body) -> Frame {
-    Frame::Control(m::Control { body: Some(body) })
-}
 
 fn drain(relay: &mut Relay<Rng>) -> Vec<(ConnId, Frame)> {
     let mut out = Vec::new();
@@ -40,41 +36,25 @@ fn drain(relay: &mut Relay<Rng>) -> Vec<(ConnId, Frame)> {
 
 fn admit(relay: &mut Relay<Rng>, conn: ConnId, request: Body, keys: &KeySchedule, now: Instant) {
     relay.handle_connect(conn, now);
-    relay.handle_frame(conn, control(request), now);
+    relay.handle_frame(conn, Frame::control(request), now);
     let challenge = drain(relay)
         .into_iter()
         .find_map(|(_, f)| match f {
-            Frame::Control(m::Control {
-                body: Some(Body::Challenge(c)),
-            }) => Challenge::from_slice(&c.nonce).ok(),
+            Frame::Control(m::Control { body: Some(body) }) => admission::challenge(&body),
             _ => None,
         })
         .expect("challenge");
-    let proof = keys.prover().prove(&challenge);
-    let body = Body::JoinProof(m::JoinProof {
-        role: proof.role().to_proto(),
-        signature: Bytes::copy_from_slice(proof.signature()),
-    });
-    relay.handle_frame(conn, control(body), now);
+    let proof = admission::join_proof(&keys.prover(), &challenge);
+    relay.handle_frame(conn, Frame::control(proof), now);
     drain(relay);
 }
 
 fn create(relay: &mut Relay<Rng>, conn: ConnId, keys: &KeySchedule, now: Instant) {
-    let v = keys.verifiers().expect("admin");
-    let key = |r| Bytes::copy_from_slice(&v.get(r).to_bytes());
-    let body = Body::SessionCreate(m::SessionCreate {
-        session_id: keys.session_id().to_string(),
-        verifiers: Some(m::RoleVerifiers {
-            reader: key(Role::Reader),
-            writer: key(Role::Writer),
-            admin: key(Role::Admin),
-        }),
-        options: Some(m::SessionOptions {
-            readers_enabled: true,
-            viewer_sign_in_required: false,
-        }),
-        profile: None,
-    });
+    let options = m::SessionOptions {
+        readers_enabled: true,
+        viewer_sign_in_required: false,
+    };
+    let body = admission::session_create(keys, options, None).expect("admin");
     admit(relay, conn, body, keys, now);
 }
 
@@ -96,7 +76,7 @@ fn session_with(n: usize, config: RelayConfig) -> Setup {
     create(&mut relay, host, &keys, now);
     relay.handle_frame(
         host,
-        control(Body::TerminalOpened(m::TerminalOpened {
+        Frame::control(Body::TerminalOpened(m::TerminalOpened {
             terminal_id: 1,
             owner: 0,
             rows: 24,

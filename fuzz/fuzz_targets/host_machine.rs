@@ -53,10 +53,6 @@ enum Op {
     Reconnect,
 }
 
-fn control(body: Body) -> Frame {
-    Frame::Control(m::Control { body: Some(body) })
-}
-
 fuzz_target!(|ops: Vec<Op>| {
     let session = SessionId::new("fuzz-host-0001").expect("id");
     let admin = LinkSecret::from_bytes(Role::Admin, [5; 32]);
@@ -75,13 +71,13 @@ fuzz_target!(|ops: Vec<Op>| {
     let mut now = Instant::now();
     let accept = |host: &mut Host<chacha20::ChaCha20Rng>, now| {
         host.handle_frame(
-            control(Body::Challenge(m::Challenge {
+            Frame::control(Body::Challenge(m::Challenge {
                 nonce: Bytes::from(vec![7; 32]),
             })),
             now,
         );
         host.handle_frame(
-            control(Body::JoinResult(m::JoinResult {
+            Frame::control(Body::JoinResult(m::JoinResult {
                 outcome: Some(m::join_result::Outcome::Accepted(m::Accepted {
                     participant_id: 0,
                     role: 3,
@@ -139,7 +135,7 @@ fuzz_target!(|ops: Vec<Op>| {
                     roles.insert(id, role);
                 }
                 host.handle_frame(
-                    control(Body::Presence(m::Presence {
+                    Frame::control(Body::Presence(m::Presence {
                         participant_id: id.0,
                         profile: None,
                         role: role.to_proto(),
@@ -154,7 +150,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 controller,
             } => {
                 host.handle_frame(
-                    control(Body::ControlChanged(m::ControlChanged {
+                    Frame::control(Body::ControlChanged(m::ControlChanged {
                         terminal_id: u32::from(terminal % 4),
                         owner: u32::from(owner % 7),
                         controller: u32::from(controller % 7),
@@ -240,7 +236,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 host.connect(now);
                 accept(&mut host, now);
                 host.handle_frame(
-                    control(Body::ResumeState(m::ResumeState {
+                    Frame::control(Body::ResumeState(m::ResumeState {
                         terminals: Vec::new(),
                     })),
                     now,

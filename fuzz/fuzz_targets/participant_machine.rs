@@ -41,10 +41,6 @@ enum Op {
     Disconnect,
 }
 
-fn control(body: Body) -> Frame {
-    Frame::Control(m::Control { body: Some(body) })
-}
-
 fuzz_target!(|ops: Vec<Op>| {
     let session = SessionId::new("fuzz-part-0001").expect("id");
     let host = KeySchedule::new(&LinkSecret::from_bytes(Role::Admin, [6; 32]), &session);
@@ -63,13 +59,13 @@ fuzz_target!(|ops: Vec<Op>| {
     let join = |p: &mut Participant<chacha20::ChaCha20Rng>| {
         p.connect(now);
         p.handle_frame(
-            control(Body::Challenge(m::Challenge {
+            Frame::control(Body::Challenge(m::Challenge {
                 nonce: Bytes::from(vec![1; 32]),
             })),
             now,
         );
         p.handle_frame(
-            control(Body::JoinResult(m::JoinResult {
+            Frame::control(Body::JoinResult(m::JoinResult {
                 outcome: Some(m::join_result::Outcome::Accepted(m::Accepted {
                     participant_id: 1,
                     role: 2,
@@ -80,7 +76,7 @@ fuzz_target!(|ops: Vec<Op>| {
             now,
         );
         p.handle_frame(
-            control(Body::TerminalOpened(m::TerminalOpened {
+            Frame::control(Body::TerminalOpened(m::TerminalOpened {
                 terminal_id: 1,
                 owner: 1,
                 rows: 24,
@@ -127,7 +123,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
             }
             Op::HostStatus { online } => p.handle_frame(
-                control(Body::HostStatus(m::HostStatus {
+                Frame::control(Body::HostStatus(m::HostStatus {
                     online,
                     grace_remaining_ms: 1,
                 })),
@@ -140,7 +136,7 @@ fuzz_target!(|ops: Vec<Op>| {
             } => {
                 let e = epochs[usize::from(epoch_index) % epochs.len()];
                 p.handle_frame(
-                    control(Body::ReplayStart(m::ReplayStart {
+                    Frame::control(Body::ReplayStart(m::ReplayStart {
                         terminal_id: 1,
                         runs: vec![m::ReplayRun {
                             epoch: Bytes::copy_from_slice(&e.0),
@@ -153,7 +149,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 );
             }
             Op::Opened { terminal } => p.handle_frame(
-                control(Body::TerminalOpened(m::TerminalOpened {
+                Frame::control(Body::TerminalOpened(m::TerminalOpened {
                     terminal_id: u32::from(terminal % 3),
                     owner: 1,
                     rows: 1,

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use libfuzzer_sys::{arbitrary, fuzz_target};
 use rand_core::SeedableRng;
-use taiku_crypto::{Challenge, KeySchedule, LinkSecret};
+use taiku_crypto::{KeySchedule, LinkSecret};
 use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{Direction, Epoch, Frame, ParticipantId, Role, SessionId, TerminalId};
 use taiku_session::access::{self, Action};
+use taiku_session::admission;
 use taiku_session::relay::{ConnId, Relay, RelayConfig, Transmit};
 
 #[derive(arbitrary::Arbitrary, Debug)]
@@ -106,10 +107,6 @@ struct Member {
     role: Role,
 }
 
-fn control(body: Body) -> Frame {
-    Frame::Control(m::Control { body: Some(body) })
-}
-
 struct World {
     relay: Relay<chacha20::ChaCha20Rng>,
     now: Instant,
@@ -131,33 +128,24 @@ impl World {
         while self.relay.poll_event().is_some() {}
     }
 
+    /// The first control message the relay sent `conn` that `pick` accepts.
+    fn answer<T>(&mut self, conn: ConnId, pick: impl Fn(&Body) -> Option<T>) -> Option<T> {
+        self.pump();
+        self.inbox.remove(&conn)?.iter().find_map(|f| match f {
+            Frame::Control(m::Control { body: Some(body) }) => pick(body),
+            _ => None,
+        })
+    }
+
     fn admit(&mut self, conn: ConnId, request: Body, keys: &KeySchedule) -> Option<ParticipantId> {
-        self.relay.handle_frame(conn, control(request), self.now);
-        self.pump();
-        let challenge = self
-            .inbox
-            .remove(&conn)?
-            .into_iter()
-            .find_map(|f| match f {
-                Frame::Control(m::Control {
-                    body: Some(Body::Challenge(c)),
-                }) => Challenge::from_slice(&c.nonce).ok(),
-                _ => None,
-            })?;
-        let proof = keys.prover().prove(&challenge);
-        let body = Body::JoinProof(m::JoinProof {
-            role: proof.role().to_proto(),
-            signature: Bytes::copy_from_slice(proof.signature()),
-        });
-        self.relay.handle_frame(conn, control(body), self.now);
-        self.pump();
-        self.inbox.remove(&conn)?.into_iter().find_map(|f| match f {
-            Frame::Control(m::Control {
-                body:
-                    Some(Body::JoinResult(m::JoinResult {
-                        outcome: Some(m::join_result::Outcome::Accepted(a)),
-                    })),
-            }) => Some(ParticipantId(a.participant_id)),
+        self.relay
+            .handle_frame(conn, Frame::control(request), self.now);
+        let challenge = self.answer(conn, admission::challenge)?;
+        let proof = admission::join_proof(&keys.prover(), &challenge);
+        self.relay
+            .handle_frame(conn, Frame::control(proof), self.now);
+        self.answer(conn, |b| match admission::join_result(b) {
+            Some(Ok(a)) => Some(ParticipantId(a.participant_id)),
             _ => None,
         })
     }
@@ -172,21 +160,11 @@ impl World {
     fn create(&mut self, session: usize) {
         let conn = self.connect();
         let keys = &self.keys[session];
-        let v = keys.verifiers().expect("admin");
-        let key = |r| Bytes::copy_from_slice(&v.get(r).to_bytes());
-        let body = Body::SessionCreate(m::SessionCreate {
-            session_id: keys.session_id().to_string(),
-            verifiers: Some(m::RoleVerifiers {
-                reader: key(Role::Reader),
-                writer: key(Role::Writer),
-                admin: key(Role::Admin),
-            }),
-            options: Some(m::SessionOptions {
-                readers_enabled: true,
-                viewer_sign_in_required: false,
-            }),
-            profile: None,
-        });
+        let options = m::SessionOptions {
+            readers_enabled: true,
+            viewer_sign_in_required: false,
+        };
+        let body = admission::session_create(keys, options, None).expect("admin");
         let keys = KeySchedule::new(&keys.secret(Role::Admin).expect("admin"), keys.session_id());
         if self.admit(conn, body, &keys).is_some() {
             self.hosts[session] = Some(conn);
@@ -334,7 +312,7 @@ fuzz_target!(|ops: Vec<Op>| {
                         cols: 80,
                         label: String::new(),
                     });
-                    w.relay.handle_frame(host, control(body), now);
+                    w.relay.handle_frame(host, Frame::control(body), now);
                 }
             }
             Op::Output {
@@ -445,7 +423,7 @@ fuzz_target!(|ops: Vec<Op>| {
                         terminal_id: t(terminal),
                     }),
                 };
-                w.relay.handle_frame(conn, control(body), now);
+                w.relay.handle_frame(conn, Frame::control(body), now);
             }
             Op::Raw { who, bytes } => {
                 let conn = w.member(who).map_or(ConnId(1), |m| m.conn);

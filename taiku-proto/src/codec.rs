@@ -26,9 +26,9 @@ fn checked_max(max_frame_len: usize) -> Result<usize, InvalidMaxFrameLen> {
 /// after any error stays failed: there is no resynchronisation on garbage.
 ///
 /// ```
-/// use taiku_proto::{FrameDecoder, Frame, message::{Control, Ping, control::Body}};
+/// use taiku_proto::{FrameDecoder, Frame, message::{Ping, control::Body}};
 ///
-/// let ping = Frame::Control(Control { body: Some(Body::Ping(Ping { nonce: 7 })) });
+/// let ping = Frame::control(Body::Ping(Ping { nonce: 7 }));
 /// let bytes = ping.to_bytes(taiku_proto::limits::DEFAULT_MAX_FRAME_LEN).unwrap();
 ///
 /// let mut decoder = FrameDecoder::new();
@@ -141,11 +141,11 @@ impl FrameDecoder {
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use taiku_proto::{FrameEncoder, Frame, message::{Control, Pong, control::Body}};
+/// use taiku_proto::{FrameEncoder, Frame, message::{Pong, control::Body}};
 ///
 /// let encoder = FrameEncoder::new();
 /// let mut out = BytesMut::new();
-/// let pong = Frame::Control(Control { body: Some(Body::Pong(Pong { nonce: 1 })) });
+/// let pong = Frame::control(Body::Pong(Pong { nonce: 1 }));
 /// encoder.encode(&pong, &mut out).unwrap();
 /// assert_eq!(&out[..], &[0x01, 0x01, 0x05, 0x9a, 0x03, 0x02, 0x08, 0x01]);
 /// ```

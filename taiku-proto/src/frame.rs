@@ -268,6 +268,13 @@ pub enum Frame {
     Sealed(SealedFrame),
 }
 
+impl Frame {
+    /// A control frame carrying `body`.
+    pub fn control(body: crate::message::control::Body) -> Frame {
+        Frame::Control(Control { body: Some(body) })
+    }
+}
+
 /// Where the prefix of a buffer stands.
 pub(crate) enum Prefix {
     /// More bytes are needed to know the frame's length.

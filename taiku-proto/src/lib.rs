@@ -11,12 +11,12 @@
 //!
 //! ```
 //! use bytes::BytesMut;
-//! use taiku_proto::{Frame, FrameDecoder, FrameEncoder, message::{Control, Ping, control::Body}};
+//! use taiku_proto::{Frame, FrameDecoder, FrameEncoder, message::{Ping, control::Body}};
 //!
 //! // Sending side.
 //! let encoder = FrameEncoder::new();
 //! let mut wire = BytesMut::new();
-//! let frame = Frame::Control(Control { body: Some(Body::Ping(Ping { nonce: 42 })) });
+//! let frame = Frame::control(Body::Ping(Ping { nonce: 42 }));
 //! encoder.encode(&frame, &mut wire)?;
 //!
 //! // Receiving side: bytes arrive in arbitrary pieces.

@@ -6,12 +6,13 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use support::{Harness, control, profile, refusals, sealed};
+use support::{Harness, profile, refusals, sealed};
 use taiku_proto::message::{
     self as m, ActionRefusal as AR, ControlReason, EndReason, RefusalReason, control::Body,
 };
 use taiku_proto::{Direction, Frame, ParticipantId, Role, TerminalId};
 use taiku_session::access::Control;
+use taiku_session::admission;
 use taiku_session::relay::{ConnId, Event, EvictReason, RelayConfig};
 
 const HOST: ParticipantId = ParticipantId::HOST;
@@ -43,18 +44,7 @@ fn join_req(h: &Harness) -> Body {
 fn session_ids_collide_with_a_typed_refusal_never_an_overwrite() {
     let mut h = harness();
     let other = h.connect();
-    let verifiers = h.host_keys.verifiers().unwrap();
-    let v = |r: Role| Bytes::copy_from_slice(&verifiers.get(r).to_bytes());
-    let create = Body::SessionCreate(m::SessionCreate {
-        session_id: h.session.to_string(),
-        verifiers: Some(m::RoleVerifiers {
-            reader: v(Role::Reader),
-            writer: v(Role::Writer),
-            admin: v(Role::Admin),
-        }),
-        options: None,
-        profile: None,
-    });
+    let create = admission::session_create(&h.host_keys, Harness::default_options(), None).unwrap();
     let prover = h.host_keys.prover();
     assert_eq!(
         h.admit(other, create, &prover),
@@ -1195,7 +1185,6 @@ fn fanout_clones_the_handle_not_the_bytes() {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].as_bytes().as_ptr(), ptr);
     }
-    let _ = control;
 }
 
 #[test]

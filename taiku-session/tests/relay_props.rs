@@ -357,7 +357,7 @@ impl World {
                     let (conn, grantee) = (m.conn, to.id.0);
                     self.h.relay.handle_frame(
                         conn,
-                        support::control(Body::ControlGrant(m::ControlGrant {
+                        Frame::control(Body::ControlGrant(m::ControlGrant {
                             terminal_id: u32::from(terminal),
                             grantee,
                         })),
@@ -370,7 +370,7 @@ impl World {
                     let conn = m.conn;
                     self.h.relay.handle_frame(
                         conn,
-                        support::control(Body::ControlRevoke(m::ControlRevoke {
+                        Frame::control(Body::ControlRevoke(m::ControlRevoke {
                             terminal_id: u32::from(terminal),
                         })),
                         now,
@@ -382,7 +382,7 @@ impl World {
                     let conn = m.conn;
                     self.h.relay.handle_frame(
                         conn,
-                        support::control(Body::TakeOver(m::TakeOver {
+                        Frame::control(Body::TakeOver(m::TakeOver {
                             terminal_id: u32::from(terminal),
                         })),
                         now,
@@ -394,7 +394,7 @@ impl World {
                     let conn = m.conn;
                     self.h.relay.handle_frame(
                         conn,
-                        support::control(Body::AdoptionRequest(m::AdoptionRequest {
+                        Frame::control(Body::AdoptionRequest(m::AdoptionRequest {
                             terminal_id: u32::from(terminal),
                             requester: 0,
                         })),
@@ -412,7 +412,7 @@ impl World {
                     let (conn, requester) = (m.conn, r.id.0);
                     self.h.relay.handle_frame(
                         conn,
-                        support::control(Body::AdoptionAnswer(m::AdoptionAnswer {
+                        Frame::control(Body::AdoptionAnswer(m::AdoptionAnswer {
                             terminal_id: u32::from(terminal),
                             requester,
                             approve,
@@ -426,7 +426,7 @@ impl World {
                     let conn = m.conn;
                     self.h.relay.handle_frame(
                         conn,
-                        support::control(Body::Chat(m::Chat {
+                        Frame::control(Body::Chat(m::Chat {
                             text: "c".repeat(usize::from(len)),
                             ..Default::default()
                         })),

@@ -15,8 +15,8 @@ use bytes::{Bytes, BytesMut};
 use prost::Message;
 use rand_core::CryptoRng;
 use taiku_crypto::{
-    Challenge, KeySchedule, Link, LinkError, LinkSecret, OpenError, Opened, RoleNotHeld, Start,
-    StreamOpener, StreamSealer, random_epoch,
+    KeySchedule, Link, LinkError, LinkSecret, OpenError, Opened, RoleNotHeld, Start, StreamOpener,
+    StreamSealer, random_epoch,
 };
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
 use taiku_proto::message::{
@@ -27,6 +27,7 @@ use taiku_proto::{Direction, Frame, ParticipantId, Role, SealedFrame, Seq, Sessi
 pub use shell::{BindError, CLOSED_TOKENS_REMEMBERED, SHELL_TOKEN_ENV, ShellToken};
 
 use crate::access::{self, Action, Refusal};
+use crate::admission;
 use crate::agent::{AgentDetector, AgentStatus};
 use crate::keepalive::Keepalive;
 
@@ -308,10 +309,6 @@ impl<R> core::fmt::Debug for Host<R> {
     }
 }
 
-fn control(body: Body) -> Frame {
-    Frame::Control(m::Control { body: Some(body) })
-}
-
 impl<R: CryptoRng> Host<R> {
     /// A host for `session` from its admin secret.
     pub fn new(
@@ -395,24 +392,10 @@ impl<R: CryptoRng> Host<R> {
         let (body, resume) = match self.phase {
             Phase::Ended => return,
             Phase::New | Phase::Admitting { resume: false } => {
-                let v = match self.keys.verifiers() {
-                    Ok(v) => v,
+                match admission::session_create(&self.keys, self.options, profile) {
+                    Ok(body) => (body, false),
                     Err(_) => unreachable!("the host holds the admin secret"),
-                };
-                let key = |r| Bytes::copy_from_slice(&v.get(r).to_bytes());
-                (
-                    Body::SessionCreate(m::SessionCreate {
-                        session_id,
-                        verifiers: Some(m::RoleVerifiers {
-                            reader: key(Role::Reader),
-                            writer: key(Role::Writer),
-                            admin: key(Role::Admin),
-                        }),
-                        options: Some(self.options),
-                        profile,
-                    }),
-                    false,
-                )
+                }
             }
             _ => (
                 Body::SessionResume(m::SessionResume {
@@ -423,7 +406,7 @@ impl<R: CryptoRng> Host<R> {
             ),
         };
         self.out.clear();
-        self.out.push_back(control(body));
+        self.out.push_back(Frame::control(body));
         self.phase = Phase::Admitting { resume };
     }
 
@@ -461,14 +444,13 @@ impl<R: CryptoRng> Host<R> {
     fn control(&mut self, body: Body, now: Instant) {
         match body {
             Body::Challenge(c) => {
-                if let (Phase::Admitting { .. }, Ok(challenge)) =
-                    (self.phase, Challenge::from_slice(&c.nonce))
+                if let (Phase::Admitting { .. }, Some(challenge)) =
+                    (self.phase, admission::challenge(&Body::Challenge(c)))
                 {
-                    let proof = self.keys.prover().prove(&challenge);
-                    self.out.push_back(control(Body::JoinProof(m::JoinProof {
-                        role: proof.role().to_proto(),
-                        signature: Bytes::copy_from_slice(proof.signature()),
-                    })));
+                    self.out.push_back(Frame::control(admission::join_proof(
+                        &self.keys.prover(),
+                        &challenge,
+                    )));
                 }
             }
             Body::JoinResult(result) => match result.outcome {
@@ -568,7 +550,7 @@ impl<R: CryptoRng> Host<R> {
             }
             Body::Ping(p) => self
                 .out
-                .push_back(control(Body::Pong(m::Pong { nonce: p.nonce }))),
+                .push_back(Frame::control(Body::Pong(m::Pong { nonce: p.nonce }))),
             _ => {}
         }
     }
@@ -630,7 +612,7 @@ impl<R: CryptoRng> Host<R> {
     /// host owns.
     pub fn answer_adoption(&mut self, term: TerminalId, requester: ParticipantId, approve: bool) {
         self.out
-            .push_back(control(Body::AdoptionAnswer(m::AdoptionAnswer {
+            .push_back(Frame::control(Body::AdoptionAnswer(m::AdoptionAnswer {
                 terminal_id: term.0,
                 requester: requester.0,
                 approve,
@@ -640,7 +622,7 @@ impl<R: CryptoRng> Host<R> {
     /// Hand control of a terminal to a writer directly.
     pub fn grant(&mut self, term: TerminalId, to: ParticipantId) {
         self.out
-            .push_back(control(Body::ControlGrant(m::ControlGrant {
+            .push_back(Frame::control(Body::ControlGrant(m::ControlGrant {
                 terminal_id: term.0,
                 grantee: to.0,
             })));
@@ -649,7 +631,7 @@ impl<R: CryptoRng> Host<R> {
     /// Take control of a terminal back.
     pub fn revoke(&mut self, term: TerminalId) {
         self.out
-            .push_back(control(Body::ControlRevoke(m::ControlRevoke {
+            .push_back(Frame::control(Body::ControlRevoke(m::ControlRevoke {
                 terminal_id: term.0,
             })));
     }
@@ -659,7 +641,7 @@ impl<R: CryptoRng> Host<R> {
     pub fn end_session(&mut self) {
         if self.phase == Phase::Online {
             self.out
-                .push_back(control(Body::SessionEnded(m::SessionEnded {
+                .push_back(Frame::control(Body::SessionEnded(m::SessionEnded {
                     reason: EndReason::HostEnded as i32,
                 })));
         }
@@ -747,7 +729,7 @@ impl<R: CryptoRng> Host<R> {
         };
         t.announced = true;
         self.out
-            .push_back(control(Body::TerminalOpened(m::TerminalOpened {
+            .push_back(Frame::control(Body::TerminalOpened(m::TerminalOpened {
                 terminal_id: id.0,
                 owner: t.control.owner.0,
                 rows: t.rows,
@@ -889,7 +871,7 @@ impl<R: CryptoRng> Host<R> {
         t.cols = cols;
         if self.phase == Phase::Online {
             self.out
-                .push_back(control(Body::TerminalResize(m::TerminalResize {
+                .push_back(Frame::control(Body::TerminalResize(m::TerminalResize {
                     terminal_id: term.0,
                     rows,
                     cols,
@@ -923,7 +905,7 @@ impl<R: CryptoRng> Host<R> {
                 self.out.push_back(Frame::Sealed(frame));
             }
             self.out
-                .push_back(control(Body::TerminalClosed(m::TerminalClosed {
+                .push_back(Frame::control(Body::TerminalClosed(m::TerminalClosed {
                     terminal_id: term.0,
                     exit_status,
                 })));
@@ -1033,7 +1015,7 @@ impl<R: CryptoRng> Host<R> {
         for (id, exit_status) in core::mem::take(&mut self.closed_offline) {
             if known.contains_key(&id) {
                 self.out
-                    .push_back(control(Body::TerminalClosed(m::TerminalClosed {
+                    .push_back(Frame::control(Body::TerminalClosed(m::TerminalClosed {
                         terminal_id: id.0,
                         exit_status,
                     })));
@@ -1120,7 +1102,7 @@ impl<R: CryptoRng> Host<R> {
             self.flush(id, now);
         }
         if let Some(ping) = self.keepalive.poll(now) {
-            self.out.push_back(control(Body::Ping(ping)));
+            self.out.push_back(Frame::control(Body::Ping(ping)));
         }
     }
 

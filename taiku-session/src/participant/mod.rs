@@ -11,8 +11,7 @@ use bytes::Bytes;
 use prost::Message;
 use rand_core::CryptoRng;
 use taiku_crypto::{
-    Challenge, KeySchedule, Link, OpenError, Opened, Start, StreamOpener, StreamSealer,
-    random_epoch,
+    KeySchedule, Link, OpenError, Opened, Start, StreamOpener, StreamSealer, random_epoch,
 };
 use taiku_proto::limits::{DEFAULT_MAX_FRAME_LEN, MAX_CHAT_BYTES};
 use taiku_proto::message::{
@@ -23,6 +22,7 @@ use taiku_proto::{
 };
 
 use crate::access::{self, Action, Refusal};
+use crate::admission;
 use crate::agent::AgentStatus;
 use crate::keepalive::Keepalive;
 
@@ -276,10 +276,6 @@ impl<R> core::fmt::Debug for Participant<R> {
     }
 }
 
-fn control(body: Body) -> Frame {
-    Frame::Control(m::Control { body: Some(body) })
-}
-
 impl<R: CryptoRng> Participant<R> {
     /// A participant for the session and role of `link`.
     pub fn new(config: ParticipantConfig, link: &Link, rng: R) -> Self {
@@ -325,7 +321,7 @@ impl<R: CryptoRng> Participant<R> {
         self.reset();
         self.phase = Phase::Joining;
         self.out
-            .push_back(control(Body::JoinRequest(m::JoinRequest {
+            .push_back(Frame::control(Body::JoinRequest(m::JoinRequest {
                 session_id: self.keys.session_id().to_string(),
                 profile: Some(m::Profile {
                     name: self.config.name.clone(),
@@ -365,14 +361,13 @@ impl<R: CryptoRng> Participant<R> {
     fn control(&mut self, body: Body, now: Instant) {
         match body {
             Body::Challenge(c) => {
-                if let (Phase::Joining, Ok(challenge)) =
-                    (self.phase, Challenge::from_slice(&c.nonce))
+                if let (Phase::Joining, Some(challenge)) =
+                    (self.phase, admission::challenge(&Body::Challenge(c)))
                 {
-                    let proof = self.keys.prover().prove(&challenge);
-                    self.out.push_back(control(Body::JoinProof(m::JoinProof {
-                        role: proof.role().to_proto(),
-                        signature: Bytes::copy_from_slice(proof.signature()),
-                    })));
+                    self.out.push_back(Frame::control(admission::join_proof(
+                        &self.keys.prover(),
+                        &challenge,
+                    )));
                 }
             }
             Body::JoinResult(r) => match r.outcome {
@@ -552,7 +547,7 @@ impl<R: CryptoRng> Participant<R> {
             }),
             Body::Ping(p) => self
                 .out
-                .push_back(control(Body::Pong(m::Pong { nonce: p.nonce }))),
+                .push_back(Frame::control(Body::Pong(m::Pong { nonce: p.nonce }))),
             _ => {}
         }
     }
@@ -780,7 +775,7 @@ impl<R: CryptoRng> Participant<R> {
     pub fn request_adoption(&mut self, term: TerminalId) -> Result<(), ActionError> {
         self.allowed(Action::RequestAdoption, Some(term))?;
         self.out
-            .push_back(control(Body::AdoptionRequest(m::AdoptionRequest {
+            .push_back(Frame::control(Body::AdoptionRequest(m::AdoptionRequest {
                 terminal_id: term.0,
                 requester: 0,
             })));
@@ -797,7 +792,7 @@ impl<R: CryptoRng> Participant<R> {
     ) -> Result<(), ActionError> {
         self.allowed(Action::AnswerAdoption, Some(term))?;
         self.out
-            .push_back(control(Body::AdoptionAnswer(m::AdoptionAnswer {
+            .push_back(Frame::control(Body::AdoptionAnswer(m::AdoptionAnswer {
                 terminal_id: term.0,
                 requester: requester.0,
                 approve,
@@ -809,7 +804,7 @@ impl<R: CryptoRng> Participant<R> {
     pub fn grant(&mut self, term: TerminalId, to: ParticipantId) -> Result<(), ActionError> {
         self.allowed(Action::Grant, Some(term))?;
         self.out
-            .push_back(control(Body::ControlGrant(m::ControlGrant {
+            .push_back(Frame::control(Body::ControlGrant(m::ControlGrant {
                 terminal_id: term.0,
                 grantee: to.0,
             })));
@@ -820,7 +815,7 @@ impl<R: CryptoRng> Participant<R> {
     pub fn revoke(&mut self, term: TerminalId) -> Result<(), ActionError> {
         self.allowed(Action::Revoke, Some(term))?;
         self.out
-            .push_back(control(Body::ControlRevoke(m::ControlRevoke {
+            .push_back(Frame::control(Body::ControlRevoke(m::ControlRevoke {
                 terminal_id: term.0,
             })));
         Ok(())
@@ -829,9 +824,10 @@ impl<R: CryptoRng> Participant<R> {
     /// Admins: take control of any terminal.
     pub fn take_over(&mut self, term: TerminalId) -> Result<(), ActionError> {
         self.allowed(Action::TakeOver, Some(term))?;
-        self.out.push_back(control(Body::TakeOver(m::TakeOver {
-            terminal_id: term.0,
-        })));
+        self.out
+            .push_back(Frame::control(Body::TakeOver(m::TakeOver {
+                terminal_id: term.0,
+            })));
         Ok(())
     }
 
@@ -844,7 +840,7 @@ impl<R: CryptoRng> Participant<R> {
     ) -> Result<(), ActionError> {
         self.allowed(Action::Create, None)?;
         self.out
-            .push_back(control(Body::TerminalCreate(m::TerminalCreate {
+            .push_back(Frame::control(Body::TerminalCreate(m::TerminalCreate {
                 requester: 0,
                 rows,
                 cols,
@@ -857,7 +853,7 @@ impl<R: CryptoRng> Participant<R> {
     pub fn resize(&mut self, term: TerminalId, rows: u32, cols: u32) -> Result<(), ActionError> {
         self.allowed(Action::Resize, Some(term))?;
         self.out
-            .push_back(control(Body::TerminalResize(m::TerminalResize {
+            .push_back(Frame::control(Body::TerminalResize(m::TerminalResize {
                 terminal_id: term.0,
                 rows,
                 cols,
@@ -870,7 +866,7 @@ impl<R: CryptoRng> Participant<R> {
     pub fn close_terminal(&mut self, term: TerminalId) -> Result<(), ActionError> {
         self.allowed(Action::Close, Some(term))?;
         self.out
-            .push_back(control(Body::TerminalClose(m::TerminalClose {
+            .push_back(Frame::control(Body::TerminalClose(m::TerminalClose {
                 terminal_id: term.0,
                 requester: 0,
             })));
@@ -883,7 +879,7 @@ impl<R: CryptoRng> Participant<R> {
         if text.len() > MAX_CHAT_BYTES {
             return Err(ActionError::TooLong);
         }
-        self.out.push_back(control(Body::Chat(m::Chat {
+        self.out.push_back(Frame::control(Body::Chat(m::Chat {
             from: 0,
             seq: 0,
             text: text.to_owned(),
@@ -894,7 +890,7 @@ impl<R: CryptoRng> Participant<R> {
     /// Tell the others which terminal this participant looks at.
     pub fn set_focus(&mut self, term: Option<TerminalId>) -> Result<(), ActionError> {
         self.me()?;
-        self.out.push_back(control(Body::Focus(m::Focus {
+        self.out.push_back(Frame::control(Body::Focus(m::Focus {
             participant_id: 0,
             terminal_id: term.map_or(0, |t| t.0),
         })));
@@ -905,7 +901,7 @@ impl<R: CryptoRng> Participant<R> {
     pub fn request_history(&mut self, term: TerminalId) -> Result<(), ActionError> {
         self.me()?;
         self.out
-            .push_back(control(Body::HistoryRequest(m::HistoryRequest {
+            .push_back(Frame::control(Body::HistoryRequest(m::HistoryRequest {
                 terminal_id: term.0,
             })));
         Ok(())
@@ -921,7 +917,7 @@ impl<R: CryptoRng> Participant<R> {
     /// Time passed: send a keep-alive when due.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(ping) = self.keepalive.poll(now) {
-            self.out.push_back(control(Body::Ping(ping)));
+            self.out.push_back(Frame::control(Body::Ping(ping)));
         }
     }
 

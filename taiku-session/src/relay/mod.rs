@@ -8,14 +8,14 @@
 //! ```
 //! use std::time::{Duration, Instant};
 //! use taiku_session::relay::{ConnId, Relay, RelayConfig, Transmit};
-//! use taiku_proto::{Frame, message::{Control, Ping, control::Body}};
+//! use taiku_proto::{Frame, message::{Ping, control::Body}};
 //! use rand_core::SeedableRng;
 //!
 //! /// One turn of a driver: `now` comes from the driver's clock.
 //! fn turn(relay: &mut Relay<chacha20::ChaCha20Rng>, now: Instant) {
 //!     let conn = ConnId(1);
 //!     relay.handle_connect(conn, now);
-//!     let ping = Frame::Control(Control { body: Some(Body::Ping(Ping { nonce: 9 })) });
+//!     let ping = Frame::control(Body::Ping(Ping { nonce: 9 }));
 //!     relay.handle_frame(conn, ping, now);
 //!     // Send what the relay wants sent, then sleep until its timeout.
 //!     while let Some(transmit) = relay.poll_transmit() {
@@ -109,10 +109,6 @@ fn control_action(body: &Body) -> u32 {
         Body::Refused(_) => 52,
         Body::Error(_) => 53,
     }
-}
-
-fn control(body: Body) -> Frame {
-    Frame::Control(m::Control { body: Some(body) })
 }
 
 fn refusal_reason(r: Refusal) -> ActionRefusal {
@@ -406,7 +402,7 @@ impl<R: CryptoRng> Relay<R> {
                 if self.conns.contains_key(&conn) {
                     self.send(
                         conn,
-                        control(Body::Error(m::Error {
+                        Frame::control(Body::Error(m::Error {
                             code: ErrorCode::MalformedFrame as i32,
                         })),
                     );
@@ -605,7 +601,7 @@ impl<R: CryptoRng> Relay<R> {
     fn violation(&mut self, conn: ConnId) {
         self.send(
             conn,
-            control(Body::Error(m::Error {
+            Frame::control(Body::Error(m::Error {
                 code: ErrorCode::UnexpectedMessage as i32,
             })),
         );
@@ -623,7 +619,7 @@ impl<R: CryptoRng> Relay<R> {
     ) {
         self.send(
             conn,
-            control(Body::Refused(m::Refused {
+            Frame::control(Body::Refused(m::Refused {
                 action,
                 terminal_id: terminal.0,
                 reason: reason as i32,
@@ -645,7 +641,9 @@ impl<R: CryptoRng> Relay<R> {
             return;
         };
         match body {
-            Body::Ping(p) => self.send(conn, control(Body::Pong(m::Pong { nonce: p.nonce }))),
+            Body::Ping(p) => {
+                self.send(conn, Frame::control(Body::Pong(m::Pong { nonce: p.nonce })))
+            }
             Body::Pong(_) => {}
             Body::SessionCreate(req) => {
                 let intent = (|| {
@@ -712,7 +710,7 @@ impl<R: CryptoRng> Relay<R> {
         }
         self.send(
             conn,
-            control(Body::Challenge(m::Challenge {
+            Frame::control(Body::Challenge(m::Challenge {
                 nonce: Bytes::copy_from_slice(challenge.as_bytes()),
             })),
         );
@@ -734,7 +732,7 @@ impl<R: CryptoRng> Relay<R> {
         };
         self.send(
             conn,
-            control(Body::JoinResult(m::JoinResult {
+            Frame::control(Body::JoinResult(m::JoinResult {
                 outcome: Some(m::join_result::Outcome::Refused(reason as i32)),
             })),
         );
@@ -855,7 +853,7 @@ impl<R: CryptoRng> Relay<R> {
         self.arm(now + self.config.idle_timeout, Timer::Idle(conn));
         self.send(
             conn,
-            control(Body::JoinResult(m::JoinResult {
+            Frame::control(Body::JoinResult(m::JoinResult {
                 outcome: Some(m::join_result::Outcome::Accepted(m::Accepted {
                     participant_id: ParticipantId::HOST.0,
                     role: Role::Admin.to_proto(),
@@ -901,7 +899,7 @@ impl<R: CryptoRng> Relay<R> {
             }
             self.send(
                 old,
-                control(Body::SessionEnded(m::SessionEnded {
+                Frame::control(Body::SessionEnded(m::SessionEnded {
                     reason: EndReason::Evicted as i32,
                 })),
             );
@@ -915,7 +913,7 @@ impl<R: CryptoRng> Relay<R> {
         self.send_resume_state(conn, &session);
         self.send_to_participants(
             &session,
-            &control(Body::HostStatus(m::HostStatus {
+            &Frame::control(Body::HostStatus(m::HostStatus {
                 online: true,
                 grace_remaining_ms: 0,
             })),
@@ -960,7 +958,7 @@ impl<R: CryptoRng> Relay<R> {
             .collect();
         self.send(
             conn,
-            control(Body::ResumeState(m::ResumeState { terminals })),
+            Frame::control(Body::ResumeState(m::ResumeState { terminals })),
         );
         for p in presence {
             self.send(conn, p);
@@ -1023,7 +1021,7 @@ impl<R: CryptoRng> Relay<R> {
         self.arm(now + self.config.idle_timeout, Timer::Idle(conn));
         self.send(
             conn,
-            control(Body::JoinResult(m::JoinResult {
+            Frame::control(Body::JoinResult(m::JoinResult {
                 outcome: Some(m::join_result::Outcome::Accepted(m::Accepted {
                     participant_id: id.0,
                     role: role.to_proto(),
@@ -1064,7 +1062,7 @@ impl<R: CryptoRng> Relay<R> {
             return;
         };
         let mut frames = Vec::new();
-        frames.push(control(Body::Presence(m::Presence {
+        frames.push(Frame::control(Body::Presence(m::Presence {
             participant_id: ParticipantId::HOST.0,
             profile: Some(s.host_profile.clone()),
             role: Role::Admin.to_proto(),
@@ -1076,7 +1074,7 @@ impl<R: CryptoRng> Relay<R> {
             }
         }
         if let HostSeat::Away { deadline } = s.host {
-            frames.push(control(Body::HostStatus(m::HostStatus {
+            frames.push(Frame::control(Body::HostStatus(m::HostStatus {
                 online: false,
                 grace_remaining_ms: millis(deadline.saturating_duration_since(now)),
             })));
@@ -1093,7 +1091,7 @@ impl<R: CryptoRng> Relay<R> {
             }
         }
         for chat in &s.chat {
-            frames.push(control(Body::Chat(chat.clone())));
+            frames.push(Frame::control(Body::Chat(chat.clone())));
         }
         let ids: Vec<TerminalId> = s.terminals.keys().copied().collect();
         for frame in frames {
@@ -1120,7 +1118,7 @@ impl<R: CryptoRng> Relay<R> {
             return;
         };
         let complete = t.ring.complete();
-        let mut frames = vec![control(Body::ReplayStart(m::ReplayStart {
+        let mut frames = vec![Frame::control(Body::ReplayStart(m::ReplayStart {
             terminal_id: terminal.0,
             runs: t.ring.runs(),
             complete,
@@ -1136,7 +1134,7 @@ impl<R: CryptoRng> Relay<R> {
         if let (false, Some(host)) = (complete, host) {
             self.send(
                 host,
-                control(Body::SnapshotRequest(m::SnapshotRequest {
+                Frame::control(Body::SnapshotRequest(m::SnapshotRequest {
                     terminal_id: terminal.0,
                     requester: requester.0,
                 })),
@@ -1158,7 +1156,7 @@ impl<R: CryptoRng> Relay<R> {
         self.arm(deadline, Timer::HostGrace(session.clone()));
         self.send_to_participants(
             session,
-            &control(Body::HostStatus(m::HostStatus {
+            &Frame::control(Body::HostStatus(m::HostStatus {
                 online: false,
                 grace_remaining_ms: millis(self.config.host_grace),
             })),
@@ -1214,7 +1212,7 @@ impl<R: CryptoRng> Relay<R> {
             }
             self.send(
                 conn,
-                control(Body::SessionEnded(m::SessionEnded {
+                Frame::control(Body::SessionEnded(m::SessionEnded {
                     reason: reason as i32,
                 })),
             );
@@ -1316,7 +1314,10 @@ impl<R: CryptoRng> Relay<R> {
                         .get_mut(session)
                         .and_then(|s| s.terminals.remove(&id));
                     if removed.is_some() {
-                        self.send_to_participants(session, &control(Body::TerminalClosed(msg)));
+                        self.send_to_participants(
+                            session,
+                            &Frame::control(Body::TerminalClosed(msg)),
+                        );
                     } else {
                         self.refuse(conn, session, host, 23, id, ActionRefusal::UnknownTerminal);
                     }
@@ -1331,7 +1332,10 @@ impl<R: CryptoRng> Relay<R> {
                         Some(t) => {
                             t.rows = msg.rows;
                             t.cols = msg.cols;
-                            self.send_to_participants(session, &control(Body::TerminalResize(msg)));
+                            self.send_to_participants(
+                                session,
+                                &Frame::control(Body::TerminalResize(msg)),
+                            );
                         }
                         None => {
                             self.refuse(conn, session, host, 24, id, ActionRefusal::UnknownTerminal)
@@ -1339,7 +1343,9 @@ impl<R: CryptoRng> Relay<R> {
                     }
                 }
                 Body::SessionEnded(_) => self.end_session(session, EndReason::HostEnded),
-                Body::Ping(p) => self.send(conn, control(Body::Pong(m::Pong { nonce: p.nonce }))),
+                Body::Ping(p) => {
+                    self.send(conn, Frame::control(Body::Pong(m::Pong { nonce: p.nonce })))
+                }
                 Body::Pong(_) | Body::Error(_) => {}
                 other @ (Body::Presence(_)
                 | Body::Focus(_)
@@ -1390,7 +1396,7 @@ impl<R: CryptoRng> Relay<R> {
                 lock: None,
             },
         );
-        self.send_to_participants(session, &control(Body::TerminalOpened(msg)));
+        self.send_to_participants(session, &Frame::control(Body::TerminalOpened(msg)));
     }
 
     fn host_sealed(&mut self, conn: ConnId, session: &SessionId, sealed: SealedFrame) {
@@ -1456,7 +1462,9 @@ impl<R: CryptoRng> Relay<R> {
             Frame::Sealed(sealed) => self.participant_sealed(conn, session, id, role, sealed, now),
             Frame::Control(m::Control { body: None }) => {}
             Frame::Control(m::Control { body: Some(body) }) => match body {
-                Body::Ping(p) => self.send(conn, control(Body::Pong(m::Pong { nonce: p.nonce }))),
+                Body::Ping(p) => {
+                    self.send(conn, Frame::control(Body::Pong(m::Pong { nonce: p.nonce })))
+                }
                 Body::Pong(_) | Body::Error(_) => {}
                 Body::HistoryRequest(req) => {
                     let ids: Vec<TerminalId> = match req.terminal_id {
@@ -1610,7 +1618,7 @@ impl<R: CryptoRng> Relay<R> {
                 let profile = p.profile.unwrap_or_default();
                 let frame = if id == ParticipantId::HOST {
                     s.host_profile = profile.clone();
-                    control(Body::Presence(m::Presence {
+                    Frame::control(Body::Presence(m::Presence {
                         participant_id: 0,
                         profile: Some(profile),
                         role: Role::Admin.to_proto(),
@@ -1627,7 +1635,7 @@ impl<R: CryptoRng> Relay<R> {
                 self.broadcast(session, &frame);
             }
             Body::Focus(f) => {
-                let frame = control(Body::Focus(m::Focus {
+                let frame = Frame::control(Body::Focus(m::Focus {
                     participant_id: id.0,
                     terminal_id: f.terminal_id,
                 }));
@@ -1663,13 +1671,13 @@ impl<R: CryptoRng> Relay<R> {
                 while s.chat.len() > config.chat_history {
                     s.chat.pop_front();
                 }
-                self.broadcast(session, &control(Body::Chat(chat)));
+                self.broadcast(session, &Frame::control(Body::Chat(chat)));
             }
             Body::Layout(l) => {
                 if l.tiles.len() > config.max_layout_tiles {
                     return Err((no_term, ActionRefusal::TooLong));
                 }
-                let frame = control(Body::Layout(m::Layout {
+                let frame = Frame::control(Body::Layout(m::Layout {
                     participant_id: id.0,
                     tiles: l.tiles,
                 }));
@@ -1686,7 +1694,7 @@ impl<R: CryptoRng> Relay<R> {
                 }
                 self.send(
                     host,
-                    control(Body::TerminalCreate(m::TerminalCreate {
+                    Frame::control(Body::TerminalCreate(m::TerminalCreate {
                         requester: id.0,
                         ..c
                     })),
@@ -1698,7 +1706,7 @@ impl<R: CryptoRng> Relay<R> {
                 let host = host.ok_or((t, ActionRefusal::HostOffline))?;
                 self.send(
                     host,
-                    control(Body::TerminalClose(m::TerminalClose {
+                    Frame::control(Body::TerminalClose(m::TerminalClose {
                         terminal_id: t.0,
                         requester: id.0,
                     })),
@@ -1710,7 +1718,7 @@ impl<R: CryptoRng> Relay<R> {
                 let host = host.ok_or((t, ActionRefusal::HostOffline))?;
                 self.send(
                     host,
-                    control(Body::TerminalResize(m::TerminalResize {
+                    Frame::control(Body::TerminalResize(m::TerminalResize {
                         requester: id.0,
                         ..r
                     })),
@@ -1738,7 +1746,7 @@ impl<R: CryptoRng> Relay<R> {
                 }
                 self.send(
                     owner_conn,
-                    control(Body::AdoptionRequest(m::AdoptionRequest {
+                    Frame::control(Body::AdoptionRequest(m::AdoptionRequest {
                         terminal_id: t.0,
                         requester: id.0,
                     })),
@@ -1808,7 +1816,7 @@ impl<R: CryptoRng> Relay<R> {
             Body::TunnelAdmin(msg) => {
                 check(s, Action::AdministerTunnels, no_term)?;
                 let host = host.ok_or((no_term, ActionRefusal::HostOffline))?;
-                self.send(host, control(Body::TunnelAdmin(msg)));
+                self.send(host, Frame::control(Body::TunnelAdmin(msg)));
             }
             _ => return Err((no_term, ActionRefusal::Invalid)),
         }
@@ -1821,7 +1829,7 @@ fn millis(d: core::time::Duration) -> u64 {
 }
 
 fn presence(id: ParticipantId, member: &Member, state: m::presence::State) -> Frame {
-    control(Body::Presence(m::Presence {
+    Frame::control(Body::Presence(m::Presence {
         participant_id: id.0,
         profile: Some(member.profile.clone()),
         role: member.role.to_proto(),
@@ -1830,7 +1838,7 @@ fn presence(id: ParticipantId, member: &Member, state: m::presence::State) -> Fr
 }
 
 fn opened(id: TerminalId, t: &Terminal) -> Frame {
-    control(Body::TerminalOpened(m::TerminalOpened {
+    Frame::control(Body::TerminalOpened(m::TerminalOpened {
         terminal_id: id.0,
         owner: t.control.owner.0,
         rows: t.rows,
@@ -1845,7 +1853,7 @@ fn control_changed(
     reason: ControlReason,
     requester: ParticipantId,
 ) -> Frame {
-    control(Body::ControlChanged(m::ControlChanged {
+    Frame::control(Body::ControlChanged(m::ControlChanged {
         terminal_id: id.0,
         owner: t.control.owner.0,
         controller: t.control.controller.0,
@@ -1855,7 +1863,7 @@ fn control_changed(
 }
 
 fn focus_lock(terminal: TerminalId, holder: ParticipantId, expires_in_ms: u64) -> Frame {
-    control(Body::FocusLock(m::FocusLock {
+    Frame::control(Body::FocusLock(m::FocusLock {
         terminal_id: terminal.0,
         holder: holder.0,
         expires_in_ms: u32::try_from(expires_in_ms).unwrap_or(u32::MAX),

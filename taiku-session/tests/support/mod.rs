@@ -6,20 +6,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rand_core::SeedableRng;
-use taiku_crypto::{Challenge, KeySchedule, LinkSecret, StreamSealer};
+use taiku_crypto::{KeySchedule, LinkSecret, StreamSealer};
 use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{
     Direction, Epoch, Frame, ParticipantId, Role, SealedFrame, SessionId, TerminalId,
 };
+use taiku_session::admission;
 use taiku_session::relay::{ConnId, Event, Relay, RelayConfig, Transmit};
 
 pub type Rng = chacha20::ChaCha20Rng;
-
-pub fn control(body: Body) -> Frame {
-    Frame::Control(m::Control { body: Some(body) })
-}
 
 pub struct Harness {
     pub relay: Relay<Rng>,
@@ -64,17 +60,7 @@ impl Harness {
     /// A new host connection creates the session of `keys`.
     pub fn create_session(&mut self, keys: &KeySchedule, options: m::SessionOptions) -> ConnId {
         let host = self.connect();
-        let verifiers = keys.verifiers().unwrap();
-        let create = Body::SessionCreate(m::SessionCreate {
-            session_id: keys.session_id().to_string(),
-            verifiers: Some(m::RoleVerifiers {
-                reader: Bytes::copy_from_slice(&verifiers.get(Role::Reader).to_bytes()),
-                writer: Bytes::copy_from_slice(&verifiers.get(Role::Writer).to_bytes()),
-                admin: Bytes::copy_from_slice(&verifiers.get(Role::Admin).to_bytes()),
-            }),
-            options: Some(options),
-            profile: profile("host"),
-        });
+        let create = admission::session_create(keys, options, profile("host")).unwrap();
         let accepted = self.admit(host, create, &keys.prover());
         assert!(
             matches!(accepted, Ok(p) if p == ParticipantId::HOST),
@@ -128,7 +114,8 @@ impl Harness {
     }
 
     pub fn send(&mut self, conn: ConnId, body: Body) {
-        self.relay.handle_frame(conn, control(body), self.now);
+        self.relay
+            .handle_frame(conn, Frame::control(body), self.now);
         self.pump();
     }
 
@@ -155,46 +142,29 @@ impl Harness {
         self.take(conn);
         self.send(conn, request);
         let frames = self.take_controls(conn);
-        let challenge = match frames.first() {
-            Some(Body::Challenge(c)) => Challenge::from_slice(&c.nonce).unwrap(),
-            Some(Body::JoinResult(m::JoinResult {
-                outcome: Some(m::join_result::Outcome::Refused(r)),
-            })) => return Err(*r),
-            other => panic!("expected a challenge, got {other:?}"),
+        let first = frames.first().expect("an answer to the request");
+        let challenge = match (admission::challenge(first), admission::join_result(first)) {
+            (Some(challenge), _) => challenge,
+            (None, Some(Err(refused))) => return Err(refused as i32),
+            _ => panic!("expected a challenge, got {first:?}"),
         };
-        let proof = prover.prove(&challenge);
-        self.send(
-            conn,
-            Body::JoinProof(m::JoinProof {
-                role: proof.role().to_proto(),
-                signature: Bytes::copy_from_slice(proof.signature()),
-            }),
-        );
-        let frames = self.take(conn);
-        let result = frames.iter().find_map(|f| match f {
-            Frame::Control(m::Control {
-                body: Some(Body::JoinResult(r)),
-            }) => Some(*r),
-            _ => None,
-        });
-        // Put the rest back for the test to inspect.
-        let rest: Vec<Frame> = frames
-            .into_iter()
-            .filter(|f| {
-                !matches!(
-                    f,
-                    Frame::Control(m::Control {
-                        body: Some(Body::JoinResult(_))
-                    })
-                )
-            })
-            .collect();
-        self.inbox.insert(conn, rest);
-        match result.and_then(|r| r.outcome) {
-            Some(m::join_result::Outcome::Accepted(a)) => Ok(ParticipantId(a.participant_id)),
-            Some(m::join_result::Outcome::Refused(r)) => Err(r),
-            None => panic!("no join result"),
+        self.send(conn, admission::join_proof(prover, &challenge));
+        let mut result = None;
+        let mut rest = Vec::new();
+        for frame in self.take(conn) {
+            match &frame {
+                Frame::Control(m::Control { body: Some(body) }) if result.is_none() => {
+                    match admission::join_result(body) {
+                        Some(r) => result = Some(r.map(|a| ParticipantId(a.participant_id))),
+                        None => rest.push(frame),
+                    }
+                }
+                _ => rest.push(frame),
+            }
         }
+        // Put the rest back for the test to inspect.
+        self.inbox.insert(conn, rest);
+        result.expect("no join result").map_err(|r| r as i32)
     }
 
     pub fn keys(&self, role: Role) -> KeySchedule {
