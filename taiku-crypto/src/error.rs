@@ -142,6 +142,9 @@ pub enum OpenError {
     /// The stream has already ended.
     #[error("frame after the end of the stream")]
     AfterEnd,
+    /// A data frame at sequence number 2^64 - 1, which only FIN may use.
+    #[error("data frame at the reserved sequence number {0}")]
+    ReservedSeq(Seq),
     /// The tag does not verify: wrong key (session, role root, epoch),
     /// tampered header or ciphertext.
     #[error("frame failed authentication")]

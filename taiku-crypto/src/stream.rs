@@ -293,6 +293,9 @@ impl StreamOpener {
         if self.finished {
             return Err(OpenError::AfterEnd);
         }
+        if !header.fin && header.seq.0 > MAX_DATA_SEQ {
+            return Err(OpenError::ReservedSeq(header.seq));
+        }
         match self.next {
             Some(next) if header.seq == next => {}
             Some(next) if next.0 > 0 && header.seq.0 == next.0 - 1 => {

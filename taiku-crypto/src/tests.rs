@@ -8,7 +8,8 @@ use taiku_proto::{Direction, Epoch, Frame, ParticipantId, Role, Seq, SessionId, 
 use crate::schedule::hkdf_sha256;
 use crate::stream::{aead_open, aead_seal};
 use crate::{
-    Challenge, KeySchedule, Link, LinkSecret, MAX_DATA_SEQ, Opened, SealError, Start, Verifier,
+    Challenge, KeySchedule, Link, LinkSecret, MAX_DATA_SEQ, OpenError, Opened, SealError, Start,
+    Verifier,
 };
 
 #[path = "../../taiku-proto/tests/support/spec.rs"]
@@ -259,6 +260,20 @@ fn sequence_exhaustion_is_an_error_not_a_wrap() {
         .unwrap();
     assert!(matches!(opener.open(&last), Ok(Opened::Data(_))));
     assert_eq!(opener.open(&fin), Ok(Opened::End));
+
+    // A data frame can never carry the number reserved for FIN: the FIN
+    // frame with its flag cleared is refused before its tag is checked.
+    let mut bytes = fin.as_bytes().to_vec();
+    bytes[2 + 1 + 5] &= !0x01;
+    let forged = taiku_proto::SealedFrame::from_bytes(bytes::Bytes::from(bytes), 1 << 20).unwrap();
+    assert!(!forged.header().fin);
+    let mut opener = host
+        .opener(TerminalId(1), Direction::Output, Start::Anywhere)
+        .unwrap();
+    assert_eq!(
+        opener.open(&forged),
+        Err(OpenError::ReservedSeq(Seq(u64::MAX)))
+    );
 }
 
 /// The fixed inputs of the SPEC.md section 10 vectors.

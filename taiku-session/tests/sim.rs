@@ -884,3 +884,57 @@ fn a_history_request_replays_nothing_twice() {
     net.advance(Duration::from_millis(10));
     net.assert_screens_match();
 }
+
+#[test]
+fn a_refused_keystroke_does_not_stop_typing() {
+    let mut net = Net::new(9);
+    let a = net.add_peer(Role::Admin, "a");
+    let w = net.add_peer(Role::Writer, "w");
+    let (aid, wid) = (net.id(a), net.id(w));
+    let (t, _) = net.open(ParticipantId::HOST);
+    net.host.grant(t, wid);
+    net.run();
+
+    // The admin types and holds the typing lock: the relay refuses the
+    // writer's next keystroke, whose sequence number is then missing from
+    // the writer's run.
+    net.peers[a].machine.send_input(t, b"admin").unwrap();
+    net.run();
+    net.peers[w].machine.send_input(t, b"locked").unwrap();
+    net.run();
+    assert!(net.peers[w].events.iter().any(|e| matches!(
+        e,
+        ParticipantEvent::ActionRefused {
+            reason: m::ActionRefusal::FocusLocked,
+            ..
+        }
+    )));
+    net.advance(Duration::from_secs(2));
+    net.peers[w].machine.send_input(t, b"one").unwrap();
+    net.run();
+
+    // The host is away: the next keystroke is refused again; after the
+    // resume typing goes on.
+    net.drop_host();
+    net.peers[w].machine.send_input(t, b"offline").unwrap();
+    net.run();
+    net.connect_host();
+    net.peers[w].machine.send_input(t, b"two").unwrap();
+    net.run();
+
+    assert_eq!(
+        net.inputs(),
+        vec![
+            (t, aid, b"admin".to_vec()),
+            (t, wid, b"one".to_vec()),
+            (t, wid, b"two".to_vec()),
+        ]
+    );
+    assert!(
+        !net.host_events
+            .iter()
+            .any(|e| matches!(e, HostEvent::InputDropped { .. })),
+        "{:?}",
+        net.host_events
+    );
+}

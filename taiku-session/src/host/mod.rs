@@ -22,7 +22,9 @@ use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
 use taiku_proto::message::{
     self as m, ActionRefusal, EndReason, RefusalReason, control::Body, sealed_record,
 };
-use taiku_proto::{Direction, Frame, ParticipantId, Role, SealedFrame, Seq, SessionId, TerminalId};
+use taiku_proto::{
+    Direction, Epoch, Frame, ParticipantId, Role, SealedFrame, Seq, SessionId, TerminalId,
+};
 
 pub use shell::{BindError, CLOSED_TOKENS_REMEMBERED, SHELL_TOKEN_ENV, ShellToken};
 
@@ -292,7 +294,7 @@ pub struct Host<R> {
     /// Terminals closed while offline, to announce on resume.
     closed_offline: Vec<(TerminalId, i32)>,
     members: BTreeMap<ParticipantId, Role>,
-    inputs: BTreeMap<(TerminalId, ParticipantId), StreamOpener>,
+    inputs: BTreeMap<(TerminalId, ParticipantId), InputRuns>,
     tokens: shell::Tokens,
     next_terminal: u32,
     keepalive: Keepalive,
@@ -570,21 +572,13 @@ impl<R: CryptoRng> Host<R> {
             self.events.push_back(drop(InputDrop::UnknownTerminal));
             return;
         };
-        let opener = match self.inputs.entry((h.terminal, from)) {
+        let runs = match self.inputs.entry((h.terminal, from)) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(v) => {
-                match self
-                    .keys
-                    .opener(h.terminal, Direction::Input, Start::FromStart)
-                {
-                    Ok(o) => v.insert(o.expect_participant(from)),
-                    Err(_) => unreachable!("the host holds the input root"),
-                }
-            }
+            std::collections::btree_map::Entry::Vacant(v) => v.insert(InputRuns::default()),
         };
         // Open first, so that the stream's sequence stays intact even when
         // the host's own rules then drop the frame.
-        let bytes = match opener.open(&frame) {
+        let bytes = match runs.open(&self.keys, &frame) {
             Ok(Opened::Data(bytes)) => bytes,
             Ok(Opened::End) => return,
             Err(e) => {
@@ -1114,6 +1108,49 @@ impl<R: CryptoRng> Host<R> {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<HostEvent> {
         self.events.pop_front()
+    }
+}
+
+/// Input runs of one participant for one terminal remembered by the host,
+/// so that a relay cannot replay an earlier run (SPEC.md 11.1).
+pub const INPUT_RUNS_REMEMBERED: usize = 32;
+
+/// The input runs of one participant for one terminal: the current one,
+/// and the epochs of earlier ones.
+#[derive(Default)]
+struct InputRuns {
+    current: Option<StreamOpener>,
+    past: VecDeque<Epoch>,
+}
+
+impl InputRuns {
+    /// Open the next frame. Each run is read from its start; a participant
+    /// starts a new run (seq 0, an epoch never seen from it here) after the
+    /// relay refused one of its frames or the host resumed, so that one
+    /// lost frame does not stop its input for good.
+    fn open(&mut self, keys: &KeySchedule, frame: &SealedFrame) -> Result<Opened, OpenError> {
+        let h = frame.header();
+        let current_epoch = self.current.as_ref().and_then(StreamOpener::epoch);
+        let new_run = match current_epoch {
+            None => true,
+            Some(epoch) => epoch != h.epoch && h.seq == Seq(0) && !self.past.contains(&h.epoch),
+        };
+        if let (false, Some(current)) = (new_run, self.current.as_mut()) {
+            return current.open(frame);
+        }
+        let mut fresh = match keys.opener(h.terminal, Direction::Input, Start::FromStart) {
+            Ok(o) => o.expect_participant(h.participant),
+            Err(_) => unreachable!("the host holds the input root"),
+        };
+        let opened = fresh.open(frame)?;
+        if let Some(old) = current_epoch {
+            if self.past.len() == INPUT_RUNS_REMEMBERED {
+                self.past.pop_front();
+            }
+            self.past.push_back(old);
+        }
+        self.current = Some(fresh);
+        Ok(opened)
     }
 }
 

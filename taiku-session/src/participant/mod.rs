@@ -29,6 +29,10 @@ use crate::keepalive::Keepalive;
 /// Snapshot epochs remembered to refuse a replayed snapshot.
 pub const SNAPSHOTS_REMEMBERED: usize = 64;
 
+/// Output and status runs remembered per terminal, so that a relay cannot
+/// replay an earlier run as a new one.
+pub const RUNS_REMEMBERED: usize = 64;
+
 /// Chat lines kept in the view.
 pub const CHAT_KEPT: usize = 200;
 
@@ -239,6 +243,37 @@ struct OutputReader {
     /// The last frame whose bytes were reported: a replay that repeats
     /// frames up to it reports nothing twice.
     shown: Option<(Epoch, Seq)>,
+    /// The next planned run is the first of its `ReplayStart`, the only
+    /// one that may begin anywhere.
+    replay_first: bool,
+    /// Epochs of runs read before; only a replay may list them again.
+    past: Runs,
+}
+
+/// Epochs of the last [`RUNS_REMEMBERED`] runs of one stream.
+#[derive(Default)]
+struct Runs(VecDeque<Epoch>);
+
+impl Runs {
+    fn contains(&self, epoch: Epoch) -> bool {
+        self.0.contains(&epoch)
+    }
+
+    fn remember(&mut self, epoch: Epoch) {
+        if !self.contains(epoch) {
+            if self.0.len() == RUNS_REMEMBERED {
+                self.0.pop_front();
+            }
+            self.0.push_back(epoch);
+        }
+    }
+}
+
+/// The status run of one terminal being read, and the runs read before.
+#[derive(Default)]
+struct StatusReader {
+    opener: Option<StreamOpener>,
+    past: Runs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,7 +292,7 @@ pub struct Participant<R> {
     phase: Phase,
     view: View,
     outputs: BTreeMap<TerminalId, OutputReader>,
-    status: BTreeMap<TerminalId, StreamOpener>,
+    status: BTreeMap<TerminalId, StatusReader>,
     inputs: BTreeMap<TerminalId, StreamSealer>,
     snapshots_seen: VecDeque<Epoch>,
     host_was_offline: bool,
@@ -430,6 +465,9 @@ impl<R: CryptoRng> Participant<R> {
                         for reader in self.outputs.values_mut() {
                             reader.expect_new_run = true;
                         }
+                        // Input in flight to the old connection is lost:
+                        // keystrokes continue in new runs.
+                        self.inputs.clear();
                     }
                     self.host_was_offline = false;
                     self.events.push_back(ParticipantEvent::HostOnline);
@@ -537,14 +575,25 @@ impl<R: CryptoRng> Participant<R> {
                     .filter(|run| run.frame_count > 0)
                     .collect();
                 reader.left_in_run = 0;
-                reader.opener = None;
+                reader.replay_first = true;
+                if let Some(epoch) = reader.opener.take().and_then(|o| o.epoch()) {
+                    reader.past.remember(epoch);
+                }
                 reader.skip_until = None;
             }
-            Body::Refused(r) => self.events.push_back(ParticipantEvent::ActionRefused {
-                action: r.action,
-                term: TerminalId(r.terminal_id),
-                reason: ActionRefusal::try_from(r.reason).unwrap_or(ActionRefusal::Unspecified),
-            }),
+            Body::Refused(r) => {
+                let term = TerminalId(r.terminal_id);
+                if r.action == crate::relay::sealed_action(Direction::Input) {
+                    // The refused frame's number is missing from the run:
+                    // the next keystroke starts a new one (SPEC.md 11.2).
+                    self.inputs.remove(&term);
+                }
+                self.events.push_back(ParticipantEvent::ActionRefused {
+                    action: r.action,
+                    term,
+                    reason: ActionRefusal::try_from(r.reason).unwrap_or(ActionRefusal::Unspecified),
+                });
+            }
             Body::Ping(p) => self
                 .out
                 .push_back(Frame::control(Body::Pong(m::Pong { nonce: p.nonce }))),
@@ -589,15 +638,26 @@ impl<R: CryptoRng> Participant<R> {
                     });
                 }
                 planned = Some(run.frame_count);
-                Some(Start::Anywhere)
+                // Only the oldest run may have lost its start to the ring.
+                Some(if reader.replay_first {
+                    Start::Anywhere
+                } else {
+                    Start::FromStart
+                })
             } else {
                 match &reader.opener {
                     // Live output of a terminal with nothing to replay.
                     None => Some(Start::Anywhere),
                     Some(o) if o.epoch() == Some(h.epoch) => None,
                     // A new run only where one is explained: after a host
-                    // resume or the end of the previous run.
-                    Some(o) if reader.expect_new_run || o.is_finished() => Some(Start::FromStart),
+                    // resume or the end of the previous run, and never one
+                    // read before.
+                    Some(o) if reader.expect_new_run || o.is_finished() => {
+                        if reader.past.contains(h.epoch) {
+                            return Err(OpenError::Replayed(h.seq));
+                        }
+                        Some(Start::FromStart)
+                    }
                     Some(_) => None,
                 }
             }
@@ -611,11 +671,14 @@ impl<R: CryptoRng> Participant<R> {
                     Err(_) => unreachable!("every role holds the output root"),
                 };
                 let opened = opener.open(frame)?;
-                reader.opener = Some(opener);
+                if let Some(epoch) = reader.opener.replace(opener).and_then(|o| o.epoch()) {
+                    reader.past.remember(epoch);
+                }
                 reader.expect_new_run = false;
                 if let Some(count) = planned {
                     reader.replay.pop_front();
                     reader.left_in_run = count;
+                    reader.replay_first = false;
                 }
                 opened
             }
@@ -650,21 +713,32 @@ impl<R: CryptoRng> Participant<R> {
         if !self.view.terminals.contains_key(&h.terminal) {
             return Ok(());
         }
-        let same_run = self.status.get(&h.terminal).and_then(StreamOpener::epoch) == Some(h.epoch);
-        if !same_run {
-            let opener = match self
-                .keys
-                .opener(h.terminal, Direction::Status, Start::Anywhere)
-            {
-                Ok(o) => o,
-                Err(_) => unreachable!("every role holds the output root"),
-            };
-            self.status.insert(h.terminal, opener);
-        }
-        let Some(opener) = self.status.get_mut(&h.terminal) else {
-            return Ok(());
+        let reader = self.status.entry(h.terminal).or_default();
+        let opened = match reader.opener.as_mut() {
+            Some(o) if o.epoch() == Some(h.epoch) => o.open(frame)?,
+            // The latest status wins: a new run may begin at any time and
+            // anywhere (a joiner gets only its last frame), but never a
+            // run read before. The current run changes only on success.
+            _ => {
+                if reader.past.contains(h.epoch) {
+                    return Err(OpenError::Replayed(h.seq));
+                }
+                let mut opener =
+                    match self
+                        .keys
+                        .opener(h.terminal, Direction::Status, Start::Anywhere)
+                    {
+                        Ok(o) => o,
+                        Err(_) => unreachable!("every role holds the output root"),
+                    };
+                let opened = opener.open(frame)?;
+                if let Some(old) = reader.opener.replace(opener).and_then(|o| o.epoch()) {
+                    reader.past.remember(old);
+                }
+                opened
+            }
         };
-        let Opened::Data(plaintext) = opener.open(frame)? else {
+        let Opened::Data(plaintext) = opened else {
             return Ok(());
         };
         let status = match m::SealedRecord::decode(plaintext) {

@@ -67,8 +67,9 @@ pub struct ConnId(pub u64);
 #[error("identity claim too long")]
 pub struct IdentityTooLong;
 
-/// `Refused.action` of a sealed frame: 0x100 + direction.
-fn sealed_action(direction: Direction) -> u32 {
+/// `Refused.action` of a refused sealed frame: 0x100 + direction
+/// (SPEC.md section 8).
+pub fn sealed_action(direction: Direction) -> u32 {
     0x100 + u32::from(direction.to_byte())
 }
 

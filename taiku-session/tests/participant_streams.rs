@@ -1,0 +1,177 @@
+//! The participant's stream rules against a relay that misbehaves: frames
+//! are fed to the machine by hand, sealed with the host's keys.
+
+use std::time::Instant;
+
+use taiku_crypto::{KeySchedule, Link, LinkSecret, StreamSealer};
+use taiku_proto::message::{self as m, control::Body};
+use taiku_proto::{Direction, Epoch, Frame, ParticipantId, Role, SessionId, TerminalId};
+use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
+
+type Rng = chacha20::ChaCha20Rng;
+const T: TerminalId = TerminalId(1);
+
+fn host_keys() -> KeySchedule {
+    let sid = SessionId::new("stream-rules-0001").unwrap();
+    KeySchedule::new(&LinkSecret::from_bytes(Role::Admin, [3; 32]), &sid)
+}
+
+/// A reader admitted to a session with terminal 1.
+fn joined_reader(host: &KeySchedule, now: Instant) -> Participant<Rng> {
+    use rand_core::SeedableRng;
+    let secret = host.secret(Role::Reader).unwrap();
+    let link = Link::new("http://127.0.0.1:1", host.session_id().clone(), secret).unwrap();
+    let mut p = Participant::new(ParticipantConfig::default(), &link, Rng::from_seed([5; 32]));
+    p.connect(now);
+    let accepted = m::Accepted {
+        participant_id: 4,
+        role: m::Role::Reader as i32,
+        options: None,
+        host_online: true,
+    };
+    for body in [
+        Body::JoinResult(m::JoinResult {
+            outcome: Some(m::join_result::Outcome::Accepted(accepted)),
+        }),
+        Body::TerminalOpened(m::TerminalOpened {
+            terminal_id: T.0,
+            owner: 0,
+            rows: 24,
+            cols: 80,
+            label: String::new(),
+        }),
+    ] {
+        p.handle_frame(Frame::control(body), now);
+    }
+    while p.poll_event().is_some() {}
+    while p.poll_transmit().is_some() {}
+    p
+}
+
+fn sealer(host: &KeySchedule, direction: Direction, epoch: u8) -> StreamSealer {
+    host.sealer(T, direction, ParticipantId::HOST, Epoch([epoch; 16]))
+        .unwrap()
+}
+
+fn events(p: &mut Participant<Rng>) -> Vec<ParticipantEvent> {
+    std::iter::from_fn(|| p.poll_event()).collect()
+}
+
+fn outputs(events: &[ParticipantEvent]) -> Vec<Vec<u8>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ParticipantEvent::Output { bytes, .. } => Some(bytes.to_vec()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn errors(events: &[ParticipantEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ParticipantEvent::StreamError { error, .. } => Some(format!("{error:?}")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_finished_run_cannot_be_replayed_as_a_new_one() {
+    let now = Instant::now();
+    let host = host_keys();
+    let mut p = joined_reader(&host, now);
+    let mut a = sealer(&host, Direction::Output, 0xa);
+    let a0 = a.seal(b"a0").unwrap();
+    let a_end = a.finish().unwrap();
+    let mut b = sealer(&host, Direction::Output, 0xb);
+    let b0 = b.seal(b"b0").unwrap();
+    let b_end = b.finish().unwrap();
+    for f in [a0.clone(), a_end, b0, b_end, a0] {
+        p.handle_frame(Frame::Sealed(f), now);
+    }
+    let ev = events(&mut p);
+    assert_eq!(outputs(&ev), [b"a0".to_vec(), b"b0".to_vec()]);
+    assert_eq!(errors(&ev), ["Replayed(Seq(0))"]);
+}
+
+#[test]
+fn only_the_first_replayed_run_may_begin_anywhere() {
+    let now = Instant::now();
+    let host = host_keys();
+    let mut p = joined_reader(&host, now);
+    let mut a = sealer(&host, Direction::Output, 0xa);
+    let a_frames: Vec<_> = (0..5).map(|i| a.seal(&[b'a', b'0' + i]).unwrap()).collect();
+    a.finish().unwrap();
+    let mut b = sealer(&host, Direction::Output, 0xb);
+    let b_frames: Vec<_> = (0..3).map(|i| b.seal(&[b'b', b'0' + i]).unwrap()).collect();
+    let run = |epoch: u8, first_seq: u64, frame_count: u32| m::ReplayRun {
+        epoch: vec![epoch; 16].into(),
+        first_seq,
+        frame_count,
+    };
+    // The ring lost the start of run a (fine) and, the relay claims, of
+    // run b (not possible for a later run: refused).
+    p.handle_frame(
+        Frame::control(Body::ReplayStart(m::ReplayStart {
+            terminal_id: T.0,
+            runs: vec![run(0xa, 3, 2), run(0xb, 2, 1)],
+            complete: false,
+        })),
+        now,
+    );
+    for f in [&a_frames[3], &a_frames[4], &b_frames[2]] {
+        p.handle_frame(Frame::Sealed(f.clone()), now);
+    }
+    let ev = events(&mut p);
+    assert_eq!(outputs(&ev), [b"a3".to_vec(), b"a4".to_vec()]);
+    assert_eq!(errors(&ev), ["NotAtStart(Seq(2))"]);
+}
+
+#[test]
+fn status_runs_change_only_on_success_and_never_go_back() {
+    let now = Instant::now();
+    let host = host_keys();
+    let mut p = joined_reader(&host, now);
+    let record = |agent: &str| {
+        use prost::Message;
+        m::SealedRecord {
+            body: Some(m::sealed_record::Body::AgentStatus(m::AgentStatus {
+                agent: agent.into(),
+                state: m::AgentState::Running as i32,
+                detail: String::new(),
+            })),
+        }
+        .encode_to_vec()
+    };
+    let mut s1 = sealer(&host, Direction::Status, 1);
+    let mut s2 = sealer(&host, Direction::Status, 2);
+    let old = s1.seal(&record("old")).unwrap();
+    let new0 = s2.seal(&record("new")).unwrap();
+    let new1 = s2.seal(&record("newer")).unwrap();
+    // A frame of a third run that does not authenticate.
+    let mut forged = sealer(&host, Direction::Status, 3)
+        .seal(&record("x"))
+        .unwrap();
+    let mut bytes = forged.as_bytes().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    forged = taiku_proto::SealedFrame::from_bytes(bytes.into(), 1 << 20).unwrap();
+
+    for f in [old.clone(), new0, forged, new1, old] {
+        p.handle_frame(Frame::Sealed(f), now);
+    }
+    let ev = events(&mut p);
+    let agents: Vec<String> = ev
+        .iter()
+        .filter_map(|e| match e {
+            ParticipantEvent::AgentStatus {
+                status: Some(s), ..
+            } => Some(s.agent.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(agents, ["old", "new", "newer"]);
+    assert_eq!(errors(&ev), ["Forged", "Replayed(Seq(0))"]);
+}
