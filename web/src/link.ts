@@ -56,16 +56,22 @@ export function validSessionId(id: string): boolean {
   );
 }
 
-/** Parse a whole link. */
+function validOrigin(origin: string): boolean {
+  const m = /^https?:\/\/(.*)$/s.exec(origin);
+  const authority = m?.[1] ?? "";
+  return authority.length > 0 && /^[\x21-\x7e]+$/.test(authority) && !/[/?#@\\]/.test(authority);
+}
+
+/** Parse a whole link, checking its parts in the order SPEC.md 2 lists them. */
 export function parseLink(text: string): Link {
   const hash = text.indexOf("#");
   if (hash < 0) throw new LinkError("MissingFragment");
-  const m = /^(https?:\/\/[\x21-\x7e]+?)\/s\/([^/?#]*)$/.exec(text.slice(0, hash));
-  const origin = m?.[1];
-  const sessionId = m?.[2];
-  if (origin === undefined || sessionId === undefined || /[/?#@\\]/.test(origin.slice(origin.indexOf("//") + 2))) {
-    throw new LinkError("NotALink");
-  }
+  const base = text.slice(0, hash);
+  const at = base.lastIndexOf("/s/");
+  if (at < 0) throw new LinkError("NotALink");
+  const origin = base.slice(0, at);
+  const sessionId = base.slice(at + 3);
+  if (!validOrigin(origin)) throw new LinkError("NotALink");
   if (!validSessionId(sessionId)) throw new LinkError("BadSessionId");
   const { role, secret } = parseFragment(text.slice(hash + 1));
   return { origin, sessionId, role, secret };
@@ -73,11 +79,13 @@ export function parseLink(text: string): Link {
 
 /** Parse a fragment (the part after `#`): version, role letter, secret. */
 export function parseFragment(fragment: string): { role: Role; secret: Uint8Array } {
-  if (fragment.length < 2) throw new LinkError("NotALink");
-  if (fragment[0] !== "1") throw new LinkError("UnsupportedVersion");
-  const role = ROLE_LETTERS[fragment[1] ?? ""];
+  const chars = [...fragment];
+  if (chars.length === 0) throw new LinkError("SecretLength");
+  if (chars[0] !== "1") throw new LinkError("UnsupportedVersion");
+  if (chars.length === 1) throw new LinkError("SecretLength");
+  const role = ROLE_LETTERS[chars[1] ?? ""];
   if (role === undefined) throw new LinkError("UnknownRole");
-  const encoded = fragment.slice(2);
+  const encoded = chars.slice(2).join("");
   if (encoded.length !== SECRET_CHARS) throw new LinkError("SecretLength");
   return { role, secret: decodeSecret(encoded) };
 }

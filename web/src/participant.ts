@@ -31,6 +31,10 @@ export const CHAT_KEPT = 200;
 export const SNAPSHOTS_REMEMBERED = 64;
 /** Longest chat message in UTF-8 bytes (SPEC.md 7.1). */
 export const MAX_CHAT_BYTES = 2048;
+/** Output and status runs remembered per terminal (SPEC.md 11.5). */
+export const RUNS_REMEMBERED = 64;
+/** `Refused.action` of a refused sealed input frame: 0x100 + direction (SPEC.md 8). */
+export const REFUSED_INPUT_ACTION = 0x100 + Direction.Input;
 /** Longest display name and label in UTF-8 bytes (SPEC.md 7.1). */
 export const MAX_NAME_BYTES = 64;
 
@@ -120,13 +124,40 @@ export type ActionError = { kind: "NotJoined" } | { kind: "Refused"; refusal: Re
 /** What the driver must send, or that it must close the connection. */
 export type Transmit = { type: "send"; frame: Uint8Array } | { type: "close" };
 
+/** Epochs of the last `RUNS_REMEMBERED` runs of one stream. */
+class Runs {
+  private epochs: Uint8Array[] = [];
+
+  has(epoch: Uint8Array): boolean {
+    return this.epochs.some((e) => sameBytes(e, epoch));
+  }
+
+  remember(epoch: Uint8Array | undefined): void {
+    if (!epoch || this.has(epoch)) return;
+    if (this.epochs.length === RUNS_REMEMBERED) this.epochs.shift();
+    this.epochs.push(epoch.slice());
+  }
+}
+
 interface OutputReader {
   opener?: StreamOpener;
   replay: ReplayRun[];
+  /** The next planned run is the first of its ReplayStart, the only one that may begin anywhere. */
+  replayFirst: boolean;
   leftInRun: number;
   expectNewRun: boolean;
   skipUntil?: { epoch: Uint8Array; seq: bigint };
   shown?: { epoch: Uint8Array; seq: bigint };
+  past: Runs;
+}
+
+interface StatusReader {
+  opener?: StreamOpener;
+  past: Runs;
+}
+
+function newReader(): OutputReader {
+  return { replay: [], replayFirst: false, leftInRun: 0, expectNewRun: false, past: new Runs() };
 }
 
 type Body = MessageInitShape<typeof ControlSchema>["body"];
@@ -135,6 +166,11 @@ type Phase = "idle" | "joining" | "joined" | "ended";
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
   return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** A role from the wire; unknown values count as the least privileged. */
+function knownRole(role: number): Role {
+  return role === Role.Writer || role === Role.Admin ? role : Role.Reader;
 }
 
 function emptyView(): View {
@@ -161,7 +197,7 @@ export class Participant {
   private phase: Phase = "idle";
   private state: View = emptyView();
   private outputs = new Map<number, OutputReader>();
-  private status = new Map<number, StreamOpener>();
+  private status = new Map<number, StatusReader>();
   private inputs = new Map<number, StreamSealer>();
   private snapshotsSeen: Uint8Array[] = [];
   private hostWasOffline = false;
@@ -266,6 +302,10 @@ export class Participant {
     this.keys.wipe();
     for (const s of this.inputs.values()) s.wipe();
     this.inputs.clear();
+    for (const r of this.outputs.values()) r.opener?.wipe();
+    this.outputs.clear();
+    for (const r of this.status.values()) r.opener?.wipe();
+    this.status.clear();
   }
 
   private reset(): void {
@@ -294,7 +334,7 @@ export class Participant {
         const outcome = body.value.outcome;
         if (outcome.case === "accepted") {
           const id = outcome.value.participantId;
-          const role = (outcome.value.role as number) || Role.Reader;
+          const role = knownRole(outcome.value.role);
           this.phase = "joined";
           this.nextPing = now + this.config.keepaliveMs;
           this.state.me = { id, role };
@@ -311,12 +351,12 @@ export class Participant {
         const p = body.value;
         if (p.state === Presence_State.LEFT) {
           this.state.peers.delete(p.participantId);
-        } else if (p.state === Presence_State.JOINED || p.state === Presence_State.UPDATED) {
+        } else if (p.state in Presence_State) {
           const old = this.state.peers.get(p.participantId);
           this.state.peers.set(p.participantId, {
             name: p.profile?.name ?? "",
             deviceLabel: p.profile?.deviceLabel ?? "",
-            role: (p.role as number) || Role.Reader,
+            role: knownRole(p.role),
             focus: old?.focus,
             layout: old?.layout ?? [],
           });
@@ -332,6 +372,10 @@ export class Participant {
           if (this.hostWasOffline) {
             // The host resumed with fresh epochs: new runs follow.
             for (const reader of this.outputs.values()) reader.expectNewRun = true;
+            // Input in flight to the old connection is lost: keystrokes
+            // continue in new runs.
+            for (const s of this.inputs.values()) s.wipe();
+            this.inputs.clear();
           }
           this.hostWasOffline = false;
           this.events.push({ type: "hostOnline" });
@@ -354,7 +398,7 @@ export class Participant {
           cols: o.cols,
           label: o.label,
         });
-        if (!this.outputs.has(o.terminalId)) this.outputs.set(o.terminalId, { replay: [], leftInRun: 0, expectNewRun: false });
+        if (!this.outputs.has(o.terminalId)) this.outputs.set(o.terminalId, newReader());
         this.events.push({ type: "terminalOpened", term: o.terminalId });
         break;
       }
@@ -416,16 +460,24 @@ export class Participant {
         const r = body.value;
         let reader = this.outputs.get(r.terminalId);
         if (!reader) {
-          reader = { replay: [], leftInRun: 0, expectNewRun: false };
+          reader = newReader();
           this.outputs.set(r.terminalId, reader);
         }
         reader.replay = r.runs.filter((run) => run.frameCount > 0);
+        reader.replayFirst = true;
         reader.leftInRun = 0;
+        reader.past.remember(reader.opener?.epoch);
         reader.opener = undefined;
         reader.skipUntil = undefined;
         break;
       }
       case "refused":
+        if (body.value.action === REFUSED_INPUT_ACTION) {
+          // The refused frame's number is missing from the run: the next
+          // keystroke starts a new one (SPEC.md 11.2).
+          this.inputs.get(body.value.terminalId)?.wipe();
+          this.inputs.delete(body.value.terminalId);
+        }
         this.events.push({ type: "actionRefused", action: body.value.action, term: body.value.terminalId, reason: body.value.reason });
         break;
       case "ping":
@@ -470,22 +522,27 @@ export class Participant {
           throw new OpenError("Gap");
         }
         planned = run.frameCount;
-        start = "anywhere";
+        // Only the oldest run may have lost its start to the ring.
+        start = reader.replayFirst ? "anywhere" : "fromStart";
       } else if (!reader.opener) {
         start = "anywhere"; // live output of a terminal with nothing to replay
       } else if (!sameBytes(reader.opener.epoch, h.epoch) && (reader.expectNewRun || reader.opener.isFinished)) {
-        start = "fromStart"; // a new run where one is explained
+        // A new run where one is explained, and never one read before.
+        if (reader.past.has(h.epoch)) throw new OpenError("Replayed");
+        start = "fromStart";
       }
     }
     let opened: ReturnType<StreamOpener["open"]>;
     if (start) {
       const opener = new StreamOpener(this.keys, h.terminal, Direction.Output, start);
       opened = opener.open(frame);
+      reader.past.remember(reader.opener?.epoch);
       reader.opener = opener;
       reader.expectNewRun = false;
       if (planned !== undefined) {
         reader.replay.shift();
         reader.leftInRun = planned;
+        reader.replayFirst = false;
       }
     } else if (reader.opener) {
       opened = reader.opener.open(frame);
@@ -506,12 +563,24 @@ export class Participant {
     const h = frame.header;
     const term = this.state.terminals.get(h.terminal);
     if (!term) return;
-    let opener = this.status.get(h.terminal);
-    if (!opener || !sameBytes(opener.epoch, h.epoch)) {
-      opener = new StreamOpener(this.keys, h.terminal, Direction.Status, "anywhere");
-      this.status.set(h.terminal, opener);
+    let reader = this.status.get(h.terminal);
+    if (!reader) {
+      reader = { past: new Runs() };
+      this.status.set(h.terminal, reader);
     }
-    const opened = opener.open(frame);
+    let opened: ReturnType<StreamOpener["open"]>;
+    if (reader.opener && sameBytes(reader.opener.epoch, h.epoch)) {
+      opened = reader.opener.open(frame);
+    } else {
+      // The latest status wins: a new run may begin at any time and
+      // anywhere, but never one read before; the current run changes only
+      // when a frame of the new one authenticates.
+      if (reader.past.has(h.epoch)) throw new OpenError("Replayed");
+      const opener = new StreamOpener(this.keys, h.terminal, Direction.Status, "anywhere");
+      opened = opener.open(frame);
+      reader.past.remember(reader.opener?.epoch);
+      reader.opener = opener;
+    }
     if (opened.kind !== "data") return;
     let record: ReturnType<typeof fromBinary<typeof SealedRecordSchema>>;
     try {
@@ -591,6 +660,11 @@ export class Participant {
   /** Answer an adoption request for a terminal this participant owns. */
   answerAdoption(term: number, requester: number, approve: boolean): ActionError | undefined {
     return this.act("answerAdoption", term, { case: "adoptionAnswer", value: { terminalId: term, requester, approve } });
+  }
+
+  /** Hand control of a terminal this participant owns to `to`. */
+  grant(term: number, to: number): ActionError | undefined {
+    return this.act("grant", term, { case: "controlGrant", value: { terminalId: term, grantee: to } });
   }
 
   /** Take control without asking (admins). */

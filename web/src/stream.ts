@@ -26,11 +26,13 @@ export type OpenErrorKind =
   | "WrongDirection"
   | "WrongParticipant"
   | "WrongEpoch"
+  | "AfterEnd"
+  | "ReservedSeq"
   | "Replayed"
   | "Reordered"
   | "Gap"
-  | "AfterFin"
-  | "BadTag"
+  | "NotAtStart"
+  | "Forged"
   | "NoKey";
 
 /** A sealed frame that did not open. */
@@ -158,6 +160,11 @@ export class StreamOpener {
     return this.finished;
   }
 
+  /** Overwrite the run's key. */
+  wipe(): void {
+    this.key?.fill(0);
+  }
+
   /** Open one frame; throws `OpenError` and leaves the state unchanged on refusal. */
   open(frame: SealedFrame): Opened {
     const h = frame.header;
@@ -166,24 +173,24 @@ export class StreamOpener {
     if (this.participant !== undefined && h.participant !== this.participant) {
       throw new OpenError("WrongParticipant");
     }
-    if (this.finished) throw new OpenError("AfterFin");
+    if (this.runEpoch !== undefined && !equal(this.runEpoch, h.epoch)) throw new OpenError("WrongEpoch");
+    if (this.finished) throw new OpenError("AfterEnd");
+    if (!h.fin && h.seq > MAX_DATA_SEQ) throw new OpenError("ReservedSeq");
     let key = this.key;
     if (this.runEpoch === undefined || key === undefined) {
-      if (this.start === "fromStart" && h.seq !== 0n) throw new OpenError("Gap");
+      if (this.start === "fromStart" && h.seq !== 0n) throw new OpenError("NotAtStart");
       key = this.keys.streamKey(h.terminal, h.direction, h.epoch);
       if (!key) throw new OpenError("NoKey");
     } else {
-      if (!equal(this.runEpoch, h.epoch)) throw new OpenError("WrongEpoch");
       if (h.seq + 1n === this.next) throw new OpenError("Replayed");
       if (h.seq < this.next) throw new OpenError("Reordered");
       if (h.seq > this.next) throw new OpenError("Gap");
     }
-    if (h.seq > MAX_DATA_SEQ && !h.fin) throw new OpenError("Gap");
     let plaintext: Uint8Array;
     try {
       plaintext = chacha20poly1305(key, nonce(h.seq), frame.aad).decrypt(frame.ciphertext);
     } catch {
-      throw new OpenError("BadTag");
+      throw new OpenError("Forged");
     }
     if (this.runEpoch === undefined) {
       this.runEpoch = h.epoch.slice();

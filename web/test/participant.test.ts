@@ -86,7 +86,7 @@ test("a writer joins with the SPEC proof, reads the replay and types once handed
   const output = events.find((e) => e.type === "output");
   assert.equal(output?.type === "output" && toHex(output.bytes), field(v!, "output_plaintext"));
   const error = events.at(-1);
-  assert.equal(error?.type === "streamError" && error.error, "AfterFin");
+  assert.equal(error?.type === "streamError" && error.error, "AfterEnd");
 
   // The host owns terminal 1: typing is refused locally, nothing is sent.
   assert.deepEqual(p.sendInput(1, new TextEncoder().encode("ls\r")), { kind: "Refused", refusal: "NotController" });
@@ -176,7 +176,7 @@ test("agent status and snapshots open under their own terminal's keys only", () 
   const moved = frame.slice();
   moved[6] = 2; // terminal id, last byte (prefix is 3 bytes here)
   p.handleMessage(moved, 4);
-  assert.deepEqual(drain(() => p.pollEvent()), [{ type: "streamError", term: 2, direction: Direction.Status, error: "BadTag" }]);
+  assert.deepEqual(drain(() => p.pollEvent()), [{ type: "streamError", term: 2, direction: Direction.Status, error: "Forged" }]);
   assert.equal(p.view.terminals.get(2)?.agent, undefined);
   p.handleMessage(frame, 5);
   const want = { agent: "coder", state: AgentState.THINKING, detail: "tests" };
@@ -200,4 +200,97 @@ test("agent status and snapshots open under their own terminal's keys only", () 
   // The same snapshot again is a replay.
   p.handleMessage(snapFrame, 8);
   assert.deepEqual(drain(() => p.pollEvent()), [{ type: "streamError", term: 1, direction: Direction.Snapshot, error: "Replayed" }]);
+});
+
+function hostSealer(direction: Direction, epoch: number): StreamSealer {
+  const admin = new KeySchedule(Role.Admin, hex(field(v!, "admin_secret")), field(v!, "session_id"));
+  const s = StreamSealer.create(admin, 1, direction, 0, new Uint8Array(16).fill(epoch));
+  assert.ok(s);
+  return s;
+}
+
+function errorsOf(events: ParticipantEvent[]): string[] {
+  return events.flatMap((e) => (e.type === "streamError" ? [e.error] : []));
+}
+
+function outputsOf(events: ParticipantEvent[]): string[] {
+  return events.flatMap((e) => (e.type === "output" ? [new TextDecoder().decode(e.bytes)] : []));
+}
+
+test("a finished run cannot be replayed as a new one", () => {
+  const p = participant("reader");
+  join(p, 3, 1);
+  drain(() => p.pollEvent());
+  const a = hostSealer(Direction.Output, 0xa);
+  const a0 = a.seal(new TextEncoder().encode("a0"));
+  const aEnd = a.finish();
+  const b = hostSealer(Direction.Output, 0xb);
+  for (const f of [a0, aEnd, b.seal(new TextEncoder().encode("b0")), b.finish(), a0]) p.handleMessage(f, 4);
+  const events = drain(() => p.pollEvent());
+  assert.deepEqual(outputsOf(events), ["a0", "b0"]);
+  assert.deepEqual(errorsOf(events), ["Replayed"]);
+});
+
+test("only the first replayed run may begin anywhere", () => {
+  const p = participant("reader");
+  join(p, 3, 1);
+  drain(() => p.pollEvent());
+  const a = hostSealer(Direction.Output, 0xa);
+  const aFrames = [0, 1, 2, 3, 4].map((i) => a.seal(new TextEncoder().encode(`a${i}`)));
+  const b = hostSealer(Direction.Output, 0xb);
+  const bFrames = [0, 1, 2].map((i) => b.seal(new TextEncoder().encode(`b${i}`)));
+  const run = (epoch: number, firstSeq: bigint, frameCount: number) => ({ epoch: new Uint8Array(16).fill(epoch), firstSeq, frameCount });
+  p.handleMessage(control({ case: "replayStart", value: { terminalId: 1, runs: [run(0xa, 3n, 2), run(0xb, 2n, 1)] } }), 4);
+  for (const f of [aFrames[3], aFrames[4], bFrames[2]]) p.handleMessage(f ?? new Uint8Array(), 5);
+  const events = drain(() => p.pollEvent());
+  assert.deepEqual(outputsOf(events), ["a3", "a4"]);
+  assert.deepEqual(errorsOf(events), ["NotAtStart"]);
+});
+
+test("status runs change only on success and never go back", () => {
+  const p = participant("reader");
+  join(p, 3, 1);
+  drain(() => p.pollEvent());
+  const record = (agent: string) =>
+    toBinary(SealedRecordSchema, create(SealedRecordSchema, { body: { case: "agentStatus", value: { agent, state: AgentState.RUNNING } } }));
+  const s1 = hostSealer(Direction.Status, 1);
+  const s2 = hostSealer(Direction.Status, 2);
+  const old = s1.seal(record("old"));
+  const new0 = s2.seal(record("new"));
+  const new1 = s2.seal(record("newer"));
+  const forged = hostSealer(Direction.Status, 3).seal(record("x"));
+  forged[forged.length - 1] = (forged[forged.length - 1] ?? 0) ^ 1;
+  for (const f of [old, new0, forged, new1, old]) p.handleMessage(f, 4);
+  const events = drain(() => p.pollEvent());
+  const agents = events.flatMap((e) => (e.type === "agentStatus" && e.status ? [e.status.agent] : []));
+  assert.deepEqual(agents, ["old", "new", "newer"]);
+  assert.deepEqual(errorsOf(events), ["Forged", "Replayed"]);
+});
+
+test("after a refused keystroke, or a host resume, input starts a new run", () => {
+  const epochs = [1, 2, 3].map((n) => new Uint8Array(16).fill(n));
+  const link = parseLink(field(v!, "writer_link"));
+  const p = new Participant(link.role, link.secret, link.sessionId, DEFAULT_CONFIG, () => epochs.shift() ?? new Uint8Array(16));
+  join(p, 2, 2);
+  p.handleMessage(control({ case: "controlChanged", value: { terminalId: 1, owner: 0, controller: 2, reason: 5 } }), 4);
+  const header = (frame: Uint8Array | undefined) => {
+    const d = decodeFrame(frame ?? new Uint8Array());
+    assert.ok(d.type === "sealed");
+    return [d.sealed.header.epoch[0], d.sealed.header.seq];
+  };
+  const typed = (text: string) => {
+    assert.equal(p.sendInput(1, new TextEncoder().encode(text)), undefined);
+    return sent(p).map(header);
+  };
+  assert.deepEqual([...typed("a"), ...typed("b")], [[1, 0n], [1, 1n]]);
+  // Refused: the next keystroke opens run 2 at seq 0.
+  p.handleMessage(control({ case: "refused", value: { action: 0x102, terminalId: 1, reason: 13 } }), 5);
+  assert.deepEqual(typed("c"), [[2, 0n]]);
+  // A refusal of something else changes nothing.
+  p.handleMessage(control({ case: "refused", value: { action: 30, terminalId: 1, reason: 12 } }), 6);
+  assert.deepEqual(typed("d"), [[2, 1n]]);
+  // The host went away and came back: run 3.
+  p.handleMessage(control({ case: "hostStatus", value: { online: false, graceRemainingMs: 1000n } }), 7);
+  p.handleMessage(control({ case: "hostStatus", value: { online: true } }), 8);
+  assert.deepEqual(typed("e"), [[3, 0n]]);
 });

@@ -129,7 +129,7 @@ test("crypto/schedule-1: a reader opens the host's frames and holds no input key
   assert.equal(opened.kind === "data" && toHex(opened.bytes), field(v, "output_plaintext"));
   assert.throws(() => opener.open(first.sealed), (e: unknown) => e instanceof OpenError && e.kind === "Replayed");
   assert.deepEqual(opener.open(end.sealed), { kind: "end" });
-  assert.throws(() => opener.open(end.sealed), (e: unknown) => e instanceof OpenError && e.kind === "AfterFin");
+  assert.throws(() => opener.open(end.sealed), (e: unknown) => e instanceof OpenError && e.kind === "AfterEnd");
 
   // The writer's input does not open under the output root.
   const input = decodeFrame(hex(field(v, "input_frame")));
@@ -182,4 +182,20 @@ test("links: each malformed form has its own error", () => {
     );
   }
   assert.equal(parseLink(good).role, Role.Admin);
+});
+
+test("links: refusals follow the order of SPEC.md 2", () => {
+  const base = "https://relay.example/s/spec-vector-0001";
+  const cases: [string, string][] = [
+    [`${base}#`, "SecretLength"],
+    [`${base}#1`, "SecretLength"],
+    [`${base}#2`, "UnsupportedVersion"],
+    [`${base}#1w`, "SecretLength"],
+    ["https://relay.example/s/spec?vector-0001#1w", "BadSessionId"],
+    ["https://user@relay.example/s/spec-vector-0001#1w", "NotALink"],
+    ["https:///s/spec-vector-0001#1w", "NotALink"],
+  ];
+  for (const [link, kind] of cases) {
+    assert.throws(() => parseLink(link), (e: unknown) => e instanceof LinkError && e.kind === kind, link);
+  }
 });
