@@ -15,6 +15,19 @@ import { type ActionError, DEFAULT_CONFIG, Participant, type ParticipantEvent } 
 const BACKOFF_MAX_MS = 15_000;
 /** First reconnect wait bound (SPEC.md 12.2). */
 const BACKOFF_BASE_MS = 250;
+/** A connect attempt that has not opened by then is abandoned (SPEC.md 12.2). */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** A connection joined this long resets the backoff. */
+const STABLE_MS = 30_000;
+/** Wait before retrying a session or relay that is full. */
+const FULL_RETRY_MS = 30_000;
+/** Terminal sizes shown, whatever the relay says. */
+const MAX_COLS = 1000;
+const MAX_ROWS = 500;
+/** Keys count as typed by the user for this long after a key event. */
+const USER_INPUT_MS = 1000;
+/** `AdoptionRequest` field number, its `Refused.action` (SPEC.md 8). */
+const ADOPTION_REQUEST_ACTION = 30;
 
 installStyleShim(document);
 
@@ -22,6 +35,7 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 const statusEl = $("status");
 const roleEl = $("role");
 const noticeEl = $("notice");
+const requestsEl = $("requests");
 const screenEl = $("screen");
 const terminalsEl = $("terminals");
 const peopleEl = $("people");
@@ -29,8 +43,14 @@ const chatLog = $("chat-log");
 const chatForm = $<HTMLFormElement>("chat-form");
 const chatInput = $<HTMLInputElement>("chat-input");
 
-function notice(text: string, bad = false): void {
-  noticeEl.textContent = text;
+function notice(text: string, bad = false, action?: { label: string; run: () => void }): void {
+  noticeEl.replaceChildren(document.createTextNode(text));
+  if (action) {
+    const button = document.createElement("button");
+    button.textContent = action.label;
+    button.addEventListener("click", action.run);
+    noticeEl.append(" ", button);
+  }
   noticeEl.className = bad ? "bad" : "";
   noticeEl.hidden = false;
 }
@@ -38,6 +58,8 @@ function notice(text: string, bad = false): void {
 function clearNotice(): void {
   noticeEl.hidden = true;
 }
+
+const clamp = (n: number, max: number, fallback: number) => (n >= 1 ? Math.min(n, max) : fallback);
 
 const LINK_ERRORS: Record<string, string> = {
   MissingFragment: "This link has no secret: copy the whole link, including the part after #.",
@@ -50,6 +72,10 @@ const LINK_ERRORS: Record<string, string> = {
 };
 
 const ROLE_NAMES: Record<number, string> = { [Role.Reader]: "reader", [Role.Writer]: "writer", [Role.Admin]: "admin" };
+
+function loopback(hostname: string): boolean {
+  return hostname === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === "[::1]";
+}
 
 function start(): void {
   let link: ReturnType<typeof parseLink>;
@@ -65,7 +91,21 @@ function start(): void {
   const p = new Participant(link.role, link.secret, link.sessionId, { ...DEFAULT_CONFIG, name: "guest", deviceLabel: "browser" }, random);
   link.secret.fill(0);
   roleEl.textContent = `${ROLE_NAMES[link.role]} link`;
-  new Session(p).connect();
+  const session = new Session(p);
+  // SPEC.md 12.1: no plain ws:// to a host that is not this machine unless
+  // the user says so.
+  if (location.protocol === "http:" && !loopback(location.hostname)) {
+    statusEl.textContent = "not connected";
+    notice("This relay is not using TLS: terminal bytes stay encrypted, but names, chat and sizes would cross the network in the clear.", true, {
+      label: "Connect anyway",
+      run: () => {
+        clearNotice();
+        session.connect();
+      },
+    });
+    return;
+  }
+  session.connect();
 }
 
 interface Screen {
@@ -78,9 +118,13 @@ class Session {
   private attempt = 0;
   private timer?: number;
   private stopped = false;
+  private joinedAt?: number;
+  private everJoined = false;
   private screens = new Map<number, Screen>();
   private selected?: number;
   private asked = new Set<number>();
+  private lastKey = -Infinity;
+  private requests = new Map<string, HTMLElement>();
 
   constructor(private readonly p: Participant) {
     chatForm.addEventListener("submit", (e) => {
@@ -98,10 +142,18 @@ class Session {
     if (this.stopped) return;
     statusEl.textContent = "connecting…";
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${location.host}/ws`);
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(`${scheme}//${location.host}/ws`);
+    } catch {
+      this.retry();
+      return;
+    }
     ws.binaryType = "arraybuffer";
     this.ws = ws;
+    const timeout = window.setTimeout(() => ws.close(), CONNECT_TIMEOUT_MS);
     ws.onopen = () => {
+      window.clearTimeout(timeout);
       this.p.connect(performance.now());
       this.pump();
     };
@@ -112,16 +164,23 @@ class Session {
       }
     };
     ws.onclose = () => {
+      window.clearTimeout(timeout);
       if (this.ws !== ws) return;
       this.ws = undefined;
       this.p.handleDisconnect(performance.now());
       this.pump();
+      if (this.joinedAt !== undefined && performance.now() - this.joinedAt >= STABLE_MS) this.attempt = 0;
+      this.joinedAt = undefined;
       if (this.stopped || this.p.ended) return;
-      const bound = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
-      this.attempt = Math.min(this.attempt + 1, 16);
       statusEl.textContent = "disconnected, reconnecting…";
-      setTimeout(() => this.connect(), Math.random() * bound);
+      this.retry();
     };
+  }
+
+  private retry(delay?: number): void {
+    const bound = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
+    this.attempt = Math.min(this.attempt + 1, 16);
+    window.setTimeout(() => this.connect(), delay ?? Math.random() * bound);
   }
 
   private stop(): void {
@@ -132,45 +191,49 @@ class Session {
 
   /** Move frames out, events into the page, and arm the next timer. */
   private pump(): void {
-    for (let t = this.p.pollTransmit(); t; t = this.p.pollTransmit()) {
-      if (t.type === "close") this.ws?.close();
-      else if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(t.frame as Uint8Array<ArrayBuffer>);
+    let changed = false;
+    try {
+      for (let t = this.p.pollTransmit(); t; t = this.p.pollTransmit()) {
+        if (t.type === "close") this.ws?.close();
+        else if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(t.frame as Uint8Array<ArrayBuffer>);
+      }
+      for (let e = this.p.pollEvent(); e; e = this.p.pollEvent()) {
+        try {
+          this.handle(e);
+        } catch (err) {
+          console.error("taiku: event not shown", e.type, err);
+        }
+        if (e.type !== "output") changed = true;
+      }
+    } finally {
+      window.clearTimeout(this.timer);
+      const due = this.p.pollTimeout();
+      if (due !== undefined) {
+        this.timer = window.setTimeout(() => {
+          this.p.handleTimeout(performance.now());
+          this.pump();
+        }, Math.max(0, due - performance.now()));
+      }
     }
-    for (let e = this.p.pollEvent(); e; e = this.p.pollEvent()) this.handle(e);
-    window.clearTimeout(this.timer);
-    const due = this.p.pollTimeout();
-    if (due !== undefined) {
-      this.timer = window.setTimeout(() => {
-        this.p.handleTimeout(performance.now());
-        this.pump();
-      }, Math.max(0, due - performance.now()));
-    }
-    this.render();
+    if (changed) this.render();
   }
 
   private handle(e: ParticipantEvent): void {
     switch (e.type) {
       case "joined":
-        this.attempt = 0;
+        this.joinedAt = performance.now();
+        this.everJoined = true;
         for (const s of this.screens.values()) this.dropScreen(s);
         this.screens.clear();
         this.selected = undefined;
+        this.asked.clear();
+        for (const el of this.requests.values()) el.remove();
+        this.requests.clear();
         clearNotice();
         if (e.role === Role.Reader) notice("Read-only link: you can watch, but not type.");
         break;
       case "denied":
-        if (e.reason === RefusalReason.RATE_LIMITED) {
-          notice("Too many attempts; retrying shortly.");
-          return;
-        }
-        this.stop();
-        statusEl.textContent = "cannot join";
-        notice(
-          e.reason === RefusalReason.DENIED
-            ? "This link is wrong or has expired: the session it names does not exist, or the secret does not match."
-            : `The relay refused to let you join (${RefusalReason[e.reason]}).`,
-          true,
-        );
+        this.denied(e.reason);
         break;
       case "ended":
         this.stop();
@@ -184,12 +247,17 @@ class Session {
         const s = this.screens.get(e.term);
         if (s) this.dropScreen(s);
         this.screens.delete(e.term);
-        if (this.selected === e.term) this.selected = undefined;
+        this.asked.delete(e.term);
+        if (this.selected === e.term) {
+          this.selected = undefined;
+          const next = this.screens.keys().next();
+          if (!next.done) this.select(next.value);
+        }
         break;
       }
       case "terminalResized": {
         const t = this.p.view.terminals.get(e.term);
-        if (t) this.screens.get(e.term)?.term.resize(t.cols, t.rows);
+        if (t) this.screens.get(e.term)?.term.resize(clamp(t.cols, MAX_COLS, 80), clamp(t.rows, MAX_ROWS, 24));
         break;
       }
       case "output":
@@ -199,31 +267,29 @@ class Session {
         const s = this.screens.get(e.term);
         if (s) {
           s.term.reset();
-          s.term.resize(e.cols, e.rows);
+          s.term.resize(clamp(e.cols, MAX_COLS, 80), clamp(e.rows, MAX_ROWS, 24));
           s.term.write(e.screen);
         }
         break;
       }
       case "controlChanged": {
+        this.asked.delete(e.term);
+        this.dropRequest(e.term, e.requester);
         const me = this.p.view.me?.id;
-        if (e.requester !== me) break;
+        if (e.requester !== me && this.p.view.terminals.get(e.term)?.control.controller !== me) break;
         const label = this.label(e.term);
         if (e.reason === ControlReason.ADOPTION_APPROVED || e.reason === ControlReason.GRANTED) {
-          this.asked.delete(e.term);
           notice(`You control ${label} now: type away.`);
         } else if (e.reason === ControlReason.ADOPTION_DENIED || e.reason === ControlReason.ADOPTION_EXPIRED) {
-          this.asked.delete(e.term);
           notice(`The owner of ${label} did not hand over control.`);
         }
         break;
       }
-      case "adoptionRequested": {
-        const who = this.name(e.requester);
-        const approve = window.confirm(`${who} asks for control of ${this.label(e.term)}. Hand it over?`);
-        this.p.answerAdoption(e.term, e.requester, approve);
+      case "adoptionRequested":
+        this.showRequest(e.term, e.requester);
         break;
-      }
       case "actionRefused":
+        if (e.action === ADOPTION_REQUEST_ACTION) this.asked.delete(e.term);
         notice(`The relay refused that: ${refusalText(e.reason)}.`);
         break;
       case "hostOffline":
@@ -251,6 +317,36 @@ class Session {
     }
   }
 
+  private denied(reason: RefusalReason): void {
+    if (reason === RefusalReason.RATE_LIMITED) {
+      notice("Too many attempts; retrying shortly.");
+      return;
+    }
+    if (reason === RefusalReason.SESSION_FULL || reason === RefusalReason.RELAY_FULL) {
+      // Someone may leave: try again later, without hammering.
+      notice(`The ${reason === RefusalReason.SESSION_FULL ? "session" : "relay"} is full; trying again in ${FULL_RETRY_MS / 1000} s.`);
+      this.ws?.close();
+      this.ws = undefined;
+      this.retry(FULL_RETRY_MS);
+      return;
+    }
+    this.stop();
+    statusEl.textContent = "cannot join";
+    let text: string;
+    if (reason === RefusalReason.DENIED) {
+      text = this.everJoined
+        ? "The session has ended while you were away."
+        : this.p.role === Role.Reader
+          ? "This link is wrong or has expired, or reader links are turned off for this session."
+          : "This link is wrong or has expired: the session it names does not exist, or the secret does not match.";
+    } else if (reason === RefusalReason.SIGN_IN_REQUIRED) {
+      text = "This session requires viewers to sign in, which this page cannot do.";
+    } else {
+      text = `The relay refused to let you join (${RefusalReason[reason] ?? reason}).`;
+    }
+    notice(text, true);
+  }
+
   private openScreen(id: number): void {
     const t = this.p.view.terminals.get(id);
     if (!t || this.screens.has(id)) return;
@@ -258,8 +354,16 @@ class Session {
     el.className = "term";
     el.dataset.terminal = String(id);
     screenEl.append(el);
-    const term = new Terminal({ rows: t.rows || 24, cols: t.cols || 80, convertEol: false, scrollback: 5000 });
+    const term = new Terminal({ rows: clamp(t.rows, MAX_ROWS, 24), cols: clamp(t.cols, MAX_COLS, 80), scrollback: 5000 });
+    quietReplies(term);
+    term.attachCustomKeyEventHandler(() => {
+      this.lastKey = performance.now();
+      return true;
+    });
     term.open(el);
+    term.textarea?.addEventListener("paste", () => {
+      this.lastKey = performance.now();
+    });
     term.onData((data) => this.typed(id, new TextEncoder().encode(data)));
     term.onBinary((data) => this.typed(id, Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
     this.screens.set(id, { term, el });
@@ -278,11 +382,15 @@ class Session {
     this.screens.get(id)?.term.focus();
     this.p.focus(id);
     this.pump();
+    this.render();
   }
 
   private typed(term: number, bytes: Uint8Array): void {
     const err = this.p.sendInput(term, bytes);
-    if (err) this.refusedLocally(term, err);
+    // Reports the terminal makes by itself (focus, mouse) are not the
+    // user asking for anything.
+    const byUser = performance.now() - this.lastKey < USER_INPUT_MS;
+    if (err && byUser) this.refusedLocally(term, err);
     this.pump();
   }
 
@@ -302,6 +410,36 @@ class Session {
     }
   }
 
+  /** An adoption request for a terminal this participant owns: a non-modal prompt, one per terminal and requester. */
+  private showRequest(term: number, requester: number): void {
+    const key = `${term}:${requester}`;
+    if (this.requests.has(key)) return;
+    const peer = this.p.view.peers.get(requester);
+    const li = document.createElement("li");
+    li.textContent = `Participant ${requester} (${peer ? ROLE_NAMES[peer.role] : "unknown"}${peer?.name ? `, says "${peer.name}"` : ""}) asks for control of ${this.label(term)}. `;
+    const answer = (approve: boolean) => () => {
+      this.p.answerAdoption(term, requester, approve);
+      this.dropRequest(term, requester);
+      this.pump();
+    };
+    for (const [label, approve] of [["Hand over", true], ["Decline", false]] as const) {
+      const b = document.createElement("button");
+      b.textContent = label;
+      b.addEventListener("click", answer(approve));
+      li.append(b, " ");
+    }
+    this.requests.set(key, li);
+    requestsEl.append(li);
+    requestsEl.hidden = false;
+  }
+
+  private dropRequest(term: number, requester: number): void {
+    const key = `${term}:${requester}`;
+    this.requests.get(key)?.remove();
+    this.requests.delete(key);
+    requestsEl.hidden = this.requests.size === 0;
+  }
+
   private name(id: number): string {
     const peer = this.p.view.peers.get(id);
     const me = this.p.view.me?.id === id ? " (you)" : "";
@@ -309,7 +447,8 @@ class Session {
   }
 
   private label(term: number): string {
-    return `terminal ${term}${this.p.view.terminals.get(term)?.label ? ` (${this.p.view.terminals.get(term)?.label})` : ""}`;
+    const label = this.p.view.terminals.get(term)?.label;
+    return `terminal ${term}${label ? ` (${label})` : ""}`;
   }
 
   private render(): void {
@@ -352,6 +491,27 @@ class Session {
   }
 }
 
+/**
+ * The terminal emulator would answer queries in the output (device
+ * attributes, cursor position, modes, version, colours) by typing the
+ * answer. The host's own terminal answers those; a browser that echoed
+ * them would type into someone else's shell. Swallow them.
+ */
+function quietReplies(term: Terminal): void {
+  const swallow = () => true;
+  const parser = term.parser;
+  parser.registerCsiHandler({ final: "c" }, swallow); // primary device attributes
+  parser.registerCsiHandler({ prefix: ">", final: "c" }, swallow); // secondary device attributes
+  parser.registerCsiHandler({ prefix: "=", final: "c" }, swallow); // tertiary device attributes
+  parser.registerCsiHandler({ final: "n" }, swallow); // status and cursor position reports
+  parser.registerCsiHandler({ prefix: "?", final: "n" }, swallow);
+  parser.registerCsiHandler({ intermediates: "$", final: "p" }, swallow); // mode requests
+  parser.registerCsiHandler({ prefix: "?", intermediates: "$", final: "p" }, swallow);
+  parser.registerCsiHandler({ prefix: ">", final: "q" }, swallow); // version
+  parser.registerDcsHandler({ intermediates: "$", final: "q" }, swallow); // setting requests
+  for (const osc of [4, 10, 11, 12]) parser.registerOscHandler(osc, (data) => data.includes("?")); // colour queries
+}
+
 function endText(reason: EndReason): string {
   switch (reason) {
     case EndReason.HOST_ENDED:
@@ -376,11 +536,13 @@ function refusalText(reason: ActionRefusal): string {
     case ActionRefusal.NOT_CONTROLLER:
       return "you do not control that terminal";
     case ActionRefusal.FOCUS_LOCKED:
-      return "someone else is typing there";
+      return "someone else is typing there; try again in a moment";
     case ActionRefusal.HOST_OFFLINE:
       return "the host is away";
     case ActionRefusal.RATE_LIMITED:
       return "too many messages, slow down";
+    case ActionRefusal.NO_PENDING_REQUEST:
+      return "that request has already expired";
     default:
       return ActionRefusal[reason] ?? "unknown reason";
   }

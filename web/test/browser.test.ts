@@ -159,6 +159,20 @@ test("the writer link shows the prompt, types a command and sees its output", as
   await waitForScreen(page, "taiku-42");
   assert.match(await screenText(page), /taiku-\$\(\(6\*7\)\)/);
 
+  // True colour renders under the CSP, and the queries in the output (device
+  // attributes, cursor position) are not answered by typing into the shell.
+  await page.keyboard.type("printf '\\033[38;2;255;0;0mRED-TRUE\\033[0m\\033[c\\033[6n\\n'; echo queried-$((2+3))");
+  await page.keyboard.press("Enter");
+  await waitForScreen(page, "queried-5");
+  const colour = await page
+    .locator("#screen .term:not([hidden]) .xterm-rows span", { hasText: "RED-TRUE" })
+    .last()
+    .evaluate((el) => getComputedStyle(el).color);
+  assert.equal(colour, "rgb(255, 0, 0)");
+  await page.waitForTimeout(500);
+  const after = await screenText(page);
+  assert.ok(!after.includes("^[") && !after.includes("1;2c"), `a query was answered into the shell:\n${after}`);
+
   await page.locator("#chat-input").fill("hello from the browser");
   await page.locator("#chat-input").press("Enter");
   await page.locator("#chat-log").filter({ hasText: "hello from the browser" }).waitFor({ timeout: TIMEOUT });
