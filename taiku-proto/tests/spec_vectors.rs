@@ -9,7 +9,7 @@ use bytes::Bytes;
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
 use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{
-    DecodeError, Direction, Epoch, Frame, FrameDecoder, ParticipantId, Seq, TerminalId,
+    DecodeError, Direction, Epoch, Frame, FrameDecoder, FrameType, ParticipantId, Seq, TerminalId,
 };
 
 use support::spec;
@@ -49,9 +49,39 @@ fn frame_vectors_decode_and_encode_exactly() {
         let parsed = Frame::parse(Bytes::from(bytes.clone()), DEFAULT_MAX_FRAME_LEN);
         match v.fields.get("error") {
             Some(error) => {
-                let mut decoder = FrameDecoder::new();
-                decoder.push(&bytes);
-                let got = decoder.next_frame();
+                let got = if v.fields.get("mode").map(String::as_str) == Some("message") {
+                    parsed.clone().map(Some)
+                } else {
+                    let mut decoder = FrameDecoder::new();
+                    decoder.push(&bytes);
+                    decoder.next_frame()
+                };
+                match error.as_str() {
+                    "TruncatedHeader" => {
+                        assert!(
+                            matches!(
+                                got,
+                                Err(DecodeError::TruncatedHeader {
+                                    frame_type: FrameType::Sealed,
+                                    len: 49,
+                                    ..
+                                })
+                            ),
+                            "vector {}: {got:?}",
+                            v.name()
+                        );
+                        continue;
+                    }
+                    "Protobuf" => {
+                        assert!(
+                            matches!(got, Err(DecodeError::Protobuf(_))),
+                            "vector {}: {got:?}",
+                            v.name()
+                        );
+                        continue;
+                    }
+                    _ => {}
+                }
                 let expected_error = match error.as_str() {
                     "UnknownVersion(2)" => DecodeError::UnknownVersion(2),
                     "UnknownFrameType(3)" => DecodeError::UnknownFrameType(3),
