@@ -31,6 +31,29 @@ pub const MAX_NAME_BYTES: usize = 64;
 /// Longest device, category, terminal or agent label, in bytes.
 pub const MAX_LABEL_BYTES: usize = 64;
 
+/// Most rows of a terminal a host applies and announces; larger requests
+/// are cut to it.
+pub const MAX_TERMINAL_ROWS: u32 = 1000;
+
+/// Most columns of a terminal a host applies and announces.
+pub const MAX_TERMINAL_COLS: u32 = 1000;
+
+/// Rows of a terminal whose size was not given (0).
+pub const DEFAULT_TERMINAL_ROWS: u32 = 24;
+
+/// Columns of a terminal whose size was not given (0).
+pub const DEFAULT_TERMINAL_COLS: u32 = 80;
+
+/// A requested terminal size as a host applies it: 0 means the default,
+/// anything over the maximum is cut to it.
+pub fn terminal_size(rows: u32, cols: u32) -> (u32, u32) {
+    let fit = |n: u32, default: u32, max: u32| if n == 0 { default } else { n.min(max) };
+    (
+        fit(rows, DEFAULT_TERMINAL_ROWS, MAX_TERMINAL_ROWS),
+        fit(cols, DEFAULT_TERMINAL_COLS, MAX_TERMINAL_COLS),
+    )
+}
+
 /// Longest chat message, in bytes.
 pub const MAX_CHAT_BYTES: usize = 2048;
 

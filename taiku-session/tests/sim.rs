@@ -938,3 +938,22 @@ fn a_refused_keystroke_does_not_stop_typing() {
         net.host_events
     );
 }
+
+#[test]
+fn terminal_sizes_are_fitted_before_anyone_applies_them() {
+    let mut net = Net::new(11);
+    let w = net.add_peer(Role::Writer, "w");
+    let wid = net.id(w);
+    let (t, _) = net.open(wid);
+    net.peers[w].machine.resize(t, 100_000, 0).unwrap();
+    net.run();
+    let requested = net.host_events.iter().find_map(|e| match e {
+        HostEvent::ResizeRequested { rows, cols, .. } => Some((*rows, *cols)),
+        _ => None,
+    });
+    assert_eq!(requested, Some((1000, 80)));
+    net.host.resize(t, 100_000, 0).unwrap();
+    net.run();
+    let seen = net.peers[w].machine.view().terminals[&t].clone();
+    assert_eq!((seen.rows, seen.cols), (1000, 80));
+}

@@ -21,9 +21,9 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const STABLE_MS = 30_000;
 /** Wait before retrying a session or relay that is full. */
 const FULL_RETRY_MS = 30_000;
-/** Terminal sizes shown, whatever the relay says. */
+/** Terminal sizes shown, whatever the relay says (SPEC.md 7.1). */
 const MAX_COLS = 1000;
-const MAX_ROWS = 500;
+const MAX_ROWS = 1000;
 /** Keys count as typed by the user for this long after a key event. */
 const USER_INPUT_MS = 1000;
 /** `AdoptionRequest` field number, its `Refused.action` (SPEC.md 8). */

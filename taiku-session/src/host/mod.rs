@@ -19,6 +19,7 @@ use taiku_crypto::{
     StreamSealer, random_epoch,
 };
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
+use taiku_proto::limits::terminal_size;
 use taiku_proto::message::{
     self as m, ActionRefusal, EndReason, RefusalReason, control::Body, sealed_record,
 };
@@ -147,7 +148,9 @@ pub enum HostEvent {
         reason: InputDrop,
     },
     /// A writer asks for a new terminal it will own: call
-    /// [`Host::open_terminal`] with `owner = requester`, or ignore it.
+    /// [`Host::open_terminal`] with `owner = requester`, or ignore it. The
+    /// size is already fitted by
+    /// [`terminal_size`](taiku_proto::limits::terminal_size).
     CreateRequested {
         /// Who asked (the future owner).
         requester: ParticipantId,
@@ -166,7 +169,8 @@ pub enum HostEvent {
         requester: ParticipantId,
     },
     /// The controller asks for a new size; apply it to the PTY and call
-    /// [`Host::resize`].
+    /// [`Host::resize`]. The size is already fitted by
+    /// [`terminal_size`](taiku_proto::limits::terminal_size).
     ResizeRequested {
         /// The terminal.
         term: TerminalId,
@@ -510,22 +514,28 @@ impl<R: CryptoRng> Host<R> {
                     });
                 }
             }
-            Body::TerminalCreate(c) => self.events.push_back(HostEvent::CreateRequested {
-                requester: ParticipantId(c.requester),
-                rows: c.rows,
-                cols: c.cols,
-                label: c.label,
-            }),
+            Body::TerminalCreate(c) => {
+                let (rows, cols) = terminal_size(c.rows, c.cols);
+                self.events.push_back(HostEvent::CreateRequested {
+                    requester: ParticipantId(c.requester),
+                    rows,
+                    cols,
+                    label: c.label,
+                })
+            }
             Body::TerminalClose(c) => self.events.push_back(HostEvent::CloseRequested {
                 term: TerminalId(c.terminal_id),
                 requester: ParticipantId(c.requester),
             }),
-            Body::TerminalResize(r) => self.events.push_back(HostEvent::ResizeRequested {
-                term: TerminalId(r.terminal_id),
-                rows: r.rows,
-                cols: r.cols,
-                requester: ParticipantId(r.requester),
-            }),
+            Body::TerminalResize(r) => {
+                let (rows, cols) = terminal_size(r.rows, r.cols);
+                self.events.push_back(HostEvent::ResizeRequested {
+                    term: TerminalId(r.terminal_id),
+                    rows,
+                    cols,
+                    requester: ParticipantId(r.requester),
+                })
+            }
             Body::SnapshotRequest(r) => self.events.push_back(HostEvent::SnapshotRequested {
                 term: TerminalId(r.terminal_id),
                 requester: ParticipantId(r.requester),
@@ -647,7 +657,8 @@ impl<R: CryptoRng> Host<R> {
     // ---- terminals -------------------------------------------------------
 
     /// A new PTY exists: announce it and return its id and the token to put
-    /// in its shell's environment under [`SHELL_TOKEN_ENV`].
+    /// in its shell's environment under [`SHELL_TOKEN_ENV`]. The size is
+    /// fitted by [`terminal_size`](taiku_proto::limits::terminal_size).
     pub fn open_terminal(
         &mut self,
         owner: ParticipantId,
@@ -667,6 +678,7 @@ impl<R: CryptoRng> Host<R> {
             .checked_add(1)
             .ok_or(HostError::TerminalIdsExhausted)?;
         let label = crate::agent::cut_label(label.to_owned());
+        let (rows, cols) = terminal_size(rows, cols);
         let output = self.new_output(id);
         let status = self.new_sealer(id, Direction::Status, ParticipantId::HOST);
         let token = ShellToken::generate(&mut self.rng);
@@ -855,12 +867,15 @@ impl<R: CryptoRng> Host<R> {
         }
     }
 
-    /// The PTY's size changed (on a participant's request or locally).
+    /// The PTY's size changed (on a participant's request or locally). The
+    /// size announced is fitted by
+    /// [`terminal_size`](taiku_proto::limits::terminal_size).
     pub fn resize(&mut self, term: TerminalId, rows: u32, cols: u32) -> Result<(), HostError> {
         let t = self
             .terminals
             .get_mut(&term)
             .ok_or(HostError::UnknownTerminal(term))?;
+        let (rows, cols) = terminal_size(rows, cols);
         t.rows = rows;
         t.cols = cols;
         if self.phase == Phase::Online {
