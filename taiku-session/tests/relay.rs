@@ -498,6 +498,19 @@ fn adoption_approved_denied_and_expired() {
             requester: bid.0
         })]
     );
+    // Asking again while the request is pending does not reach the owner.
+    h.send(
+        b,
+        Body::AdoptionRequest(m::AdoptionRequest {
+            terminal_id: t.0,
+            requester: 0,
+        }),
+    );
+    assert_eq!(
+        refusals(&h.take_controls(b)),
+        vec![(30, AR::RateLimited as i32)]
+    );
+    assert_eq!(h.take_controls(a), vec![]);
     // A non-owner cannot answer it.
     h.send(
         b,

@@ -1735,16 +1735,20 @@ impl<R: CryptoRng> Relay<R> {
                 if term.control.controller == id {
                     return Err((t, ActionRefusal::Invalid));
                 }
-                let owner = term.control.owner;
-                let fresh = !term.adoptions.contains_key(&id);
-                term.adoptions.insert(id, now + config.adoption_timeout);
-                let owner_conn = s.conn_of(owner).ok_or((t, ActionRefusal::HostOffline))?;
-                if fresh {
-                    self.arm(
-                        now + config.adoption_timeout,
-                        Timer::Adoption(session.clone(), t, id),
-                    );
+                // One pending request per writer and terminal: asking again
+                // must not flood the owner.
+                if term.adoptions.contains_key(&id) {
+                    return Err((t, ActionRefusal::RateLimited));
                 }
+                let owner = term.control.owner;
+                let owner_conn = s.conn_of(owner).ok_or((t, ActionRefusal::HostOffline))?;
+                if let Some(term) = s.terminals.get_mut(&t) {
+                    term.adoptions.insert(id, now + config.adoption_timeout);
+                }
+                self.arm(
+                    now + config.adoption_timeout,
+                    Timer::Adoption(session.clone(), t, id),
+                );
                 self.send(
                     owner_conn,
                     Frame::control(Body::AdoptionRequest(m::AdoptionRequest {
