@@ -11,6 +11,10 @@ pub const DEFAULT_BASE: Duration = Duration::from_millis(250);
 /// Default largest delay ceiling.
 pub const DEFAULT_MAX: Duration = Duration::from_secs(15);
 
+/// A connection that stayed up this long resets the backoff when it is
+/// lost (SPEC.md 12.2).
+pub const STABLE_CONNECTION: Duration = Duration::from_secs(30);
+
 /// Exponential backoff with full jitter: attempt `n` waits a uniformly
 /// random time in `[0, min(max, base * 2^n)]`.
 ///
@@ -24,7 +28,7 @@ pub const DEFAULT_MAX: Duration = Duration::from_secs(15);
 /// for _ in 0..10 {
 ///     assert!(backoff.next_delay(&mut rng) <= Duration::from_secs(2));
 /// }
-/// backoff.reset(); // after a successful connection
+/// backoff.reset(); // after a connection that lasted STABLE_CONNECTION
 /// assert_eq!(backoff.attempts(), 0);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]

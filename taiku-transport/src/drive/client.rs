@@ -10,7 +10,7 @@ use taiku_session::participant::{Participant, ParticipantEvent};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, STABLE_CONNECTION};
 use crate::drive::{OsRng, os_rng};
 use crate::endpoint::Endpoint;
 use crate::tls::ClientTls;
@@ -259,7 +259,22 @@ async fn client_loop<M: Machine>(
     let mut rng = os_rng();
     let mut ws: Option<WsStream> = None;
     let mut next_attempt = Some(Instant::now());
+    let mut connected_at: Option<Instant> = None;
     let endpoint = config.endpoint.to_string();
+    // When to try again after a failed attempt or a lost connection. The
+    // backoff starts over only after a connection that lasted: a relay
+    // that accepts and drops at once is not hammered.
+    let mut retry = |config: &mut DriverConfig, connected_at: &mut Option<Instant>| {
+        if connected_at
+            .take()
+            .is_some_and(|t| t.elapsed() >= STABLE_CONNECTION)
+        {
+            config.backoff.reset();
+        }
+        config
+            .reconnect
+            .then(|| Instant::now() + config.backoff.next_delay(&mut rng))
+    };
     loop {
         let now = Instant::now();
         if ws.is_none() && next_attempt.is_some_and(|t| t <= now) {
@@ -273,7 +288,7 @@ async fn client_loop<M: Machine>(
                     tracing::info!(%endpoint, "connected to relay");
                     ws = Some(stream);
                     next_attempt = None;
-                    config.backoff.reset();
+                    connected_at = Some(Instant::now());
                     machine.connect(Instant::now());
                 }
                 Ok(Err(e)) => {
@@ -282,15 +297,11 @@ async fn client_loop<M: Machine>(
                     } else {
                         tracing::debug!(error = %e, "connection failed");
                     }
-                    next_attempt = config
-                        .reconnect
-                        .then(|| Instant::now() + config.backoff.next_delay(&mut rng));
+                    next_attempt = retry(&mut config, &mut connected_at);
                 }
                 Err(_) => {
                     tracing::warn!(%endpoint, "connection attempt timed out");
-                    next_attempt = config
-                        .reconnect
-                        .then(|| Instant::now() + config.backoff.next_delay(&mut rng));
+                    next_attempt = retry(&mut config, &mut connected_at);
                 }
             }
             if ws.is_none() && next_attempt.is_none() {
@@ -309,9 +320,7 @@ async fn client_loop<M: Machine>(
             if failed {
                 ws = None;
                 machine.disconnect(Instant::now());
-                next_attempt = config
-                    .reconnect
-                    .then(|| Instant::now() + config.backoff.next_delay(&mut rng));
+                next_attempt = retry(&mut config, &mut connected_at);
             }
         }
         let mut ended = false;
@@ -342,14 +351,14 @@ async fn client_loop<M: Machine>(
                         tracing::warn!(error = %e, "malformed frame from the relay; reconnecting");
                         ws = None;
                         machine.disconnect(Instant::now());
-                        next_attempt = config.reconnect.then(|| Instant::now() + config.backoff.next_delay(&mut rng));
+                        next_attempt = retry(&mut config, &mut connected_at);
                     }
                 },
                 None => {
                     tracing::info!(%endpoint, "connection to the relay closed");
                     ws = None;
                     machine.disconnect(Instant::now());
-                    next_attempt = config.reconnect.then(|| Instant::now() + config.backoff.next_delay(&mut rng));
+                    next_attempt = retry(&mut config, &mut connected_at);
                 }
             },
             cmd = commands.recv() => match cmd {
@@ -357,7 +366,7 @@ async fn client_loop<M: Machine>(
                 Some(Control::Drop) => {
                     if ws.take().is_some() {
                         machine.disconnect(Instant::now());
-                        next_attempt = config.reconnect.then(|| Instant::now() + config.backoff.next_delay(&mut rng));
+                        next_attempt = retry(&mut config, &mut connected_at);
                     }
                 }
                 None => return,
