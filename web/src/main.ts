@@ -42,6 +42,7 @@ const peopleEl = $("people");
 const chatLog = $("chat-log");
 const chatForm = $<HTMLFormElement>("chat-form");
 const chatInput = $<HTMLInputElement>("chat-input");
+const newTerminal = $<HTMLButtonElement>("new-terminal");
 
 function notice(text: string, bad = false, action?: { label: string; run: () => void }): void {
   noticeEl.replaceChildren(document.createTextNode(text));
@@ -134,6 +135,12 @@ class Session {
       const err = this.p.chat(text);
       if (err) notice(err.kind === "TooLong" ? "That message is too long." : "Not connected.");
       else chatInput.value = "";
+      this.pump();
+    });
+    newTerminal.addEventListener("click", () => {
+      // A terminal of your own: you type into it without asking anyone.
+      const err = this.p.createTerminal(24, 80, "browser");
+      if (err) notice(err.kind === "Refused" ? "Only writer and admin links open terminals." : "Not connected.");
       this.pump();
     });
   }
@@ -231,6 +238,7 @@ class Session {
         this.requests.clear();
         clearNotice();
         if (e.role === Role.Reader) notice("Read-only link: you can watch, but not type.");
+        newTerminal.hidden = e.role === Role.Reader;
         break;
       case "denied":
         this.denied(e.reason);
@@ -367,7 +375,7 @@ class Session {
     term.onData((data) => this.typed(id, new TextEncoder().encode(data)));
     term.onBinary((data) => this.typed(id, Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
     this.screens.set(id, { term, el });
-    if (this.selected === undefined) this.select(id);
+    if (this.selected === undefined || t.control.owner === this.p.view.me?.id) this.select(id);
     else el.hidden = true;
   }
 

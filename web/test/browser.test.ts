@@ -173,6 +173,18 @@ test("the writer link shows the prompt, types a command and sees its output", as
   const after = await screenText(page);
   assert.ok(!after.includes("^[") && !after.includes("1;2c"), `a query was answered into the shell:\n${after}`);
 
+  // A terminal of one's own: typing needs nobody's approval.
+  await page.locator("#new-terminal").click();
+  await page.locator("#terminals li").nth(1).waitFor({ timeout: TIMEOUT });
+  await page.waitForFunction(() => document.querySelector("#screen .term:not([hidden])")?.getAttribute("data-terminal") === "2", null, { timeout: TIMEOUT });
+  await waitForScreen(page, PROMPT.trim());
+  assert.match(await page.locator("#terminals li").nth(1).innerText(), /owner: guest \(you\)/);
+  await page.keyboard.type("echo mine-$((1+1))");
+  await page.keyboard.press("Enter");
+  await waitForScreen(page, "mine-2");
+  await page.locator("#terminals li").first().click();
+  await waitForScreen(page, "queried-5");
+
   await page.locator("#chat-input").fill("hello from the browser");
   await page.locator("#chat-input").press("Enter");
   await page.locator("#chat-log").filter({ hasText: "hello from the browser" }).waitFor({ timeout: TIMEOUT });
