@@ -1,7 +1,9 @@
 //! The relay's HTTP side on arbitrary request heads: parsing never panics,
 //! and every answer is one SPEC.md section 12.3 allows: the security
-//! headers always, `Content-Length` equal to what a `GET` receives, and a
-//! `200` only for `/s/<session-id>` or a loaded asset.
+//! headers always, `Content-Length` equal to what a `GET` receives, `HEAD`
+//! the head of `GET` without a body, a `200` only for `/s/<session-id>` or
+//! a loaded asset, and an upgrade only to `/ws`. A head is judged the same
+//! however it is cut into reads.
 
 #![no_main]
 
@@ -9,7 +11,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use taiku_transport::web::{
-    Request, Response, SECURITY_HEADERS, Status, WebClient, parse_request, route,
+    MAX_REQUEST_HEADERS, Request, Response, SECURITY_HEADERS, Status, UpgradeError, WebClient,
+    parse_request, route,
 };
 
 /// A tiny client, loaded once from a temporary directory.
@@ -27,13 +30,22 @@ fn client() -> &'static WebClient {
     })
 }
 
-fn check(response: &Response<'_>, method: &str, target: &str, with_client: bool) {
+fn path_of(target: &str) -> &str {
+    target.split_once('?').map_or(target, |(p, _)| p)
+}
+
+fn security_headers(response: &Response<'_>) {
     for (name, value) in SECURITY_HEADERS {
         assert_eq!(response.header(name), Some(value));
     }
-    let path = target.split_once('?').map_or(target, |(p, _)| p);
-    if response.status == Status::Ok {
-        assert!(with_client);
+}
+
+fn check(web: Option<&WebClient>, method: &str, target: &str) {
+    let response = route(web, method, target);
+    security_headers(&response);
+    let path = path_of(target);
+    if response.status() == Status::Ok {
+        assert!(web.is_some());
         let page = path
             .strip_prefix("/s/")
             .is_some_and(|id| taiku_proto::SessionId::new(id).is_ok());
@@ -43,29 +55,56 @@ fn check(response: &Response<'_>, method: &str, target: &str, with_client: bool)
         assert!(page || asset, "{path:?}");
     }
     if method == "HEAD" {
-        assert!(response.body.is_empty());
+        assert!(response.body().is_empty());
+        let get = route(web, "GET", target);
+        assert_eq!(response.head(), get.head());
     } else {
-        let len = response.body.len().to_string();
+        let len = response.body().len().to_string();
         assert_eq!(response.header("Content-Length"), Some(len.as_str()));
     }
     if !matches!(method, "GET" | "HEAD") {
-        assert_eq!(response.status, Status::MethodNotAllowed);
+        assert_eq!(response.status(), Status::MethodNotAllowed);
     }
 }
 
+/// The path of the request line, parsed again.
+fn path_again(data: &[u8]) -> String {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    assert!(matches!(req.parse(data), Ok(httparse::Status::Complete(_))));
+    path_of(req.path.expect("a complete head has a path")).to_owned()
+}
+
 fuzz_target!(|data: &[u8]| {
-    match parse_request(data) {
+    let parsed = parse_request(data);
+    match parsed {
         Ok(Some(Request::Http { method, target })) => {
-            check(&route(Some(client()), method, target), method, target, true);
-            check(&route(None, method, target), method, target, false);
+            assert_ne!(path_of(target), "/ws");
+            check(Some(client()), method, target);
+            check(None, method, target);
         }
-        Ok(Some(Request::WebSocket)) => {
-            let text = String::from_utf8_lossy(data);
-            assert!(text.contains(" /ws"));
+        Ok(Some(Request::WebSocket { key, head_len })) => {
+            assert_eq!(path_again(data), "/ws");
+            assert!(head_len <= data.len());
+            assert_eq!(key.len(), 24);
         }
+        Ok(Some(Request::BadUpgrade(error))) => {
+            assert_eq!(path_again(data), "/ws");
+            let response = Response::upgrade_refused(error);
+            assert_eq!(response.status(), error.status());
+            security_headers(&response);
+            let version = (error == UpgradeError::UnsupportedVersion).then_some("13");
+            assert_eq!(response.header("Sec-WebSocket-Version"), version);
+        }
+        Ok(Some(_)) => {}
         Ok(None) | Err(_) => {
-            let bad = Response::bad_request();
-            assert_eq!(bad.status, Status::BadRequest);
+            security_headers(&Response::bad_request());
+            // The driver parses after reads of any size: every prefix is
+            // either not yet complete or already judged as the whole.
+            for cut in 0..data.len() {
+                let prefix = parse_request(&data[..cut]);
+                assert!(prefix == Ok(None) || prefix == parsed, "{cut}");
+            }
         }
     }
 });

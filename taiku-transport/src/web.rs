@@ -1,8 +1,8 @@
 //! The relay's HTTP side (SPEC.md section 12.3): telling a WebSocket
-//! upgrade from a plain request, and answering plain requests with the
+//! handshake from a plain request, and answering plain requests with the
 //! browser client. Pure code, no IO besides [`WebClient::load`]: the
 //! driver reads the request head, asks [`parse_request`] what it is, and
-//! writes what [`route`] answers.
+//! writes what [`route`] (or [`Response::upgrade_refused`]) answers.
 //!
 //! The browser client reads a link's secret from `location.hash`, which a
 //! browser never sends; the server only ever sees `/s/<session-id>`.
@@ -29,8 +29,19 @@ pub const MAX_REQUEST_HEADERS: usize = 64;
 /// handshake included; a connection that takes longer is closed.
 pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Time allowed to write one HTTP response.
+/// Time allowed to write one HTTP response (or the `101` of a WebSocket
+/// handshake), including [`DRAIN_TIMEOUT`].
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// After a response, the relay reads and discards what the client still
+/// sends (an unread request body, the rest of an oversized head), up to
+/// this many bytes, so that closing the socket does not reset the
+/// connection and lose the response.
+pub const MAX_DRAIN_BYTES: usize = 64 * 1024;
+
+/// The longest the relay drains a connection after a response (see
+/// [`MAX_DRAIN_BYTES`]); within [`RESPONSE_TIMEOUT`].
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Largest file of the browser client.
 pub const MAX_WEB_FILE_BYTES: u64 = 8 * 1024 * 1024;
@@ -69,8 +80,14 @@ pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// `Allow` of a `405 Method Not Allowed`.
 pub const ALLOW: &str = "GET, HEAD";
 
+/// The WebSocket version the relay speaks: the only accepted
+/// `Sec-WebSocket-Version`, and that header's value on a
+/// `426 Upgrade Required`.
+pub const WS_VERSION: &str = "13";
+
 /// Headers every response carries, after `Content-Type`,
-/// `Content-Length`, `Cache-Control` (and `Allow`), in this order.
+/// `Content-Length`, `Cache-Control` (and `Allow` or
+/// `Sec-WebSocket-Version`), in this order.
 pub const SECURITY_HEADERS: [(&str, &str); 8] = [
     ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
     ("Referrer-Policy", REFERRER_POLICY),
@@ -92,6 +109,8 @@ pub const NOT_BUILT_BODY: &str = "The taiku browser client is not built on this 
 const NOT_FOUND_BODY: &str = "not found\n";
 const METHOD_BODY: &str = "method not allowed\n";
 const BAD_REQUEST_BODY: &str = "bad request\n";
+const FORBIDDEN_BODY: &str = "forbidden\n";
+const UPGRADE_REQUIRED_BODY: &str = "upgrade required\n";
 
 /// The browser client: `index.html` and the files under `assets/`, held
 /// in memory.
@@ -119,6 +138,7 @@ impl fmt::Debug for WebClient {
 
 /// Why a browser client cannot be loaded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WebClientError {
     /// The directory has no `index.html`.
     #[error("{} has no index.html", dir.display())]
@@ -320,10 +340,21 @@ fn content_type(name: &str) -> &'static str {
 
 /// What a complete request head asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Request<'a> {
-    /// A WebSocket upgrade to [`WS_PATH`]: the connection goes to the
-    /// WebSocket handshake, which reads the head again.
-    WebSocket,
+    /// A WebSocket handshake to [`WS_PATH`] the relay accepts: answer
+    /// `101 Switching Protocols` with the accept value of `key`, then
+    /// speak WebSocket on the connection.
+    WebSocket {
+        /// The `Sec-WebSocket-Key` (24 base64 characters of 16 bytes).
+        key: &'a str,
+        /// Length of the request head; bytes read after it are already
+        /// WebSocket data.
+        head_len: usize,
+    },
+    /// A request to [`WS_PATH`] that is not a WebSocket handshake the
+    /// relay accepts, answered by [`Response::upgrade_refused`] and closed.
+    BadUpgrade(UpgradeError),
     /// A plain HTTP request, answered by [`route`] and closed.
     Http {
         /// The method, e.g. `GET`.
@@ -335,6 +366,7 @@ pub enum Request<'a> {
 
 /// Why a request head is answered `400 Bad Request`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HeadError {
     /// Over [`MAX_REQUEST_HEAD`] bytes or [`MAX_REQUEST_HEADERS`] lines.
     #[error("request head too large")]
@@ -342,6 +374,36 @@ pub enum HeadError {
     /// Not an HTTP/1.x request head.
     #[error("malformed request head")]
     Malformed,
+}
+
+/// Why a request to [`WS_PATH`] is not upgraded to a WebSocket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpgradeError {
+    /// Not a WebSocket handshake: not `GET` over HTTP/1.1, no `websocket`
+    /// token in `Upgrade` or `upgrade` token in `Connection`, or not
+    /// exactly one valid `Sec-WebSocket-Key`. Answered `400`.
+    #[error("not a WebSocket handshake")]
+    Malformed,
+    /// `Sec-WebSocket-Version` missing, repeated or not [`WS_VERSION`].
+    /// Answered `426` with `Sec-WebSocket-Version: 13`.
+    #[error("unsupported WebSocket version")]
+    UnsupportedVersion,
+    /// An `Origin` other than the request's own `Host` (a page of
+    /// another site). Answered `403`.
+    #[error("cross-origin WebSocket request")]
+    CrossOrigin,
+}
+
+impl UpgradeError {
+    /// The status it is answered with.
+    pub fn status(self) -> Status {
+        match self {
+            UpgradeError::Malformed => Status::BadRequest,
+            UpgradeError::UnsupportedVersion => Status::UpgradeRequired,
+            UpgradeError::CrossOrigin => Status::Forbidden,
+        }
+    }
 }
 
 /// Parse the bytes read so far from a connection. `Ok(None)`: the head is
@@ -361,20 +423,91 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HeadError> {
     if len > MAX_REQUEST_HEAD {
         return Err(HeadError::TooLarge);
     }
-    let (Some(method), Some(target)) = (req.method, req.path) else {
+    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
         return Err(HeadError::Malformed);
     };
-    let upgrade = req.headers.iter().any(|h| {
-        h.name.eq_ignore_ascii_case("upgrade")
-            && std::str::from_utf8(h.value).is_ok_and(|v| {
-                v.split(',')
-                    .any(|token| token.trim().eq_ignore_ascii_case("websocket"))
-            })
-    });
-    if upgrade && path_of(target) == WS_PATH {
-        Ok(Some(Request::WebSocket))
-    } else {
-        Ok(Some(Request::Http { method, target }))
+    if path_of(target) != WS_PATH {
+        return Ok(Some(Request::Http { method, target }));
+    }
+    Ok(Some(match websocket_key(method, version, req.headers) {
+        Ok(key) => Request::WebSocket { key, head_len: len },
+        Err(e) => Request::BadUpgrade(e),
+    }))
+}
+
+/// The `Sec-WebSocket-Key` of a handshake the relay accepts (SPEC.md
+/// section 12.3), checked in the order of the answers: `400`, `426`,
+/// `400`, `403`.
+fn websocket_key<'b>(
+    method: &str,
+    version: u8,
+    headers: &[httparse::Header<'b>],
+) -> Result<&'b str, UpgradeError> {
+    let values = |name: &'static str| {
+        headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.trim_ascii())
+    };
+    let has_token = |name: &'static str, token: &str| {
+        values(name).any(|v| {
+            v.split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    };
+    if method != "GET"
+        || version != 1
+        || !has_token("upgrade", "websocket")
+        || !has_token("connection", "upgrade")
+    {
+        return Err(UpgradeError::Malformed);
+    }
+    if only(values("sec-websocket-version")) != Some(WS_VERSION.as_bytes()) {
+        return Err(UpgradeError::UnsupportedVersion);
+    }
+    let key = only(values("sec-websocket-key"))
+        .filter(|k| valid_key(k))
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .ok_or(UpgradeError::Malformed)?;
+    let mut origins = values("origin");
+    if let Some(origin) = origins.next() {
+        let same = origins.next().is_none()
+            && only(values("host")).is_some_and(|host| {
+                let authority = strip_prefix_ignore_case(origin, b"https://")
+                    .or_else(|| strip_prefix_ignore_case(origin, b"http://"));
+                authority.is_some_and(|a| !a.is_empty() && a.eq_ignore_ascii_case(host))
+            });
+        if !same {
+            return Err(UpgradeError::CrossOrigin);
+        }
+    }
+    Ok(key)
+}
+
+/// The single item of `items`; `None` if there is none or more than one.
+fn only<T>(mut items: impl Iterator<Item = T>) -> Option<T> {
+    let first = items.next()?;
+    items.next().is_none().then_some(first)
+}
+
+fn strip_prefix_ignore_case<'v>(value: &'v [u8], prefix: &[u8]) -> Option<&'v [u8]> {
+    let head = value.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| value.get(prefix.len()..))
+        .flatten()
+}
+
+/// A `Sec-WebSocket-Key`: the base64 of 16 bytes, 24 characters of which
+/// the last two are `==` and the 22nd carries only 2 bits.
+fn valid_key(key: &[u8]) -> bool {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let sextet = |c: u8| ALPHABET.iter().position(|&a| a == c);
+    match key {
+        [data @ .., last, b'=', b'='] if key.len() == 24 => {
+            data.iter().all(|&c| sextet(c).is_some())
+                && sextet(*last).is_some_and(|bits| bits & 0x0f == 0)
+        }
+        _ => false,
     }
 }
 
@@ -385,15 +518,20 @@ fn path_of(target: &str) -> &str {
 
 /// The status of a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Status {
     /// 200.
     Ok,
     /// 400.
     BadRequest,
+    /// 403.
+    Forbidden,
     /// 404.
     NotFound,
     /// 405.
     MethodNotAllowed,
+    /// 426.
+    UpgradeRequired,
 }
 
 impl Status {
@@ -402,8 +540,10 @@ impl Status {
         match self {
             Status::Ok => 200,
             Status::BadRequest => 400,
+            Status::Forbidden => 403,
             Status::NotFound => 404,
             Status::MethodNotAllowed => 405,
+            Status::UpgradeRequired => 426,
         }
     }
 
@@ -412,23 +552,23 @@ impl Status {
         match self {
             Status::Ok => "OK",
             Status::BadRequest => "Bad Request",
+            Status::Forbidden => "Forbidden",
             Status::NotFound => "Not Found",
             Status::MethodNotAllowed => "Method Not Allowed",
+            Status::UpgradeRequired => "Upgrade Required",
         }
     }
 }
 
 /// An HTTP response: write [`Response::head`] then [`Response::body`],
-/// then close.
+/// then close. Only this module makes one, so `Content-Length` always
+/// matches what a `GET` receives and the security headers are always
+/// there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response<'a> {
-    /// The status.
-    pub status: Status,
-    /// Every header, in order.
-    pub headers: Vec<(&'static str, Cow<'static, str>)>,
-    /// The body; empty for `HEAD` (`Content-Length` still gives the
-    /// length a `GET` would receive).
-    pub body: &'a [u8],
+    status: Status,
+    headers: Vec<(&'static str, Cow<'static, str>)>,
+    body: &'a [u8],
 }
 
 impl<'a> Response<'a> {
@@ -444,8 +584,12 @@ impl<'a> Response<'a> {
             ("Content-Length", Cow::Owned(body.len().to_string())),
             ("Cache-Control", Cow::Borrowed(cache)),
         ];
-        if status == Status::MethodNotAllowed {
-            headers.push(("Allow", Cow::Borrowed(ALLOW)));
+        match status {
+            Status::MethodNotAllowed => headers.push(("Allow", Cow::Borrowed(ALLOW))),
+            Status::UpgradeRequired => {
+                headers.push(("Sec-WebSocket-Version", Cow::Borrowed(WS_VERSION)));
+            }
+            _ => {}
         }
         headers.extend(
             SECURITY_HEADERS
@@ -474,12 +618,35 @@ impl<'a> Response<'a> {
         Response::text(Status::BadRequest, BAD_REQUEST_BODY, false)
     }
 
+    /// The answer to a request to [`WS_PATH`] that is not upgraded:
+    /// `400`, `426` or `403` as [`UpgradeError::status`] says.
+    pub fn upgrade_refused(error: UpgradeError) -> Response<'static> {
+        match error {
+            UpgradeError::Malformed => Response::bad_request(),
+            UpgradeError::UnsupportedVersion => {
+                Response::text(Status::UpgradeRequired, UPGRADE_REQUIRED_BODY, false)
+            }
+            UpgradeError::CrossOrigin => Response::text(Status::Forbidden, FORBIDDEN_BODY, false),
+        }
+    }
+
+    /// The status.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
     /// The value of header `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_ref())
+    }
+
+    /// The body; empty for `HEAD` (`Content-Length` still gives the
+    /// length a `GET` receives).
+    pub fn body(&self) -> &'a [u8] {
+        self.body
     }
 
     /// The status line and headers, ending with the empty line.
@@ -608,8 +775,8 @@ mod tests {
     fn session_path_serves_the_page() {
         let web = client();
         let r = route(Some(&web), "GET", &format!("/s/{ID}"));
-        assert_eq!(r.status, Status::Ok);
-        assert_eq!(r.body, &*web.index);
+        assert_eq!(r.status(), Status::Ok);
+        assert_eq!(r.body(), &*web.index);
         assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
         assert_eq!(
             r.header("Content-Length"),
@@ -622,10 +789,10 @@ mod tests {
         let q = route(Some(&web), "GET", &format!("/s/{ID}?utm=x"));
         assert_eq!(q, r);
         // Bounds of the id.
-        assert_eq!(route(Some(&web), "GET", "/s/abcdefgh").status, Status::Ok);
+        assert_eq!(route(Some(&web), "GET", "/s/abcdefgh").status(), Status::Ok);
         let long = "a".repeat(64);
         assert_eq!(
-            route(Some(&web), "GET", &format!("/s/{long}")).status,
+            route(Some(&web), "GET", &format!("/s/{long}")).status(),
             Status::Ok
         );
     }
@@ -635,15 +802,15 @@ mod tests {
         let web = client();
         let get = route(Some(&web), "GET", &format!("/s/{ID}"));
         let head = route(Some(&web), "HEAD", &format!("/s/{ID}"));
-        assert_eq!(head.status, Status::Ok);
-        assert!(head.body.is_empty());
-        assert_eq!(head.headers, get.headers);
+        assert_eq!(head.status(), Status::Ok);
+        assert!(head.body().is_empty());
+        assert_eq!(head.head(), get.head());
         let asset = route(Some(&web), "HEAD", "/assets/app-1a2b.js");
-        assert!(asset.body.is_empty());
+        assert!(asset.body().is_empty());
         assert_eq!(asset.header("Content-Length"), Some("14"));
         let missing = route(Some(&web), "HEAD", "/nope");
-        assert_eq!(missing.status, Status::NotFound);
-        assert!(missing.body.is_empty());
+        assert_eq!(missing.status(), Status::NotFound);
+        assert!(missing.body().is_empty());
         assert_eq!(missing.header("Content-Length"), Some("10"));
     }
 
@@ -668,8 +835,8 @@ mod tests {
             "http://relay.example/s/abcdefgh12345678",
         ] {
             let r = route(Some(&web), "GET", path);
-            assert_eq!(r.status, Status::NotFound, "{path}");
-            assert_eq!(r.body, b"not found\n", "{path}");
+            assert_eq!(r.status(), Status::NotFound, "{path}");
+            assert_eq!(r.body(), b"not found\n", "{path}");
             assert_eq!(r.header("Cache-Control"), Some("no-store"));
             assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
             security_headers_present(&r);
@@ -691,13 +858,13 @@ mod tests {
             ("blob.bin", "application/octet-stream"),
         ] {
             let r = route(Some(&web), "GET", &format!("/assets/{name}?v=1"));
-            assert_eq!(r.status, Status::Ok, "{name}");
+            assert_eq!(r.status(), Status::Ok, "{name}");
             assert_eq!(r.header("Content-Type"), Some(ty), "{name}");
             assert_eq!(
                 r.header("Cache-Control"),
                 Some("public, max-age=31536000, immutable")
             );
-            assert_eq!(r.body, &*web.assets[name].body);
+            assert_eq!(r.body(), &*web.assets[name].body);
             security_headers_present(&r);
         }
     }
@@ -724,8 +891,8 @@ mod tests {
             "/index.html",
         ] {
             let r = route(Some(&web), "GET", path);
-            assert_eq!(r.status, Status::NotFound, "{path}");
-            assert_eq!(r.body, b"not found\n");
+            assert_eq!(r.status(), Status::NotFound, "{path}");
+            assert_eq!(r.body(), b"not found\n");
         }
     }
 
@@ -734,7 +901,7 @@ mod tests {
         let web = client();
         for method in ["POST", "PUT", "DELETE", "OPTIONS", "get", "CONNECT", ""] {
             let r = route(Some(&web), method, &format!("/s/{ID}"));
-            assert_eq!(r.status, Status::MethodNotAllowed, "{method}");
+            assert_eq!(r.status(), Status::MethodNotAllowed, "{method}");
             assert_eq!(r.header("Allow"), Some("GET, HEAD"));
             assert_eq!(r.header("Cache-Control"), Some("no-store"));
             security_headers_present(&r);
@@ -744,14 +911,14 @@ mod tests {
     #[test]
     fn without_a_client_the_page_says_how_to_build_it() {
         let r = route(None, "GET", &format!("/s/{ID}"));
-        assert_eq!(r.status, Status::NotFound);
+        assert_eq!(r.status(), Status::NotFound);
         assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
         assert_eq!(r.header("Cache-Control"), Some("no-store"));
-        let body = std::str::from_utf8(r.body).unwrap();
+        let body = std::str::from_utf8(r.body()).unwrap();
         assert!(body.contains("not built"), "{body}");
         assert!(body.contains(BUILD_COMMAND), "{body}");
         security_headers_present(&r);
-        assert_eq!(route(None, "GET", "/assets/app.js").body, b"not found\n");
+        assert_eq!(route(None, "GET", "/assets/app.js").body(), b"not found\n");
     }
 
     #[test]
@@ -776,7 +943,7 @@ mod tests {
             )
         );
         let bad = Response::bad_request();
-        assert_eq!(bad.status.code(), 400);
+        assert_eq!(bad.status().code(), 400);
         assert!(bad.head().starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
     }
 
@@ -793,9 +960,16 @@ mod tests {
         for cut in 0..get.len() {
             assert_eq!(parse_request(&get[..cut]), Ok(None), "{cut}");
         }
-        let ws = b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n\
-                   Upgrade: WebSocket\r\nSec-WebSocket-Version: 13\r\n\r\n";
-        assert_eq!(parse_request(ws), Ok(Some(Request::WebSocket)));
+        let ws = b"GET /ws?v=1 HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\n\
+                   Upgrade: WebSocket\r\nSec-WebSocket-Version: 13\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nDATA";
+        assert_eq!(
+            parse_request(ws),
+            Ok(Some(Request::WebSocket {
+                key: "dGhlIHNhbXBsZSBub25jZQ==",
+                head_len: ws.len() - 4,
+            }))
+        );
         // An upgrade elsewhere is a plain request (404).
         let elsewhere = b"GET /other HTTP/1.1\r\nUpgrade: websocket\r\n\r\n";
         assert!(matches!(
@@ -805,12 +979,160 @@ mod tests {
                 ..
             }))
         ));
-        // /ws without an upgrade is a plain request too.
-        let plain_ws = b"GET /ws HTTP/1.1\r\n\r\n";
-        assert!(matches!(
-            parse_request(plain_ws),
-            Ok(Some(Request::Http { .. }))
-        ));
+    }
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    fn upgrade(lines: &[&str]) -> Result<Option<Request<'static>>, HeadError> {
+        let mut head = String::new();
+        for line in lines {
+            head.push_str(line);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        parse_request(head.leak().as_bytes())
+    }
+
+    fn handshake(extra: &[&str]) -> Vec<String> {
+        let mut lines = vec![
+            "GET /ws HTTP/1.1".to_owned(),
+            "Host: relay.example:8443".to_owned(),
+            "Upgrade: websocket".to_owned(),
+            "Connection: Upgrade".to_owned(),
+            "Sec-WebSocket-Version: 13".to_owned(),
+            format!("Sec-WebSocket-Key: {KEY}"),
+        ];
+        lines.extend(extra.iter().map(|l| (*l).to_owned()));
+        lines
+    }
+
+    fn without(lines: Vec<String>, prefix: &str) -> Vec<String> {
+        lines
+            .into_iter()
+            .filter(|l| !l.starts_with(prefix))
+            .collect()
+    }
+
+    fn with_key(key: &str) -> Vec<String> {
+        let mut lines = without(handshake(&[]), "Sec-WebSocket-Key");
+        lines.push(format!("Sec-WebSocket-Key: {key}"));
+        lines
+    }
+
+    fn classify(lines: &[String]) -> Result<Option<Request<'static>>, HeadError> {
+        upgrade(&lines.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    fn is_websocket(r: Result<Option<Request<'_>>, HeadError>) -> bool {
+        matches!(r, Ok(Some(Request::WebSocket { key: KEY, .. })))
+    }
+
+    #[test]
+    fn websocket_handshakes_are_classified_as_the_relay_answers_them() {
+        assert!(is_websocket(classify(&handshake(&[]))));
+        // Names and tokens are case-insensitive; tokens may be listed.
+        assert!(is_websocket(upgrade(&[
+            "GET /ws HTTP/1.1",
+            "UPGRADE: WEBSOCKET",
+            "CONNECTION: keep-alive, UPGRADE",
+            "SEC-WEBSOCKET-VERSION: 13",
+            &format!("SEC-WEBSOCKET-KEY: {KEY}"),
+        ])));
+        // Same origin, http or https.
+        for origin in [
+            "Origin: http://relay.example:8443",
+            "Origin: HTTPS://RELAY.EXAMPLE:8443",
+        ] {
+            assert!(is_websocket(classify(&handshake(&[origin]))), "{origin}");
+        }
+
+        let malformed = Ok(Some(Request::BadUpgrade(UpgradeError::Malformed)));
+        let mut post = handshake(&[]);
+        post[0] = "POST /ws HTTP/1.1".into();
+        let mut http10 = handshake(&[]);
+        http10[0] = "GET /ws HTTP/1.0".into();
+        for (why, lines) in [
+            ("post", post),
+            ("http/1.0", http10),
+            ("no upgrade", without(handshake(&[]), "Upgrade")),
+            ("no connection", without(handshake(&[]), "Connection")),
+            ("no key", without(handshake(&[]), "Sec-WebSocket-Key")),
+            (
+                "upgrade h2c",
+                without(handshake(&["Upgrade: h2c"]), "Upgrade: websocket"),
+            ),
+            (
+                "connection close",
+                without(handshake(&["Connection: close"]), "Connection: Upgrade"),
+            ),
+            ("short key", with_key("abc")),
+            ("key of 17 bytes", with_key("dGhlIHNhbXBsZSBub25jZUE=")),
+            ("key with stray bits", with_key("dGhlIHNhbXBsZSBub25jZR==")),
+            ("key not base64", with_key("dGhlIHNhbXBsZSBub25j*Q==")),
+            (
+                "two keys",
+                handshake(&["Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA=="]),
+            ),
+        ] {
+            assert_eq!(classify(&lines), malformed, "{why}");
+        }
+        assert_eq!(upgrade(&["GET /ws HTTP/1.1"]), malformed);
+        assert_eq!(upgrade(&["HEAD /ws?x HTTP/1.1"]), malformed);
+
+        let version = Ok(Some(Request::BadUpgrade(UpgradeError::UnsupportedVersion)));
+        for lines in [
+            without(handshake(&[]), "Sec-WebSocket-Version"),
+            without(
+                handshake(&["Sec-WebSocket-Version: 8"]),
+                "Sec-WebSocket-Version: 13",
+            ),
+            handshake(&["Sec-WebSocket-Version: 8"]),
+        ] {
+            assert_eq!(classify(&lines), version, "{lines:?}");
+        }
+
+        let cross = Ok(Some(Request::BadUpgrade(UpgradeError::CrossOrigin)));
+        for extra in [
+            &["Origin: https://evil.example"][..],
+            &["Origin: null"],
+            &["Origin: http://relay.example"],
+            &["Origin: http://relay.example:8443.evil.example"],
+            &["Origin: ws://relay.example:8443"],
+            &["Origin: http://"],
+            &[
+                "Origin: http://relay.example:8443",
+                "Origin: http://relay.example:8443",
+            ],
+            &[
+                "Origin: http://relay.example:8443",
+                "Host: relay.example:8443",
+            ],
+        ] {
+            assert_eq!(classify(&handshake(extra)), cross, "{extra:?}");
+        }
+        let no_host = without(handshake(&["Origin: http://relay.example:8443"]), "Host");
+        assert_eq!(classify(&no_host), cross);
+    }
+
+    #[test]
+    fn refused_upgrades_have_their_status_and_the_security_headers() {
+        for (error, code) in [
+            (UpgradeError::Malformed, 400),
+            (UpgradeError::UnsupportedVersion, 426),
+            (UpgradeError::CrossOrigin, 403),
+        ] {
+            let r = Response::upgrade_refused(error);
+            assert_eq!(r.status(), error.status());
+            assert_eq!(r.status().code(), code);
+            assert_eq!(r.header("Cache-Control"), Some("no-store"));
+            assert_eq!(
+                r.header("Content-Length"),
+                Some(r.body().len().to_string().as_str())
+            );
+            let version = (code == 426).then_some("13");
+            assert_eq!(r.header("Sec-WebSocket-Version"), version);
+            security_headers_present(&r);
+        }
     }
 
     #[test]
@@ -874,9 +1196,12 @@ mod tests {
             web.asset_names().collect::<Vec<_>>(),
             ["app-1.js", "fonts/a.woff2"]
         );
-        assert_eq!(route(Some(&web), "GET", "/assets/fonts/a.woff2").body, b"f");
         assert_eq!(
-            route(Some(&web), "GET", "/favicon.ico").status,
+            route(Some(&web), "GET", "/assets/fonts/a.woff2").body(),
+            b"f"
+        );
+        assert_eq!(
+            route(Some(&web), "GET", "/favicon.ico").status(),
             Status::NotFound
         );
         // No assets directory at all is fine.

@@ -1,25 +1,25 @@
 //! WebSocket plumbing: one binary message carries exactly one taiku frame.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use taiku_proto::Frame;
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::endpoint::Endpoint;
 use crate::tls::ClientTls;
 use crate::web::{
-    self, MAX_REQUEST_HEAD, REQUEST_HEAD_TIMEOUT, RESPONSE_TIMEOUT, Request, Response, Status,
-    WebClient,
+    self, DRAIN_TIMEOUT, MAX_DRAIN_BYTES, MAX_REQUEST_HEAD, REQUEST_HEAD_TIMEOUT, RESPONSE_TIMEOUT,
+    Request, Response, Status, WebClient,
 };
 
 /// A byte stream a WebSocket runs over: TCP or TLS over TCP.
@@ -29,11 +29,25 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// A WebSocket connection carrying taiku frames.
 pub type WsStream = WebSocketStream<Box<dyn Io>>;
 
+/// The largest WebSocket message: one maximal frame plus framing.
+const MAX_MESSAGE: usize = DEFAULT_MAX_FRAME_LEN + 64;
+
+/// Bytes a WebSocket connection gathers before writing them to its
+/// socket.
+const WRITE_BUFFER: usize = 128 * 1024;
+
+/// The most a WebSocket connection holds unwritten while its peer does
+/// not read: its write buffer and one message. A send beyond it fails and
+/// the connection is dropped; replies to the peer's WebSocket pings wait
+/// (the newest only) instead of piling up.
+pub const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + MAX_MESSAGE;
+
 fn ws_config() -> WebSocketConfig {
-    // Room for one maximal frame plus WebSocket framing.
     WebSocketConfig::default()
-        .max_message_size(Some(DEFAULT_MAX_FRAME_LEN + 64))
-        .max_frame_size(Some(DEFAULT_MAX_FRAME_LEN + 64))
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
 }
 
 /// Why a client connection failed. Messages name the endpoint, never a
@@ -107,155 +121,146 @@ pub async fn connect(endpoint: &Endpoint, tls: &ClientTls) -> Result<WsStream, C
     Ok(ws)
 }
 
-/// Accept a WebSocket on an accepted TCP connection (TLS first if the
-/// relay has a certificate).
-pub async fn accept(tcp: TcpStream, tls: Option<&TlsAcceptor>) -> io::Result<WsStream> {
-    let _ = tcp.set_nodelay(true);
-    let io: Box<dyn Io> = match tls {
-        Some(acceptor) => Box::new(acceptor.accept(tcp).await?),
-        None => Box::new(tcp),
-    };
-    tokio_tungstenite::accept_async_with_config(io, Some(ws_config()))
-        .await
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
-}
-
 /// What an accepted connection turned out to be.
+#[non_exhaustive]
 pub enum Accepted {
     /// A WebSocket to the relay endpoint.
     WebSocket(Box<WsStream>),
-    /// A plain HTTP request, answered with this status and closed.
+    /// A plain HTTP request (or a refused WebSocket handshake), answered
+    /// with this status and closed.
     Answered(Status),
 }
 
+/// Why [`accept_or_serve`] ended without a WebSocket or an answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AcceptError {
+    /// The TLS handshake failed.
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] io::Error),
+    /// The client closed before a complete request head.
+    #[error("closed before a complete request head")]
+    Closed,
+    /// No complete request head within [`REQUEST_HEAD_TIMEOUT`], TLS
+    /// included.
+    #[error("no complete request head in time")]
+    HeadTimeout,
+    /// The response (or the `101` of a WebSocket handshake) was not
+    /// written within [`RESPONSE_TIMEOUT`].
+    #[error("response not written in time")]
+    ResponseTimeout,
+    /// Reading or writing the connection failed.
+    #[error("connection failed: {0}")]
+    Io(#[from] io::Error),
+}
+
 /// Accept a connection on the relay's port (TLS first if the relay has a
-/// certificate) and read its request head: a WebSocket upgrade to
-/// [`WS_PATH`](crate::endpoint::WS_PATH) becomes a WebSocket exactly as
-/// [`accept`] makes it; any other request is answered by [`web::route`]
-/// with `web` and closed (SPEC.md section 12.3). A head that is too large
-/// or malformed is answered `400`. Errors are IO errors and timeouts
-/// ([`REQUEST_HEAD_TIMEOUT`], [`RESPONSE_TIMEOUT`]).
+/// certificate) and read its request head (SPEC.md section 12.3): a
+/// WebSocket handshake to [`WS_PATH`](crate::endpoint::WS_PATH) that
+/// [`web::parse_request`] accepts is answered `101` and becomes a
+/// WebSocket; any other request to it is answered
+/// [`Response::upgrade_refused`]; a request elsewhere is answered by
+/// [`web::route`] with `web`; a head that is too large or malformed is
+/// answered `400`. After an answer the connection is shut down and what
+/// the client still sends is discarded ([`MAX_DRAIN_BYTES`],
+/// [`DRAIN_TIMEOUT`]) before it is closed, so the client gets the answer.
+/// The head must arrive within [`REQUEST_HEAD_TIMEOUT`] of the call, and
+/// the answer (or `101`) is written within [`RESPONSE_TIMEOUT`].
 pub async fn accept_or_serve(
     tcp: TcpStream,
     tls: Option<&TlsAcceptor>,
     web: Option<&WebClient>,
-) -> io::Result<Accepted> {
+) -> Result<Accepted, AcceptError> {
     let _ = tcp.set_nodelay(true);
-    let (mut io, mut head, len) = tokio::time::timeout(REQUEST_HEAD_TIMEOUT, async {
-        let mut io: Box<dyn Io> = match tls {
-            Some(acceptor) => Box::new(acceptor.accept(tcp).await?),
-            None => Box::new(tcp),
+    let head_deadline = Instant::now() + REQUEST_HEAD_TIMEOUT;
+    let mut io: Box<dyn Io> = match tls {
+        Some(acceptor) => Box::new(
+            timeout_at(head_deadline, acceptor.accept(tcp))
+                .await
+                .map_err(|_| AcceptError::HeadTimeout)?
+                .map_err(AcceptError::Tls)?,
+        ),
+        None => Box::new(tcp),
+    };
+    let mut buf = vec![0u8; MAX_REQUEST_HEAD];
+    let mut len = 0;
+    // The limit ends the loop: a head of `MAX_REQUEST_HEAD` bytes is
+    // complete or an error. The head is parsed again only when a line may
+    // have ended, so trickled bytes cost no more than one parse per line.
+    let parsed = loop {
+        let Some(room) = buf.get_mut(len..).filter(|room| !room.is_empty()) else {
+            break web::parse_request(buf.get(..len).unwrap_or_default());
         };
-        let mut head = vec![0u8; MAX_REQUEST_HEAD];
-        let mut len = 0;
-        // The limit ends the loop: a head of `MAX_REQUEST_HEAD` bytes is
-        // complete or an error.
-        while let Some(room) = head.get_mut(len..) {
-            let n = io.read(room).await?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "closed before a complete request head",
-                ));
-            }
-            len += n;
-            if web::parse_request(head.get(..len).unwrap_or_default()) != Ok(None) {
-                break;
+        let n = timeout_at(head_deadline, io.read(room))
+            .await
+            .map_err(|_| AcceptError::HeadTimeout)??;
+        if n == 0 {
+            return Err(AcceptError::Closed);
+        }
+        let fresh = buf.get(len..len + n).unwrap_or_default();
+        len += n;
+        if fresh.contains(&b'\n') || len >= buf.len() {
+            match web::parse_request(buf.get(..len).unwrap_or_default()) {
+                Ok(None) => {}
+                done => break done,
             }
         }
-        Ok::<_, io::Error>((io, head, len))
-    })
-    .await
-    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no request head in time"))??;
-    let read = head.get(..len).unwrap_or_default();
-    let response = match web::parse_request(read) {
-        Ok(Some(Request::WebSocket)) => {
-            head.truncate(len);
-            let replay = Replay {
-                head,
-                pos: 0,
-                inner: io,
-            };
-            let ws = tokio_tungstenite::accept_async_with_config(
-                Box::new(replay) as Box<dyn Io>,
-                Some(ws_config()),
-            )
+    };
+    let response_deadline = Instant::now() + RESPONSE_TIMEOUT;
+    let response = match parsed {
+        Ok(Some(Request::WebSocket { key, head_len })) => {
+            let switching = switching_protocols(key);
+            let early = buf.get(head_len..len).unwrap_or_default().to_vec();
+            timeout_at(response_deadline, async {
+                io.write_all(&switching).await?;
+                io.flush().await
+            })
             .await
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            .map_err(|_| AcceptError::ResponseTimeout)??;
+            let ws =
+                WebSocketStream::from_partially_read(io, early, Role::Server, Some(ws_config()))
+                    .await;
             return Ok(Accepted::WebSocket(Box::new(ws)));
         }
+        Ok(Some(Request::BadUpgrade(error))) => Response::upgrade_refused(error),
         Ok(Some(Request::Http { method, target })) => web::route(web, method, target),
         Ok(None) | Err(_) => Response::bad_request(),
     };
-    let status = response.status;
-    tokio::time::timeout(RESPONSE_TIMEOUT, async {
+    let status = response.status();
+    timeout_at(response_deadline, async {
         io.write_all(&response.head()).await?;
-        io.write_all(response.body).await?;
+        io.write_all(response.body()).await?;
         io.shutdown().await
     })
     .await
-    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "response not written in time"))??;
+    .map_err(|_| AcceptError::ResponseTimeout)??;
+    // Closing a socket with unread input resets the connection, and the
+    // client may lose the answer: read until the client closes too.
+    let drain_deadline = response_deadline.min(Instant::now() + DRAIN_TIMEOUT);
+    let _ = timeout_at(drain_deadline, async {
+        let mut drained = 0;
+        while drained < MAX_DRAIN_BYTES {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    })
+    .await;
     Ok(Accepted::Answered(status))
 }
 
-/// A stream that first replays the request head already read from it, so
-/// the WebSocket handshake reads the request as the client sent it.
-struct Replay {
-    head: Vec<u8>,
-    pos: usize,
-    inner: Box<dyn Io>,
-}
-
-impl AsyncRead for Replay {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let rest = this.head.get(this.pos..).unwrap_or_default();
-        if rest.is_empty() {
-            if !this.head.is_empty() {
-                this.head = Vec::new();
-                this.pos = 0;
-            }
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
-        }
-        let n = rest.len().min(buf.remaining());
-        buf.put_slice(rest.get(..n).unwrap_or_default());
-        this.pos += n;
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for Replay {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
+/// The `101 Switching Protocols` head that completes a WebSocket
+/// handshake with `key` (RFC 6455 section 4.2.2).
+fn switching_protocols(key: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\n\
+         Upgrade: websocket\r\n\
+         Connection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n\r\n",
+        derive_accept_key(key.as_bytes())
+    )
+    .into_bytes()
 }
 
 /// Send one frame as one binary message.

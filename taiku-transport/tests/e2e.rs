@@ -268,7 +268,7 @@ async fn tls_websocket_session() {
         .await
         .unwrap();
     let port = listener.local_addr().unwrap().port();
-    let relay = RelayServer::serve(listener, Some(acceptor), RelayConfig::default());
+    let relay = RelayServer::serve(listener, Some(acceptor), RelayConfig::default()).unwrap();
     assert!(relay.origin().starts_with("https://"));
     let client = ClientTls::default()
         .with_extra_roots(cert_pem.as_bytes())

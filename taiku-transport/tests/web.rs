@@ -1,21 +1,28 @@
 //! The relay's port serves the browser client over plain HTTP next to the
 //! WebSocket endpoint: a raw TCP client gets the page, assets and exact
-//! headers, bad heads get 400, and a host still comes online on the same
-//! server.
+//! headers, bad heads get 400 and refused upgrades their answer, a host
+//! still comes online on the same server, and peers that stall are
+//! dropped without stopping the server.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use taiku_proto::Frame;
+use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
 use taiku_proto::message as m;
+use taiku_proto::message::control::Body;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::relay::RelayConfig;
-use taiku_transport::drive::relay::RelayServer;
+use taiku_transport::drive::relay::{CLOSE_GRACE, RelayServer, ServerOptions};
 use taiku_transport::drive::{DriverConfig, os_rng, spawn_host};
 use taiku_transport::endpoint::Endpoint;
-use taiku_transport::web::{MAX_REQUEST_HEAD, SECURITY_HEADERS, WebClient};
+use taiku_transport::web::{MAX_REQUEST_HEAD, MAX_REQUEST_HEADERS, SECURITY_HEADERS, WebClient};
+use taiku_transport::ws::{self, Io, WsStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::timeout;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 const WAIT: Duration = Duration::from_secs(20);
 const INDEX: &str = "<!doctype html><script type=module src=/assets/app.js></script>";
@@ -57,16 +64,33 @@ impl Reply {
 
 /// Send `request` raw and read until the server closes.
 async fn exchange(server: &RelayServer, request: &[u8]) -> Reply {
+    try_exchange(server, request)
+        .await
+        .expect("a complete head")
+}
+
+/// Like [`exchange`]; `None` if the server closes (or resets) the
+/// connection without an answer.
+async fn try_exchange(server: &RelayServer, request: &[u8]) -> Option<Reply> {
     let mut tcp = TcpStream::connect(server.local_addr()).await.unwrap();
-    tcp.write_all(request).await.unwrap();
+    tcp.write_all(request).await.ok()?;
     let mut raw = Vec::new();
     timeout(WAIT, tcp.read_to_end(&mut raw))
         .await
         .expect("the server closes")
-        .unwrap();
+        .ok()?;
     let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a complete head");
-    let mut lines = head.split("\r\n");
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let (status_line, headers) = parse_head(head);
+    Some(Reply {
+        status_line,
+        headers,
+        body: body.as_bytes().to_vec(),
+    })
+}
+
+fn parse_head(head: &str) -> (String, Vec<(String, String)>) {
+    let mut lines = head.trim_end().split("\r\n");
     let status_line = lines.next().unwrap().to_owned();
     let headers = lines
         .map(|l| {
@@ -74,11 +98,74 @@ async fn exchange(server: &RelayServer, request: &[u8]) -> Reply {
             (n.to_owned(), v.to_owned())
         })
         .collect();
-    Reply {
+    (status_line, headers)
+}
+
+/// The key of RFC 6455 section 1.3, and its accept value.
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/// A WebSocket handshake to `/ws` with `host`, and `extra` header lines.
+fn upgrade_request(host: &str, extra: &[&str]) -> String {
+    let mut request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: {KEY}\r\n"
+    );
+    for line in extra {
+        request.push_str(line);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request
+}
+
+/// Send `request` on `tcp` and read the answer's head only, leaving what
+/// follows (WebSocket frames) unread.
+async fn handshake_on(mut tcp: TcpStream, request: &str) -> (Reply, TcpStream) {
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = timeout(WAIT, tcp.read(&mut byte))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert_ne!(n, 0, "closed in {:?}", String::from_utf8_lossy(&head));
+        head.extend_from_slice(&byte);
+    }
+    let (status_line, headers) = parse_head(std::str::from_utf8(&head).unwrap());
+    let reply = Reply {
         status_line,
         headers,
-        body: body.as_bytes().to_vec(),
-    }
+        body: Vec::new(),
+    };
+    (reply, tcp)
+}
+
+async fn handshake(server: &RelayServer, request: &str) -> (Reply, TcpStream) {
+    let tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+    handshake_on(tcp, request).await
+}
+
+/// The upgraded connection reaches the relay machine: a `Ping` gets its
+/// `Pong`.
+async fn assert_relay_answers(tcp: TcpStream) {
+    let mut ws: WsStream =
+        WebSocketStream::from_raw_socket(Box::new(tcp) as Box<dyn Io>, Role::Client, None).await;
+    let ping = Frame::control(Body::Ping(m::Ping { nonce: 7 }));
+    ws::send(&mut ws, &ping).await.unwrap();
+    let bytes = timeout(WAIT, ws::recv(&mut ws))
+        .await
+        .expect("a pong in time")
+        .expect("a pong");
+    let pong = Frame::parse(bytes, DEFAULT_MAX_FRAME_LEN).unwrap();
+    assert_eq!(pong, Frame::control(Body::Pong(m::Pong { nonce: 7 })));
+}
+
+async fn start(config: RelayConfig, options: ServerOptions) -> RelayServer {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    RelayServer::serve_with_options(listener, None, config, None, options).unwrap()
 }
 
 /// The exact values are checked by the unit tests of `web`; here, that
@@ -165,8 +252,7 @@ async fn relay_serves_the_browser_client_and_websockets_on_one_port() {
     assert_eq!(malformed.status_line, "HTTP/1.1 400 Bad Request");
     assert_security_headers(&malformed);
     let mut huge = b"GET /s/abcdefgh12345678 HTTP/1.1\r\nX-Pad: ".to_vec();
-    // Exactly the limit, so the server reads all of it before answering.
-    huge.resize(MAX_REQUEST_HEAD, b'a');
+    huge.resize(3 * MAX_REQUEST_HEAD, b'a');
     let too_large = exchange(&relay, &huge).await;
     assert_eq!(too_large.status_line, "HTTP/1.1 400 Bad Request");
 
@@ -205,50 +291,319 @@ async fn without_a_client_links_say_how_to_build_it() {
     relay.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_closed_mid_head_is_closed_unanswered() {
+    let relay = start(RelayConfig::default(), ServerOptions::default()).await;
+    let mut tcp = TcpStream::connect(relay.local_addr()).await.unwrap();
+    tcp.write_all(b"GET /s/abcdefgh12345678 HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    tcp.shutdown().await.unwrap();
+    let mut raw = Vec::new();
+    timeout(WAIT, tcp.read_to_end(&mut raw))
+        .await
+        .expect("the server closes")
+        .unwrap();
+    assert!(raw.is_empty(), "{:?}", String::from_utf8_lossy(&raw));
+    relay.shutdown().await;
+}
+
+/// The server answers before reading everything the client sent; the
+/// client still gets the whole answer (no reset).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_heads_and_unread_bodies_still_get_their_answer() {
+    let relay = start(RelayConfig::default(), ServerOptions::default()).await;
+    let mut huge = b"GET /s/abcdefgh12345678 HTTP/1.1\r\nX-Pad: ".to_vec();
+    huge.resize(4 * MAX_REQUEST_HEAD, b'a');
+    huge.extend_from_slice(b"\r\n\r\n");
+    let r = exchange(&relay, &huge).await;
+    assert_eq!(r.status_line, "HTTP/1.1 400 Bad Request");
+    assert_security_headers(&r);
+
+    let mut many = b"GET /s/abcdefgh12345678 HTTP/1.1\r\n".to_vec();
+    for i in 0..=MAX_REQUEST_HEADERS {
+        many.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    let r = exchange(&relay, &many).await;
+    assert_eq!(r.status_line, "HTTP/1.1 400 Bad Request");
+
+    let mut post = b"POST /s/abcdefgh12345678 HTTP/1.1\r\nContent-Length: 20000\r\n\r\n".to_vec();
+    post.resize(post.len() + 20_000, b'b');
+    let r = exchange(&relay, &post).await;
+    assert_eq!(r.status_line, "HTTP/1.1 405 Method Not Allowed");
+    assert_eq!(r.header("Allow"), Some("GET, HEAD"));
+    assert_security_headers(&r);
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_ws_that_are_not_handshakes_get_400_or_426() {
+    let relay = start(RelayConfig::default(), ServerOptions::default()).await;
+    let good = upgrade_request("localhost", &[]);
+    let bad_requests = [
+        "GET /ws HTTP/1.1\r\nHost: localhost\r\n\r\n".to_owned(),
+        good.replace("GET /ws", "POST /ws"),
+        good.replace("HTTP/1.1", "HTTP/1.0"),
+        good.replace("Connection: Upgrade", "Connection: keep-alive"),
+        good.replace("Upgrade: websocket", "Upgrade: h2c"),
+        good.replace(&format!("Sec-WebSocket-Key: {KEY}\r\n"), ""),
+        good.replace(KEY, "not-a-key"),
+    ];
+    for request in &bad_requests {
+        let r = exchange(&relay, request.as_bytes()).await;
+        assert_eq!(r.status_line, "HTTP/1.1 400 Bad Request", "{request}");
+        assert_eq!(r.header("Cache-Control"), Some("no-store"));
+        assert_security_headers(&r);
+    }
+    for request in [
+        good.replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8"),
+        good.replace("Sec-WebSocket-Version: 13\r\n", ""),
+    ] {
+        let r = exchange(&relay, request.as_bytes()).await;
+        assert_eq!(r.status_line, "HTTP/1.1 426 Upgrade Required", "{request}");
+        assert_eq!(r.header("Sec-WebSocket-Version"), Some("13"));
+        assert_security_headers(&r);
+    }
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upper_case_handshakes_upgrade() {
+    let relay = start(RelayConfig::default(), ServerOptions::default()).await;
+    let request = format!(
+        "GET /ws?x=1 HTTP/1.1\r\nHOST: localhost\r\nUPGRADE: WEBSOCKET\r\n\
+         CONNECTION: keep-alive, UPGRADE\r\nSEC-WEBSOCKET-VERSION: 13\r\n\
+         SEC-WEBSOCKET-KEY: {KEY}\r\n\r\n"
+    );
+    let (r, tcp) = handshake(&relay, &request).await;
+    assert_eq!(r.status_line, "HTTP/1.1 101 Switching Protocols");
+    assert_eq!(r.header("Sec-WebSocket-Accept"), Some(ACCEPT));
+    assert_eq!(r.header("Upgrade"), Some("websocket"));
+    assert_relay_answers(tcp).await;
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_relays_own_origin_may_open_its_websocket() {
+    let relay = start(RelayConfig::default(), ServerOptions::default()).await;
+    let host = relay.local_addr().to_string();
+    for origin in ["https://evil.example", "null", "http://localhost"] {
+        let request = upgrade_request(&host, &[&format!("Origin: {origin}")]);
+        let r = exchange(&relay, request.as_bytes()).await;
+        assert_eq!(r.status_line, "HTTP/1.1 403 Forbidden", "{origin}");
+        assert_eq!(r.header("Sec-WebSocket-Accept"), None);
+        assert_security_headers(&r);
+    }
+    let same = upgrade_request(&host, &[&format!("Origin: {}", relay.origin())]);
+    let (r, tcp) = handshake(&relay, &same).await;
+    assert_eq!(r.status_line, "HTTP/1.1 101 Switching Protocols");
+    assert_relay_answers(tcp).await;
+    relay.shutdown().await;
+}
+
+/// A client frame: final, `opcode`, masked with a zero key so the payload
+/// is sent as is.
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let len = u8::try_from(payload.len()).unwrap();
+    assert!(len < 126);
+    let mut frame = vec![0x80 | opcode, 0x80 | len, 0, 0, 0, 0];
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Open a WebSocket with a small receive buffer and send, without ever
+/// reading, WebSocket pings (whose pongs fill the socket's buffers) and
+/// `pings` taiku Pings per thousand (whose Pongs the relay's writer must
+/// send). The time until the relay drops the connection, if it does
+/// within 4 s.
+async fn flood_without_reading(relay: &RelayServer, pings: usize) -> Option<Duration> {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(relay.local_addr()).await.unwrap();
+    let (r, mut tcp) = handshake_on(tcp, &upgrade_request("localhost", &[])).await;
+    assert_eq!(r.status_line, "HTTP/1.1 101 Switching Protocols");
+    let mut batch = Vec::new();
+    for _ in 0..1000 {
+        batch.extend(client_frame(0x9, &[0x5a; 125]));
+    }
+    let ping = Frame::control(Body::Ping(m::Ping { nonce: 1 }))
+        .to_bytes(DEFAULT_MAX_FRAME_LEN)
+        .unwrap();
+    for _ in 0..pings {
+        batch.extend(client_frame(0x2, &ping));
+    }
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        match timeout(Duration::from_secs(1), tcp.write_all(&batch)).await {
+            Ok(Ok(())) => tokio::time::sleep(Duration::from_millis(2)).await,
+            Ok(Err(_)) => return Some(started.elapsed()),
+            Err(_) => {}
+        }
+    }
+    None
+}
+
+/// The server goes on serving plain requests and WebSockets.
+async fn assert_still_serving(relay: &RelayServer) {
+    let r = exchange(relay, b"GET /s/abcdefgh12345678 HTTP/1.1\r\n\r\n").await;
+    assert_eq!(r.status_line, "HTTP/1.1 404 Not Found");
+    let (r, tcp) = handshake(relay, &upgrade_request("localhost", &[])).await;
+    assert_eq!(r.status_line, "HTTP/1.1 101 Switching Protocols");
+    assert_relay_answers(tcp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_peer_that_never_reads_is_dropped_by_the_send_timeout() {
+    let mut options = ServerOptions::default();
+    options.send_timeout = Duration::from_millis(300);
+    let relay = start(RelayConfig::default(), options).await;
+    let dropped = flood_without_reading(&relay, 1).await;
+    assert!(dropped.is_some(), "the relay never drops the peer");
+    assert_still_serving(&relay).await;
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_peer_the_relay_evicts_is_dropped_within_the_close_grace() {
+    // The machine evicts the peer once 16 Pongs wait behind its full
+    // writer queue; the send timeout (30 s) is far off, so only the close
+    // can drop it in time.
+    let config = RelayConfig {
+        max_queue_frames: 16,
+        ..RelayConfig::default()
+    };
+    let relay = start(config, ServerOptions::default()).await;
+    let dropped = flood_without_reading(&relay, 100).await;
+    assert!(dropped.is_some(), "the relay never drops the peer");
+    assert!(
+        dropped < Some(CLOSE_GRACE + Duration::from_secs(2)),
+        "{dropped:?}"
+    );
+    assert_still_serving(&relay).await;
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_before_their_answer_are_limited() {
+    let mut options = ServerOptions::default();
+    options.max_pending_connections = 1;
+    let relay = start(RelayConfig::default(), options).await;
+    let mut slow = TcpStream::connect(relay.local_addr()).await.unwrap();
+    slow.write_all(b"GET /s/abcdefgh12345678 HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    // Accepted after `slow`, while `slow` holds the only place: closed
+    // unanswered.
+    let refused = try_exchange(&relay, b"GET /s/abcdefgh12345678 HTTP/1.1\r\n\r\n").await;
+    assert!(refused.is_none());
+    // `slow` is still served, and its place is free again after it.
+    slow.write_all(b"\r\n").await.unwrap();
+    let mut raw = Vec::new();
+    timeout(WAIT, slow.read_to_end(&mut raw))
+        .await
+        .expect("the server closes")
+        .unwrap();
+    assert!(raw.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
+    drop(slow);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let served = try_exchange(&relay, b"GET /nope HTTP/1.1\r\n\r\n").await;
+        if served.is_some_and(|r| r.status_line == "HTTP/1.1 404 Not Found") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the place is never freed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    relay.shutdown().await;
+}
+
 /// SPEC.md section 12.3 lists exactly the headers and limits the code uses.
 #[test]
 fn spec_lists_the_served_headers_and_limits() {
+    use taiku_transport::drive::relay::{
+        ACCEPT_RETRY_DELAY, CLOSE_GRACE, MAX_PENDING_CONNECTIONS, SEND_TIMEOUT, WRITER_QUEUE,
+    };
     use taiku_transport::web::*;
     let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../SPEC.md"))
         .expect("SPEC.md");
-    let (_, section) = spec
+    let (before, section) = spec
         .split_once("### 12.3 Web client")
         .expect("section 12.3");
-    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
-    let has = |row: String| assert!(rows.contains(&row.as_str()), "SPEC.md lacks {row:?}");
+    let (_, drivers) = before.split_once("### 12.2 Drivers").expect("section 12.2");
+    let table = |text: &'static str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let rows = table(section.to_owned().leak());
+    let has = |row: String| assert!(rows.contains(&row), "SPEC.md lacks {row:?}");
     for (name, value) in SECURITY_HEADERS {
         has(format!("| `{name}` | `{value}` |"));
     }
-    let place = "`taiku_transport::web`";
+    let secs = |d: Duration| {
+        if d.subsec_nanos() == 0 {
+            format!("{} s", d.as_secs())
+        } else {
+            format!("{} ms", d.as_millis())
+        }
+    };
     let mib = |n: u64| format!("{} MiB", n / (1024 * 1024));
-    for (name, value) in [
-        ("MAX_REQUEST_HEAD", "8,192 bytes".to_owned()),
-        ("MAX_REQUEST_HEADERS", MAX_REQUEST_HEADERS.to_string()),
-        (
-            "REQUEST_HEAD_TIMEOUT",
-            format!("{} s", REQUEST_HEAD_TIMEOUT.as_secs()),
-        ),
-        (
-            "RESPONSE_TIMEOUT",
-            format!("{} s", RESPONSE_TIMEOUT.as_secs()),
-        ),
-        ("MAX_WEB_FILE_BYTES", mib(MAX_WEB_FILE_BYTES)),
-        ("MAX_WEB_FILES", MAX_WEB_FILES.to_string()),
-        ("MAX_WEB_TOTAL_BYTES", mib(MAX_WEB_TOTAL_BYTES)),
-        ("MAX_WEB_DEPTH", MAX_WEB_DEPTH.to_string()),
-    ] {
+    let check = |rows: &[String], place: &str, name: &str, value: String| {
         let row = rows
             .iter()
             .find(|r| r.starts_with(&format!("| `{name}` |")))
             .unwrap_or_else(|| panic!("SPEC.md lacks {name}"));
         assert!(
-            row.starts_with(&format!("| `{name}` | {value} | {place} |")),
+            row.starts_with(&format!("| `{name}` | {value} | `{place}` |")),
             "{row}"
         );
+    };
+    for (name, value) in [
+        ("MAX_REQUEST_HEAD", "8,192 bytes".to_owned()),
+        ("MAX_REQUEST_HEADERS", MAX_REQUEST_HEADERS.to_string()),
+        ("REQUEST_HEAD_TIMEOUT", secs(REQUEST_HEAD_TIMEOUT)),
+        ("RESPONSE_TIMEOUT", secs(RESPONSE_TIMEOUT)),
+        ("MAX_DRAIN_BYTES", "65,536 bytes".to_owned()),
+        ("DRAIN_TIMEOUT", secs(DRAIN_TIMEOUT)),
+        ("MAX_WEB_FILE_BYTES", mib(MAX_WEB_FILE_BYTES)),
+        ("MAX_WEB_FILES", MAX_WEB_FILES.to_string()),
+        ("MAX_WEB_TOTAL_BYTES", mib(MAX_WEB_TOTAL_BYTES)),
+        ("MAX_WEB_DEPTH", MAX_WEB_DEPTH.to_string()),
+    ] {
+        check(&rows, "taiku_transport::web", name, value);
     }
     assert_eq!(MAX_REQUEST_HEAD, 8192);
+    assert_eq!(MAX_DRAIN_BYTES, 65_536);
+    assert!(DRAIN_TIMEOUT < RESPONSE_TIMEOUT);
     assert!(section.contains(&format!("`{BUILD_COMMAND}`")));
     assert!(section.contains(&format!("`{CACHE_IMMUTABLE}`")));
     assert!(section.contains(&format!("`{CACHE_NO_STORE}`")));
     assert!(section.contains(&format!("`Allow` | `{ALLOW}`")));
+    assert!(section.contains(&format!("`Sec-WebSocket-Version` | `{WS_VERSION}`")));
+
+    let rows = table(drivers.to_owned().leak());
+    for (name, value) in [
+        ("WRITER_QUEUE", WRITER_QUEUE.to_string()),
+        ("SEND_TIMEOUT", secs(SEND_TIMEOUT)),
+        ("CLOSE_GRACE", secs(CLOSE_GRACE)),
+        (
+            "MAX_PENDING_CONNECTIONS",
+            MAX_PENDING_CONNECTIONS.to_string(),
+        ),
+        ("ACCEPT_RETRY_DELAY", secs(ACCEPT_RETRY_DELAY)),
+    ] {
+        check(&rows, "taiku_transport::drive::relay", name, value);
+    }
+    assert_eq!(
+        ws::MAX_WRITE_BUFFER,
+        128 * 1024 + taiku_proto::limits::DEFAULT_MAX_FRAME_LEN + 64
+    );
+    check(
+        &rows,
+        "taiku_transport::ws",
+        "MAX_WRITE_BUFFER",
+        "1,179,712 bytes".to_owned(),
+    );
 }

@@ -4,33 +4,84 @@
 //! are answered by [`web::route`](crate::web::route), which serves the
 //! browser client if the server has one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use taiku_proto::Frame;
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
 use taiku_session::relay::{ConnId, Event, Relay, RelayConfig, Transmit};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::drive::{OsRng, os_rng};
 use crate::web::WebClient;
-use crate::ws::{self, Accepted};
+use crate::ws::{self, Accepted, WsStream};
 
 /// Frames queued towards one connection's socket writer before the relay
 /// machine is told the connection is blocked.
 pub const WRITER_QUEUE: usize = 256;
 
+/// The longest writing one WebSocket message (or the close) may take: a
+/// peer that reads nothing for this long is dropped, and the machine is
+/// told it is gone.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// When the machine closes a connection whose last frames did not fit in
+/// its writer queue, the time the connection gets to write them before
+/// its socket is dropped (a connection whose close did fit gets the send
+/// timeout); also the longest a shutdown waits for connections to write
+/// their last frames.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Connections at once still in the TLS handshake, the request head or
+/// the HTTP response (SPEC.md section 12.3). A connection accepted over
+/// the limit is closed at once.
+pub const MAX_PENDING_CONNECTIONS: usize = 512;
+
+/// The pause after a failed `accept` (say, out of file descriptors)
+/// before the next.
+pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// How often blocked connections' writer queues are checked for room.
+const RETRY_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Messages from connection tasks queued towards the relay machine.
+const INBOX: usize = 4096;
+
+/// Timeouts and limits of a [`RelayServer`]'s connections;
+/// `ServerOptions::default()` is the values of SPEC.md section 12.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerOptions {
+    /// [`SEND_TIMEOUT`] by default.
+    pub send_timeout: Duration,
+    /// [`MAX_PENDING_CONNECTIONS`] by default.
+    pub max_pending_connections: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            send_timeout: SEND_TIMEOUT,
+            max_pending_connections: MAX_PENDING_CONNECTIONS,
+        }
+    }
+}
+
 enum ToRelay {
-    Connect(ConnId, mpsc::Sender<Outgoing>),
+    /// A WebSocket connection: its writer queue, and the signal that the
+    /// machine closed it.
+    Connect(ConnId, mpsc::Sender<Outgoing>, oneshot::Sender<Closing>),
     Message(ConnId, Bytes),
     Gone(ConnId),
 }
@@ -38,6 +89,17 @@ enum ToRelay {
 enum Outgoing {
     Frame(Frame),
     Close,
+}
+
+/// The machine closed a connection: it must be gone in bounded time, since
+/// the machine no longer counts it.
+enum Closing {
+    /// The close is queued after the last frames: the peer gets the send
+    /// timeout to take them all.
+    Queued,
+    /// These last frames and the close did not fit in the writer queue:
+    /// the peer gets [`CLOSE_GRACE`] to take the queue and them.
+    Overflow(VecDeque<Frame>),
 }
 
 /// A running relay server.
@@ -69,35 +131,51 @@ impl RelayServer {
         web: Option<WebClient>,
     ) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Self::serve_with(listener, tls, config, web))
+        Self::serve_with(listener, tls, config, web)
     }
 
     /// Serve on an already bound listener, without a browser client.
-    pub fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, config: RelayConfig) -> Self {
+    /// Fails if the listener's address cannot be read.
+    pub fn serve(
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        config: RelayConfig,
+    ) -> io::Result<Self> {
         Self::serve_with(listener, tls, config, None)
     }
 
     /// Serve on an already bound listener, with the browser client `web`
-    /// if given.
+    /// if given. Fails if the listener's address cannot be read.
     pub fn serve_with(
         listener: TcpListener,
         tls: Option<TlsAcceptor>,
         config: RelayConfig,
         web: Option<WebClient>,
-    ) -> Self {
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    ) -> io::Result<Self> {
+        Self::serve_with_options(listener, tls, config, web, ServerOptions::default())
+    }
+
+    /// [`serve_with`](Self::serve_with), with other connection timeouts
+    /// and limits than the defaults.
+    pub fn serve_with_options(
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        config: RelayConfig,
+        web: Option<WebClient>,
+        options: ServerOptions,
+    ) -> io::Result<Self> {
+        let addr = listener.local_addr()?;
         let secure = tls.is_some();
         let (shutdown, shutdown_rx) = oneshot::channel();
-        let web = web.map(Arc::new);
-        let task = tokio::spawn(run(listener, tls, config, web, shutdown_rx));
-        RelayServer {
+        let (to_relay, inbox) = mpsc::channel(INBOX);
+        let accepting = tokio::spawn(accept(listener, tls, web.map(Arc::new), to_relay, options));
+        let task = tokio::spawn(run(inbox, AbortOnDrop(accepting), config, shutdown_rx));
+        Ok(RelayServer {
             addr,
             tls: secure,
             shutdown: Some(shutdown),
             task,
-        }
+        })
     }
 
     /// The address the server listens on.
@@ -111,8 +189,10 @@ impl RelayServer {
         format!("{scheme}://{}", self.addr)
     }
 
-    /// Shut down gracefully: every participant and host is told
-    /// (`SessionEnded{RELAY_SHUTDOWN}`) before its connection closes.
+    /// Shut down gracefully: accepting stops, and every participant and
+    /// host is told (`SessionEnded{RELAY_SHUTDOWN}`) before its connection
+    /// closes. Waits at most [`CLOSE_GRACE`] for connections to write
+    /// their last frames.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -129,99 +209,196 @@ impl Drop for RelayServer {
     }
 }
 
+/// The accepting task, stopped when the relay loop ends.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Accept connections and give each a task, while fewer than
+/// `max_pending_connections` are before their WebSocket or answer.
+/// Connection tasks reach the relay loop through `to_relay`, so a burst
+/// of accept errors never holds up the relay machine.
+async fn accept(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    web: Option<Arc<WebClient>>,
+    to_relay: mpsc::Sender<ToRelay>,
+    options: ServerOptions,
+) {
+    let pending = Arc::new(Semaphore::new(options.max_pending_connections));
+    let mut next_conn = 0u64;
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
+                    tracing::debug!(%peer, "too many pending connections, closed");
+                    continue;
+                };
+                next_conn += 1;
+                let id = ConnId(next_conn);
+                tracing::debug!(conn = id.0, %peer, "connection accepted");
+                tokio::spawn(connection(
+                    id,
+                    tcp,
+                    permit,
+                    tls.clone(),
+                    web.clone(),
+                    to_relay.clone(),
+                    options.send_timeout,
+                ));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+            }
+        }
+    }
+}
+
 struct Writer {
     tx: mpsc::Sender<Outgoing>,
-    /// A frame the writer queue had no room for; the machine was told the
-    /// connection is blocked.
-    stash: Option<Outgoing>,
+    /// Frames the writer queue had no room for, in order; while there are
+    /// any, the machine has been told the connection is blocked. Bounded
+    /// by what the machine emits for a blocked connection: nothing, or
+    /// its queue when it closes it.
+    stash: VecDeque<Frame>,
+    /// Tells the connection the machine closed it.
+    closing: oneshot::Sender<Closing>,
+}
+
+impl Writer {
+    /// Queue `frame` behind the stash; false if it had to be stashed.
+    fn send(&mut self, frame: Frame) -> bool {
+        if self.stash.is_empty()
+            && let Ok(permit) = self.tx.try_reserve()
+        {
+            permit.send(Outgoing::Frame(frame));
+            return true;
+        }
+        self.stash.push_back(frame);
+        false
+    }
+
+    /// Move stashed frames into the queue while it has room; true when the
+    /// stash is empty.
+    fn flush(&mut self) -> bool {
+        while !self.stash.is_empty() {
+            let Ok(permit) = self.tx.try_reserve() else {
+                return false;
+            };
+            if let Some(frame) = self.stash.pop_front() {
+                permit.send(Outgoing::Frame(frame));
+            }
+        }
+        true
+    }
+
+    /// Close after every frame: through the queue if everything fits,
+    /// else handing the connection what did not.
+    fn close(mut self) {
+        let closing = if self.flush()
+            && let Ok(permit) = self.tx.try_reserve()
+        {
+            permit.send(Outgoing::Close);
+            Closing::Queued
+        } else {
+            Closing::Overflow(self.stash)
+        };
+        let _ = self.closing.send(closing);
+    }
 }
 
 async fn run(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    mut inbox: mpsc::Receiver<ToRelay>,
+    mut accepting: AbortOnDrop,
     config: RelayConfig,
-    web: Option<Arc<WebClient>>,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut relay: Relay<OsRng> = Relay::new(config, os_rng());
-    let (to_relay, mut inbox) = mpsc::channel::<ToRelay>(4096);
     let mut writers: HashMap<ConnId, Writer> = HashMap::new();
-    let mut next_conn = 0u64;
+    // Connections whose stash is not empty.
+    let mut blocked: HashSet<ConnId> = HashSet::new();
+    // WebSocket connection tasks that have not said they are gone.
+    let mut live: HashSet<ConnId> = HashSet::new();
     let mut stopping = false;
-    let mut retry = tokio::time::interval(std::time::Duration::from_millis(20));
+    let mut flushed_by: Option<tokio::time::Instant> = None;
+    let mut retry = tokio::time::interval(RETRY_INTERVAL);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let deadline = relay.poll_timeout().map(tokio::time::Instant::from_std);
-        let blocked = writers.values().any(|w| w.stash.is_some());
         tokio::select! {
-            accepted = listener.accept(), if !stopping => match accepted {
-                Ok((tcp, peer)) => {
-                    next_conn += 1;
-                    let id = ConnId(next_conn);
-                    tracing::debug!(conn = id.0, %peer, "connection accepted");
-                    tokio::spawn(connection(id, tcp, tls.clone(), web.clone(), to_relay.clone()));
-                }
-                Err(e) => tracing::warn!(error = %e, "accept failed"),
-            },
             Some(msg) = inbox.recv() => {
                 let now = Instant::now();
                 match msg {
-                    ToRelay::Connect(id, tx) => {
-                        writers.insert(id, Writer { tx, stash: None });
-                        relay.handle_connect(id, now);
+                    ToRelay::Connect(id, tx, closing) => {
+                        live.insert(id);
+                        // While stopping, the queue and signal are dropped:
+                        // the connection closes.
+                        if !stopping {
+                            writers.insert(id, Writer { tx, stash: VecDeque::new(), closing });
+                            relay.handle_connect(id, now);
+                        }
                     }
                     ToRelay::Message(id, bytes) => relay.handle_message(id, bytes, now),
                     ToRelay::Gone(id) => {
+                        live.remove(&id);
                         writers.remove(&id);
+                        blocked.remove(&id);
                         relay.handle_disconnect(id, now);
                     }
                 }
             }
             _ = sleep_until(deadline) => relay.handle_timeout(Instant::now()),
-            _ = retry.tick(), if blocked => {
-                for (id, w) in writers.iter_mut() {
-                    if let Some(item) = w.stash.take() {
-                        match w.tx.try_send(item) {
-                            Ok(()) => relay.handle_unblocked(*id),
-                            Err(mpsc::error::TrySendError::Full(item)) => w.stash = Some(item),
-                            Err(mpsc::error::TrySendError::Closed(_)) => {}
-                        }
+            _ = retry.tick(), if !blocked.is_empty() => {
+                blocked.retain(|id| {
+                    let drained = writers.get_mut(id).is_none_or(Writer::flush);
+                    if drained {
+                        relay.handle_unblocked(*id);
                     }
-                }
+                    !drained
+                });
             }
             _ = &mut shutdown, if !stopping => {
                 tracing::info!("relay shutting down");
+                accepting.0.abort();
+                let _ = (&mut accepting.0).await;
                 stopping = true;
                 relay.shutdown(Instant::now());
             }
+            _ = sleep_until(flushed_by), if flushed_by.is_some() => return,
         }
         while let Some(t) = relay.poll_transmit() {
-            let (id, item) = match t {
-                Transmit::Send { conn, frame } => (conn, Outgoing::Frame(frame)),
-                Transmit::Close { conn } => (conn, Outgoing::Close),
-            };
-            let Some(w) = writers.get_mut(&id) else {
-                continue;
-            };
-            match w.tx.try_send(item) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(item)) => {
-                    w.stash = Some(item);
-                    relay.handle_blocked(id);
+            match t {
+                Transmit::Send { conn, frame } => {
+                    if let Some(w) = writers.get_mut(&conn)
+                        && !w.send(frame)
+                        && blocked.insert(conn)
+                    {
+                        relay.handle_blocked(conn);
+                    }
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Transmit::Close { conn } => {
+                    // The machine has forgotten the connection.
+                    blocked.remove(&conn);
+                    if let Some(w) = writers.remove(&conn) {
+                        w.close();
+                    }
+                }
             }
         }
         while let Some(event) = relay.poll_event() {
             log_event(&event);
         }
         if stopping && writers.is_empty() {
-            return;
-        }
-        if stopping && relay.connection_count() == 0 {
-            // Give writers a moment to flush their close frames.
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            return;
+            if live.is_empty() {
+                return;
+            }
+            // Give connections a moment to write their last frames.
+            flushed_by.get_or_insert_with(|| tokio::time::Instant::now() + CLOSE_GRACE);
         }
     }
 }
@@ -266,11 +443,15 @@ fn log_event(event: &Event) {
 async fn connection(
     id: ConnId,
     tcp: TcpStream,
+    pending: OwnedSemaphorePermit,
     tls: Option<TlsAcceptor>,
     web: Option<Arc<WebClient>>,
     to_relay: mpsc::Sender<ToRelay>,
+    send_timeout: Duration,
 ) {
-    let ws = match ws::accept_or_serve(tcp, tls.as_ref(), web.as_deref()).await {
+    let accepted = ws::accept_or_serve(tcp, tls.as_ref(), web.as_deref()).await;
+    drop(pending);
+    let ws = match accepted {
         Ok(Accepted::WebSocket(ws)) => *ws,
         Ok(Accepted::Answered(status)) => {
             tracing::debug!(conn = id.0, status = status.code(), "http request answered");
@@ -281,45 +462,107 @@ async fn connection(
             return;
         }
     };
-    let (tx, mut rx) = mpsc::channel(WRITER_QUEUE);
-    if to_relay.send(ToRelay::Connect(id, tx)).await.is_err() {
+    let (tx, rx) = mpsc::channel(WRITER_QUEUE);
+    let (closing, mut closed) = oneshot::channel();
+    if to_relay
+        .send(ToRelay::Connect(id, tx, closing))
+        .await
+        .is_err()
+    {
         return;
     }
-    let (mut sink, mut stream) = ws.split();
-    let writer = async {
-        while let Some(item) = rx.recv().await {
-            match item {
-                Outgoing::Frame(frame) => {
-                    let Ok(bytes) = frame.to_bytes(DEFAULT_MAX_FRAME_LEN) else {
-                        continue;
+    let (sink, stream) = ws.split();
+    let mut writer = pin!(write(id, sink, rx, send_timeout));
+    let mut reader = pin!(read(id, stream, &to_relay));
+    let mut open = true;
+    loop {
+        tokio::select! {
+            biased;
+            closing = &mut closed, if open => match closing {
+                Ok(closing) => {
+                    // The machine closed the connection: the peer gets its
+                    // last frames if it takes them in time, then the socket
+                    // is dropped, however slowly it reads.
+                    let (grace, rest) = match closing {
+                        Closing::Queued => (send_timeout, VecDeque::new()),
+                        Closing::Overflow(rest) => (CLOSE_GRACE, rest),
                     };
-                    if sink.send(Message::Binary(bytes)).await.is_err() {
-                        break;
-                    }
+                    let _ = tokio::time::timeout(grace, async {
+                        if let Some(mut sink) = (&mut writer).await {
+                            for frame in rest {
+                                if !send(id, &mut sink, frame, send_timeout).await {
+                                    return;
+                                }
+                            }
+                            let _ = tokio::time::timeout(send_timeout, sink.close()).await;
+                        }
+                    })
+                    .await;
+                    break;
                 }
-                Outgoing::Close => {
-                    let _ = sink.close().await;
+                // The relay loop dropped the connection without a close.
+                Err(_) => open = false,
+            },
+            _ = &mut writer => break,
+            _ = &mut reader => break,
+        }
+    }
+    let _ = to_relay.send(ToRelay::Gone(id)).await;
+}
+
+type Sink = SplitSink<WsStream, Message>;
+
+/// Write what the relay queues; the sink back when the queue is closed
+/// (the relay loop dropped it), `None` once the connection is closed or
+/// failed.
+async fn write(
+    id: ConnId,
+    mut sink: Sink,
+    mut rx: mpsc::Receiver<Outgoing>,
+    send_timeout: Duration,
+) -> Option<Sink> {
+    while let Some(item) = rx.recv().await {
+        match item {
+            Outgoing::Frame(frame) => {
+                if !send(id, &mut sink, frame, send_timeout).await {
+                    return None;
+                }
+            }
+            Outgoing::Close => {
+                let _ = tokio::time::timeout(send_timeout, sink.close()).await;
+                return None;
+            }
+        }
+    }
+    Some(sink)
+}
+
+/// Send one frame within `send_timeout`; false if the connection is done.
+async fn send(id: ConnId, sink: &mut Sink, frame: Frame, send_timeout: Duration) -> bool {
+    let Ok(bytes) = frame.to_bytes(DEFAULT_MAX_FRAME_LEN) else {
+        return true;
+    };
+    match tokio::time::timeout(send_timeout, sink.send(Message::Binary(bytes))).await {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            tracing::debug!(conn = id.0, "peer not reading, dropped");
+            false
+        }
+    }
+}
+
+/// Hand every binary message to the relay until the peer closes.
+async fn read(id: ConnId, mut stream: SplitStream<WsStream>, to_relay: &mpsc::Sender<ToRelay>) {
+    while let Some(msg) = stream.next().await {
+        match msg {
+            Ok(Message::Binary(bytes)) => {
+                if to_relay.send(ToRelay::Message(id, bytes)).await.is_err() {
                     break;
                 }
             }
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
         }
-    };
-    let reader = async {
-        while let Some(msg) = stream.next().await {
-            match msg {
-                Ok(Message::Binary(bytes)) => {
-                    if to_relay.send(ToRelay::Message(id, bytes)).await.is_err() {
-                        break;
-                    }
-                }
-                Ok(Message::Close(_)) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    };
-    tokio::select! {
-        _ = writer => {}
-        _ = reader => {}
     }
-    let _ = to_relay.send(ToRelay::Gone(id)).await;
 }
