@@ -175,3 +175,44 @@ fn status_runs_change_only_on_success_and_never_go_back() {
     assert_eq!(agents, ["old", "new", "newer"]);
     assert_eq!(errors(&ev), ["Forged", "Replayed(Seq(0))"]);
 }
+
+#[test]
+fn a_replay_nobody_asked_for_is_ignored() {
+    let now = Instant::now();
+    let host = host_keys();
+    let mut p = joined_reader(&host, now);
+    let mut a = sealer(&host, Direction::Output, 0xa);
+    let a0 = a.seal(b"a0").unwrap();
+    let a_end = a.finish().unwrap();
+    let mut b = sealer(&host, Direction::Output, 0xb);
+    let b0 = b.seal(b"b0").unwrap();
+    let replay_a = || {
+        Frame::control(Body::ReplayStart(m::ReplayStart {
+            terminal_id: T.0,
+            runs: vec![m::ReplayRun {
+                epoch: vec![0xa; 16].into(),
+                first_seq: 0,
+                frame_count: 2,
+            }],
+            complete: true,
+        }))
+    };
+    for f in [a0.clone(), a_end.clone(), b0] {
+        p.handle_frame(Frame::Sealed(f), now);
+    }
+    // The relay re-lists run a unasked: ignored, its frames are refused.
+    p.handle_frame(replay_a(), now);
+    p.handle_frame(Frame::Sealed(a0.clone()), now);
+    let ev = events(&mut p);
+    assert_eq!(outputs(&ev), [b"a0".to_vec(), b"b0".to_vec()]);
+    assert_eq!(errors(&ev).len(), 1, "{ev:?}");
+
+    // Asked for, the same replay is read.
+    p.request_history(T).unwrap();
+    p.handle_frame(replay_a(), now);
+    p.handle_frame(Frame::Sealed(a0), now);
+    p.handle_frame(Frame::Sealed(a_end), now);
+    let ev = events(&mut p);
+    assert_eq!(outputs(&ev), [b"a0".to_vec()]);
+    assert_eq!(errors(&ev), Vec::<String>::new());
+}

@@ -200,6 +200,8 @@ export class Participant {
   private status = new Map<number, StatusReader>();
   private inputs = new Map<number, StreamSealer>();
   private snapshotsSeen: Uint8Array[] = [];
+  /** Terminals whose history this participant asked for, ReplayStart still to come. */
+  private historyAsked = new Set<number>();
   private hostWasOffline = false;
   private nextPing?: number;
   private pings = 0n;
@@ -315,6 +317,7 @@ export class Participant {
     for (const s of this.inputs.values()) s.wipe();
     this.inputs.clear();
     this.out = [];
+    this.historyAsked.clear();
     this.hostWasOffline = false;
   }
 
@@ -458,11 +461,16 @@ export class Participant {
       }
       case "replayStart": {
         const r = body.value;
+        const asked = this.historyAsked.delete(r.terminalId);
         let reader = this.outputs.get(r.terminalId);
         if (!reader) {
           reader = newReader();
           this.outputs.set(r.terminalId, reader);
         }
+        // A replay begins a terminal's reading (at join) or answers this
+        // participant's own HistoryRequest; any other would let a relay
+        // present old output as new (SPEC.md 6.5).
+        if (!asked && (reader.opener !== undefined || reader.leftInRun !== 0)) break;
         reader.replay = r.runs.filter((run) => run.frameCount > 0);
         reader.replayFirst = true;
         reader.leftInRun = 0;
@@ -690,6 +698,15 @@ export class Participant {
   /** Close a terminal this participant controls. */
   closeTerminal(term: number): ActionError | undefined {
     return this.act("close", term, { case: "terminalClose", value: { terminalId: term } });
+  }
+
+  /** Replay a terminal's buffered output again (0 = all terminals). */
+  requestHistory(term: number): ActionError | undefined {
+    if (this.phase !== "joined") return { kind: "NotJoined" };
+    if (term === 0) for (const t of this.state.terminals.keys()) this.historyAsked.add(t);
+    else this.historyAsked.add(term);
+    this.send({ case: "historyRequest", value: { terminalId: term } });
+    return undefined;
   }
 
   /** Say which terminal this participant looks at. */

@@ -294,3 +294,28 @@ test("after a refused keystroke, or a host resume, input starts a new run", () =
   p.handleMessage(control({ case: "hostStatus", value: { online: true } }), 8);
   assert.deepEqual(typed("e"), [[3, 0n]]);
 });
+
+test("a replay nobody asked for is ignored", () => {
+  const p = participant("reader");
+  join(p, 3, 1);
+  drain(() => p.pollEvent());
+  const a = hostSealer(Direction.Output, 0xa);
+  const a0 = a.seal(new TextEncoder().encode("a0"));
+  const aEnd = a.finish();
+  const b = hostSealer(Direction.Output, 0xb);
+  const replayA = control({
+    case: "replayStart",
+    value: { terminalId: 1, runs: [{ epoch: new Uint8Array(16).fill(0xa), firstSeq: 0n, frameCount: 2 }], complete: true },
+  });
+  for (const f of [a0, aEnd, b.seal(new TextEncoder().encode("b0")), replayA, a0]) p.handleMessage(f, 4);
+  let events = drain(() => p.pollEvent());
+  assert.deepEqual(outputsOf(events), ["a0", "b0"]);
+  assert.deepEqual(errorsOf(events), ["WrongEpoch"]);
+
+  assert.equal(p.requestHistory(1), undefined);
+  assert.deepEqual(sent(p).map(toHex), [toHex(control({ case: "historyRequest", value: { terminalId: 1 } }))]);
+  for (const f of [replayA, a0, aEnd]) p.handleMessage(f, 5);
+  events = drain(() => p.pollEvent());
+  assert.deepEqual(outputsOf(events), ["a0"]);
+  assert.deepEqual(errorsOf(events), []);
+});

@@ -4,7 +4,7 @@
 //! status as a queryable [`View`] plus [`ParticipantEvent`]s, and seals
 //! input only where its role and the ownership table allow.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -295,6 +295,9 @@ pub struct Participant<R> {
     status: BTreeMap<TerminalId, StatusReader>,
     inputs: BTreeMap<TerminalId, StreamSealer>,
     snapshots_seen: VecDeque<Epoch>,
+    /// Terminals whose history this participant asked for and whose
+    /// `ReplayStart` has not come yet.
+    history_asked: BTreeSet<TerminalId>,
     host_was_offline: bool,
     keepalive: Keepalive,
     out: VecDeque<Frame>,
@@ -325,6 +328,7 @@ impl<R: CryptoRng> Participant<R> {
             status: BTreeMap::new(),
             inputs: BTreeMap::new(),
             snapshots_seen: VecDeque::new(),
+            history_asked: BTreeSet::new(),
             host_was_offline: false,
             keepalive,
             out: VecDeque::new(),
@@ -371,6 +375,7 @@ impl<R: CryptoRng> Participant<R> {
         self.status.clear();
         self.inputs.clear();
         self.out.clear();
+        self.history_asked.clear();
         self.host_was_offline = false;
     }
 
@@ -568,7 +573,16 @@ impl<R: CryptoRng> Participant<R> {
                 self.events.push_back(ParticipantEvent::Chat(line));
             }
             Body::ReplayStart(r) => {
-                let reader = self.outputs.entry(TerminalId(r.terminal_id)).or_default();
+                let term = TerminalId(r.terminal_id);
+                let asked = self.history_asked.remove(&term);
+                let reader = self.outputs.entry(term).or_default();
+                // A replay begins a terminal's reading (at join) or answers
+                // this participant's own HistoryRequest; any other would let
+                // a relay present old output as new (SPEC.md 6.5).
+                let unread = reader.opener.is_none() && reader.left_in_run == 0;
+                if !asked && !unread {
+                    return;
+                }
                 reader.replay = r
                     .runs
                     .into_iter()
@@ -974,6 +988,12 @@ impl<R: CryptoRng> Participant<R> {
     /// Replay a terminal's buffered output again (0 = all terminals).
     pub fn request_history(&mut self, term: TerminalId) -> Result<(), ActionError> {
         self.me()?;
+        if term.0 == 0 {
+            self.history_asked
+                .extend(self.view.terminals.keys().copied());
+        } else {
+            self.history_asked.insert(term);
+        }
         self.out
             .push_back(Frame::control(Body::HistoryRequest(m::HistoryRequest {
                 terminal_id: term.0,
