@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use taiku_crypto::{KeySchedule, Link, LinkSecret, StreamSealer};
+use taiku_proto::SealedFrame;
 use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{Direction, Epoch, Frame, ParticipantId, Role, SessionId, TerminalId};
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
@@ -77,16 +78,34 @@ fn errors(events: &[ParticipantEvent]) -> Vec<String> {
         .collect()
 }
 
+/// Run a (one frame, then FIN) and the first frame of run b, of terminal 1's output.
+struct TwoRuns {
+    a0: SealedFrame,
+    a_end: SealedFrame,
+    b0: SealedFrame,
+    b: StreamSealer,
+}
+
+fn two_runs(host: &KeySchedule) -> TwoRuns {
+    let mut a = sealer(host, Direction::Output, 0xa);
+    let a0 = a.seal(b"a0").unwrap();
+    let a_end = a.finish().unwrap();
+    let mut b = sealer(host, Direction::Output, 0xb);
+    let b0 = b.seal(b"b0").unwrap();
+    TwoRuns { a0, a_end, b0, b }
+}
+
 #[test]
 fn a_finished_run_cannot_be_replayed_as_a_new_one() {
     let now = Instant::now();
     let host = host_keys();
     let mut p = joined_reader(&host, now);
-    let mut a = sealer(&host, Direction::Output, 0xa);
-    let a0 = a.seal(b"a0").unwrap();
-    let a_end = a.finish().unwrap();
-    let mut b = sealer(&host, Direction::Output, 0xb);
-    let b0 = b.seal(b"b0").unwrap();
+    let TwoRuns {
+        a0,
+        a_end,
+        b0,
+        mut b,
+    } = two_runs(&host);
     let b_end = b.finish().unwrap();
     for f in [a0.clone(), a_end, b0, b_end, a0] {
         p.handle_frame(Frame::Sealed(f), now);
@@ -181,11 +200,7 @@ fn a_replay_nobody_asked_for_is_ignored() {
     let now = Instant::now();
     let host = host_keys();
     let mut p = joined_reader(&host, now);
-    let mut a = sealer(&host, Direction::Output, 0xa);
-    let a0 = a.seal(b"a0").unwrap();
-    let a_end = a.finish().unwrap();
-    let mut b = sealer(&host, Direction::Output, 0xb);
-    let b0 = b.seal(b"b0").unwrap();
+    let TwoRuns { a0, a_end, b0, .. } = two_runs(&host);
     let replay_a = || {
         Frame::control(Body::ReplayStart(m::ReplayStart {
             terminal_id: T.0,

@@ -209,6 +209,21 @@ function hostSealer(direction: Direction, epoch: number): StreamSealer {
   return s;
 }
 
+/** A reader joined to the vector's session, its join events drained. */
+function joinedReader(): Participant {
+  const p = participant("reader");
+  join(p, 3, 1);
+  drain(() => p.pollEvent());
+  return p;
+}
+
+/** Run a (one frame, then FIN) and a sealer for run b, of terminal 1's output. */
+function twoRuns() {
+  const a = hostSealer(Direction.Output, 0xa);
+  const a0 = a.seal(new TextEncoder().encode("a0"));
+  return { a0, aEnd: a.finish(), b: hostSealer(Direction.Output, 0xb) };
+}
+
 function errorsOf(events: ParticipantEvent[]): string[] {
   return events.flatMap((e) => (e.type === "streamError" ? [e.error] : []));
 }
@@ -218,13 +233,8 @@ function outputsOf(events: ParticipantEvent[]): string[] {
 }
 
 test("a finished run cannot be replayed as a new one", () => {
-  const p = participant("reader");
-  join(p, 3, 1);
-  drain(() => p.pollEvent());
-  const a = hostSealer(Direction.Output, 0xa);
-  const a0 = a.seal(new TextEncoder().encode("a0"));
-  const aEnd = a.finish();
-  const b = hostSealer(Direction.Output, 0xb);
+  const p = joinedReader();
+  const { a0, aEnd, b } = twoRuns();
   for (const f of [a0, aEnd, b.seal(new TextEncoder().encode("b0")), b.finish(), a0]) p.handleMessage(f, 4);
   const events = drain(() => p.pollEvent());
   assert.deepEqual(outputsOf(events), ["a0", "b0"]);
@@ -232,9 +242,7 @@ test("a finished run cannot be replayed as a new one", () => {
 });
 
 test("only the first replayed run may begin anywhere", () => {
-  const p = participant("reader");
-  join(p, 3, 1);
-  drain(() => p.pollEvent());
+  const p = joinedReader();
   const a = hostSealer(Direction.Output, 0xa);
   const aFrames = [0, 1, 2, 3, 4].map((i) => a.seal(new TextEncoder().encode(`a${i}`)));
   const b = hostSealer(Direction.Output, 0xb);
@@ -248,9 +256,7 @@ test("only the first replayed run may begin anywhere", () => {
 });
 
 test("status runs change only on success and never go back", () => {
-  const p = participant("reader");
-  join(p, 3, 1);
-  drain(() => p.pollEvent());
+  const p = joinedReader();
   const record = (agent: string) =>
     toBinary(SealedRecordSchema, create(SealedRecordSchema, { body: { case: "agentStatus", value: { agent, state: AgentState.RUNNING } } }));
   const s1 = hostSealer(Direction.Status, 1);
@@ -296,13 +302,8 @@ test("after a refused keystroke, or a host resume, input starts a new run", () =
 });
 
 test("a replay nobody asked for is ignored", () => {
-  const p = participant("reader");
-  join(p, 3, 1);
-  drain(() => p.pollEvent());
-  const a = hostSealer(Direction.Output, 0xa);
-  const a0 = a.seal(new TextEncoder().encode("a0"));
-  const aEnd = a.finish();
-  const b = hostSealer(Direction.Output, 0xb);
+  const p = joinedReader();
+  const { a0, aEnd, b } = twoRuns();
   const replayA = control({
     case: "replayStart",
     value: { terminalId: 1, runs: [{ epoch: new Uint8Array(16).fill(0xa), firstSeq: 0n, frameCount: 2 }], complete: true },
