@@ -957,3 +957,32 @@ fn terminal_sizes_are_fitted_before_anyone_applies_them() {
     let seen = net.peers[w].machine.view().terminals[&t].clone();
     assert_eq!((seen.rows, seen.cols), (1000, 80));
 }
+
+#[test]
+fn a_new_name_reaches_everyone_and_survives_a_rejoin() {
+    let mut net = Net::new(12);
+    let a = net.add_peer(Role::Writer, "a");
+    let b = net.add_peer(Role::Reader, "b");
+    let aid = net.id(a);
+    net.peers[a].machine.set_profile("ana", "laptop").unwrap();
+    net.run();
+    let seen = net.peers[b].machine.view().peers[&aid].clone();
+    assert_eq!(
+        (seen.name.as_str(), seen.device_label.as_str()),
+        ("ana", "laptop")
+    );
+    assert!(
+        net.peers[b]
+            .machine
+            .set_profile(&"x".repeat(100), "")
+            .is_ok()
+    );
+    net.run();
+    let bid = net.id(b);
+    assert_eq!(net.peers[a].machine.view().peers[&bid].name.len(), 64);
+    // A rejoin announces the new name.
+    net.drop_peer(a);
+    net.connect_peer(a);
+    let aid = net.id(a);
+    assert_eq!(net.peers[b].machine.view().peers[&aid].name, "ana");
+}

@@ -43,6 +43,8 @@ const chatLog = $("chat-log");
 const chatForm = $<HTMLFormElement>("chat-form");
 const chatInput = $<HTMLInputElement>("chat-input");
 const newTerminal = $<HTMLButtonElement>("new-terminal");
+const nameForm = $<HTMLFormElement>("name-form");
+const nameInput = $<HTMLInputElement>("name-input");
 
 function notice(text: string, bad = false, action?: { label: string; run: () => void }): void {
   noticeEl.replaceChildren(document.createTextNode(text));
@@ -136,6 +138,13 @@ class Session {
       if (err) notice(err.kind === "TooLong" ? "That message is too long." : "Not connected.");
       else chatInput.value = "";
       this.pump();
+    });
+    nameForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const name = nameInput.value.trim();
+      if (name && !this.p.setProfile(name, "browser")) nameInput.blur();
+      this.pump();
+      this.render();
     });
     newTerminal.addEventListener("click", () => {
       // A terminal of your own: you type into it without asking anyone.
@@ -239,6 +248,7 @@ class Session {
         clearNotice();
         if (e.role === Role.Reader) notice("Read-only link: you can watch, but not type.");
         newTerminal.hidden = e.role === Role.Reader;
+        nameForm.hidden = false;
         break;
       case "denied":
         this.denied(e.reason);

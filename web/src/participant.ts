@@ -194,6 +194,7 @@ export function cutLabel(s: string, max = MAX_NAME_BYTES): string {
 /** The participant state machine. */
 export class Participant {
   private readonly keys: KeySchedule;
+  private readonly config: ParticipantConfig;
   private phase: Phase = "idle";
   private state: View = emptyView();
   private outputs = new Map<number, OutputReader>();
@@ -217,10 +218,11 @@ export class Participant {
     role: Role,
     secret: Uint8Array,
     readonly sessionId: string,
-    private readonly config: ParticipantConfig,
+    config: ParticipantConfig,
     private readonly random: (n: number) => Uint8Array,
   ) {
     this.keys = new KeySchedule(role, secret, sessionId);
+    this.config = { ...config };
   }
 
   /** The link's role. */
@@ -713,6 +715,28 @@ export class Participant {
   focus(term: number): ActionError | undefined {
     if (this.phase !== "joined") return { kind: "NotJoined" };
     this.send({ case: "focus", value: { terminalId: term } });
+    return undefined;
+  }
+
+  /**
+   * Change the display name and device label (each cut to
+   * `MAX_NAME_BYTES`): everyone is told, and a rejoin uses them. Names are
+   * display data, never permission.
+   */
+  setProfile(name: string, deviceLabel: string): ActionError | undefined {
+    const me = this.phase === "joined" ? this.state.me : undefined;
+    if (!me) return { kind: "NotJoined" };
+    this.config.name = cutLabel(name);
+    this.config.deviceLabel = cutLabel(deviceLabel);
+    const peer = this.state.peers.get(me.id);
+    if (peer) {
+      peer.name = this.config.name;
+      peer.deviceLabel = this.config.deviceLabel;
+    }
+    this.send({
+      case: "presence",
+      value: { profile: { name: this.config.name, deviceLabel: this.config.deviceLabel }, state: Presence_State.UPDATED },
+    });
     return undefined;
   }
 

@@ -185,9 +185,13 @@ test("the writer link shows the prompt, types a command and sees its output", as
   await page.locator("#terminals li").first().click();
   await waitForScreen(page, "queried-5");
 
+  await page.locator("#name-input").fill("ana");
+  await page.locator("#name-input").press("Enter");
+  await page.locator("#people").filter({ hasText: "ana (you)" }).waitFor({ timeout: TIMEOUT });
+
   await page.locator("#chat-input").fill("hello from the browser");
   await page.locator("#chat-input").press("Enter");
-  await page.locator("#chat-log").filter({ hasText: "hello from the browser" }).waitFor({ timeout: TIMEOUT });
+  await page.locator("#chat-log").filter({ hasText: "ana (you)hello from the browser" }).waitFor({ timeout: TIMEOUT });
 
   mkdirSync(OUTPUT, { recursive: true });
   await page.setViewportSize({ width: 1100, height: 560 });

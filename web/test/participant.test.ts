@@ -320,3 +320,20 @@ test("a replay nobody asked for is ignored", () => {
   assert.deepEqual(outputsOf(events), ["a0"]);
   assert.deepEqual(errorsOf(events), []);
 });
+
+test("a new name is announced, cut to its limit, and used on rejoin", () => {
+  const p = joinedReader();
+  assert.equal(p.setProfile("ana".repeat(30), "tablet"), undefined);
+  const [frame] = sent(p);
+  const d = decodeFrame(frame ?? new Uint8Array());
+  assert.ok(d.type === "control" && d.control.body.case === "presence");
+  assert.equal(d.control.body.value.profile?.name, "ana".repeat(21) + "a");
+  assert.equal(p.view.peers.get(3)?.name.length, 64);
+  p.handleDisconnect(6);
+  p.connect(7);
+  const [request] = sent(p);
+  const r = decodeFrame(request ?? new Uint8Array());
+  assert.ok(r.type === "control" && r.control.body.case === "joinRequest");
+  assert.deepEqual([r.control.body.value.profile?.name.length, r.control.body.value.profile?.deviceLabel], [64, "tablet"]);
+  assert.equal(DEFAULT_CONFIG.name, "guest", "the shared defaults are not changed");
+});

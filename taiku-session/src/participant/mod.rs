@@ -961,6 +961,30 @@ impl<R: CryptoRng> Participant<R> {
         Ok(())
     }
 
+    /// Change this participant's display name and device label (each cut
+    /// to `MAX_NAME_BYTES` / `MAX_LABEL_BYTES`): everyone is told, and a
+    /// rejoin uses them. Names are display data, never permission.
+    pub fn set_profile(&mut self, name: &str, device_label: &str) -> Result<(), ActionError> {
+        let (id, _) = self.me()?;
+        self.config.name = crate::agent::cut_label(name.to_owned());
+        self.config.device_label = crate::agent::cut_label(device_label.to_owned());
+        if let Some(peer) = self.view.peers.get_mut(&id) {
+            peer.name = self.config.name.clone();
+            peer.device_label = self.config.device_label.clone();
+        }
+        self.out
+            .push_back(Frame::control(Body::Presence(m::Presence {
+                participant_id: 0,
+                profile: Some(m::Profile {
+                    name: self.config.name.clone(),
+                    device_label: self.config.device_label.clone(),
+                }),
+                role: 0,
+                state: m::presence::State::Updated as i32,
+            })));
+        Ok(())
+    }
+
     /// Say something in the chat.
     pub fn chat(&mut self, text: &str) -> Result<(), ActionError> {
         self.me()?;
