@@ -458,6 +458,20 @@ class Session {
     requestsEl.hidden = this.requests.size === 0;
   }
 
+  /** A small action button; what it does is checked again by the machine and the relay. */
+  private button(label: string, act: () => ActionError | undefined): HTMLButtonElement {
+    const b = document.createElement("button");
+    b.className = "act";
+    b.textContent = label;
+    b.addEventListener("click", (e) => {
+      e.stopPropagation();
+      const err = act();
+      if (err) notice(err.kind === "Refused" ? `Not allowed: ${err.refusal}.` : "Not connected.");
+      this.pump();
+    });
+    return b;
+  }
+
   private name(id: number): string {
     const peer = this.p.view.peers.get(id);
     const me = this.p.view.me?.id === id ? " (you)" : "";
@@ -487,6 +501,13 @@ class Session {
         const controller = t.control.controller === t.control.owner ? "" : `, controlled by ${this.name(t.control.controller)}`;
         meta.textContent = `owner: ${this.name(t.control.owner)}${controller}${t.lock !== undefined ? `, typing: ${this.name(t.lock)}` : ""}`;
         li.append(title, meta);
+        const me = v.me;
+        if (me && t.control.owner === me.id && t.control.controller !== me.id) {
+          li.append(this.button("Take back", () => this.p.revoke(id)));
+        }
+        if (me && me.role === Role.Admin && t.control.controller !== me.id && t.control.owner !== me.id) {
+          li.append(this.button("Take over", () => this.p.takeOver(id)));
+        }
         if (t.agent) {
           const agent = document.createElement("div");
           agent.className = "agent";
@@ -503,6 +524,14 @@ class Session {
         meta.className = "meta";
         meta.textContent = ` ${id === 0 ? "host" : ROLE_NAMES[peer.role]}${peer.deviceLabel ? `, ${peer.deviceLabel}` : ""}`;
         li.append(document.createTextNode(this.name(id)), meta);
+        // The owner (or an admin) of the terminal on screen may hand it to
+        // a writer or admin directly.
+        const t = this.selected === undefined ? undefined : v.terminals.get(this.selected);
+        const term = this.selected;
+        const mine = v.me && t && (t.control.owner === v.me.id || v.me.role === Role.Admin);
+        if (mine && term !== undefined && id !== v.me?.id && id !== t.control.controller && peer.role !== Role.Reader) {
+          li.append(this.button(`Hand over ${term}`, () => this.p.grant(term, id)));
+        }
         return li;
       }),
     );

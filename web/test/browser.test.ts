@@ -36,7 +36,7 @@ before(async () => {
   assert.ok(existsSync(DIST), "build the client first: npm run build");
   const bin = shareBinary();
   // `share` wants a terminal: `script` gives it a pseudo-terminal.
-  share = spawn("script", ["-qfec", `${bin} --enable-readers --web ${fileURLToPath(new URL("../dist", import.meta.url))}`, "/dev/null"], {
+  share = spawn("script", ["-qfec", `${bin} --enable-readers --admin-link --web ${fileURLToPath(new URL("../dist", import.meta.url))}`, "/dev/null"], {
     env: { ...process.env, SHELL: "/bin/sh", PS1: PROMPT, ENV: "", USER: "host", RUST_LOG: "warn" },
     stdio: ["pipe", "pipe", "pipe"],
   });
@@ -44,8 +44,8 @@ before(async () => {
     shareOutput += d.toString("utf8");
   });
   const deadline = Date.now() + 60_000;
-  while (links.size < 2) {
-    for (const m of shareOutput.matchAll(/(writer|reader) link: (http\S+)/g)) {
+  while (links.size < 3) {
+    for (const m of shareOutput.matchAll(/(writer|reader|admin) link: (http\S+)/g)) {
       if (m[1] && m[2]) links.set(m[1], m[2].replace(/\x1b\[[0-9;]*[A-Za-z]/g, ""));
     }
     if (Date.now() > deadline) throw new Error(`share printed no links:\n${shareOutput}`);
@@ -229,4 +229,20 @@ test("a damaged link and a link to no session get clear messages", async () => {
   await expired.page.locator("#notice").filter({ hasText: "wrong or has expired" }).waitFor({ timeout: TIMEOUT });
   assertFragmentPrivate(unknown, expired.traffic);
   await expired.page.close();
+});
+
+test("the admin link takes over a terminal and types into it", async () => {
+  const link = links.get("admin") ?? "";
+  const { page, traffic } = await open(link);
+  await waitForScreen(page, "taiku-42");
+  await page.locator("#role").filter({ hasText: "admin link" }).waitFor({ timeout: TIMEOUT });
+  const shell = page.locator("#terminals li").first();
+  await shell.getByRole("button", { name: "Take over" }).click();
+  await shell.filter({ hasText: "controlled by guest (you)" }).waitFor({ timeout: TIMEOUT });
+  await page.locator("#screen .term:not([hidden]) .xterm").click();
+  await page.keyboard.type("echo admin-$((3+4))");
+  await page.keyboard.press("Enter");
+  await waitForScreen(page, "admin-7");
+  assertFragmentPrivate(link, traffic);
+  await page.close();
 });

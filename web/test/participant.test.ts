@@ -337,3 +337,22 @@ test("a new name is announced, cut to its limit, and used on rejoin", () => {
   assert.deepEqual([r.control.body.value.profile?.name.length, r.control.body.value.profile?.deviceLabel], [64, "tablet"]);
   assert.equal(DEFAULT_CONFIG.name, "guest", "the shared defaults are not changed");
 });
+
+test("hand-offs follow the ownership table", () => {
+  const p = participant("writer");
+  join(p, 2, 2);
+  p.handleMessage(control({ case: "terminalOpened", value: { terminalId: 2, owner: 2, rows: 24, cols: 80, label: "mine" } }), 4);
+  sent(p);
+  // The writer owns terminal 2: it may hand it over and take it back.
+  assert.equal(p.grant(2, 5), undefined);
+  assert.equal(p.revoke(2), undefined);
+  assert.deepEqual(sent(p).map(toHex), [
+    toHex(control({ case: "controlGrant", value: { terminalId: 2, grantee: 5 } })),
+    toHex(control({ case: "controlRevoke", value: { terminalId: 2 } })),
+  ]);
+  // Not the host's terminal 1, and never a take-over without the admin role.
+  assert.deepEqual(p.grant(1, 5), { kind: "Refused", refusal: "NotOwner" });
+  assert.deepEqual(p.revoke(1), { kind: "Refused", refusal: "NotOwner" });
+  assert.deepEqual(p.takeOver(1), { kind: "Refused", refusal: "NotAdmin" });
+  assert.deepEqual(sent(p), []);
+});
