@@ -49,25 +49,3 @@ impl Keepalive {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pings_follow_the_interval_only_while_started() {
-        let t0 = Instant::now();
-        let s = Duration::from_secs(1);
-        let mut k = Keepalive::new(30 * s);
-        assert_eq!(k.poll(t0 + 60 * s), None);
-        k.start(t0);
-        assert_eq!(k.deadline(), Some(t0 + 30 * s));
-        assert_eq!(k.poll(t0 + 29 * s), None);
-        assert_eq!(k.poll(t0 + 31 * s), Some(m::Ping { nonce: 1 }));
-        assert_eq!(k.deadline(), Some(t0 + 61 * s));
-        assert_eq!(k.poll(t0 + 61 * s), Some(m::Ping { nonce: 2 }));
-        k.stop();
-        assert_eq!(k.deadline(), None);
-        assert_eq!(k.poll(t0 + 200 * s), None);
-    }
-}

@@ -231,3 +231,33 @@ fn a_replay_nobody_asked_for_is_ignored() {
     assert_eq!(outputs(&ev), [b"a0".to_vec()]);
     assert_eq!(errors(&ev), Vec::<String>::new());
 }
+
+#[test]
+fn keep_alive_pings_follow_the_interval_only_while_joined() {
+    let t0 = Instant::now();
+    let s = std::time::Duration::from_secs(1);
+    let host = host_keys();
+    let mut p = joined_reader(&host, t0);
+    let pings = |p: &mut Participant<Rng>| -> Vec<u64> {
+        std::iter::from_fn(|| p.poll_transmit())
+            .filter_map(|f| match f {
+                Frame::Control(m::Control {
+                    body: Some(Body::Ping(ping)),
+                }) => Some(ping.nonce),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(p.poll_timeout(), Some(t0 + 30 * s));
+    p.handle_timeout(t0 + 29 * s);
+    assert_eq!(pings(&mut p), Vec::<u64>::new());
+    p.handle_timeout(t0 + 31 * s);
+    assert_eq!(pings(&mut p), [1]);
+    assert_eq!(p.poll_timeout(), Some(t0 + 61 * s));
+    p.handle_timeout(t0 + 61 * s);
+    assert_eq!(pings(&mut p), [2]);
+    p.handle_disconnect(t0 + 62 * s);
+    assert_eq!(p.poll_timeout(), None);
+    p.handle_timeout(t0 + 200 * s);
+    assert_eq!(pings(&mut p), Vec::<u64>::new());
+}
