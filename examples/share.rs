@@ -193,7 +193,9 @@ async fn main() {
                     HostEvent::AdoptionRequested { term, requester } => {
                         // Sharing means letting writers type: approve.
                         notice(&format!("participant {requester} takes control of terminal {term}"));
-                        host.run(move |h, _| h.answer_adoption(term, requester, true)).await;
+                        if let Some(Err(e)) = host.call(move |h, _| h.answer_adoption(term, requester, true)).await {
+                            notice(&format!("cannot hand over terminal {term}: {e}"));
+                        }
                     }
                     HostEvent::ControlChanged { term, controller, .. } => {
                         notice(&format!("terminal {term} is now controlled by participant {controller}"))

@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod action;
 mod codec;
 mod error;
 mod frame;
@@ -42,6 +43,7 @@ pub mod limits;
 pub mod message;
 mod varint;
 
+pub use action::ActionCode;
 pub use codec::{FrameDecoder, FrameEncoder};
 pub use error::{DecodeError, EncodeError, InvalidMaxFrameLen};
 pub use frame::{Direction, EncodedHeader, FLAG_FIN, Frame, FrameType, SealedFrame, SealedHeader};

@@ -27,6 +27,7 @@
 pub mod access;
 pub mod admission;
 pub mod agent;
+mod epochs;
 pub mod host;
 mod keepalive;
 pub mod participant;

@@ -892,7 +892,7 @@ fn a_refused_keystroke_does_not_stop_typing() {
     let w = net.add_peer(Role::Writer, "w");
     let (aid, wid) = (net.id(a), net.id(w));
     let (t, _) = net.open(ParticipantId::HOST);
-    net.host.grant(t, wid);
+    net.host.grant(t, wid).unwrap();
     net.run();
 
     // The admin types and holds the typing lock: the relay refuses the

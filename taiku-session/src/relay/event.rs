@@ -1,9 +1,10 @@
 //! What the relay reports for observability.
 
-use taiku_proto::message::{ActionRefusal, EndReason, RefusalReason};
-use taiku_proto::{ParticipantId, Role, SessionId};
+use taiku_proto::message::{EndReason, RefusalReason};
+use taiku_proto::{ActionCode, ParticipantId, Role, SessionId};
 
 use super::ConnId;
+use crate::access::Refusal;
 
 /// Something that happened, drained with [`Relay::poll_event`](super::Relay::poll_event).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,10 +37,10 @@ pub enum Event {
         session: SessionId,
         /// Who tried.
         participant: ParticipantId,
-        /// The `Control` field number, or 0x100 + direction for sealed frames.
-        action: u32,
-        /// Why.
-        reason: ActionRefusal,
+        /// What was refused.
+        action: ActionCode,
+        /// Why (sent as [`Refusal::to_proto`]).
+        reason: Refusal,
     },
     /// A participant left.
     Left {

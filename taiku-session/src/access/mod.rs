@@ -1,11 +1,33 @@
-//! The role and ownership rules (SPEC.md sections 6.2 and 6.3), written
-//! once and applied by both the relay and the host's own copy of the
-//! ownership table.
+//! The role and ownership rules (SPEC.md sections 6.2 to 6.4), each
+//! written once and applied by the relay, the host and the participant.
 //!
 //! Authority comes only from a verified role and the ownership table:
 //! nothing here looks at names, labels or ids a peer supplied about itself.
+//!
+//! - [`check`]: which role may perform which [`Action`] on a terminal
+//!   (the table of SPEC.md 6.2);
+//! - [`handoff`]: the ownership transitions of SPEC.md 6.3 as pure
+//!   functions returning the [`Change`] to apply, and [`may_own`] /
+//!   [`may_control`], who may own or be handed a terminal;
+//! - [`FocusLock`]: the typing lock of one terminal;
+//! - [`check_sealed`] and [`check_input_sender`]: who may seal frames of
+//!   which direction (SPEC.md 6.4);
+//! - [`check_profile`], [`check_chat`], [`check_label`] and
+//!   [`check_layout`]: the size of the plaintext metadata a peer sends.
 
-use taiku_proto::message::ActionRefusal;
+mod handoff;
+mod lock;
+mod metadata;
+mod sealed;
+
+pub use handoff::{
+    Change, Handoff, expired, handoff, left, may_control, may_own, request_adoption,
+};
+pub use lock::{FocusLock, LockChange};
+pub use metadata::{check_chat, check_label, check_layout, check_profile};
+pub use sealed::{check_input_sender, check_sealed, sealed_by_host};
+
+use taiku_proto::message::{self as m, ActionRefusal};
 use taiku_proto::{ParticipantId, Role};
 
 /// Something a participant asks to do.
@@ -42,6 +64,16 @@ pub struct Control {
     pub controller: ParticipantId,
 }
 
+impl From<&m::ControlChanged> for Control {
+    /// The control a `ControlChanged` announces.
+    fn from(changed: &m::ControlChanged) -> Self {
+        Control {
+            owner: ParticipantId(changed.owner),
+            controller: ParticipantId(changed.controller),
+        }
+    }
+}
+
 impl Control {
     /// A new terminal: its creator owns and controls it.
     pub fn new(owner: ParticipantId) -> Self {
@@ -52,7 +84,8 @@ impl Control {
     }
 }
 
-/// Why an action is refused.
+/// Why an action is refused. Each maps to one wire reason
+/// ([`Refusal::to_proto`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum Refusal {
     /// Readers may only watch.
@@ -73,6 +106,40 @@ pub enum Refusal {
     /// Asking to adopt a terminal the actor already controls.
     #[error("already the terminal's controller")]
     AlreadyController,
+    /// The participant named (an owner or a grantee) is not one who may
+    /// hold the terminal.
+    #[error("unknown participant")]
+    UnknownParticipant,
+    /// An answer to an adoption request that is not pending.
+    #[error("no pending adoption request")]
+    NoPendingRequest,
+    /// Asking again while the same request is pending.
+    #[error("an adoption request is already pending")]
+    AlreadyPending,
+    /// Over a rate limit.
+    #[error("rate limited")]
+    RateLimited,
+    /// Another participant holds the terminal's typing lock.
+    #[error("another participant is typing")]
+    FocusLocked,
+    /// A text or list over its limit.
+    #[error("too long")]
+    TooLong,
+    /// The host is away; the action needs it.
+    #[error("the host is offline")]
+    HostOffline,
+    /// A per-session limit is reached.
+    #[error("limit reached")]
+    LimitReached,
+    /// A sealed frame of a direction this sender does not seal.
+    #[error("sealed frame of a direction the sender may not send")]
+    WrongDirection,
+    /// An input frame whose header names another participant.
+    #[error("input header names another participant")]
+    ForgedSender,
+    /// A request the protocol does not allow (a reserved or duplicate id).
+    #[error("invalid request")]
+    Invalid,
 }
 
 impl Refusal {
@@ -84,7 +151,17 @@ impl Refusal {
             Refusal::NotOwner => ActionRefusal::NotOwner,
             Refusal::NotAdmin => ActionRefusal::NotAdmin,
             Refusal::UnknownTerminal => ActionRefusal::UnknownTerminal,
-            Refusal::AlreadyController => ActionRefusal::Invalid,
+            Refusal::UnknownParticipant => ActionRefusal::UnknownParticipant,
+            Refusal::NoPendingRequest => ActionRefusal::NoPendingRequest,
+            Refusal::AlreadyPending | Refusal::RateLimited => ActionRefusal::RateLimited,
+            Refusal::FocusLocked => ActionRefusal::FocusLocked,
+            Refusal::TooLong => ActionRefusal::TooLong,
+            Refusal::HostOffline => ActionRefusal::HostOffline,
+            Refusal::LimitReached => ActionRefusal::LimitReached,
+            Refusal::AlreadyController
+            | Refusal::WrongDirection
+            | Refusal::ForgedSender
+            | Refusal::Invalid => ActionRefusal::Invalid,
         }
     }
 }
@@ -286,5 +363,17 @@ mod tests {
         assert_eq!(Refusal::NotOwner.to_proto() as i32, 3);
         assert_eq!(Refusal::NotAdmin.to_proto() as i32, 4);
         assert_eq!(Refusal::UnknownTerminal.to_proto() as i32, 5);
+        assert_eq!(Refusal::UnknownParticipant.to_proto() as i32, 6);
+        assert_eq!(Refusal::LimitReached.to_proto() as i32, 7);
+        assert_eq!(Refusal::AlreadyPending.to_proto() as i32, 8);
+        assert_eq!(Refusal::RateLimited.to_proto() as i32, 8);
+        assert_eq!(Refusal::TooLong.to_proto() as i32, 9);
+        assert_eq!(Refusal::NoPendingRequest.to_proto() as i32, 10);
+        assert_eq!(Refusal::HostOffline.to_proto() as i32, 11);
+        assert_eq!(Refusal::AlreadyController.to_proto() as i32, 12);
+        assert_eq!(Refusal::WrongDirection.to_proto() as i32, 12);
+        assert_eq!(Refusal::ForgedSender.to_proto() as i32, 12);
+        assert_eq!(Refusal::Invalid.to_proto() as i32, 12);
+        assert_eq!(Refusal::FocusLocked.to_proto() as i32, 13);
     }
 }

@@ -1,0 +1,190 @@
+//! What the host machine reports to its application, and the errors of
+//! its local API.
+
+use bytes::Bytes;
+use taiku_crypto::OpenError;
+use taiku_proto::message::{ActionRefusal, EndReason, RefusalReason};
+use taiku_proto::{ActionCode, ParticipantId, Role, TerminalId};
+
+use crate::access::Refusal;
+use crate::agent::AgentStatus;
+
+/// Why the host dropped an input frame.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InputDrop {
+    /// It did not open: not under the input key (a reader cannot make
+    /// one), tampered, replayed, reordered or out of sequence.
+    #[error("input did not open: {0}")]
+    Open(#[from] OpenError),
+    /// The terminal does not exist here.
+    #[error("input for an unknown terminal")]
+    UnknownTerminal,
+    /// The host's own copy of the rules refuses it.
+    #[error("input not allowed: {0}")]
+    NotAllowed(Refusal),
+    /// The sender is not a participant the host knows.
+    #[error("input from an unknown participant")]
+    UnknownSender,
+}
+
+/// What a shell command asks for, once bound to its terminal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShellAction {
+    /// Set (or with `None`, clear) the agent status of the command's own
+    /// terminal.
+    SetAgentStatus(Option<AgentStatus>),
+}
+
+/// Something the application must know or act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostEvent {
+    /// The relay accepted the host (`resumed` after a reconnect).
+    Online {
+        /// Whether this was a resume.
+        resumed: bool,
+    },
+    /// The connection to the relay is gone; reconnect within the grace
+    /// window and call [`Host::connect`].
+    Offline,
+    /// The relay refused the create or resume.
+    Refused(RefusalReason),
+    /// The session is over.
+    Ended(EndReason),
+    /// A participant joined.
+    Joined {
+        /// Its id.
+        participant: ParticipantId,
+        /// Its proven role.
+        role: Role,
+        /// Its display name.
+        name: String,
+    },
+    /// A participant left.
+    Left {
+        /// Its id.
+        participant: ParticipantId,
+    },
+    /// Keystrokes for a terminal, checked and opened.
+    Input {
+        /// The terminal.
+        term: TerminalId,
+        /// The sender.
+        from: ParticipantId,
+        /// The bytes to write to the PTY.
+        bytes: Bytes,
+    },
+    /// An input frame was dropped.
+    InputDropped {
+        /// The terminal it named.
+        term: TerminalId,
+        /// The sender the relay routed it from.
+        from: ParticipantId,
+        /// Why.
+        reason: InputDrop,
+    },
+    /// A writer asks for a new terminal it will own: call
+    /// [`Host::open_terminal`] with `owner = requester`, or ignore it. The
+    /// size is already fitted by
+    /// [`terminal_size`](taiku_proto::limits::terminal_size).
+    CreateRequested {
+        /// Who asked (the future owner).
+        requester: ParticipantId,
+        /// Requested rows.
+        rows: u32,
+        /// Requested columns.
+        cols: u32,
+        /// Requested label.
+        label: String,
+    },
+    /// The controller asks to close a terminal.
+    CloseRequested {
+        /// The terminal.
+        term: TerminalId,
+        /// Who asked.
+        requester: ParticipantId,
+    },
+    /// The controller asks for a new size; apply it to the PTY and call
+    /// [`Host::resize`]. The size is already fitted by
+    /// [`terminal_size`](taiku_proto::limits::terminal_size).
+    ResizeRequested {
+        /// The terminal.
+        term: TerminalId,
+        /// Rows.
+        rows: u32,
+        /// Columns.
+        cols: u32,
+        /// Who asked.
+        requester: ParticipantId,
+    },
+    /// A participant needs a screen snapshot: call [`Host::send_snapshot`].
+    SnapshotRequested {
+        /// The terminal.
+        term: TerminalId,
+        /// Who needs it.
+        requester: ParticipantId,
+    },
+    /// A participant asks to control one of the host's own terminals:
+    /// answer with [`Host::answer_adoption`].
+    AdoptionRequested {
+        /// The terminal.
+        term: TerminalId,
+        /// Who asks.
+        requester: ParticipantId,
+    },
+    /// An admin asks to publish or withdraw a tunnel.
+    TunnelRequested {
+        /// Local port.
+        port: u32,
+        /// Publish or withdraw.
+        enable: bool,
+    },
+    /// Control of a terminal changed.
+    ControlChanged {
+        /// The terminal.
+        term: TerminalId,
+        /// Its owner.
+        owner: ParticipantId,
+        /// Its controller.
+        controller: ParticipantId,
+    },
+    /// Output was lost before the relay could have it (offline buffer or
+    /// re-send backlog overflowed); a snapshot repairs viewers' screens.
+    OutputGap {
+        /// The terminal.
+        term: TerminalId,
+        /// Output bytes dropped while offline.
+        bytes: usize,
+        /// Sealed frames the relay never received and the re-send backlog
+        /// no longer held.
+        frames: u64,
+    },
+    /// The relay refused one of the host's own frames.
+    ActionRefused {
+        /// What was refused (SPEC.md section 8); `None` for a code this
+        /// version does not know.
+        action: Option<ActionCode>,
+        /// The terminal named.
+        term: TerminalId,
+        /// Why.
+        reason: ActionRefusal,
+    },
+}
+
+/// Errors of the host's local API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// No such terminal.
+    #[error("unknown terminal {0}")]
+    UnknownTerminal(TerminalId),
+    /// The owner named is not the host or a writer or admin here.
+    #[error("owner {0} is not a writer or admin in the session")]
+    InvalidOwner(ParticipantId),
+    /// Terminal ids are exhausted.
+    #[error("no terminal ids left")]
+    TerminalIdsExhausted,
+    /// The rules refuse the request (a grant to a reader, say); nothing
+    /// was sent.
+    #[error("not allowed: {0}")]
+    Refused(#[from] Refusal),
+}

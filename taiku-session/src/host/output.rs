@@ -1,0 +1,265 @@
+//! The host's output streams (SPEC.md 11.1, 6.6): PTY output coalesced
+//! and sealed, kept for re-sending after a resume, buffered while
+//! offline; snapshots; what a resume re-sends.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use prost::Message;
+use rand_core::CryptoRng;
+use taiku_crypto::{StreamSealer, random_epoch};
+use taiku_proto::message::{self as m, control::Body, sealed_record};
+use taiku_proto::{Direction, Frame, ParticipantId, Seq, TerminalId};
+
+use super::{Host, HostError, HostEvent, Phase};
+use crate::access;
+
+pub(super) struct OutputStream {
+    pub(super) sealer: StreamSealer,
+    /// Recent sealed plaintexts of this run, for re-sending after a resume.
+    pub(super) backlog: VecDeque<(Seq, Bytes)>,
+    pub(super) backlog_bytes: usize,
+}
+
+impl<R: CryptoRng> Host<R> {
+    /// PTY output of a terminal.
+    pub fn handle_output(
+        &mut self,
+        term: TerminalId,
+        bytes: &[u8],
+        now: Instant,
+    ) -> Result<(), HostError> {
+        let online = self.phase == Phase::Online;
+        let (coalesce_bytes, echo_window, offline_bytes) = (
+            self.config.coalesce_bytes,
+            self.config.echo_window,
+            self.config.offline_bytes,
+        );
+        let t = self
+            .terminals
+            .get_mut(&term)
+            .ok_or(HostError::UnknownTerminal(term))?;
+        let detected = t.detector.as_mut().and_then(|d| d.feed(bytes));
+        t.pending.extend_from_slice(bytes);
+        if !online {
+            // Keep the newest output; count what falls off the front.
+            if t.pending.len() > offline_bytes {
+                let excess = t.pending.len() - offline_bytes;
+                let _ = t.pending.split_to(excess);
+                t.lost_bytes += excess;
+            }
+        } else {
+            let echo = t
+                .last_input
+                .is_some_and(|i| now.saturating_duration_since(i) <= echo_window);
+            if echo || t.pending.len() >= coalesce_bytes {
+                self.flush(term, now);
+            } else if t.pending_since.is_none() {
+                t.pending_since = Some(now);
+            }
+        }
+        if let Some(status) = detected {
+            self.apply_status(term, Some(status));
+        }
+        Ok(())
+    }
+
+    /// Seal everything pending for a terminal.
+    pub(super) fn flush(&mut self, term: TerminalId, _now: Instant) {
+        if self.phase != Phase::Online {
+            return;
+        }
+        let resend_bytes = self.config.resend_bytes;
+        let Some(t) = self.terminals.get_mut(&term) else {
+            return;
+        };
+        t.pending_since = None;
+        if t.lost_bytes > 0 || t.lost_frames > 0 {
+            self.events.push_back(HostEvent::OutputGap {
+                term,
+                bytes: t.lost_bytes,
+                frames: t.lost_frames,
+            });
+            t.lost_bytes = 0;
+            t.lost_frames = 0;
+        }
+        let pending = t.pending.split().freeze();
+        let chunk = t.output.sealer.max_plaintext_len().max(1);
+        for piece in pending.chunks(chunk) {
+            let seq = t.output.sealer.next_seq();
+            match t.output.sealer.seal(piece) {
+                Ok(frame) => {
+                    let bytes = Bytes::copy_from_slice(piece);
+                    t.output.backlog_bytes += bytes.len();
+                    t.output.backlog.push_back((seq, bytes));
+                    while t.output.backlog_bytes > resend_bytes {
+                        match t.output.backlog.pop_front() {
+                            Some((_, b)) => t.output.backlog_bytes -= b.len(),
+                            None => break,
+                        }
+                    }
+                    self.out.push_back(Frame::Sealed(frame));
+                }
+                Err(_) => {
+                    // Exhausted after 2^64 - 1 frames: a new run.
+                    t.output = OutputStream {
+                        sealer: match self.keys.sealer(
+                            term,
+                            Direction::Output,
+                            ParticipantId::HOST,
+                            random_epoch(&mut self.rng),
+                        ) {
+                            Ok(s) => s.with_max_frame_len(self.config.max_frame_len),
+                            Err(_) => unreachable!("the host holds every root"),
+                        },
+                        backlog: VecDeque::new(),
+                        backlog_bytes: 0,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Answer a snapshot request with a screen the application rendered
+    /// (for instance from a terminal emulator fed the same output): bytes
+    /// that repaint the screen from scratch. `requester` 0 sends it to
+    /// every participant.
+    pub fn send_snapshot(
+        &mut self,
+        term: TerminalId,
+        requester: ParticipantId,
+        screen: &[u8],
+        now: Instant,
+    ) -> Result<(), HostError> {
+        if !self.terminals.contains_key(&term) {
+            return Err(HostError::UnknownTerminal(term));
+        }
+        // The snapshot reflects everything sealed so far.
+        self.flush(term, now);
+        let mut sealer = self.new_sealer(term, Direction::Snapshot, requester);
+        let Some(t) = self.terminals.get(&term) else {
+            return Err(HostError::UnknownTerminal(term));
+        };
+        let next = t.output.sealer.next_seq().0;
+        let record = m::SealedRecord {
+            body: Some(sealed_record::Body::Snapshot(m::Snapshot {
+                output_epoch: Bytes::copy_from_slice(&t.output.sealer.epoch().0),
+                // The first output frame the snapshot does not reflect.
+                output_seq: next,
+                rows: t.rows,
+                cols: t.cols,
+                screen: Bytes::copy_from_slice(screen),
+            })),
+        };
+        if self.phase == Phase::Online
+            && let Ok(frame) = sealer.seal(&record.encode_to_vec())
+        {
+            self.out.push_back(Frame::Sealed(frame));
+        }
+        Ok(())
+    }
+
+    // ---- resume ----------------------------------------------------------
+
+    /// The relay's view after a resume: re-send what it lacks in fresh runs.
+    pub(super) fn resume(&mut self, state: m::ResumeState, now: Instant) {
+        let known: BTreeMap<TerminalId, m::TerminalState> = state
+            .terminals
+            .into_iter()
+            .map(|t| (TerminalId(t.terminal_id), t))
+            .collect();
+        for (id, exit_status) in core::mem::take(&mut self.closed_offline) {
+            if known.contains_key(&id) {
+                self.out
+                    .push_back(Frame::control(Body::TerminalClosed(m::TerminalClosed {
+                        terminal_id: id.0,
+                        exit_status,
+                    })));
+            }
+        }
+        let ids: Vec<TerminalId> = self.terminals.keys().copied().collect();
+        for id in ids {
+            let relay = known.get(&id);
+            let fresh = self.new_output(id);
+            let status = self.new_sealer(id, Direction::Status, ParticipantId::HOST);
+            let Some(t) = self.terminals.get_mut(&id) else {
+                continue;
+            };
+            let old = core::mem::replace(&mut t.output, fresh);
+            t.status = status;
+            if let Some(r) = relay {
+                t.control = access::Control {
+                    owner: ParticipantId(r.owner),
+                    controller: ParticipantId(r.controller),
+                };
+            }
+            // What the relay does not hold of the old run.
+            let held_until = relay
+                .filter(|r| r.has_output && r.last_epoch.as_ref() == old.sealer.epoch().0)
+                .map(|r| r.last_seq);
+            let missing: Vec<Bytes> = old
+                .backlog
+                .iter()
+                .filter(|(seq, _)| held_until.is_none_or(|last| seq.0 > last))
+                .map(|(_, b)| b.clone())
+                .collect();
+            // Frames from the first one the relay lacks up to the first one
+            // the backlog still holds are lost.
+            let first_missing = held_until.map_or(0, |l| l.saturating_add(1));
+            let have_from = old
+                .backlog
+                .front()
+                .map_or(old.sealer.next_seq().0, |(s, _)| s.0);
+            t.lost_frames += have_from.saturating_sub(first_missing);
+            // Open the new run with an empty frame, so the relay's ring holds
+            // its start and a later joiner's replay lists it as a run.
+            if let Ok(frame) = t.output.sealer.seal(&[]) {
+                self.out.push_back(Frame::Sealed(frame));
+            }
+            let mut resend = BytesMut::new();
+            for b in missing {
+                resend.extend_from_slice(&b);
+            }
+            resend.extend_from_slice(&t.pending);
+            t.pending = resend;
+            if relay.is_none() {
+                self.announce(id);
+            }
+            self.flush(id, now);
+            self.send_status(id);
+        }
+    }
+
+    // ---- time and output ------------------------------------------------
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.phase != Phase::Online {
+            return None;
+        }
+        let delay = self.config.coalesce_delay;
+        self.terminals
+            .values()
+            .filter_map(|t| t.pending_since.map(|since| since + delay))
+            .chain(self.keepalive.deadline())
+            .min()
+    }
+
+    /// Time passed: seal coalesced output that has waited long enough.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let delay = self.config.coalesce_delay;
+        let due: Vec<TerminalId> = self
+            .terminals
+            .iter()
+            .filter(|(_, t)| t.pending_since.is_some_and(|s| s + delay <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.flush(id, now);
+        }
+        if let Some(ping) = self.keepalive.poll(now) {
+            self.out.push_back(Frame::control(Body::Ping(ping)));
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The host's terminals (SPEC.md 11.1, 11.3, 11.4): opening and
+//! announcing them, their size, closing them, and the agent status of
+//! each, set by a shell-bound command or a detector fed that terminal's
+//! output.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use prost::Message;
+use rand_core::CryptoRng;
+use taiku_crypto::{StreamSealer, random_epoch};
+use taiku_proto::limits::terminal_size;
+use taiku_proto::message::{self as m, control::Body, sealed_record};
+use taiku_proto::{Direction, Frame, ParticipantId, TerminalId};
+
+use super::output::OutputStream;
+use super::shell::{BindError, ShellToken};
+use super::{Host, HostError, HostTerminal, Phase, ShellAction};
+use crate::access;
+use crate::agent::{AgentDetector, AgentStatus};
+
+impl<R: CryptoRng> Host<R> {
+    /// A new PTY exists: announce it and return its id and the token to put
+    /// in its shell's environment under [`SHELL_TOKEN_ENV`]. The size is
+    /// fitted by [`terminal_size`](taiku_proto::limits::terminal_size).
+    pub fn open_terminal(
+        &mut self,
+        owner: ParticipantId,
+        rows: u32,
+        cols: u32,
+        label: &str,
+        _now: Instant,
+    ) -> Result<(TerminalId, ShellToken), HostError> {
+        access::may_own(self.role_of(owner)).map_err(|_| HostError::InvalidOwner(owner))?;
+        let id = TerminalId(self.next_terminal);
+        self.next_terminal = self
+            .next_terminal
+            .checked_add(1)
+            .ok_or(HostError::TerminalIdsExhausted)?;
+        let label = crate::agent::cut_label(label.to_owned());
+        let (rows, cols) = terminal_size(rows, cols);
+        let output = self.new_output(id);
+        let status = self.new_sealer(id, Direction::Status, ParticipantId::HOST);
+        let token = ShellToken::generate(&mut self.rng);
+        self.tokens.insert(id, token.duplicate());
+        self.terminals.insert(
+            id,
+            HostTerminal {
+                control: access::Control::new(owner),
+                rows,
+                cols,
+                label,
+                output,
+                status,
+                agent: None,
+                detector: None,
+                pending: BytesMut::new(),
+                pending_since: None,
+                lost_bytes: 0,
+                lost_frames: 0,
+                last_input: None,
+                announced: false,
+            },
+        );
+        if self.phase == Phase::Online {
+            self.announce(id);
+        }
+        Ok((id, token))
+    }
+
+    pub(super) fn new_sealer(
+        &mut self,
+        term: TerminalId,
+        direction: Direction,
+        participant: ParticipantId,
+    ) -> StreamSealer {
+        let epoch = random_epoch(&mut self.rng);
+        match self.keys.sealer(term, direction, participant, epoch) {
+            Ok(s) => s.with_max_frame_len(self.config.max_frame_len),
+            Err(_) => unreachable!("the host holds every root"),
+        }
+    }
+
+    pub(super) fn new_output(&mut self, term: TerminalId) -> OutputStream {
+        OutputStream {
+            sealer: self.new_sealer(term, Direction::Output, ParticipantId::HOST),
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
+        }
+    }
+
+    pub(super) fn announce(&mut self, id: TerminalId) {
+        let Some(t) = self.terminals.get_mut(&id) else {
+            return;
+        };
+        t.announced = true;
+        self.out
+            .push_back(Frame::control(Body::TerminalOpened(m::TerminalOpened {
+                terminal_id: id.0,
+                owner: t.control.owner.0,
+                rows: t.rows,
+                cols: t.cols,
+                label: t.label.clone(),
+            })));
+    }
+
+    /// After the first admission: announce every terminal and send what
+    /// was produced before.
+    pub(super) fn announce_all(&mut self, now: Instant) {
+        let ids: Vec<TerminalId> = self.terminals.keys().copied().collect();
+        for id in ids {
+            self.announce(id);
+            self.flush(id, now);
+            self.send_status(id);
+        }
+    }
+
+    /// Install a detector fed with this terminal's output only.
+    pub fn set_detector(
+        &mut self,
+        term: TerminalId,
+        detector: Box<dyn AgentDetector>,
+    ) -> Result<(), HostError> {
+        let t = self
+            .terminals
+            .get_mut(&term)
+            .ok_or(HostError::UnknownTerminal(term))?;
+        t.detector = Some(detector);
+        Ok(())
+    }
+
+    /// The PTY's size changed (on a participant's request or locally). The
+    /// size announced is fitted by
+    /// [`terminal_size`](taiku_proto::limits::terminal_size).
+    pub fn resize(&mut self, term: TerminalId, rows: u32, cols: u32) -> Result<(), HostError> {
+        let t = self
+            .terminals
+            .get_mut(&term)
+            .ok_or(HostError::UnknownTerminal(term))?;
+        let (rows, cols) = terminal_size(rows, cols);
+        t.rows = rows;
+        t.cols = cols;
+        if self.phase == Phase::Online {
+            self.out
+                .push_back(Frame::control(Body::TerminalResize(m::TerminalResize {
+                    terminal_id: term.0,
+                    rows,
+                    cols,
+                    requester: 0,
+                })));
+        }
+        Ok(())
+    }
+
+    /// The PTY exited: flush, end its streams, forget its token.
+    pub fn close_terminal(
+        &mut self,
+        term: TerminalId,
+        exit_status: i32,
+        now: Instant,
+    ) -> Result<(), HostError> {
+        if !self.terminals.contains_key(&term) {
+            return Err(HostError::UnknownTerminal(term));
+        }
+        self.flush(term, now);
+        let Some(mut t) = self.terminals.remove(&term) else {
+            return Err(HostError::UnknownTerminal(term));
+        };
+        self.tokens.remove(term);
+        self.inputs.retain(|(id, _), _| *id != term);
+        if self.phase == Phase::Online {
+            for frame in [t.output.sealer.finish(), t.status.finish()]
+                .into_iter()
+                .flatten()
+            {
+                self.out.push_back(Frame::Sealed(frame));
+            }
+            self.out
+                .push_back(Frame::control(Body::TerminalClosed(m::TerminalClosed {
+                    terminal_id: term.0,
+                    exit_status,
+                })));
+        } else if t.announced {
+            self.closed_offline.push((term, exit_status));
+        }
+        Ok(())
+    }
+
+    // ---- shell binding and agent status ---------------------------------
+
+    /// A command run inside a shared shell presented `token` (from its
+    /// environment) and optionally named a terminal. It is bound to the
+    /// token's terminal, and only that terminal can be affected.
+    pub fn shell_command(
+        &mut self,
+        token: Option<&str>,
+        named: Option<TerminalId>,
+        action: ShellAction,
+    ) -> Result<TerminalId, BindError> {
+        let term = self.tokens.bind(token, named)?;
+        match action {
+            ShellAction::SetAgentStatus(status) => self.apply_status(term, status),
+        }
+        Ok(term)
+    }
+
+    pub(super) fn apply_status(&mut self, term: TerminalId, status: Option<AgentStatus>) {
+        let Some(t) = self.terminals.get_mut(&term) else {
+            return;
+        };
+        if t.agent == status {
+            return;
+        }
+        t.agent = status;
+        self.send_status(term);
+    }
+
+    pub(super) fn send_status(&mut self, term: TerminalId) {
+        if self.phase != Phase::Online {
+            return;
+        }
+        let Some(t) = self.terminals.get_mut(&term) else {
+            return;
+        };
+        let record = m::SealedRecord {
+            body: Some(sealed_record::Body::AgentStatus(
+                t.agent
+                    .as_ref()
+                    .map(AgentStatus::to_proto)
+                    .unwrap_or_default(),
+            )),
+        };
+        if let Ok(frame) = t.status.seal(&record.encode_to_vec()) {
+            self.out.push_back(Frame::Sealed(frame));
+        }
+    }
+}

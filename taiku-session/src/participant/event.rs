@@ -1,0 +1,105 @@
+//! What the participant machine reports to its UI.
+
+use bytes::Bytes;
+use taiku_crypto::OpenError;
+use taiku_proto::message::{ActionRefusal, ControlReason, EndReason, RefusalReason};
+use taiku_proto::{ActionCode, Direction, ParticipantId, Role, TerminalId};
+
+use super::view::ChatLine;
+use crate::agent::AgentStatus;
+
+/// Something a UI reacts to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParticipantEvent {
+    /// Admitted.
+    Joined {
+        /// Assigned id.
+        id: ParticipantId,
+        /// Proven role.
+        role: Role,
+    },
+    /// The relay refused the join.
+    Denied(RefusalReason),
+    /// Terminal output, in order, exactly once.
+    Output {
+        /// The terminal.
+        term: TerminalId,
+        /// Bytes to feed the terminal emulator.
+        bytes: Bytes,
+    },
+    /// A screen snapshot: reset the terminal's screen to it; output that
+    /// follows continues from it.
+    Snapshot {
+        /// The terminal.
+        term: TerminalId,
+        /// Rows.
+        rows: u32,
+        /// Columns.
+        cols: u32,
+        /// Bytes that repaint the screen.
+        screen: Bytes,
+    },
+    /// A terminal's agent status changed.
+    AgentStatus {
+        /// The terminal.
+        term: TerminalId,
+        /// The status, `None` when no agent runs.
+        status: Option<AgentStatus>,
+    },
+    /// A terminal appeared.
+    TerminalOpened(TerminalId),
+    /// A terminal closed.
+    TerminalClosed(TerminalId),
+    /// A terminal's size changed.
+    TerminalResized(TerminalId),
+    /// Control of a terminal changed.
+    ControlChanged {
+        /// The terminal.
+        term: TerminalId,
+        /// Why.
+        reason: ControlReason,
+        /// Whose request, for adoption outcomes.
+        requester: ParticipantId,
+    },
+    /// Somebody asks to adopt a terminal this participant owns: answer with
+    /// [`Participant::answer_adoption`].
+    AdoptionRequested {
+        /// The terminal.
+        term: TerminalId,
+        /// Who asks.
+        requester: ParticipantId,
+    },
+    /// Presence changed (joined, updated or left).
+    Presence(ParticipantId),
+    /// A chat line arrived.
+    Chat(ChatLine),
+    /// The host came back.
+    HostOnline,
+    /// The host is gone for now.
+    HostOffline {
+        /// Milliseconds left in the grace window.
+        grace_remaining_ms: u64,
+    },
+    /// The session (or this participant's part in it) is over.
+    Ended(EndReason),
+    /// The relay refused an action.
+    ActionRefused {
+        /// What was refused (SPEC.md section 8); `None` for a code this
+        /// version does not know.
+        action: Option<ActionCode>,
+        /// Terminal named.
+        term: TerminalId,
+        /// Why.
+        reason: ActionRefusal,
+    },
+    /// A sealed frame did not open and was dropped.
+    StreamError {
+        /// The terminal.
+        term: TerminalId,
+        /// The stream.
+        direction: Direction,
+        /// Why.
+        error: OpenError,
+    },
+}

@@ -1,0 +1,57 @@
+//! A token bucket: `burst` actions at once, one more each `refill`.
+
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub(super) struct TokenBucket {
+    tokens: u32,
+    refilled: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket at `now`.
+    pub(super) fn full(burst: u32, now: Instant) -> Self {
+        TokenBucket {
+            tokens: burst,
+            refilled: now,
+        }
+    }
+
+    /// Take one token at `now`; `false` when the bucket is empty.
+    pub(super) fn take(&mut self, burst: u32, refill: Duration, now: Instant) -> bool {
+        let refill = refill.as_nanos().max(1);
+        let elapsed = now.saturating_duration_since(self.refilled).as_nanos();
+        let tokens = u32::try_from(elapsed / refill).unwrap_or(u32::MAX);
+        if tokens > 0 {
+            self.tokens = self.tokens.saturating_add(tokens).min(burst);
+            self.refilled = now;
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bursts_then_refills() {
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut bucket = TokenBucket::full(2, t0);
+        assert!(bucket.take(2, second, t0));
+        assert!(bucket.take(2, second, t0));
+        assert!(!bucket.take(2, second, t0));
+        assert!(bucket.take(2, second, t0 + second));
+        assert!(!bucket.take(2, second, t0 + second));
+        // A long pause refills only up to the burst.
+        let later = t0 + 10 * second;
+        assert!(bucket.take(2, second, later));
+        assert!(bucket.take(2, second, later));
+        assert!(!bucket.take(2, second, later));
+    }
+}

@@ -1,0 +1,250 @@
+//! One session as the relay holds it (SPEC.md 6.3 to 6.6): its verifiers,
+//! host seat, members, terminals with their control, typing lock, pending
+//! adoptions and replay ring, and its chat; and what happens when
+//! somebody leaves or the session ends.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use rand_core::CryptoRng;
+use taiku_crypto::Verifiers;
+use taiku_proto::message::{self as m, EndReason, control::Body};
+use taiku_proto::{Frame, ParticipantId, Role, SealedFrame, SessionId, TerminalId};
+
+use super::bucket::TokenBucket;
+use super::conn::ConnState;
+use super::ring::Ring;
+use super::{ConnId, Event, EvictReason, Relay, Timer};
+use crate::access::{self, Change, FocusLock, LockChange};
+
+#[derive(Debug)]
+pub(super) struct Member {
+    pub(super) conn: ConnId,
+    pub(super) role: Role,
+    pub(super) profile: m::Profile,
+    pub(super) chat: TokenBucket,
+}
+
+#[derive(Debug)]
+pub(super) enum HostSeat {
+    Online(ConnId),
+    Away { deadline: Instant },
+}
+
+#[derive(Debug)]
+pub(super) struct Terminal {
+    pub(super) control: access::Control,
+    pub(super) rows: u32,
+    pub(super) cols: u32,
+    pub(super) label: String,
+    pub(super) ring: Ring,
+    pub(super) last_status: Option<SealedFrame>,
+    /// Pending adoption requests: requester and deadline.
+    pub(super) adoptions: BTreeMap<ParticipantId, Instant>,
+    pub(super) lock: FocusLock,
+}
+
+impl Terminal {
+    pub(super) fn new(opened: &m::TerminalOpened, owner: ParticipantId) -> Self {
+        Terminal {
+            control: access::Control::new(owner),
+            rows: opened.rows,
+            cols: opened.cols,
+            label: opened.label.clone(),
+            ring: Ring::default(),
+            last_status: None,
+            adoptions: BTreeMap::new(),
+            lock: FocusLock::default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Session {
+    pub(super) verifiers: Verifiers,
+    pub(super) options: m::SessionOptions,
+    pub(super) host: HostSeat,
+    pub(super) host_profile: m::Profile,
+    pub(super) members: BTreeMap<ParticipantId, Member>,
+    pub(super) next_id: u32,
+    pub(super) terminals: BTreeMap<TerminalId, Terminal>,
+    pub(super) chat: VecDeque<m::Chat>,
+    pub(super) chat_seq: u64,
+}
+
+impl Session {
+    pub(super) fn new(
+        verifiers: Verifiers,
+        options: m::SessionOptions,
+        host: ConnId,
+        host_profile: m::Profile,
+    ) -> Self {
+        Session {
+            verifiers,
+            options,
+            host: HostSeat::Online(host),
+            host_profile,
+            members: BTreeMap::new(),
+            next_id: 1,
+            terminals: BTreeMap::new(),
+            chat: VecDeque::new(),
+            chat_seq: 0,
+        }
+    }
+
+    pub(super) fn host_conn(&self) -> Option<ConnId> {
+        match self.host {
+            HostSeat::Online(conn) => Some(conn),
+            HostSeat::Away { .. } => None,
+        }
+    }
+
+    /// The connection of a participant id (0 = host).
+    pub(super) fn conn_of(&self, id: ParticipantId) -> Option<ConnId> {
+        if id == ParticipantId::HOST {
+            self.host_conn()
+        } else {
+            self.members.get(&id).map(|m| m.conn)
+        }
+    }
+
+    /// The role of a participant id (the host is an admin); `None` for
+    /// somebody not in the session.
+    pub(super) fn role_of(&self, id: ParticipantId) -> Option<Role> {
+        if id == ParticipantId::HOST {
+            Some(Role::Admin)
+        } else {
+            self.members.get(&id).map(|m| m.role)
+        }
+    }
+
+    /// The host's `Presence`.
+    pub(super) fn host_presence(&self, state: m::presence::State) -> Frame {
+        Frame::control(Body::Presence(m::Presence {
+            participant_id: ParticipantId::HOST.0,
+            profile: Some(self.host_profile.clone()),
+            role: Role::Admin.to_proto(),
+            state: state as i32,
+        }))
+    }
+}
+
+impl<R: CryptoRng> Relay<R> {
+    pub(super) fn host_left(&mut self, session: &SessionId, conn: ConnId, now: Instant) {
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
+        if s.host_conn() != Some(conn) {
+            return;
+        }
+        let deadline = now + self.config.host_grace;
+        s.host = HostSeat::Away { deadline };
+        self.arm(deadline, Timer::HostGrace(session.clone()));
+        self.send_to_participants(session, &host_status(false, self.config.host_grace));
+        self.emit(Event::HostAway {
+            session: session.clone(),
+        });
+    }
+
+    pub(super) fn participant_left(&mut self, session: &SessionId, id: ParticipantId) {
+        let Some(s) = self.sessions.get_mut(session) else {
+            return;
+        };
+        let Some(member) = s.members.remove(&id) else {
+            return;
+        };
+        let mut frames = Vec::new();
+        for (tid, t) in s.terminals.iter_mut() {
+            t.adoptions.remove(&id);
+            if let Some(change) = access::left(&t.control, id) {
+                t.control = change.control;
+                frames.push(control_changed(*tid, &change));
+            }
+            if t.lock.release(id) == LockChange::Released {
+                frames.push(focus_lock(*tid, ParticipantId::HOST, 0));
+            }
+        }
+        frames.push(presence(id, &member, m::presence::State::Left));
+        for frame in frames {
+            self.broadcast(session, &frame);
+        }
+        self.emit(Event::Left {
+            session: session.clone(),
+            participant: id,
+        });
+    }
+
+    pub(super) fn end_session(&mut self, session: &SessionId, reason: EndReason) {
+        let conns = self.session_conns(session, true);
+        self.sessions.remove(session);
+        for conn in conns {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.state = ConnState::Closed;
+            }
+            self.send(conn, session_ended(reason));
+            self.out.close(conn, false);
+            self.emit(Event::Evicted {
+                conn,
+                reason: EvictReason::SessionEnded,
+            });
+        }
+        self.emit(Event::SessionEnded {
+            session: session.clone(),
+            reason,
+        });
+    }
+}
+
+pub(super) fn millis(d: core::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub(super) fn presence(id: ParticipantId, member: &Member, state: m::presence::State) -> Frame {
+    Frame::control(Body::Presence(m::Presence {
+        participant_id: id.0,
+        profile: Some(member.profile.clone()),
+        role: member.role.to_proto(),
+        state: state as i32,
+    }))
+}
+
+pub(super) fn opened(id: TerminalId, t: &Terminal) -> Frame {
+    Frame::control(Body::TerminalOpened(m::TerminalOpened {
+        terminal_id: id.0,
+        owner: t.control.owner.0,
+        rows: t.rows,
+        cols: t.cols,
+        label: t.label.clone(),
+    }))
+}
+
+pub(super) fn control_changed(id: TerminalId, change: &Change) -> Frame {
+    Frame::control(Body::ControlChanged(m::ControlChanged {
+        terminal_id: id.0,
+        owner: change.control.owner.0,
+        controller: change.control.controller.0,
+        reason: change.reason as i32,
+        requester: change.requester.0,
+    }))
+}
+
+pub(super) fn focus_lock(terminal: TerminalId, holder: ParticipantId, expires_in_ms: u64) -> Frame {
+    Frame::control(Body::FocusLock(m::FocusLock {
+        terminal_id: terminal.0,
+        holder: holder.0,
+        expires_in_ms: u32::try_from(expires_in_ms).unwrap_or(u32::MAX),
+    }))
+}
+
+pub(super) fn host_status(online: bool, grace_remaining: core::time::Duration) -> Frame {
+    Frame::control(Body::HostStatus(m::HostStatus {
+        online,
+        grace_remaining_ms: millis(grace_remaining),
+    }))
+}
+
+pub(super) fn session_ended(reason: EndReason) -> Frame {
+    Frame::control(Body::SessionEnded(m::SessionEnded {
+        reason: reason as i32,
+    }))
+}
