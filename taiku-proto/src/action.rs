@@ -58,6 +58,8 @@ pub enum ActionCode {
     TerminalClosed,
     /// `TerminalResize` (24).
     TerminalResize,
+    /// `InputTicket` (25).
+    InputTicket,
     /// `AdoptionRequest` (30).
     AdoptionRequest,
     /// `AdoptionAnswer` (31).
@@ -93,7 +95,7 @@ pub enum ActionCode {
 }
 
 /// Every control code with its `Control` field number, in field order.
-const CONTROL_CODES: [(ActionCode, u32); 33] = [
+const CONTROL_CODES: [(ActionCode, u32); 34] = [
     (ActionCode::SessionCreate, 1),
     (ActionCode::SessionResume, 2),
     (ActionCode::JoinRequest, 3),
@@ -112,6 +114,7 @@ const CONTROL_CODES: [(ActionCode, u32); 33] = [
     (ActionCode::TerminalClose, 22),
     (ActionCode::TerminalClosed, 23),
     (ActionCode::TerminalResize, 24),
+    (ActionCode::InputTicket, 25),
     (ActionCode::AdoptionRequest, 30),
     (ActionCode::AdoptionAnswer, 31),
     (ActionCode::ControlGrant, 32),
@@ -151,6 +154,7 @@ impl ActionCode {
             Body::TerminalClose(_) => ActionCode::TerminalClose,
             Body::TerminalClosed(_) => ActionCode::TerminalClosed,
             Body::TerminalResize(_) => ActionCode::TerminalResize,
+            Body::InputTicket(_) => ActionCode::InputTicket,
             Body::AdoptionRequest(_) => ActionCode::AdoptionRequest,
             Body::AdoptionAnswer(_) => ActionCode::AdoptionAnswer,
             Body::ControlGrant(_) => ActionCode::ControlGrant,
@@ -223,6 +227,7 @@ mod tests {
             Body::TerminalClose(Default::default()),
             Body::TerminalClosed(Default::default()),
             Body::TerminalResize(Default::default()),
+            Body::InputTicket(Default::default()),
             Body::AdoptionRequest(Default::default()),
             Body::AdoptionAnswer(Default::default()),
             Body::ControlGrant(Default::default()),
@@ -277,7 +282,7 @@ mod tests {
 
     #[test]
     fn unknown_values_are_none() {
-        for value in [0, 14, 19, 25, 43, 54, 0xff, 0x100, 0x105, 0x200, u32::MAX] {
+        for value in [0, 14, 19, 26, 43, 54, 0xff, 0x100, 0x105, 0x200, u32::MAX] {
             assert_eq!(ActionCode::from_wire(value), None, "{value:#x}");
         }
     }

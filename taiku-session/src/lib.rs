@@ -32,3 +32,9 @@ pub mod host;
 mod keepalive;
 pub mod participant;
 pub mod relay;
+mod ticket;
+
+/// The SPEC.md vector reader shared by every crate's tests.
+#[cfg(test)]
+#[path = "../../taiku-proto/tests/support/spec.rs"]
+mod spec;

@@ -341,7 +341,10 @@ fn whole_session_as_spec_describes_it() {
             "Presence",
             "TerminalOpened",
             "ReplayStart",
-            "sealed Output"
+            "sealed Output",
+            // Section 11.1: the host answers the writer's Presence with
+            // its input ticket.
+            "InputTicket"
         ]
     );
     let r = net.add_peer(Role::Reader, "rex");

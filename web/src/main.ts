@@ -415,6 +415,8 @@ class Session {
   private refusedLocally(term: number, err: ActionError): void {
     if (err.kind === "NotJoined") {
       notice("Not connected yet: your keys were not sent.");
+    } else if (err.kind === "Backlog") {
+      notice("Still waiting for the host: your last keys were not sent.");
     } else if (err.kind === "Refused" && err.refusal === "ReadOnly") {
       notice("Read-only link: typing is disabled. Ask the host for a writer link to type.");
     } else if (err.kind === "Refused" && err.refusal === "NotController") {

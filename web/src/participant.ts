@@ -119,7 +119,25 @@ export type ParticipantEvent =
   | { type: "protocolError"; error: string };
 
 /** Why a local request was refused before anything was sent. */
-export type ActionError = { kind: "NotJoined" } | { kind: "Refused"; refusal: Refusal } | { kind: "TooLong" };
+export type ActionError =
+  | { kind: "NotJoined" }
+  | { kind: "Refused"; refusal: Refusal }
+  | { kind: "TooLong" }
+  | { kind: "Backlog" };
+
+/** Length of the host's input ticket (SPEC.md 11.1). */
+export const TICKET_LEN = 16;
+
+/** Keystrokes kept, over all terminals, while no input ticket has arrived (SPEC.md 11.2). */
+export const PENDING_INPUT_BYTES = 64 * 1024;
+
+/** The first frame of every input run: ticket ‖ run index (u64 big-endian). */
+export function runStart(ticket: Uint8Array, index: bigint): Uint8Array {
+  const out = new Uint8Array(TICKET_LEN + 8);
+  out.set(ticket, 0);
+  new DataView(out.buffer).setBigUint64(TICKET_LEN, index);
+  return out;
+}
 
 /** What the driver must send, or that it must close the connection. */
 export type Transmit = { type: "send"; frame: Uint8Array } | { type: "close" };
@@ -200,6 +218,13 @@ export class Participant {
   private outputs = new Map<number, OutputReader>();
   private status = new Map<number, StatusReader>();
   private inputs = new Map<number, StreamSealer>();
+  /** The host's input ticket for this connection (SPEC.md 11.2). */
+  private ticket?: Uint8Array;
+  /** The index of the last input run started; never decreases. */
+  private lastRun = 0n;
+  /** Keystrokes typed before the ticket arrived. */
+  private pendingInput = new Map<number, Uint8Array[]>();
+  private pendingBytes = 0;
   private snapshotsSeen: Uint8Array[] = [];
   /** Terminals whose history this participant asked for, ReplayStart still to come. */
   private historyAsked = new Set<number>();
@@ -318,6 +343,9 @@ export class Participant {
     this.status.clear();
     for (const s of this.inputs.values()) s.wipe();
     this.inputs.clear();
+    this.ticket = undefined;
+    this.pendingInput.clear();
+    this.pendingBytes = 0;
     this.out = [];
     this.historyAsked.clear();
     this.hostWasOffline = false;
@@ -490,6 +518,9 @@ export class Participant {
         }
         this.events.push({ type: "actionRefused", action: body.value.action, term: body.value.terminalId, reason: body.value.reason });
         break;
+      case "inputTicket":
+        this.inputTicket(body.value.participantId, body.value.ticket);
+        break;
       case "ping":
         this.send({ case: "pong", value: { nonce: body.value.nonce } });
         break;
@@ -645,21 +676,54 @@ export class Participant {
     return "error" in a ? a.error : undefined;
   }
 
-  /** Seal keystrokes for `term`. */
+  /** Seal keystrokes for `term`; before the host's ticket arrives they wait (bounded). */
   sendInput(term: number, bytes: Uint8Array): ActionError | undefined {
     const a = this.allowed("input", term);
     if ("error" in a) return a.error;
+    if (!this.ticket) {
+      if (this.pendingBytes + bytes.length > PENDING_INPUT_BYTES) return { kind: "Backlog" };
+      this.pendingBytes += bytes.length;
+      const list = this.pendingInput.get(term) ?? [];
+      list.push(bytes.slice());
+      this.pendingInput.set(term, list);
+      return undefined;
+    }
+    return this.sealInput(term, bytes);
+  }
+
+  private sealInput(term: number, bytes: Uint8Array): ActionError | undefined {
+    const a = this.allowed("input", term);
+    if ("error" in a) return a.error;
+    if (!this.ticket) return undefined;
     let sealer = this.inputs.get(term);
     if (!sealer) {
       sealer = StreamSealer.create(this.keys, term, Direction.Input, a.ok, this.random(EPOCH_LEN));
       if (!sealer) return { kind: "Refused", refusal: "ReadOnly" };
       this.inputs.set(term, sealer);
+      // Every run opens with the ticket and a new index (SPEC.md 11.2).
+      this.lastRun += 1n;
+      this.out.push({ type: "send", frame: sealer.seal(runStart(this.ticket, this.lastRun)) });
     }
     const chunk = Math.max(1, Math.min(sealer.maxPlaintextLen, this.config.maxFrameLen - 50));
     for (let at = 0; at < bytes.length; at += chunk) {
       this.out.push({ type: "send", frame: sealer.seal(bytes.subarray(at, at + chunk)) });
     }
     return undefined;
+  }
+
+  /** `InputTicket`: a new ticket ends every run; keystrokes that waited for it are sent. */
+  private inputTicket(participantId: number, ticket: Uint8Array): void {
+    if (participantId !== this.state.me?.id || ticket.length !== TICKET_LEN) return;
+    const same = this.ticket !== undefined && this.ticket.every((b, i) => b === ticket[i]);
+    if (!same) {
+      for (const s of this.inputs.values()) s.wipe();
+      this.inputs.clear();
+      this.ticket = ticket.slice();
+    }
+    const pending = this.pendingInput;
+    this.pendingInput = new Map();
+    this.pendingBytes = 0;
+    for (const [term, list] of pending) for (const bytes of list) this.sealInput(term, bytes);
   }
 
   /** Ask the owner of `term` for control. */

@@ -15,6 +15,13 @@ import { field, hex, toHex, vectors } from "./spec.js";
 
 const v = vectors().get("crypto/schedule-1");
 if (!v) throw new Error("SPEC.md lacks crypto/schedule-1");
+const run = vectors().get("session/input-run-1");
+if (!run) throw new Error("SPEC.md lacks session/input-run-1");
+
+/** The host's input ticket of vector session/input-run-1, for participant `id`. */
+function ticket(id: number): Uint8Array {
+  return control({ case: "inputTicket", value: { participantId: id, ticket: hex(field(run!, "ticket")) } });
+}
 
 function control(body: MessageInitShape<typeof ControlSchema>["body"]): Uint8Array {
   return encodeControl(create(ControlSchema, { body }));
@@ -99,8 +106,12 @@ test("a writer joins with the SPEC proof, reads the replay and types once handed
     control({ case: "controlChanged", value: { terminalId: 1, owner: 0, controller: 2, reason: 2, requester: 2 } }),
     8,
   );
-  assert.equal(p.sendInput(1, hex(field(v!, "input_plaintext"))), undefined);
-  assert.deepEqual(sent(p).map(toHex), [field(v!, "input_frame")]);
+  // Typed before the host's ticket arrives: kept, then sent in a run that
+  // opens with the ticket (SPEC.md 10.3).
+  assert.equal(p.sendInput(1, hex(field(run!, "input_plaintext"))), undefined);
+  assert.deepEqual(sent(p), []);
+  p.handleMessage(ticket(2), 9);
+  assert.deepEqual(sent(p).map(toHex), [field(run!, "run_start_frame"), field(run!, "data_frame")]);
   assert.deepEqual(p.requestAdoption(1), { kind: "Refused", refusal: "AlreadyController" });
 });
 
@@ -274,11 +285,12 @@ test("status runs change only on success and never go back", () => {
 });
 
 test("after a refused keystroke, or a host resume, input starts a new run", () => {
-  const epochs = [1, 2, 3].map((n) => new Uint8Array(16).fill(n));
+  const epochs = [1, 2, 3, 4].map((n) => new Uint8Array(16).fill(n));
   const link = parseLink(field(v!, "writer_link"));
   const p = new Participant(link.role, link.secret, link.sessionId, DEFAULT_CONFIG, () => epochs.shift() ?? new Uint8Array(16));
   join(p, 2, 2);
   p.handleMessage(control({ case: "controlChanged", value: { terminalId: 1, owner: 0, controller: 2, reason: 5 } }), 4);
+  p.handleMessage(ticket(2), 4);
   const header = (frame: Uint8Array | undefined) => {
     const d = decodeFrame(frame ?? new Uint8Array());
     assert.ok(d.type === "sealed");
@@ -288,17 +300,27 @@ test("after a refused keystroke, or a host resume, input starts a new run", () =
     assert.equal(p.sendInput(1, new TextEncoder().encode(text)), undefined);
     return sent(p).map(header);
   };
-  assert.deepEqual([...typed("a"), ...typed("b")], [[1, 0n], [1, 1n]]);
+  // Each run opens with its run start at seq 0.
+  assert.deepEqual([...typed("a"), ...typed("b")], [[1, 0n], [1, 1n], [1, 2n]]);
   // Refused: the next keystroke opens run 2 at seq 0.
   p.handleMessage(control({ case: "refused", value: { action: 0x102, terminalId: 1, reason: 13 } }), 5);
-  assert.deepEqual(typed("c"), [[2, 0n]]);
+  assert.deepEqual(typed("c"), [[2, 0n], [2, 1n]]);
   // A refusal of something else changes nothing.
   p.handleMessage(control({ case: "refused", value: { action: 30, terminalId: 1, reason: 12 } }), 6);
-  assert.deepEqual(typed("d"), [[2, 1n]]);
+  assert.deepEqual(typed("d"), [[2, 2n]]);
   // The host went away and came back: run 3.
   p.handleMessage(control({ case: "hostStatus", value: { online: false, graceRemainingMs: 1000n } }), 7);
   p.handleMessage(control({ case: "hostStatus", value: { online: true } }), 8);
-  assert.deepEqual(typed("e"), [[3, 0n]]);
+  assert.deepEqual(typed("e"), [[3, 0n], [3, 1n]]);
+  // A ticket for somebody else changes nothing; a new ticket of its own
+  // starts run 4.
+  p.handleMessage(
+    control({ case: "inputTicket", value: { participantId: 2, ticket: new Uint8Array(16).fill(9) } }),
+    9,
+  );
+  assert.deepEqual(typed("f"), [[4, 0n], [4, 1n]]);
+  p.handleMessage(control({ case: "inputTicket", value: { participantId: 5, ticket: new Uint8Array(16) } }), 10);
+  assert.deepEqual(typed("g"), [[4, 2n]]);
 });
 
 test("a replay nobody asked for is ignored", () => {

@@ -36,7 +36,7 @@ pub struct SessionOptions {
 pub struct Control {
     #[prost(
         oneof = "control::Body",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 30, 31, 32, 33, 34, 35, 36, 40, 41, 42, 45, 50, 51, 52, 53"
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25, 30, 31, 32, 33, 34, 35, 36, 40, 41, 42, 45, 50, 51, 52, 53"
     )]
     pub body: ::core::option::Option<control::Body>,
 }
@@ -83,6 +83,8 @@ pub mod control {
         TerminalClosed(super::TerminalClosed),
         #[prost(message, tag = "24")]
         TerminalResize(super::TerminalResize),
+        #[prost(message, tag = "25")]
+        InputTicket(super::InputTicket),
         /// Ownership and handoff (section 5.5).
         #[prost(message, tag = "30")]
         AdoptionRequest(super::AdoptionRequest),
@@ -403,6 +405,17 @@ pub struct TerminalResize {
     pub cols: u32,
     #[prost(uint32, tag = "4")]
     pub requester: u32,
+}
+/// Host -> relay -> the named participant: the ticket that participant's
+/// input runs must start with (SPEC.md 11.1). Not secret: only a holder of
+/// the input root can seal a run start, and the host accepts only its
+/// current ticket, so an old run can never start again.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct InputTicket {
+    #[prost(uint32, tag = "1")]
+    pub participant_id: u32,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub ticket: ::prost::bytes::Bytes,
 }
 /// Writer -> relay -> owner: may I control this terminal? The relay fills in
 /// `requester`.

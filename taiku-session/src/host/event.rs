@@ -25,6 +25,11 @@ pub enum InputDrop {
     /// The sender is not a participant the host knows.
     #[error("input from an unknown participant")]
     UnknownSender,
+    /// A new input run that does not start with a run start naming the
+    /// sender's current ticket and a higher run index: a replayed or stale
+    /// run (SPEC.md 11.1).
+    #[error("input run that is not fresh")]
+    StaleRun,
 }
 
 /// What a shell command asks for, once bound to its terminal.

@@ -1,19 +1,80 @@
-//! Keystrokes from participants (SPEC.md 11.1): opened in sequence with
-//! the sender's input opener, one run at a time, then checked against the
-//! host's own copy of the rules before the application sees them.
+//! Keystrokes from participants (SPEC.md 11.1): each writer's input runs,
+//! made fresh by the ticket the host gave it, opened in sequence, then
+//! checked against the host's own copy of the rules before the
+//! application sees them.
 
-use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
+use bytes::Bytes;
 use rand_core::CryptoRng;
-use taiku_crypto::{KeySchedule, OpenError, Opened, Start, StreamOpener};
-use taiku_proto::{Direction, SealedFrame, Seq};
+use taiku_crypto::{KeySchedule, Opened, Start, StreamOpener};
+use taiku_proto::message::{self as m, control::Body};
+use taiku_proto::{Direction, Frame, ParticipantId, Role, SealedFrame, TerminalId};
 
 use super::{Host, HostEvent, InputDrop};
 use crate::access::{self, Action};
-use crate::epochs::RecentEpochs;
+use crate::ticket::Ticket;
+
+/// A participant the host knows: its role, the ticket its input runs must
+/// name, and its current input run into each terminal.
+pub(super) struct Member {
+    pub(super) role: Role,
+    ticket: Ticket,
+    runs: BTreeMap<TerminalId, InputRun>,
+}
+
+/// The current input run of one participant into one terminal, and the
+/// index of the last run accepted under the participant's ticket.
+struct InputRun {
+    opener: StreamOpener,
+    index: u64,
+}
 
 impl<R: CryptoRng> Host<R> {
+    /// A participant joined (or, after a resume, is still here). A new one
+    /// gets a fresh ticket; one already known keeps its ticket, which is
+    /// sent again so that it can go on typing. `false` when the host knows
+    /// [`HostConfig::max_participants`](super::HostConfig) already.
+    pub(super) fn member_joined(&mut self, id: ParticipantId, role: Role) -> bool {
+        let known = self.members.get(&id).is_some_and(|m| m.role == role);
+        if !known {
+            if self.members.len() >= self.config.max_participants && !self.members.contains_key(&id)
+            {
+                return false;
+            }
+            let member = Member {
+                role,
+                ticket: Ticket::generate(&mut self.rng),
+                runs: BTreeMap::new(),
+            };
+            self.members.insert(id, member);
+        }
+        if let Some(member) = self.members.get(&id)
+            && member.role >= Role::Writer
+        {
+            self.out
+                .push_back(Frame::control(Body::InputTicket(m::InputTicket {
+                    participant_id: id.0,
+                    ticket: Bytes::copy_from_slice(&member.ticket.0),
+                })));
+        }
+        true
+    }
+
+    /// A participant left: its ticket and runs die with it, so nothing it
+    /// sealed before can start again.
+    pub(super) fn member_left(&mut self, id: ParticipantId) {
+        self.members.remove(&id);
+    }
+
+    /// A terminal closed: nobody's input runs into it are kept.
+    pub(super) fn forget_input(&mut self, term: TerminalId) {
+        for member in self.members.values_mut() {
+            member.runs.remove(&term);
+        }
+    }
+
     pub(super) fn sealed(&mut self, frame: SealedFrame, now: Instant) {
         let h = *frame.header();
         // Only participants' input travels towards the host.
@@ -30,25 +91,21 @@ impl<R: CryptoRng> Host<R> {
             self.events.push_back(drop(InputDrop::UnknownTerminal));
             return;
         };
-        let runs = match self.inputs.entry((h.terminal, from)) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(v) => v.insert(InputRuns::default()),
-        };
-        // Open first, so that the stream's sequence stays intact even when
-        // the host's own rules then drop the frame.
-        let bytes = match runs.open(&self.keys, &frame) {
-            Ok(Opened::Data(bytes)) => bytes,
-            Ok(Opened::End) => return,
-            Err(e) => {
-                self.events.push_back(drop(InputDrop::Open(e)));
-                return;
-            }
-        };
-        let Some(role) = self.members.get(&from).copied() else {
+        let Some(member) = self.members.get_mut(&from) else {
             self.events.push_back(drop(InputDrop::UnknownSender));
             return;
         };
-        if let Err(refusal) = access::check(role, from, Action::Input, Some(&t.control)) {
+        // Open first, so that the stream's sequence stays intact even when
+        // the host's own rules then drop the frame.
+        let bytes = match member.open(&self.keys, &frame) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return,
+            Err(reason) => {
+                self.events.push_back(drop(reason));
+                return;
+            }
+        };
+        if let Err(refusal) = access::check(member.role, from, Action::Input, Some(&t.control)) {
             self.events.push_back(drop(InputDrop::NotAllowed(refusal)));
             return;
         }
@@ -61,50 +118,100 @@ impl<R: CryptoRng> Host<R> {
     }
 }
 
-/// Input runs of one participant for one terminal remembered by the host,
-/// so that a relay cannot replay an earlier run (SPEC.md 11.1).
-pub const INPUT_RUNS_REMEMBERED: usize = 32;
-
-/// The input runs of one participant for one terminal: the current one,
-/// and the epochs of earlier ones.
-pub(super) struct InputRuns {
-    current: Option<StreamOpener>,
-    past: RecentEpochs,
-}
-
-impl Default for InputRuns {
-    fn default() -> Self {
-        InputRuns {
-            current: None,
-            past: RecentEpochs::new(INPUT_RUNS_REMEMBERED),
+impl Member {
+    /// Open the next input frame: the bytes it carries, `None` for a run
+    /// start or a FIN. A frame of the current run opens in sequence; any
+    /// other starts a new run only if it is the run's first frame (seq 0),
+    /// its plaintext is a run start naming this member's ticket, and its
+    /// index is above the last one accepted. The current run is kept when
+    /// a frame is refused.
+    fn open(
+        &mut self,
+        keys: &KeySchedule,
+        frame: &SealedFrame,
+    ) -> Result<Option<Bytes>, InputDrop> {
+        let h = frame.header();
+        let run = self.runs.get_mut(&h.terminal);
+        let last = run.as_ref().map(|r| r.index);
+        if let Some(run) = run
+            && run.opener.epoch() == Some(h.epoch)
+        {
+            return match run.opener.open(frame)? {
+                Opened::Data(bytes) => Ok(Some(bytes)),
+                Opened::End => Ok(None),
+            };
+        }
+        let mut opener = match keys.opener(h.terminal, Direction::Input, Start::FromStart) {
+            Ok(o) => o.expect_participant(h.participant),
+            Err(_) => unreachable!("the host holds the input root"),
+        };
+        let Opened::Data(start) = opener.open(frame)? else {
+            return Err(InputDrop::StaleRun);
+        };
+        match self.ticket.run_index(&start) {
+            Some(index) if last.is_none_or(|last| index > last) => {
+                self.runs.insert(h.terminal, InputRun { opener, index });
+                Ok(None)
+            }
+            _ => Err(InputDrop::StaleRun),
         }
     }
 }
 
-impl InputRuns {
-    /// Open the next frame. Each run is read from its start; a participant
-    /// starts a new run (seq 0, an epoch never seen from it here) after the
-    /// relay refused one of its frames or the host resumed, so that one
-    /// lost frame does not stop its input for good.
-    fn open(&mut self, keys: &KeySchedule, frame: &SealedFrame) -> Result<Opened, OpenError> {
-        let h = frame.header();
-        let current_epoch = self.current.as_ref().and_then(StreamOpener::epoch);
-        let new_run = match current_epoch {
-            None => true,
-            Some(epoch) => epoch != h.epoch && h.seq == Seq(0) && !self.past.contains(h.epoch),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec;
+    use bytes::Bytes;
+    use taiku_crypto::LinkSecret;
+    use taiku_proto::SessionId;
+
+    /// SPEC.md 10.3: the host side of `session/input-run-1`.
+    #[test]
+    fn the_host_accepts_the_vector_run_once() {
+        let [v] = spec::vectors("session/input-run-1").try_into().unwrap();
+        let session = SessionId::new(v.get("session_id")).unwrap();
+        let admin = LinkSecret::from_bytes(Role::Admin, v.hex("admin_secret").try_into().unwrap());
+        let keys = KeySchedule::new(&admin, &session);
+        let frame = |key: &str| match Frame::parse(Bytes::from(v.hex(key)), 1 << 20).unwrap() {
+            Frame::Sealed(s) => s,
+            Frame::Control(_) => unreachable!("sealed"),
         };
-        if let (false, Some(current)) = (new_run, self.current.as_mut()) {
-            return current.open(frame);
-        }
-        let mut fresh = match keys.opener(h.terminal, Direction::Input, Start::FromStart) {
-            Ok(o) => o.expect_participant(h.participant),
-            Err(_) => unreachable!("the host holds the input root"),
+        let (start, data) = (frame("run_start_frame"), frame("data_frame"));
+        let ticket = Ticket::from_slice(&v.hex("ticket")).unwrap();
+        let mut member = Member {
+            role: Role::Writer,
+            ticket,
+            runs: BTreeMap::new(),
         };
-        let opened = fresh.open(frame)?;
-        if let Some(old) = current_epoch {
-            self.past.remember(old);
-        }
-        self.current = Some(fresh);
-        Ok(opened)
+        assert_eq!(member.open(&keys, &start), Ok(None));
+        assert_eq!(
+            member.open(&keys, &data),
+            Ok(Some(Bytes::from(v.hex("input_plaintext"))))
+        );
+        // The same run again: refused, and the current run goes on.
+        assert!(matches!(
+            member.open(&keys, &start),
+            Err(InputDrop::Open(_))
+        ));
+        // After another run (index 2), the vector's run is stale.
+        member.runs.clear();
+        member.runs.insert(
+            TerminalId(1),
+            InputRun {
+                opener: keys
+                    .opener(TerminalId(1), Direction::Input, Start::FromStart)
+                    .unwrap(),
+                index: 2,
+            },
+        );
+        assert_eq!(member.open(&keys, &start), Err(InputDrop::StaleRun));
+        // Under another ticket it is stale too.
+        let mut other = Member {
+            role: Role::Writer,
+            ticket: Ticket([0; 16]),
+            runs: BTreeMap::new(),
+        };
+        assert_eq!(other.open(&keys, &start), Err(InputDrop::StaleRun));
     }
 }

@@ -23,15 +23,14 @@ use taiku_proto::limits::terminal_size;
 use taiku_proto::message::{self as m, ActionRefusal, EndReason, RefusalReason, control::Body};
 use taiku_proto::{ActionCode, Frame, ParticipantId, Role, SessionId, TerminalId};
 
+pub use crate::ticket::{RUN_START_LEN, TICKET_LEN};
 pub use event::{HostError, HostEvent, InputDrop, ShellAction};
-pub use input::INPUT_RUNS_REMEMBERED;
 pub use shell::{BindError, CLOSED_TOKENS_REMEMBERED, SHELL_TOKEN_ENV, ShellToken};
 
 use crate::access::{self, Handoff};
 use crate::admission;
 use crate::agent::{AgentDetector, AgentStatus};
 use crate::keepalive::Keepalive;
-use input::InputRuns;
 use output::OutputStream;
 
 /// Host tuning, with documented defaults (SPEC.md section 11.5).
@@ -51,6 +50,9 @@ pub struct HostConfig {
     pub max_frame_len: usize,
     /// Interval of keep-alive pings (below the relay's idle timeout).
     pub keepalive: Duration,
+    /// Participants the host keeps (each with its input ticket); joins
+    /// beyond are ignored.
+    pub max_participants: usize,
     /// The host's display profile.
     pub name: String,
     /// The host's device label.
@@ -67,6 +69,7 @@ impl Default for HostConfig {
             offline_bytes: 1 << 20,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             keepalive: Duration::from_secs(30),
+            max_participants: 1024,
             name: "host".into(),
             device_label: String::new(),
         }
@@ -115,8 +118,7 @@ pub struct Host<R> {
     terminals: BTreeMap<TerminalId, HostTerminal>,
     /// Terminals closed while offline, to announce on resume.
     closed_offline: Vec<(TerminalId, i32)>,
-    members: BTreeMap<ParticipantId, Role>,
-    inputs: BTreeMap<(TerminalId, ParticipantId), InputRuns>,
+    members: BTreeMap<ParticipantId, input::Member>,
     tokens: shell::Tokens,
     next_terminal: u32,
     keepalive: Keepalive,
@@ -154,7 +156,6 @@ impl<R: CryptoRng> Host<R> {
             terminals: BTreeMap::new(),
             closed_offline: Vec::new(),
             members: BTreeMap::new(),
-            inputs: BTreeMap::new(),
             tokens: shell::Tokens::default(),
             next_terminal: 1,
             keepalive,
@@ -301,13 +302,13 @@ impl<R: CryptoRng> Host<R> {
                 }
                 match m::presence::State::try_from(p.state) {
                     Ok(m::presence::State::Left) => {
-                        self.members.remove(&id);
-                        self.inputs.retain(|(_, from), _| *from != id);
+                        self.member_left(id);
                         self.events.push_back(HostEvent::Left { participant: id });
                     }
                     Ok(m::presence::State::Joined) => {
-                        if let Some(role) = Role::from_proto(p.role) {
-                            self.members.insert(id, role);
+                        if let Some(role) = Role::from_proto(p.role)
+                            && self.member_joined(id, role)
+                        {
                             self.events.push_back(HostEvent::Joined {
                                 participant: id,
                                 role,
@@ -436,7 +437,7 @@ impl<R: CryptoRng> Host<R> {
         if id == ParticipantId::HOST {
             Some(Role::Admin)
         } else {
-            self.members.get(&id).copied()
+            self.members.get(&id).map(|m| m.role)
         }
     }
 

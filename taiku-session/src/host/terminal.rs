@@ -168,7 +168,7 @@ impl<R: CryptoRng> Host<R> {
             return Err(HostError::UnknownTerminal(term));
         };
         self.tokens.remove(term);
-        self.inputs.retain(|(id, _), _| *id != term);
+        self.forget_input(term);
         if self.phase == Phase::Online {
             for frame in [t.output.sealer.finish(), t.status.finish()]
                 .into_iter()

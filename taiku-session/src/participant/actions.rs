@@ -3,10 +3,9 @@
 //! request the relay would refuse is never sent.
 
 use rand_core::CryptoRng;
-use taiku_crypto::random_epoch;
 use taiku_proto::limits::MAX_CHAT_BYTES;
 use taiku_proto::message::{self as m, control::Body};
-use taiku_proto::{Direction, Frame, ParticipantId, Role, TerminalId};
+use taiku_proto::{Frame, ParticipantId, Role, TerminalId};
 
 use super::{Participant, Phase};
 use crate::access::{self, Action, Handoff, Refusal};
@@ -23,6 +22,10 @@ pub enum ActionError {
     /// A chat message over the limit.
     #[error("chat message too long")]
     TooLong,
+    /// Keystrokes waiting for the host's input ticket are over
+    /// [`PENDING_INPUT_BYTES`](super::PENDING_INPUT_BYTES).
+    #[error("too much input waiting for the host")]
+    Backlog,
 }
 
 impl<R: CryptoRng> Participant<R> {
@@ -33,7 +36,7 @@ impl<R: CryptoRng> Participant<R> {
         }
     }
 
-    fn allowed(
+    pub(super) fn allowed(
         &self,
         action: Action,
         term: Option<TerminalId>,
@@ -52,30 +55,6 @@ impl<R: CryptoRng> Participant<R> {
         let control = self.view.terminals.get(&term).map(|t| &t.control);
         access::handoff(role, id, control, request)?;
         self.out.push_back(Frame::control(request.message(term)));
-        Ok(())
-    }
-
-    /// Type into a terminal this participant may control.
-    pub fn send_input(&mut self, term: TerminalId, bytes: &[u8]) -> Result<(), ActionError> {
-        let id = self.allowed(Action::Input, Some(term))?;
-        let sealer = match self.inputs.entry(term) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(v) => {
-                let epoch = random_epoch(&mut self.rng);
-                let sealer = self
-                    .keys
-                    .sealer(term, Direction::Input, id, epoch)
-                    .map_err(|_| ActionError::Refused(Refusal::ReadOnly))?;
-                v.insert(sealer.with_max_frame_len(self.config.max_frame_len))
-            }
-        };
-        let chunk = sealer.max_plaintext_len().max(1);
-        for piece in bytes.chunks(chunk) {
-            match sealer.seal(piece) {
-                Ok(frame) => self.out.push_back(Frame::Sealed(frame)),
-                Err(_) => return Err(ActionError::TooLong),
-            }
-        }
         Ok(())
     }
 

@@ -10,6 +10,7 @@
 
 mod actions;
 mod event;
+mod input;
 mod reader;
 mod view;
 
@@ -17,13 +18,14 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use rand_core::CryptoRng;
-use taiku_crypto::{KeySchedule, Link, StreamSealer};
+use taiku_crypto::{KeySchedule, Link};
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
 use taiku_proto::message::{self as m, ActionRefusal, EndReason, RefusalReason, control::Body};
 use taiku_proto::{ActionCode, Direction, Frame, ParticipantId, Role, SessionId, TerminalId};
 
 pub use actions::ActionError;
 pub use event::ParticipantEvent;
+pub use input::PENDING_INPUT_BYTES;
 pub use reader::{RUNS_REMEMBERED, SNAPSHOTS_REMEMBERED};
 pub use view::{CHAT_KEPT, ChatLine, Peer, TerminalView, View};
 
@@ -73,7 +75,7 @@ pub struct Participant<R> {
     view: View,
     outputs: BTreeMap<TerminalId, OutputReader>,
     status: BTreeMap<TerminalId, StatusReader>,
-    inputs: BTreeMap<TerminalId, StreamSealer>,
+    inputs: input::Inputs,
     snapshots_seen: RecentEpochs,
     /// Terminals whose history this participant asked for and whose
     /// `ReplayStart` has not come yet.
@@ -106,7 +108,7 @@ impl<R: CryptoRng> Participant<R> {
             view: View::default(),
             outputs: BTreeMap::new(),
             status: BTreeMap::new(),
-            inputs: BTreeMap::new(),
+            inputs: input::Inputs::default(),
             snapshots_seen: reader::snapshots_seen(),
             history_asked: BTreeSet::new(),
             host_was_offline: false,
@@ -153,7 +155,7 @@ impl<R: CryptoRng> Participant<R> {
         self.view = View::default();
         self.outputs.clear();
         self.status.clear();
-        self.inputs.clear();
+        self.inputs.reset();
         self.out.clear();
         self.history_asked.clear();
         self.host_was_offline = false;
@@ -228,7 +230,7 @@ impl<R: CryptoRng> Participant<R> {
                         }
                         // Input in flight to the old connection is lost:
                         // keystrokes continue in new runs.
-                        self.inputs.clear();
+                        self.inputs.end_runs();
                     }
                     self.host_was_offline = false;
                     self.events.push_back(ParticipantEvent::HostOnline);
@@ -254,10 +256,11 @@ impl<R: CryptoRng> Participant<R> {
                 let term = TerminalId(c.terminal_id);
                 self.outputs.remove(&term);
                 self.status.remove(&term);
-                self.inputs.remove(&term);
+                self.inputs.forget(term);
                 self.view_update(Body::TerminalClosed(c));
             }
             Body::ReplayStart(r) => self.replay_start(r),
+            Body::InputTicket(t) => self.input_ticket(t),
             other @ (Body::Presence(_)
             | Body::TerminalResize(_)
             | Body::ControlChanged(_)
@@ -272,7 +275,7 @@ impl<R: CryptoRng> Participant<R> {
                 if action == Some(ActionCode::Sealed(Direction::Input)) {
                     // The refused frame's number is missing from the run:
                     // the next keystroke starts a new one (SPEC.md 11.2).
-                    self.inputs.remove(&term);
+                    self.inputs.end_run(term);
                 }
                 self.events.push_back(ParticipantEvent::ActionRefused {
                     action,

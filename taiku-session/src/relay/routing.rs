@@ -33,6 +33,10 @@ impl<R: CryptoRng> Relay<R> {
             Body::TerminalOpened(msg) => self.terminal_opened(session, msg),
             Body::TerminalClosed(msg) => self.terminal_closed(session, msg),
             Body::TerminalResize(msg) => self.terminal_resized(session, msg),
+            Body::InputTicket(msg) => {
+                self.input_ticket(session, msg);
+                Ok(())
+            }
             Body::SessionEnded(_) => {
                 self.end_session(session, EndReason::HostEnded);
                 Ok(())
@@ -115,6 +119,19 @@ impl<R: CryptoRng> Relay<R> {
         t.cols = msg.cols;
         self.send_to_participants(session, &Frame::control(Body::TerminalResize(msg)));
         Ok(())
+    }
+
+    /// The host's input ticket goes to the participant it names, and to
+    /// nobody else.
+    fn input_ticket(&mut self, session: &SessionId, msg: m::InputTicket) {
+        let to = self
+            .sessions
+            .get(session)
+            .and_then(|s| s.members.get(&ParticipantId(msg.participant_id)))
+            .map(|member| member.conn);
+        if let Some(conn) = to {
+            self.send(conn, Frame::control(Body::InputTicket(msg)));
+        }
     }
 
     fn host_sealed(&mut self, conn: ConnId, session: &SessionId, sealed: SealedFrame) {

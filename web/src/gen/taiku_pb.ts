@@ -31,7 +31,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taiku.proto.
  */
 export const file_taiku: GenFile = /*@__PURE__*/
-  fileDesc("Cgt0YWlrdS5wcm90bxIIdGFpa3UudjEiLQoHUHJvZmlsZRIMCgRuYW1lGAEgASgJEhQKDGRldmljZV9sYWJlbBgCIAEoCSI+Cg1Sb2xlVmVyaWZpZXJzEg4KBnJlYWRlchgBIAEoDBIOCgZ3cml0ZXIYAiABKAwSDQoFYWRtaW4YAyABKAwiSgoOU2Vzc2lvbk9wdGlvbnMSFwoPcmVhZGVyc19lbmFibGVkGAEgASgIEh8KF3ZpZXdlcl9zaWduX2luX3JlcXVpcmVkGAIgASgIIvULCgdDb250cm9sEjEKDnNlc3Npb25fY3JlYXRlGAEgASgLMhcudGFpa3UudjEuU2Vzc2lvbkNyZWF0ZUgAEjEKDnNlc3Npb25fcmVzdW1lGAIgASgLMhcudGFpa3UudjEuU2Vzc2lvblJlc3VtZUgAEi0KDGpvaW5fcmVxdWVzdBgDIAEoCzIVLnRhaWt1LnYxLkpvaW5SZXF1ZXN0SAASKAoJY2hhbGxlbmdlGAQgASgLMhMudGFpa3UudjEuQ2hhbGxlbmdlSAASKQoKam9pbl9wcm9vZhgFIAEoCzITLnRhaWt1LnYxLkpvaW5Qcm9vZkgAEisKC2pvaW5fcmVzdWx0GAYgASgLMhQudGFpa3UudjEuSm9pblJlc3VsdEgAEisKC2hvc3Rfc3RhdHVzGAcgASgLMhQudGFpa3UudjEuSG9zdFN0YXR1c0gAEi8KDXNlc3Npb25fZW5kZWQYCCABKAsyFi50YWlrdS52MS5TZXNzaW9uRW5kZWRIABItCgxyZXN1bWVfc3RhdGUYCSABKAsyFS50YWlrdS52MS5SZXN1bWVTdGF0ZUgAEiYKCHByZXNlbmNlGAogASgLMhIudGFpa3UudjEuUHJlc2VuY2VIABIgCgVmb2N1cxgLIAEoCzIPLnRhaWt1LnYxLkZvY3VzSAASHgoEY2hhdBgMIAEoCzIOLnRhaWt1LnYxLkNoYXRIABIiCgZsYXlvdXQYDSABKAsyEC50YWlrdS52MS5MYXlvdXRIABIzCg90ZXJtaW5hbF9jcmVhdGUYFCABKAsyGC50YWlrdS52MS5UZXJtaW5hbENyZWF0ZUgAEjMKD3Rlcm1pbmFsX29wZW5lZBgVIAEoCzIYLnRhaWt1LnYxLlRlcm1pbmFsT3BlbmVkSAASMQoOdGVybWluYWxfY2xvc2UYFiABKAsyFy50YWlrdS52MS5UZXJtaW5hbENsb3NlSAASMwoPdGVybWluYWxfY2xvc2VkGBcgASgLMhgudGFpa3UudjEuVGVybWluYWxDbG9zZWRIABIzCg90ZXJtaW5hbF9yZXNpemUYGCABKAsyGC50YWlrdS52MS5UZXJtaW5hbFJlc2l6ZUgAEjUKEGFkb3B0aW9uX3JlcXVlc3QYHiABKAsyGS50YWlrdS52MS5BZG9wdGlvblJlcXVlc3RIABIzCg9hZG9wdGlvbl9hbnN3ZXIYHyABKAsyGC50YWlrdS52MS5BZG9wdGlvbkFuc3dlckgAEi8KDWNvbnRyb2xfZ3JhbnQYICABKAsyFi50YWlrdS52MS5Db250cm9sR3JhbnRIABIxCg5jb250cm9sX3Jldm9rZRghIAEoCzIXLnRhaWt1LnYxLkNvbnRyb2xSZXZva2VIABInCgl0YWtlX292ZXIYIiABKAsyEi50YWlrdS52MS5UYWtlT3ZlckgAEjMKD2NvbnRyb2xfY2hhbmdlZBgjIAEoCzIYLnRhaWt1LnYxLkNvbnRyb2xDaGFuZ2VkSAASKQoKZm9jdXNfbG9jaxgkIAEoCzITLnRhaWt1LnYxLkZvY3VzTG9ja0gAEjMKD2hpc3RvcnlfcmVxdWVzdBgoIAEoCzIYLnRhaWt1LnYxLkhpc3RvcnlSZXF1ZXN0SAASNQoQc25hcHNob3RfcmVxdWVzdBgpIAEoCzIZLnRhaWt1LnYxLlNuYXBzaG90UmVxdWVzdEgAEi0KDHJlcGxheV9zdGFydBgqIAEoCzIVLnRhaWt1LnYxLlJlcGxheVN0YXJ0SAASLQoMdHVubmVsX2FkbWluGC0gASgLMhUudGFpa3UudjEuVHVubmVsQWRtaW5IABIeCgRwaW5nGDIgASgLMg4udGFpa3UudjEuUGluZ0gAEh4KBHBvbmcYMyABKAsyDi50YWlrdS52MS5Qb25nSAASJAoHcmVmdXNlZBg0IAEoCzIRLnRhaWt1LnYxLlJlZnVzZWRIABIgCgVlcnJvchg1IAEoCzIPLnRhaWt1LnYxLkVycm9ySABCBgoEYm9keSKeAQoNU2Vzc2lvbkNyZWF0ZRISCgpzZXNzaW9uX2lkGAEgASgJEioKCXZlcmlmaWVycxgCIAEoCzIXLnRhaWt1LnYxLlJvbGVWZXJpZmllcnMSKQoHb3B0aW9ucxgDIAEoCzIYLnRhaWt1LnYxLlNlc3Npb25PcHRpb25zEiIKB3Byb2ZpbGUYBCABKAsyES50YWlrdS52MS5Qcm9maWxlIkcKDVNlc3Npb25SZXN1bWUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIiCgdwcm9maWxlGAIgASgLMhEudGFpa3UudjEuUHJvZmlsZSJFCgtKb2luUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEiIKB3Byb2ZpbGUYAiABKAsyES50YWlrdS52MS5Qcm9maWxlIhoKCUNoYWxsZW5nZRINCgVub25jZRgBIAEoDCI8CglKb2luUHJvb2YSHAoEcm9sZRgBIAEoDjIOLnRhaWt1LnYxLlJvbGUSEQoJc2lnbmF0dXJlGAIgASgMImsKCkpvaW5SZXN1bHQSJgoIYWNjZXB0ZWQYASABKAsyEi50YWlrdS52MS5BY2NlcHRlZEgAEioKB3JlZnVzZWQYAiABKA4yFy50YWlrdS52MS5SZWZ1c2FsUmVhc29uSABCCQoHb3V0Y29tZSKAAQoIQWNjZXB0ZWQSFgoOcGFydGljaXBhbnRfaWQYASABKA0SHAoEcm9sZRgCIAEoDjIOLnRhaWt1LnYxLlJvbGUSKQoHb3B0aW9ucxgDIAEoCzIYLnRhaWt1LnYxLlNlc3Npb25PcHRpb25zEhMKC2hvc3Rfb25saW5lGAQgASgIIjgKCkhvc3RTdGF0dXMSDgoGb25saW5lGAEgASgIEhoKEmdyYWNlX3JlbWFpbmluZ19tcxgCIAEoBCKsAQoNVGVybWluYWxTdGF0ZRITCgt0ZXJtaW5hbF9pZBgBIAEoDRINCgVvd25lchgCIAEoDRISCgpjb250cm9sbGVyGAMgASgNEgwKBHJvd3MYBCABKA0SDAoEY29scxgFIAEoDRINCgVsYWJlbBgGIAEoCRISCgpsYXN0X2Vwb2NoGAcgASgMEhAKCGxhc3Rfc2VxGAggASgEEhIKCmhhc19vdXRwdXQYCSABKAgiOQoLUmVzdW1lU3RhdGUSKgoJdGVybWluYWxzGAEgAygLMhcudGFpa3UudjEuVGVybWluYWxTdGF0ZSIzCgxTZXNzaW9uRW5kZWQSIwoGcmVhc29uGAEgASgOMhMudGFpa3UudjEuRW5kUmVhc29uIuIBCghQcmVzZW5jZRIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoDRIiCgdwcm9maWxlGAIgASgLMhEudGFpa3UudjEuUHJvZmlsZRIcCgRyb2xlGAMgASgOMg4udGFpa3UudjEuUm9sZRInCgVzdGF0ZRgEIAEoDjIYLnRhaWt1LnYxLlByZXNlbmNlLlN0YXRlIlMKBVN0YXRlEhUKEVNUQVRFX1VOU1BFQ0lGSUVEEAASEAoMU1RBVEVfSk9JTkVEEAESEQoNU1RBVEVfVVBEQVRFRBACEg4KClNUQVRFX0xFRlQQAyI0CgVGb2N1cxIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoDRITCgt0ZXJtaW5hbF9pZBgCIAEoDSIvCgRDaGF0EgwKBGZyb20YASABKA0SCwoDc2VxGAIgASgEEgwKBHRleHQYAyABKAkiPwoGTGF5b3V0EhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEh0KBXRpbGVzGAIgAygLMg4udGFpa3UudjEuVGlsZSJHCgRUaWxlEhMKC3Rlcm1pbmFsX2lkGAEgASgNEgkKAXgYAiABKA0SCQoBeRgDIAEoDRIJCgF3GAQgASgNEgkKAWgYBSABKA0iTgoOVGVybWluYWxDcmVhdGUSEQoJcmVxdWVzdGVyGAEgASgNEgwKBHJvd3MYAiABKA0SDAoEY29scxgDIAEoDRINCgVsYWJlbBgEIAEoCSJfCg5UZXJtaW5hbE9wZW5lZBITCgt0ZXJtaW5hbF9pZBgBIAEoDRINCgVvd25lchgCIAEoDRIMCgRyb3dzGAMgASgNEgwKBGNvbHMYBCABKA0SDQoFbGFiZWwYBSABKAkiNwoNVGVybWluYWxDbG9zZRITCgt0ZXJtaW5hbF9pZBgBIAEoDRIRCglyZXF1ZXN0ZXIYAiABKA0iOgoOVGVybWluYWxDbG9zZWQSEwoLdGVybWluYWxfaWQYASABKA0SEwoLZXhpdF9zdGF0dXMYAiABKBEiVAoOVGVybWluYWxSZXNpemUSEwoLdGVybWluYWxfaWQYASABKA0SDAoEcm93cxgCIAEoDRIMCgRjb2xzGAMgASgNEhEKCXJlcXVlc3RlchgEIAEoDSI5Cg9BZG9wdGlvblJlcXVlc3QSEwoLdGVybWluYWxfaWQYASABKA0SEQoJcmVxdWVzdGVyGAIgASgNIkkKDkFkb3B0aW9uQW5zd2VyEhMKC3Rlcm1pbmFsX2lkGAEgASgNEhEKCXJlcXVlc3RlchgCIAEoDRIPCgdhcHByb3ZlGAMgASgIIjQKDENvbnRyb2xHcmFudBITCgt0ZXJtaW5hbF9pZBgBIAEoDRIPCgdncmFudGVlGAIgASgNIiQKDUNvbnRyb2xSZXZva2USEwoLdGVybWluYWxfaWQYASABKA0iHwoIVGFrZU92ZXISEwoLdGVybWluYWxfaWQYASABKA0ihAEKDkNvbnRyb2xDaGFuZ2VkEhMKC3Rlcm1pbmFsX2lkGAEgASgNEg0KBW93bmVyGAIgASgNEhIKCmNvbnRyb2xsZXIYAyABKA0SJwoGcmVhc29uGAQgASgOMhcudGFpa3UudjEuQ29udHJvbFJlYXNvbhIRCglyZXF1ZXN0ZXIYBSABKA0iRwoJRm9jdXNMb2NrEhMKC3Rlcm1pbmFsX2lkGAEgASgNEg4KBmhvbGRlchgCIAEoDRIVCg1leHBpcmVzX2luX21zGAMgASgNIiUKDkhpc3RvcnlSZXF1ZXN0EhMKC3Rlcm1pbmFsX2lkGAEgASgNIjkKD1NuYXBzaG90UmVxdWVzdBITCgt0ZXJtaW5hbF9pZBgBIAEoDRIRCglyZXF1ZXN0ZXIYAiABKA0iQgoJUmVwbGF5UnVuEg0KBWVwb2NoGAEgASgMEhEKCWZpcnN0X3NlcRgCIAEoBBITCgtmcmFtZV9jb3VudBgDIAEoDSJXCgtSZXBsYXlTdGFydBITCgt0ZXJtaW5hbF9pZBgBIAEoDRIhCgRydW5zGAIgAygLMhMudGFpa3UudjEuUmVwbGF5UnVuEhAKCGNvbXBsZXRlGAMgASgIIisKC1R1bm5lbEFkbWluEgwKBHBvcnQYASABKA0SDgoGZW5hYmxlGAIgASgIIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiFQoEUG9uZxINCgVub25jZRgBIAEoBCJXCgdSZWZ1c2VkEg4KBmFjdGlvbhgBIAEoDRITCgt0ZXJtaW5hbF9pZBgCIAEoDRInCgZyZWFzb24YAyABKA4yFy50YWlrdS52MS5BY3Rpb25SZWZ1c2FsIioKBUVycm9yEiEKBGNvZGUYASABKA4yEy50YWlrdS52MS5FcnJvckNvZGUiUQoLQWdlbnRTdGF0dXMSDQoFYWdlbnQYASABKAkSIwoFc3RhdGUYAiABKA4yFC50YWlrdS52MS5BZ2VudFN0YXRlEg4KBmRldGFpbBgDIAEoCSJgCghTbmFwc2hvdBIUCgxvdXRwdXRfZXBvY2gYASABKAwSEgoKb3V0cHV0X3NlcRgCIAEoBBIMCgRyb3dzGAMgASgNEgwKBGNvbHMYBCABKA0SDgoGc2NyZWVuGAUgASgMIm0KDFNlYWxlZFJlY29yZBItCgxhZ2VudF9zdGF0dXMYASABKAsyFS50YWlrdS52MS5BZ2VudFN0YXR1c0gAEiYKCHNuYXBzaG90GAIgASgLMhIudGFpa3UudjEuU25hcHNob3RIAEIGCgRib2R5Kk4KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfUkVBREVSEAESDwoLUk9MRV9XUklURVIQAhIOCgpST0xFX0FETUlOEAMqlwIKDVJlZnVzYWxSZWFzb24SHgoaUkVGVVNBTF9SRUFTT05fVU5TUEVDSUZJRUQQABIZChVSRUZVU0FMX1JFQVNPTl9ERU5JRUQQARIfChtSRUZVU0FMX1JFQVNPTl9SQVRFX0xJTUlURUQQAhIjCh9SRUZVU0FMX1JFQVNPTl9TSUdOX0lOX1JFUVVJUkVEEAMSIQodUkVGVVNBTF9SRUFTT05fU0VTU0lPTl9FWElTVFMQBBIfChtSRUZVU0FMX1JFQVNPTl9TRVNTSU9OX0ZVTEwQBRIdChlSRUZVU0FMX1JFQVNPTl9SRUxBWV9GVUxMEAYSIgoeUkVGVVNBTF9SRUFTT05fSU5WQUxJRF9SRVFVRVNUEAcqtQEKCUVuZFJlYXNvbhIaChZFTkRfUkVBU09OX1VOU1BFQ0lGSUVEEAASGQoVRU5EX1JFQVNPTl9IT1NUX0VOREVEEAESIQodRU5EX1JFQVNPTl9IT1NUX0dSQUNFX0VYUElSRUQQAhIdChlFTkRfUkVBU09OX1JFTEFZX1NIVVRET1dOEAMSFgoSRU5EX1JFQVNPTl9FVklDVEVEEAQSFwoTRU5EX1JFQVNPTl9UT09fU0xPVxAFKtMCCg1Db250cm9sUmVhc29uEh4KGkNPTlRST0xfUkVBU09OX1VOU1BFQ0lGSUVEEAASGQoVQ09OVFJPTF9SRUFTT05fT1BFTkVEEAESJAogQ09OVFJPTF9SRUFTT05fQURPUFRJT05fQVBQUk9WRUQQAhIiCh5DT05UUk9MX1JFQVNPTl9BRE9QVElPTl9ERU5JRUQQAxIjCh9DT05UUk9MX1JFQVNPTl9BRE9QVElPTl9FWFBJUkVEEAQSGgoWQ09OVFJPTF9SRUFTT05fR1JBTlRFRBAFEhoKFkNPTlRST0xfUkVBU09OX1JFVk9LRUQQBhIdChlDT05UUk9MX1JFQVNPTl9UQUtFTl9PVkVSEAcSIgoeQ09OVFJPTF9SRUFTT05fQ09OVFJPTExFUl9MRUZUEAgSHQoZQ09OVFJPTF9SRUFTT05fT1dORVJfTEVGVBAJKt4DCg1BY3Rpb25SZWZ1c2FsEh4KGkFDVElPTl9SRUZVU0FMX1VOU1BFQ0lGSUVEEAASHAoYQUNUSU9OX1JFRlVTQUxfUkVBRF9PTkxZEAESIQodQUNUSU9OX1JFRlVTQUxfTk9UX0NPTlRST0xMRVIQAhIcChhBQ1RJT05fUkVGVVNBTF9OT1RfT1dORVIQAxIcChhBQ1RJT05fUkVGVVNBTF9OT1RfQURNSU4QBBIjCh9BQ1RJT05fUkVGVVNBTF9VTktOT1dOX1RFUk1JTkFMEAUSJgoiQUNUSU9OX1JFRlVTQUxfVU5LTk9XTl9QQVJUSUNJUEFOVBAGEiAKHEFDVElPTl9SRUZVU0FMX0xJTUlUX1JFQUNIRUQQBxIfChtBQ1RJT05fUkVGVVNBTF9SQVRFX0xJTUlURUQQCBIbChdBQ1RJT05fUkVGVVNBTF9UT09fTE9ORxAJEiUKIUFDVElPTl9SRUZVU0FMX05PX1BFTkRJTkdfUkVRVUVTVBAKEh8KG0FDVElPTl9SRUZVU0FMX0hPU1RfT0ZGTElORRALEhoKFkFDVElPTl9SRUZVU0FMX0lOVkFMSUQQDBIfChtBQ1RJT05fUkVGVVNBTF9GT0NVU19MT0NLRUQQDSrGAQoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIeChpFUlJPUl9DT0RFX01BTEZPUk1FRF9GUkFNRRABEiEKHUVSUk9SX0NPREVfVU5FWFBFQ1RFRF9NRVNTQUdFEAISIgoeRVJST1JfQ09ERV9VTlNVUFBPUlRFRF9WRVJTSU9OEAMSHQoZRVJST1JfQ09ERV9RVUVVRV9PVkVSRkxPVxAEEhcKE0VSUk9SX0NPREVfSU5URVJOQUwQBSrGAQoKQWdlbnRTdGF0ZRIbChdBR0VOVF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0FHRU5UX1NUQVRFX1JVTk5JTkcQARIYChRBR0VOVF9TVEFURV9USElOS0lORxACEiEKHUFHRU5UX1NUQVRFX1dBSVRJTkdfRk9SX0lOUFVUEAMSFAoQQUdFTlRfU1RBVEVfSURMRRAEEhgKFEFHRU5UX1NUQVRFX0ZJTklTSEVEEAUSFQoRQUdFTlRfU1RBVEVfRVJST1IQBmIGcHJvdG8z");
+  fileDesc("Cgt0YWlrdS5wcm90bxIIdGFpa3UudjEiLQoHUHJvZmlsZRIMCgRuYW1lGAEgASgJEhQKDGRldmljZV9sYWJlbBgCIAEoCSI+Cg1Sb2xlVmVyaWZpZXJzEg4KBnJlYWRlchgBIAEoDBIOCgZ3cml0ZXIYAiABKAwSDQoFYWRtaW4YAyABKAwiSgoOU2Vzc2lvbk9wdGlvbnMSFwoPcmVhZGVyc19lbmFibGVkGAEgASgIEh8KF3ZpZXdlcl9zaWduX2luX3JlcXVpcmVkGAIgASgIIqQMCgdDb250cm9sEjEKDnNlc3Npb25fY3JlYXRlGAEgASgLMhcudGFpa3UudjEuU2Vzc2lvbkNyZWF0ZUgAEjEKDnNlc3Npb25fcmVzdW1lGAIgASgLMhcudGFpa3UudjEuU2Vzc2lvblJlc3VtZUgAEi0KDGpvaW5fcmVxdWVzdBgDIAEoCzIVLnRhaWt1LnYxLkpvaW5SZXF1ZXN0SAASKAoJY2hhbGxlbmdlGAQgASgLMhMudGFpa3UudjEuQ2hhbGxlbmdlSAASKQoKam9pbl9wcm9vZhgFIAEoCzITLnRhaWt1LnYxLkpvaW5Qcm9vZkgAEisKC2pvaW5fcmVzdWx0GAYgASgLMhQudGFpa3UudjEuSm9pblJlc3VsdEgAEisKC2hvc3Rfc3RhdHVzGAcgASgLMhQudGFpa3UudjEuSG9zdFN0YXR1c0gAEi8KDXNlc3Npb25fZW5kZWQYCCABKAsyFi50YWlrdS52MS5TZXNzaW9uRW5kZWRIABItCgxyZXN1bWVfc3RhdGUYCSABKAsyFS50YWlrdS52MS5SZXN1bWVTdGF0ZUgAEiYKCHByZXNlbmNlGAogASgLMhIudGFpa3UudjEuUHJlc2VuY2VIABIgCgVmb2N1cxgLIAEoCzIPLnRhaWt1LnYxLkZvY3VzSAASHgoEY2hhdBgMIAEoCzIOLnRhaWt1LnYxLkNoYXRIABIiCgZsYXlvdXQYDSABKAsyEC50YWlrdS52MS5MYXlvdXRIABIzCg90ZXJtaW5hbF9jcmVhdGUYFCABKAsyGC50YWlrdS52MS5UZXJtaW5hbENyZWF0ZUgAEjMKD3Rlcm1pbmFsX29wZW5lZBgVIAEoCzIYLnRhaWt1LnYxLlRlcm1pbmFsT3BlbmVkSAASMQoOdGVybWluYWxfY2xvc2UYFiABKAsyFy50YWlrdS52MS5UZXJtaW5hbENsb3NlSAASMwoPdGVybWluYWxfY2xvc2VkGBcgASgLMhgudGFpa3UudjEuVGVybWluYWxDbG9zZWRIABIzCg90ZXJtaW5hbF9yZXNpemUYGCABKAsyGC50YWlrdS52MS5UZXJtaW5hbFJlc2l6ZUgAEi0KDGlucHV0X3RpY2tldBgZIAEoCzIVLnRhaWt1LnYxLklucHV0VGlja2V0SAASNQoQYWRvcHRpb25fcmVxdWVzdBgeIAEoCzIZLnRhaWt1LnYxLkFkb3B0aW9uUmVxdWVzdEgAEjMKD2Fkb3B0aW9uX2Fuc3dlchgfIAEoCzIYLnRhaWt1LnYxLkFkb3B0aW9uQW5zd2VySAASLwoNY29udHJvbF9ncmFudBggIAEoCzIWLnRhaWt1LnYxLkNvbnRyb2xHcmFudEgAEjEKDmNvbnRyb2xfcmV2b2tlGCEgASgLMhcudGFpa3UudjEuQ29udHJvbFJldm9rZUgAEicKCXRha2Vfb3ZlchgiIAEoCzISLnRhaWt1LnYxLlRha2VPdmVySAASMwoPY29udHJvbF9jaGFuZ2VkGCMgASgLMhgudGFpa3UudjEuQ29udHJvbENoYW5nZWRIABIpCgpmb2N1c19sb2NrGCQgASgLMhMudGFpa3UudjEuRm9jdXNMb2NrSAASMwoPaGlzdG9yeV9yZXF1ZXN0GCggASgLMhgudGFpa3UudjEuSGlzdG9yeVJlcXVlc3RIABI1ChBzbmFwc2hvdF9yZXF1ZXN0GCkgASgLMhkudGFpa3UudjEuU25hcHNob3RSZXF1ZXN0SAASLQoMcmVwbGF5X3N0YXJ0GCogASgLMhUudGFpa3UudjEuUmVwbGF5U3RhcnRIABItCgx0dW5uZWxfYWRtaW4YLSABKAsyFS50YWlrdS52MS5UdW5uZWxBZG1pbkgAEh4KBHBpbmcYMiABKAsyDi50YWlrdS52MS5QaW5nSAASHgoEcG9uZxgzIAEoCzIOLnRhaWt1LnYxLlBvbmdIABIkCgdyZWZ1c2VkGDQgASgLMhEudGFpa3UudjEuUmVmdXNlZEgAEiAKBWVycm9yGDUgASgLMg8udGFpa3UudjEuRXJyb3JIAEIGCgRib2R5Ip4BCg1TZXNzaW9uQ3JlYXRlEhIKCnNlc3Npb25faWQYASABKAkSKgoJdmVyaWZpZXJzGAIgASgLMhcudGFpa3UudjEuUm9sZVZlcmlmaWVycxIpCgdvcHRpb25zGAMgASgLMhgudGFpa3UudjEuU2Vzc2lvbk9wdGlvbnMSIgoHcHJvZmlsZRgEIAEoCzIRLnRhaWt1LnYxLlByb2ZpbGUiRwoNU2Vzc2lvblJlc3VtZRISCgpzZXNzaW9uX2lkGAEgASgJEiIKB3Byb2ZpbGUYAiABKAsyES50YWlrdS52MS5Qcm9maWxlIkUKC0pvaW5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSIgoHcHJvZmlsZRgCIAEoCzIRLnRhaWt1LnYxLlByb2ZpbGUiGgoJQ2hhbGxlbmdlEg0KBW5vbmNlGAEgASgMIjwKCUpvaW5Qcm9vZhIcCgRyb2xlGAEgASgOMg4udGFpa3UudjEuUm9sZRIRCglzaWduYXR1cmUYAiABKAwiawoKSm9pblJlc3VsdBImCghhY2NlcHRlZBgBIAEoCzISLnRhaWt1LnYxLkFjY2VwdGVkSAASKgoHcmVmdXNlZBgCIAEoDjIXLnRhaWt1LnYxLlJlZnVzYWxSZWFzb25IAEIJCgdvdXRjb21lIoABCghBY2NlcHRlZBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoDRIcCgRyb2xlGAIgASgOMg4udGFpa3UudjEuUm9sZRIpCgdvcHRpb25zGAMgASgLMhgudGFpa3UudjEuU2Vzc2lvbk9wdGlvbnMSEwoLaG9zdF9vbmxpbmUYBCABKAgiOAoKSG9zdFN0YXR1cxIOCgZvbmxpbmUYASABKAgSGgoSZ3JhY2VfcmVtYWluaW5nX21zGAIgASgEIqwBCg1UZXJtaW5hbFN0YXRlEhMKC3Rlcm1pbmFsX2lkGAEgASgNEg0KBW93bmVyGAIgASgNEhIKCmNvbnRyb2xsZXIYAyABKA0SDAoEcm93cxgEIAEoDRIMCgRjb2xzGAUgASgNEg0KBWxhYmVsGAYgASgJEhIKCmxhc3RfZXBvY2gYByABKAwSEAoIbGFzdF9zZXEYCCABKAQSEgoKaGFzX291dHB1dBgJIAEoCCI5CgtSZXN1bWVTdGF0ZRIqCgl0ZXJtaW5hbHMYASADKAsyFy50YWlrdS52MS5UZXJtaW5hbFN0YXRlIjMKDFNlc3Npb25FbmRlZBIjCgZyZWFzb24YASABKA4yEy50YWlrdS52MS5FbmRSZWFzb24i4gEKCFByZXNlbmNlEhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEiIKB3Byb2ZpbGUYAiABKAsyES50YWlrdS52MS5Qcm9maWxlEhwKBHJvbGUYAyABKA4yDi50YWlrdS52MS5Sb2xlEicKBXN0YXRlGAQgASgOMhgudGFpa3UudjEuUHJlc2VuY2UuU3RhdGUiUwoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIQCgxTVEFURV9KT0lORUQQARIRCg1TVEFURV9VUERBVEVEEAISDgoKU1RBVEVfTEVGVBADIjQKBUZvY3VzEhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEhMKC3Rlcm1pbmFsX2lkGAIgASgNIi8KBENoYXQSDAoEZnJvbRgBIAEoDRILCgNzZXEYAiABKAQSDAoEdGV4dBgDIAEoCSI/CgZMYXlvdXQSFgoOcGFydGljaXBhbnRfaWQYASABKA0SHQoFdGlsZXMYAiADKAsyDi50YWlrdS52MS5UaWxlIkcKBFRpbGUSEwoLdGVybWluYWxfaWQYASABKA0SCQoBeBgCIAEoDRIJCgF5GAMgASgNEgkKAXcYBCABKA0SCQoBaBgFIAEoDSJOCg5UZXJtaW5hbENyZWF0ZRIRCglyZXF1ZXN0ZXIYASABKA0SDAoEcm93cxgCIAEoDRIMCgRjb2xzGAMgASgNEg0KBWxhYmVsGAQgASgJIl8KDlRlcm1pbmFsT3BlbmVkEhMKC3Rlcm1pbmFsX2lkGAEgASgNEg0KBW93bmVyGAIgASgNEgwKBHJvd3MYAyABKA0SDAoEY29scxgEIAEoDRINCgVsYWJlbBgFIAEoCSI3Cg1UZXJtaW5hbENsb3NlEhMKC3Rlcm1pbmFsX2lkGAEgASgNEhEKCXJlcXVlc3RlchgCIAEoDSI6Cg5UZXJtaW5hbENsb3NlZBITCgt0ZXJtaW5hbF9pZBgBIAEoDRITCgtleGl0X3N0YXR1cxgCIAEoESJUCg5UZXJtaW5hbFJlc2l6ZRITCgt0ZXJtaW5hbF9pZBgBIAEoDRIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0SEQoJcmVxdWVzdGVyGAQgASgNIjUKC0lucHV0VGlja2V0EhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEg4KBnRpY2tldBgCIAEoDCI5Cg9BZG9wdGlvblJlcXVlc3QSEwoLdGVybWluYWxfaWQYASABKA0SEQoJcmVxdWVzdGVyGAIgASgNIkkKDkFkb3B0aW9uQW5zd2VyEhMKC3Rlcm1pbmFsX2lkGAEgASgNEhEKCXJlcXVlc3RlchgCIAEoDRIPCgdhcHByb3ZlGAMgASgIIjQKDENvbnRyb2xHcmFudBITCgt0ZXJtaW5hbF9pZBgBIAEoDRIPCgdncmFudGVlGAIgASgNIiQKDUNvbnRyb2xSZXZva2USEwoLdGVybWluYWxfaWQYASABKA0iHwoIVGFrZU92ZXISEwoLdGVybWluYWxfaWQYASABKA0ihAEKDkNvbnRyb2xDaGFuZ2VkEhMKC3Rlcm1pbmFsX2lkGAEgASgNEg0KBW93bmVyGAIgASgNEhIKCmNvbnRyb2xsZXIYAyABKA0SJwoGcmVhc29uGAQgASgOMhcudGFpa3UudjEuQ29udHJvbFJlYXNvbhIRCglyZXF1ZXN0ZXIYBSABKA0iRwoJRm9jdXNMb2NrEhMKC3Rlcm1pbmFsX2lkGAEgASgNEg4KBmhvbGRlchgCIAEoDRIVCg1leHBpcmVzX2luX21zGAMgASgNIiUKDkhpc3RvcnlSZXF1ZXN0EhMKC3Rlcm1pbmFsX2lkGAEgASgNIjkKD1NuYXBzaG90UmVxdWVzdBITCgt0ZXJtaW5hbF9pZBgBIAEoDRIRCglyZXF1ZXN0ZXIYAiABKA0iQgoJUmVwbGF5UnVuEg0KBWVwb2NoGAEgASgMEhEKCWZpcnN0X3NlcRgCIAEoBBITCgtmcmFtZV9jb3VudBgDIAEoDSJXCgtSZXBsYXlTdGFydBITCgt0ZXJtaW5hbF9pZBgBIAEoDRIhCgRydW5zGAIgAygLMhMudGFpa3UudjEuUmVwbGF5UnVuEhAKCGNvbXBsZXRlGAMgASgIIisKC1R1bm5lbEFkbWluEgwKBHBvcnQYASABKA0SDgoGZW5hYmxlGAIgASgIIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiFQoEUG9uZxINCgVub25jZRgBIAEoBCJXCgdSZWZ1c2VkEg4KBmFjdGlvbhgBIAEoDRITCgt0ZXJtaW5hbF9pZBgCIAEoDRInCgZyZWFzb24YAyABKA4yFy50YWlrdS52MS5BY3Rpb25SZWZ1c2FsIioKBUVycm9yEiEKBGNvZGUYASABKA4yEy50YWlrdS52MS5FcnJvckNvZGUiUQoLQWdlbnRTdGF0dXMSDQoFYWdlbnQYASABKAkSIwoFc3RhdGUYAiABKA4yFC50YWlrdS52MS5BZ2VudFN0YXRlEg4KBmRldGFpbBgDIAEoCSJgCghTbmFwc2hvdBIUCgxvdXRwdXRfZXBvY2gYASABKAwSEgoKb3V0cHV0X3NlcRgCIAEoBBIMCgRyb3dzGAMgASgNEgwKBGNvbHMYBCABKA0SDgoGc2NyZWVuGAUgASgMIm0KDFNlYWxlZFJlY29yZBItCgxhZ2VudF9zdGF0dXMYASABKAsyFS50YWlrdS52MS5BZ2VudFN0YXR1c0gAEiYKCHNuYXBzaG90GAIgASgLMhIudGFpa3UudjEuU25hcHNob3RIAEIGCgRib2R5Kk4KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfUkVBREVSEAESDwoLUk9MRV9XUklURVIQAhIOCgpST0xFX0FETUlOEAMqlwIKDVJlZnVzYWxSZWFzb24SHgoaUkVGVVNBTF9SRUFTT05fVU5TUEVDSUZJRUQQABIZChVSRUZVU0FMX1JFQVNPTl9ERU5JRUQQARIfChtSRUZVU0FMX1JFQVNPTl9SQVRFX0xJTUlURUQQAhIjCh9SRUZVU0FMX1JFQVNPTl9TSUdOX0lOX1JFUVVJUkVEEAMSIQodUkVGVVNBTF9SRUFTT05fU0VTU0lPTl9FWElTVFMQBBIfChtSRUZVU0FMX1JFQVNPTl9TRVNTSU9OX0ZVTEwQBRIdChlSRUZVU0FMX1JFQVNPTl9SRUxBWV9GVUxMEAYSIgoeUkVGVVNBTF9SRUFTT05fSU5WQUxJRF9SRVFVRVNUEAcqtQEKCUVuZFJlYXNvbhIaChZFTkRfUkVBU09OX1VOU1BFQ0lGSUVEEAASGQoVRU5EX1JFQVNPTl9IT1NUX0VOREVEEAESIQodRU5EX1JFQVNPTl9IT1NUX0dSQUNFX0VYUElSRUQQAhIdChlFTkRfUkVBU09OX1JFTEFZX1NIVVRET1dOEAMSFgoSRU5EX1JFQVNPTl9FVklDVEVEEAQSFwoTRU5EX1JFQVNPTl9UT09fU0xPVxAFKtMCCg1Db250cm9sUmVhc29uEh4KGkNPTlRST0xfUkVBU09OX1VOU1BFQ0lGSUVEEAASGQoVQ09OVFJPTF9SRUFTT05fT1BFTkVEEAESJAogQ09OVFJPTF9SRUFTT05fQURPUFRJT05fQVBQUk9WRUQQAhIiCh5DT05UUk9MX1JFQVNPTl9BRE9QVElPTl9ERU5JRUQQAxIjCh9DT05UUk9MX1JFQVNPTl9BRE9QVElPTl9FWFBJUkVEEAQSGgoWQ09OVFJPTF9SRUFTT05fR1JBTlRFRBAFEhoKFkNPTlRST0xfUkVBU09OX1JFVk9LRUQQBhIdChlDT05UUk9MX1JFQVNPTl9UQUtFTl9PVkVSEAcSIgoeQ09OVFJPTF9SRUFTT05fQ09OVFJPTExFUl9MRUZUEAgSHQoZQ09OVFJPTF9SRUFTT05fT1dORVJfTEVGVBAJKt4DCg1BY3Rpb25SZWZ1c2FsEh4KGkFDVElPTl9SRUZVU0FMX1VOU1BFQ0lGSUVEEAASHAoYQUNUSU9OX1JFRlVTQUxfUkVBRF9PTkxZEAESIQodQUNUSU9OX1JFRlVTQUxfTk9UX0NPTlRST0xMRVIQAhIcChhBQ1RJT05fUkVGVVNBTF9OT1RfT1dORVIQAxIcChhBQ1RJT05fUkVGVVNBTF9OT1RfQURNSU4QBBIjCh9BQ1RJT05fUkVGVVNBTF9VTktOT1dOX1RFUk1JTkFMEAUSJgoiQUNUSU9OX1JFRlVTQUxfVU5LTk9XTl9QQVJUSUNJUEFOVBAGEiAKHEFDVElPTl9SRUZVU0FMX0xJTUlUX1JFQUNIRUQQBxIfChtBQ1RJT05fUkVGVVNBTF9SQVRFX0xJTUlURUQQCBIbChdBQ1RJT05fUkVGVVNBTF9UT09fTE9ORxAJEiUKIUFDVElPTl9SRUZVU0FMX05PX1BFTkRJTkdfUkVRVUVTVBAKEh8KG0FDVElPTl9SRUZVU0FMX0hPU1RfT0ZGTElORRALEhoKFkFDVElPTl9SRUZVU0FMX0lOVkFMSUQQDBIfChtBQ1RJT05fUkVGVVNBTF9GT0NVU19MT0NLRUQQDSrGAQoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIeChpFUlJPUl9DT0RFX01BTEZPUk1FRF9GUkFNRRABEiEKHUVSUk9SX0NPREVfVU5FWFBFQ1RFRF9NRVNTQUdFEAISIgoeRVJST1JfQ09ERV9VTlNVUFBPUlRFRF9WRVJTSU9OEAMSHQoZRVJST1JfQ09ERV9RVUVVRV9PVkVSRkxPVxAEEhcKE0VSUk9SX0NPREVfSU5URVJOQUwQBSrGAQoKQWdlbnRTdGF0ZRIbChdBR0VOVF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0FHRU5UX1NUQVRFX1JVTk5JTkcQARIYChRBR0VOVF9TVEFURV9USElOS0lORxACEiEKHUFHRU5UX1NUQVRFX1dBSVRJTkdfRk9SX0lOUFVUEAMSFAoQQUdFTlRfU1RBVEVfSURMRRAEEhgKFEFHRU5UX1NUQVRFX0ZJTklTSEVEEAUSFQoRQUdFTlRfU1RBVEVfRVJST1IQBmIGcHJvdG8z");
 
 /**
  * Who a participant says they are. Display data only: never permission.
@@ -243,6 +243,12 @@ export type Control = Message<"taiku.v1.Control"> & {
      */
     value: TerminalResize;
     case: "terminalResize";
+  } | {
+    /**
+     * @generated from field: taiku.v1.InputTicket input_ticket = 25;
+     */
+    value: InputTicket;
+    case: "inputTicket";
   } | {
     /**
      * Ownership and handoff (section 5.5).
@@ -1030,6 +1036,33 @@ export const TerminalResizeSchema: GenMessage<TerminalResize> = /*@__PURE__*/
   messageDesc(file_taiku, 24);
 
 /**
+ * Host -> relay -> the named participant: the ticket that participant's
+ * input runs must start with (SPEC.md 11.1). Not secret: only a holder of
+ * the input root can seal a run start, and the host accepts only its
+ * current ticket, so an old run can never start again.
+ *
+ * @generated from message taiku.v1.InputTicket
+ */
+export type InputTicket = Message<"taiku.v1.InputTicket"> & {
+  /**
+   * @generated from field: uint32 participant_id = 1;
+   */
+  participantId: number;
+
+  /**
+   * @generated from field: bytes ticket = 2;
+   */
+  ticket: Uint8Array;
+};
+
+/**
+ * Describes the message taiku.v1.InputTicket.
+ * Use `create(InputTicketSchema)` to create a new message.
+ */
+export const InputTicketSchema: GenMessage<InputTicket> = /*@__PURE__*/
+  messageDesc(file_taiku, 25);
+
+/**
  * Writer -> relay -> owner: may I control this terminal? The relay fills in
  * `requester`.
  *
@@ -1052,7 +1085,7 @@ export type AdoptionRequest = Message<"taiku.v1.AdoptionRequest"> & {
  * Use `create(AdoptionRequestSchema)` to create a new message.
  */
 export const AdoptionRequestSchema: GenMessage<AdoptionRequest> = /*@__PURE__*/
-  messageDesc(file_taiku, 25);
+  messageDesc(file_taiku, 26);
 
 /**
  * Owner -> relay: approve or deny a pending adoption request.
@@ -1081,7 +1114,7 @@ export type AdoptionAnswer = Message<"taiku.v1.AdoptionAnswer"> & {
  * Use `create(AdoptionAnswerSchema)` to create a new message.
  */
 export const AdoptionAnswerSchema: GenMessage<AdoptionAnswer> = /*@__PURE__*/
-  messageDesc(file_taiku, 26);
+  messageDesc(file_taiku, 27);
 
 /**
  * Owner -> relay: hand control of my terminal to `grantee` directly.
@@ -1105,7 +1138,7 @@ export type ControlGrant = Message<"taiku.v1.ControlGrant"> & {
  * Use `create(ControlGrantSchema)` to create a new message.
  */
 export const ControlGrantSchema: GenMessage<ControlGrant> = /*@__PURE__*/
-  messageDesc(file_taiku, 27);
+  messageDesc(file_taiku, 28);
 
 /**
  * Owner -> relay: take control of my terminal back.
@@ -1124,7 +1157,7 @@ export type ControlRevoke = Message<"taiku.v1.ControlRevoke"> & {
  * Use `create(ControlRevokeSchema)` to create a new message.
  */
 export const ControlRevokeSchema: GenMessage<ControlRevoke> = /*@__PURE__*/
-  messageDesc(file_taiku, 28);
+  messageDesc(file_taiku, 29);
 
 /**
  * Admin -> relay: take control of any terminal without asking.
@@ -1143,7 +1176,7 @@ export type TakeOver = Message<"taiku.v1.TakeOver"> & {
  * Use `create(TakeOverSchema)` to create a new message.
  */
 export const TakeOverSchema: GenMessage<TakeOver> = /*@__PURE__*/
-  messageDesc(file_taiku, 29);
+  messageDesc(file_taiku, 30);
 
 /**
  * Relay -> everyone in the session (host included): the authoritative
@@ -1185,7 +1218,7 @@ export type ControlChanged = Message<"taiku.v1.ControlChanged"> & {
  * Use `create(ControlChangedSchema)` to create a new message.
  */
 export const ControlChangedSchema: GenMessage<ControlChanged> = /*@__PURE__*/
-  messageDesc(file_taiku, 30);
+  messageDesc(file_taiku, 31);
 
 /**
  * Relay -> everyone: who currently holds the transient typing lock of a
@@ -1215,7 +1248,7 @@ export type FocusLock = Message<"taiku.v1.FocusLock"> & {
  * Use `create(FocusLockSchema)` to create a new message.
  */
 export const FocusLockSchema: GenMessage<FocusLock> = /*@__PURE__*/
-  messageDesc(file_taiku, 31);
+  messageDesc(file_taiku, 32);
 
 /**
  * Participant -> relay: replay the relay's buffered sealed output of this
@@ -1235,7 +1268,7 @@ export type HistoryRequest = Message<"taiku.v1.HistoryRequest"> & {
  * Use `create(HistoryRequestSchema)` to create a new message.
  */
 export const HistoryRequestSchema: GenMessage<HistoryRequest> = /*@__PURE__*/
-  messageDesc(file_taiku, 32);
+  messageDesc(file_taiku, 33);
 
 /**
  * Relay -> host: a participant needs a screen snapshot of this terminal
@@ -1260,7 +1293,7 @@ export type SnapshotRequest = Message<"taiku.v1.SnapshotRequest"> & {
  * Use `create(SnapshotRequestSchema)` to create a new message.
  */
 export const SnapshotRequestSchema: GenMessage<SnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_taiku, 33);
+  messageDesc(file_taiku, 34);
 
 /**
  * One run of a terminal's output stream in a replay: consecutive frames of
@@ -1290,7 +1323,7 @@ export type ReplayRun = Message<"taiku.v1.ReplayRun"> & {
  * Use `create(ReplayRunSchema)` to create a new message.
  */
 export const ReplayRunSchema: GenMessage<ReplayRun> = /*@__PURE__*/
-  messageDesc(file_taiku, 34);
+  messageDesc(file_taiku, 35);
 
 /**
  * Relay -> participant: the next sealed Output frames of this terminal are
@@ -1325,7 +1358,7 @@ export type ReplayStart = Message<"taiku.v1.ReplayStart"> & {
  * Use `create(ReplayStartSchema)` to create a new message.
  */
 export const ReplayStartSchema: GenMessage<ReplayStart> = /*@__PURE__*/
-  messageDesc(file_taiku, 35);
+  messageDesc(file_taiku, 36);
 
 /**
  * Admin -> relay -> host: publish or withdraw a local HTTP port.
@@ -1349,7 +1382,7 @@ export type TunnelAdmin = Message<"taiku.v1.TunnelAdmin"> & {
  * Use `create(TunnelAdminSchema)` to create a new message.
  */
 export const TunnelAdminSchema: GenMessage<TunnelAdmin> = /*@__PURE__*/
-  messageDesc(file_taiku, 36);
+  messageDesc(file_taiku, 37);
 
 /**
  * Either side: are you there? Answered with a Pong of the same nonce.
@@ -1368,7 +1401,7 @@ export type Ping = Message<"taiku.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_taiku, 37);
+  messageDesc(file_taiku, 38);
 
 /**
  * The answer to a Ping.
@@ -1387,7 +1420,7 @@ export type Pong = Message<"taiku.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_taiku, 38);
+  messageDesc(file_taiku, 39);
 
 /**
  * Relay -> sender: the named action was refused and changed nothing.
@@ -1419,7 +1452,7 @@ export type Refused = Message<"taiku.v1.Refused"> & {
  * Use `create(RefusedSchema)` to create a new message.
  */
 export const RefusedSchema: GenMessage<Refused> = /*@__PURE__*/
-  messageDesc(file_taiku, 39);
+  messageDesc(file_taiku, 40);
 
 /**
  * The sender is about to close the connection because of this error.
@@ -1438,7 +1471,7 @@ export type Error = Message<"taiku.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_taiku, 40);
+  messageDesc(file_taiku, 41);
 
 /**
  * Agent status of the terminal whose status stream carries it.
@@ -1474,7 +1507,7 @@ export type AgentStatus = Message<"taiku.v1.AgentStatus"> & {
  * Use `create(AgentStatusSchema)` to create a new message.
  */
 export const AgentStatusSchema: GenMessage<AgentStatus> = /*@__PURE__*/
-  messageDesc(file_taiku, 41);
+  messageDesc(file_taiku, 42);
 
 /**
  * A screen snapshot of a terminal, carried in the snapshot direction.
@@ -1520,7 +1553,7 @@ export type Snapshot = Message<"taiku.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_taiku, 42);
+  messageDesc(file_taiku, 43);
 
 /**
  * The plaintext of a snapshot- or status-direction sealed frame.
@@ -1551,7 +1584,7 @@ export type SealedRecord = Message<"taiku.v1.SealedRecord"> & {
  * Use `create(SealedRecordSchema)` to create a new message.
  */
 export const SealedRecordSchema: GenMessage<SealedRecord> = /*@__PURE__*/
-  messageDesc(file_taiku, 43);
+  messageDesc(file_taiku, 44);
 
 /**
  * The role a connection proved by signing the relay's challenge.
