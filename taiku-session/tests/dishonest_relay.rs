@@ -119,3 +119,31 @@ proptest! {
         prop_assert_eq!(w.delivered_chunks().last().copied(), Some(w.typed()));
     }
 }
+
+/// Finding 13.4: a relay (or a proxy) that swallows everything was never
+/// noticed. Now nothing, not even a `Pong`, for the liveness timeout (60 s)
+/// makes the host and the participant close the connection.
+#[test]
+fn a_silent_relay_is_noticed_within_the_liveness_timeout() {
+    let mut w = World::new(4);
+    // Honest for a while: pongs arrive, nothing is closed.
+    for _ in 0..120 {
+        w.step(Step::Advance(100));
+        w.settle();
+    }
+    assert!(!w.host.poll_close() && !w.writer.poll_close());
+    // Then the relay's frames stop arriving (pings still go out).
+    let mut noticed = None;
+    for second in 1..=61 {
+        w.step(Step::Advance(100));
+        if w.host.poll_close() {
+            noticed = Some(second);
+            break;
+        }
+    }
+    assert!(
+        matches!(noticed, Some(s) if (59..=61).contains(&s)),
+        "{noticed:?}"
+    );
+    assert!(w.writer.poll_close(), "the writer noticed too");
+}

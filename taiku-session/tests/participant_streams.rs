@@ -253,6 +253,12 @@ fn keep_alive_pings_follow_the_interval_only_while_joined() {
     assert_eq!(pings(&mut p), Vec::<u64>::new());
     p.handle_timeout(t0 + 31 * s);
     assert_eq!(pings(&mut p), [1]);
+    // The relay answers; a connection silent for the liveness timeout
+    // would be closed instead (see the next test).
+    p.handle_frame(
+        Frame::control(Body::Pong(m::Pong { nonce: 1 })),
+        t0 + 31 * s,
+    );
     assert_eq!(p.poll_timeout(), Some(t0 + 61 * s));
     p.handle_timeout(t0 + 61 * s);
     assert_eq!(pings(&mut p), [2]);
@@ -260,4 +266,26 @@ fn keep_alive_pings_follow_the_interval_only_while_joined() {
     assert_eq!(p.poll_timeout(), None);
     p.handle_timeout(t0 + 200 * s);
     assert_eq!(pings(&mut p), Vec::<u64>::new());
+}
+
+#[test]
+fn a_silent_connection_is_closed_after_the_liveness_timeout() {
+    let t0 = Instant::now();
+    let s = std::time::Duration::from_secs(1);
+    let host = host_keys();
+    let mut p = joined_reader(&host, t0);
+    // Pings go out, nothing comes back.
+    p.handle_timeout(t0 + 30 * s);
+    assert!(!p.poll_close());
+    assert_eq!(p.poll_timeout(), Some(t0 + 60 * s));
+    p.handle_timeout(t0 + 59 * s);
+    assert!(!p.poll_close());
+    p.handle_timeout(t0 + 60 * s);
+    assert!(p.poll_close(), "silent for the liveness timeout");
+    assert!(!p.poll_close(), "reported once");
+    // The driver closes it and reconnects; the watch starts again.
+    p.handle_disconnect(t0 + 60 * s);
+    assert_eq!(p.poll_timeout(), None);
+    p.connect(t0 + 61 * s);
+    assert_eq!(p.poll_timeout(), Some(t0 + 121 * s));
 }

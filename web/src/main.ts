@@ -181,16 +181,21 @@ class Session {
     };
     ws.onclose = () => {
       window.clearTimeout(timeout);
-      if (this.ws !== ws) return;
-      this.ws = undefined;
-      this.p.handleDisconnect(performance.now());
-      this.pump();
-      if (this.joinedAt !== undefined && performance.now() - this.joinedAt >= STABLE_MS) this.attempt = 0;
-      this.joinedAt = undefined;
-      if (this.stopped || this.p.ended) return;
-      statusEl.textContent = "disconnected, reconnecting…";
-      this.retry();
+      this.lost(ws);
     };
+  }
+
+  /** `ws` is gone (closed, or dropped by the machine as silent): reconnect. */
+  private lost(ws: WebSocket): void {
+    if (this.ws !== ws) return;
+    this.ws = undefined;
+    this.p.handleDisconnect(performance.now());
+    this.pump();
+    if (this.joinedAt !== undefined && performance.now() - this.joinedAt >= STABLE_MS) this.attempt = 0;
+    this.joinedAt = undefined;
+    if (this.stopped || this.p.ended) return;
+    statusEl.textContent = "disconnected, reconnecting…";
+    this.retry();
   }
 
   private retry(delay?: number): void {
@@ -210,7 +215,13 @@ class Session {
     let changed = false;
     try {
       for (let t = this.p.pollTransmit(); t; t = this.p.pollTransmit()) {
-        if (t.type === "close") this.ws?.close();
+        if (t.type === "close") {
+          // Do not wait for a closing handshake a dead connection never
+          // completes: reconnect at once.
+          const ws = this.ws;
+          ws?.close();
+          if (ws) this.lost(ws);
+        }
         else if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(t.frame as Uint8Array<ArrayBuffer>);
       }
       for (let e = this.p.pollEvent(); e; e = this.p.pollEvent()) {

@@ -44,6 +44,8 @@ export interface ParticipantConfig {
   deviceLabel: string;
   maxFrameLen: number;
   keepaliveMs: number;
+  /** Silence after which the connection is dead and closed (SPEC.md 12.2). */
+  livenessMs: number;
 }
 
 /** The defaults of SPEC.md 11.5. */
@@ -52,6 +54,7 @@ export const DEFAULT_CONFIG: ParticipantConfig = {
   deviceLabel: "browser",
   maxFrameLen: DEFAULT_MAX_FRAME_LEN,
   keepaliveMs: 30_000,
+  livenessMs: 60_000,
 };
 
 /** An agent's status as the host sealed it. */
@@ -230,6 +233,8 @@ export class Participant {
   private historyAsked = new Set<number>();
   private hostWasOffline = false;
   private nextPing?: number;
+  /** When something last arrived on the current connection. */
+  private lastRx?: number;
   private pings = 0n;
   private out: Transmit[] = [];
   private events: ParticipantEvent[] = [];
@@ -266,10 +271,11 @@ export class Participant {
   }
 
   /** A connection to the relay is up: ask to join. Any earlier view is discarded. */
-  connect(_now: number): void {
+  connect(now: number): void {
     if (this.phase === "ended") return;
     this.reset();
     this.phase = "joining";
+    this.lastRx = now;
     this.send({
       case: "joinRequest",
       value: {
@@ -285,10 +291,12 @@ export class Participant {
     this.out = [];
     this.state.me = undefined;
     this.nextPing = undefined;
+    this.lastRx = undefined;
   }
 
   /** One message from the relay (one frame). A malformed frame is fatal to the connection. */
   handleMessage(bytes: Uint8Array, now: number): void {
+    if (this.lastRx !== undefined) this.lastRx = now;
     let frame: ReturnType<typeof decodeFrame>;
     try {
       frame = decodeFrame(bytes, this.config.maxFrameLen);
@@ -304,11 +312,20 @@ export class Participant {
 
   /** When `handleTimeout` is due, if ever. */
   pollTimeout(): number | undefined {
-    return this.nextPing;
+    const silent = this.lastRx === undefined ? undefined : this.lastRx + this.config.livenessMs;
+    const due = [this.nextPing, silent].filter((t): t is number => t !== undefined);
+    return due.length ? Math.min(...due) : undefined;
   }
 
   /** Time passed. */
   handleTimeout(now: number): void {
+    if (this.lastRx !== undefined && now >= this.lastRx + this.config.livenessMs) {
+      // Nothing, not even a Pong: the connection is dead (SPEC.md 12.2).
+      this.lastRx = undefined;
+      this.nextPing = undefined;
+      this.out = [{ type: "close" }];
+      return;
+    }
     if (this.nextPing !== undefined && now >= this.nextPing) {
       this.pings += 1n;
       this.send({ case: "ping", value: { nonce: this.pings } });
@@ -421,6 +438,7 @@ export class Participant {
         this.phase = "ended";
         this.out = [];
         this.nextPing = undefined;
+        this.lastRx = undefined;
         this.events.push({ type: "ended", reason: body.value.reason in EndReason ? body.value.reason : EndReason.UNSPECIFIED });
         break;
       case "terminalOpened": {

@@ -169,6 +169,29 @@ test("the session ending stops the machine", () => {
   assert.deepEqual(sent(p), []);
 });
 
+test("a connection silent for the liveness timeout is closed (SPEC.md 12.2)", () => {
+  const p = participant("reader");
+  join(p, 3, 1);
+  // The last message arrived at 3; pings are due from 2 + 30 s.
+  assert.equal(p.pollTimeout(), 30_002);
+  p.handleTimeout(30_002);
+  assert.equal(sent(p).length, 1, "a ping");
+  assert.equal(p.pollTimeout(), 60_002);
+  p.handleTimeout(60_002);
+  assert.equal(sent(p).length, 1, "a second ping, unanswered");
+  assert.equal(p.pollTimeout(), 60_003);
+  p.handleTimeout(60_003);
+  assert.deepEqual(drain(() => p.pollTransmit()), [{ type: "close" }]);
+  assert.equal(p.pollTimeout(), undefined);
+  // Something that arrives in time keeps it open.
+  const q = participant("reader");
+  join(q, 3, 1);
+  q.handleMessage(control({ case: "pong", value: { nonce: 1n } }), 50_000);
+  q.handleTimeout(60_003);
+  assert.ok(drain(() => q.pollTransmit()).every((t) => t.type !== "close"));
+  assert.equal(q.pollTimeout(), 90_003);
+});
+
 test("agent status and snapshots open under their own terminal's keys only", () => {
   const admin = new KeySchedule(Role.Admin, hex(field(v!, "admin_secret")), field(v!, "session_id"));
   const p = participant("reader");

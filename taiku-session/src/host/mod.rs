@@ -50,6 +50,10 @@ pub struct HostConfig {
     pub max_frame_len: usize,
     /// Interval of keep-alive pings (below the relay's idle timeout).
     pub keepalive: Duration,
+    /// Silence after which the connection is dead: nothing, not even a
+    /// `Pong`, arrived (above `keepalive`, below the relay's idle
+    /// timeout). See [`Host::poll_close`].
+    pub liveness_timeout: Duration,
     /// Participants the host keeps (each with its input ticket); joins
     /// beyond are ignored.
     pub max_participants: usize,
@@ -69,6 +73,7 @@ impl Default for HostConfig {
             offline_bytes: 1 << 20,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             keepalive: Duration::from_secs(30),
+            liveness_timeout: Duration::from_secs(60),
             max_participants: 1024,
             name: "host".into(),
             device_label: String::new(),
@@ -84,6 +89,9 @@ pub(super) enum Phase {
     Admitting {
         resume: bool,
     },
+    /// A resume was accepted; `ResumeState` is still to come. Output waits
+    /// (nothing may be sealed into the old runs now).
+    Resuming,
     Online,
     Offline,
     Ended,
@@ -146,7 +154,7 @@ impl<R: CryptoRng> Host<R> {
     ) -> Result<Self, RoleNotHeld> {
         let keys = KeySchedule::new(admin, &session);
         keys.verifiers()?;
-        let keepalive = Keepalive::new(config.keepalive);
+        let keepalive = Keepalive::new(config.keepalive, config.liveness_timeout);
         Ok(Host {
             config,
             rng,
@@ -208,7 +216,7 @@ impl<R: CryptoRng> Host<R> {
 
     /// A transport connection to the relay is up: ask to create the
     /// session the first time, to resume it afterwards.
-    pub fn connect(&mut self, _now: Instant) {
+    pub fn connect(&mut self, now: Instant) {
         let profile = Some(m::Profile {
             name: self.config.name.clone(),
             device_label: self.config.device_label.clone(),
@@ -233,13 +241,14 @@ impl<R: CryptoRng> Host<R> {
         self.out.clear();
         self.out.push_back(Frame::control(body));
         self.phase = Phase::Admitting { resume };
+        self.keepalive.connected(now);
     }
 
     /// The transport connection closed.
     pub fn handle_disconnect(&mut self, _now: Instant) {
         let was_admitted = matches!(
             self.phase,
-            Phase::Online | Phase::Admitting { resume: true }
+            Phase::Online | Phase::Resuming | Phase::Admitting { resume: true }
         );
         match self.phase {
             Phase::Ended => return,
@@ -259,6 +268,7 @@ impl<R: CryptoRng> Host<R> {
 
     /// A frame from the relay.
     pub fn handle_frame(&mut self, frame: Frame, now: Instant) {
+        self.keepalive.received(now);
         match frame {
             Frame::Sealed(sealed) => self.sealed(sealed, now),
             Frame::Control(m::Control { body: Some(body) }) => self.control(body, now),
@@ -279,22 +289,31 @@ impl<R: CryptoRng> Host<R> {
                 }
             }
             Body::JoinResult(result) => match result.outcome {
-                Some(m::join_result::Outcome::Accepted(_)) => {
-                    let resumed = self.phase == Phase::Admitting { resume: true };
-                    self.phase = Phase::Online;
-                    self.keepalive.start(now);
-                    if !resumed {
+                Some(m::join_result::Outcome::Accepted(_)) => match self.phase {
+                    Phase::Admitting { resume: false } => {
+                        self.phase = Phase::Online;
+                        self.keepalive.start(now);
                         self.announce_all(now);
+                        self.events.push_back(HostEvent::Online { resumed: false });
                     }
-                    self.events.push_back(HostEvent::Online { resumed });
-                }
+                    Phase::Admitting { resume: true } => {
+                        self.phase = Phase::Resuming;
+                        self.keepalive.start(now);
+                    }
+                    // Not asked for: ignored.
+                    _ => {}
+                },
                 Some(m::join_result::Outcome::Refused(r)) => {
                     let reason = RefusalReason::try_from(r).unwrap_or(RefusalReason::Unspecified);
                     self.events.push_back(HostEvent::Refused(reason));
                 }
                 None => {}
             },
-            Body::ResumeState(state) => self.resume(state, now),
+            Body::ResumeState(state) if self.phase == Phase::Resuming => {
+                self.phase = Phase::Online;
+                self.resume(state, now);
+                self.events.push_back(HostEvent::Online { resumed: true });
+            }
             Body::Presence(p) => {
                 let id = ParticipantId(p.participant_id);
                 if id == ParticipantId::HOST {
@@ -372,6 +391,7 @@ impl<R: CryptoRng> Host<R> {
             Body::SessionEnded(e) => {
                 self.phase = Phase::Ended;
                 self.out.clear();
+                self.keepalive.stop();
                 self.events.push_back(HostEvent::Ended(
                     EndReason::try_from(e.reason).unwrap_or(EndReason::Unspecified),
                 ));
@@ -451,6 +471,7 @@ impl<R: CryptoRng> Host<R> {
                 })));
         }
         self.phase = Phase::Ended;
+        self.keepalive.stop();
         self.events
             .push_back(HostEvent::Ended(EndReason::HostEnded));
     }

@@ -236,7 +236,8 @@ impl<R: CryptoRng> Host<R> {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.phase != Phase::Online {
-            return None;
+            // Admitting or resuming: only pings and the liveness deadline.
+            return self.keepalive.deadline();
         }
         let delay = self.config.coalesce_delay;
         self.terminals
@@ -261,5 +262,15 @@ impl<R: CryptoRng> Host<R> {
         if let Some(ping) = self.keepalive.poll(now) {
             self.out.push_back(Frame::control(Body::Ping(ping)));
         }
+    }
+
+    /// Whether the driver must close the connection now: nothing arrived
+    /// on it for [`HostConfig::liveness_timeout`](super::HostConfig), so it
+    /// is dead even if the transport has not noticed (a half-open TCP
+    /// connection, a proxy that swallows bytes). Close it, call
+    /// [`handle_disconnect`](Self::handle_disconnect) and reconnect.
+    /// True once per dead connection.
+    pub fn poll_close(&mut self) -> bool {
+        self.keepalive.take_dead()
     }
 }

@@ -45,6 +45,9 @@ pub struct ParticipantConfig {
     pub max_frame_len: usize,
     /// Interval of keep-alive pings (below the relay's idle timeout).
     pub keepalive: Duration,
+    /// Silence after which the connection is dead (see
+    /// [`Participant::poll_close`]).
+    pub liveness_timeout: Duration,
 }
 
 impl Default for ParticipantConfig {
@@ -54,6 +57,7 @@ impl Default for ParticipantConfig {
             device_label: String::new(),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             keepalive: Duration::from_secs(30),
+            liveness_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -99,7 +103,7 @@ impl<R> core::fmt::Debug for Participant<R> {
 impl<R: CryptoRng> Participant<R> {
     /// A participant for the session and role of `link`.
     pub fn new(config: ParticipantConfig, link: &Link, rng: R) -> Self {
-        let keepalive = Keepalive::new(config.keepalive);
+        let keepalive = Keepalive::new(config.keepalive, config.liveness_timeout);
         Participant {
             config,
             rng,
@@ -135,12 +139,13 @@ impl<R: CryptoRng> Participant<R> {
 
     /// A transport connection to the relay is up: ask to join. Any earlier
     /// view is discarded (a rejoin replays history).
-    pub fn connect(&mut self, _now: Instant) {
+    pub fn connect(&mut self, now: Instant) {
         if self.phase == Phase::Ended {
             return;
         }
         self.reset();
         self.phase = Phase::Joining;
+        self.keepalive.connected(now);
         self.out
             .push_back(Frame::control(Body::JoinRequest(m::JoinRequest {
                 session_id: self.keys.session_id().to_string(),
@@ -173,6 +178,7 @@ impl<R: CryptoRng> Participant<R> {
 
     /// A frame from the relay.
     pub fn handle_frame(&mut self, frame: Frame, now: Instant) {
+        self.keepalive.received(now);
         match frame {
             Frame::Sealed(sealed) => self.sealed(sealed),
             Frame::Control(m::Control { body: Some(body) }) => self.control(body, now),
@@ -244,6 +250,7 @@ impl<R: CryptoRng> Participant<R> {
             Body::SessionEnded(e) => {
                 self.phase = Phase::Ended;
                 self.out.clear();
+                self.keepalive.stop();
                 self.events.push_back(ParticipantEvent::Ended(
                     EndReason::try_from(e.reason).unwrap_or(EndReason::Unspecified),
                 ));
@@ -308,6 +315,15 @@ impl<R: CryptoRng> Participant<R> {
         if let Some(ping) = self.keepalive.poll(now) {
             self.out.push_back(Frame::control(Body::Ping(ping)));
         }
+    }
+
+    /// Whether the driver must close the connection now: nothing arrived
+    /// on it for [`ParticipantConfig::liveness_timeout`], so it is dead
+    /// even if the transport has not noticed. Close it, call
+    /// [`handle_disconnect`](Self::handle_disconnect) and reconnect. True
+    /// once per dead connection.
+    pub fn poll_close(&mut self) -> bool {
+        self.keepalive.take_dead()
     }
 
     /// The next frame for the relay.

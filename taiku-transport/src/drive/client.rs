@@ -37,6 +37,8 @@ pub trait Machine: Send + 'static {
     fn event(&mut self) -> Option<Self::Event>;
     /// Whether this event ends the machine's life (no reconnect).
     fn is_final(event: &Self::Event) -> bool;
+    /// Whether the connection went silent and must be replaced.
+    fn close(&mut self) -> bool;
 }
 
 impl Machine for Host<OsRng> {
@@ -64,6 +66,9 @@ impl Machine for Host<OsRng> {
     }
     fn is_final(event: &HostEvent) -> bool {
         matches!(event, HostEvent::Ended(_))
+    }
+    fn close(&mut self) -> bool {
+        self.poll_close()
     }
 }
 
@@ -95,6 +100,9 @@ impl Machine for Participant<OsRng> {
             event,
             ParticipantEvent::Ended(_) | ParticipantEvent::Denied(_)
         )
+    }
+    fn close(&mut self) -> bool {
+        self.poll_close()
     }
 }
 
@@ -335,6 +343,14 @@ async fn client_loop<M: Machine>(
                 let _ = stream.close(None).await;
             }
             return;
+        }
+        if machine.close() && ws.take().is_some() {
+            // Nothing, not even a Pong, for the liveness timeout: the
+            // connection is half-open or black-holed (SPEC.md 12.2).
+            tracing::warn!(%endpoint, "the relay went silent; reconnecting");
+            machine.disconnect(Instant::now());
+            next_attempt = retry(&mut config, &mut connected_at);
+            continue;
         }
         let deadline = [
             machine.next_timeout(),
