@@ -18,7 +18,8 @@ use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEven
 use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::RelayServer;
 use taiku_transport::drive::{
-    ClientHandle, Commander, DriverConfig, OsRng, os_rng, spawn_host, spawn_participant,
+    ClientHandle, Commander, DriverConfig, OsRng, feed_output, os_rng, spawn_host,
+    spawn_participant,
 };
 use taiku_transport::endpoint::Endpoint;
 use tokio::net::TcpListener;
@@ -89,10 +90,7 @@ async fn taiku_setup() -> Taiku {
     tokio::spawn(async move {
         while let Some(e) = host.events.recv().await {
             if let HostEvent::Input { term, bytes, .. } = e {
-                echo.run(move |h, now| {
-                    let _ = h.handle_output(term, &bytes, now);
-                })
-                .await;
+                feed_output(&echo, term, bytes).await;
             }
         }
     });
@@ -115,11 +113,7 @@ async fn taiku_burst(t: &mut Taiku) -> Duration {
     tokio::spawn(async move {
         let chunk = Bytes::from(vec![b'x'; CHUNK]);
         for _ in 0..BURST / CHUNK {
-            let c = chunk.clone();
-            host.run(move |h, now| {
-                let _ = h.handle_output(term, &c, now);
-            })
-            .await;
+            feed_output(&host, term, chunk.clone()).await;
         }
     });
     let mut got = 0;

@@ -82,6 +82,21 @@ impl Keepalive {
         }
     }
 
+    /// A ping to send now, out of schedule (the host asks the relay to
+    /// acknowledge what it sent); the next scheduled one is an interval
+    /// later.
+    pub(crate) fn ping_now(&mut self, now: Instant) -> Option<m::Ping> {
+        self.next?;
+        self.sent += 1;
+        self.next = Some(now + self.interval);
+        Some(m::Ping { nonce: self.sent })
+    }
+
+    /// Whether `nonce` is one this connection may have sent.
+    pub(crate) fn sent(&self, nonce: u64) -> bool {
+        nonce <= self.sent
+    }
+
     /// Whether the connection went silent for the liveness timeout; true
     /// once, then the driver closes it.
     pub(crate) fn take_dead(&mut self) -> bool {

@@ -172,3 +172,134 @@ async fn a_black_holed_host_connection_is_replaced_and_nothing_is_lost() {
     );
     eprintln!("black-holed connection replaced after {resumed:?}");
 }
+
+/// Finding 13.3: with the shell printing as fast as it can, cutting the
+/// host's connection lost output (the host kept 1 MiB while offline and
+/// dropped the oldest). Now the host holds what the relay has not
+/// acknowledged and stops reading the PTY at its bound, so the shell
+/// blocks: every line reaches every viewer exactly once, across a
+/// black-holed connection and a clean cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_shell_loses_nothing_when_the_host_connection_is_cut() {
+    use taiku_transport::drive::{ShellSpec, Terminals};
+
+    const LINES: u32 = 600_000;
+    let relay = RelayServer::bind("127.0.0.1:0".parse().unwrap(), None, RelayConfig::default())
+        .await
+        .unwrap();
+    let cut = Arc::new(AtomicU64::new(0));
+    let via = proxy(relay.local_addr(), cut.clone()).await;
+    let options = m::SessionOptions {
+        readers_enabled: true,
+        viewer_sign_in_required: false,
+    };
+    let config = HostConfig {
+        keepalive: Duration::from_millis(200),
+        liveness_timeout: Duration::from_millis(800),
+        ..HostConfig::default()
+    };
+    let host = Host::generate(config, options, os_rng());
+    let reader_link = host
+        .link(&relay.origin(), Role::Reader)
+        .unwrap()
+        .to_url()
+        .to_string();
+    let (mut host, _task) = spawn_host(
+        host,
+        DriverConfig::new(Endpoint::from_origin(&format!("http://{via}"), false).unwrap()),
+    );
+    let mut terminals = Terminals::default();
+    loop {
+        let e = timeout(WAIT, host.events.recv()).await.unwrap().unwrap();
+        if matches!(e, HostEvent::Online { .. }) {
+            break;
+        }
+    }
+    let mut viewers = Vec::new();
+    for _ in 0..2 {
+        let link = Link::parse(&reader_link).unwrap();
+        let p = Participant::new(ParticipantConfig::default(), &link, os_rng());
+        let (mut v, _t) = spawn_participant(
+            p,
+            DriverConfig::new(Endpoint::from_origin(&relay.origin(), false).unwrap()),
+        );
+        while !matches!(
+            timeout(WAIT, v.events.recv()).await.unwrap().unwrap(),
+            ParticipantEvent::Joined { .. }
+        ) {}
+        viewers.push(v);
+    }
+    // The shell starts printing only once the viewers are there.
+    let spec = ShellSpec {
+        program: "/bin/sh".into(),
+        args: vec!["-c".into(), format!("sleep 0.2; seq 1 {LINES}; sleep 30")],
+        ..ShellSpec::shell(ParticipantId::HOST)
+    };
+    terminals.open_shell(&host, spec).await.unwrap();
+    let commander = host.commander();
+    let resumes = Arc::new(AtomicU64::new(0));
+    let resumed = resumes.clone();
+    let _events = tokio::spawn(async move {
+        while let Some(e) = host.events.recv().await {
+            terminals.handle_event(&host, &e).await;
+            assert!(!matches!(e, HostEvent::OutputGap { .. }), "{e:?}");
+            if matches!(e, HostEvent::Online { resumed: true }) {
+                resumed.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+
+    // Watch the first viewer; cut twice while the shell prints.
+    let mut screens: Vec<Vec<u8>> = vec![Vec::new(); viewers.len()];
+    let last = format!("\r\n{LINES}\r\n");
+    let started = Instant::now();
+    let mut cuts = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while screens
+        .iter()
+        .any(|s| !String::from_utf8_lossy(s).contains(&last))
+    {
+        for (v, screen) in viewers.iter_mut().zip(screens.iter_mut()) {
+            while let Ok(e) = v.events.try_recv() {
+                if let ParticipantEvent::Output { bytes, .. } = e {
+                    screen.extend_from_slice(&bytes);
+                }
+            }
+        }
+        let shown = screens[0].len();
+        if cuts == 0 && shown > 300_000 {
+            cut.store(1, Ordering::SeqCst); // black hole
+            cuts = 1;
+        } else if cuts == 1 && resumes.load(Ordering::SeqCst) == 1 && shown > 2_500_000 {
+            commander.drop_connection().await; // a clean cut
+            cuts = 2;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "viewers stalled at {shown} bytes"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(cuts, 2, "both cuts happened while the shell printed");
+    let expected: Vec<String> = (1..=LINES).map(|i| i.to_string()).collect();
+    for (i, screen) in screens.iter().enumerate() {
+        let text = String::from_utf8_lossy(screen);
+        let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+        let first_wrong = lines.iter().zip(&expected).position(|(a, b)| *a != b);
+        assert_eq!(
+            first_wrong, None,
+            "viewer {i}: line {first_wrong:?} differs"
+        );
+        assert_eq!(
+            lines.len(),
+            expected.len(),
+            "viewer {i}: lines missing at the end"
+        );
+    }
+    let printed = started.elapsed();
+    let resumes = resumes.load(Ordering::SeqCst);
+    assert_eq!(resumes, 2, "the host resumed after each cut");
+    eprintln!(
+        "{LINES} lines, two cuts ({resumes} resumes), every line once at both viewers in {printed:?}"
+    );
+}

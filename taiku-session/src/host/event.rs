@@ -153,15 +153,13 @@ pub enum HostEvent {
         /// Its controller.
         controller: ParticipantId,
     },
-    /// Output was lost before the relay could have it (offline buffer or
-    /// re-send backlog overflowed); a snapshot repairs viewers' screens.
+    /// After a resume, the relay holds less than it acknowledged (it lost
+    /// its state or lied): these frames are gone; a snapshot repairs
+    /// viewers' screens. An honest relay never causes this.
     OutputGap {
         /// The terminal.
         term: TerminalId,
-        /// Output bytes dropped while offline.
-        bytes: usize,
-        /// Sealed frames the relay never received and the re-send backlog
-        /// no longer held.
+        /// Sealed frames the relay acknowledged and no longer holds.
         frames: u64,
     },
     /// The relay refused one of the host's own frames.
@@ -185,6 +183,12 @@ pub enum HostError {
     /// The owner named is not the host or a writer or admin here.
     #[error("owner {0} is not a writer or admin in the session")]
     InvalidOwner(ParticipantId),
+    /// The terminal holds [`HostConfig::resend_bytes`](super::HostConfig)
+    /// of output the relay has not acknowledged: keep the bytes, stop
+    /// reading the PTY, and offer them again when
+    /// [`Host::output_room`](super::Host::output_room) is not 0.
+    #[error("terminal {0} holds all the output it may; try again later")]
+    OutputFull(TerminalId),
     /// Terminal ids are exhausted.
     #[error("no terminal ids left")]
     TerminalIdsExhausted,

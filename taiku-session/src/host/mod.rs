@@ -42,10 +42,12 @@ pub struct HostConfig {
     pub coalesce_bytes: usize,
     /// Output this soon after accepted input is echo: sealed at once.
     pub echo_window: Duration,
-    /// Sealed output kept per terminal to re-send after a resume.
+    /// Output held per terminal that the relay has not acknowledged:
+    /// pending (coalescing, or offline) and sealed but not yet covered by
+    /// a `Pong`. At this bound [`Host::handle_output`] refuses more
+    /// (`OutputFull`) and the application stops reading the PTY, so the
+    /// program blocks as on a slow terminal and nothing is lost.
     pub resend_bytes: usize,
-    /// Output buffered per terminal while the relay is unreachable.
-    pub offline_bytes: usize,
     /// Largest frame body (must match the relay's).
     pub max_frame_len: usize,
     /// Interval of keep-alive pings (below the relay's idle timeout).
@@ -70,7 +72,6 @@ impl Default for HostConfig {
             coalesce_bytes: 16 * 1024,
             echo_window: Duration::from_millis(50),
             resend_bytes: 1 << 20,
-            offline_bytes: 1 << 20,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             keepalive: Duration::from_secs(30),
             liveness_timeout: Duration::from_secs(60),
@@ -109,7 +110,6 @@ pub(super) struct HostTerminal {
     /// Output not yet sealed: coalescing, or offline.
     pending: BytesMut,
     pending_since: Option<Instant>,
-    lost_bytes: usize,
     lost_frames: u64,
     last_input: Option<Instant>,
     /// Announced to the relay (TerminalOpened sent while online).
@@ -130,6 +130,9 @@ pub struct Host<R> {
     tokens: shell::Tokens,
     next_terminal: u32,
     keepalive: Keepalive,
+    /// Pings sent on this connection and where each terminal's output
+    /// stood then: a `Pong` acknowledges everything before its ping.
+    acks: output::Acks,
     out: VecDeque<Frame>,
     events: VecDeque<HostEvent>,
 }
@@ -167,6 +170,7 @@ impl<R: CryptoRng> Host<R> {
             tokens: shell::Tokens::default(),
             next_terminal: 1,
             keepalive,
+            acks: output::Acks::default(),
             out: VecDeque::new(),
             events: VecDeque::new(),
         })
@@ -257,6 +261,7 @@ impl<R: CryptoRng> Host<R> {
         }
         self.out.clear();
         self.keepalive.stop();
+        self.acks.clear();
         // Pending output waits for the resume; no coalescing timer runs.
         for t in self.terminals.values_mut() {
             t.pending_since = None;
@@ -396,6 +401,7 @@ impl<R: CryptoRng> Host<R> {
                     EndReason::try_from(e.reason).unwrap_or(EndReason::Unspecified),
                 ));
             }
+            Body::Pong(p) => self.acknowledge(p.nonce),
             Body::Ping(p) => self
                 .out
                 .push_back(Frame::control(Body::Pong(m::Pong { nonce: p.nonce }))),

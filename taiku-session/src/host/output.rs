@@ -1,6 +1,7 @@
 //! The host's output streams (SPEC.md 11.1, 6.6): PTY output coalesced
-//! and sealed, kept for re-sending after a resume, buffered while
-//! offline; snapshots; what a resume re-sends.
+//! and sealed, kept until the relay acknowledges it so that a resume can
+//! re-send what the relay lacks, held while offline; flow control that
+//! stops the PTY instead of dropping output; snapshots.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
@@ -10,10 +11,35 @@ use prost::Message;
 use rand_core::CryptoRng;
 use taiku_crypto::{StreamSealer, random_epoch};
 use taiku_proto::message::{self as m, control::Body, sealed_record};
-use taiku_proto::{Direction, Frame, ParticipantId, Seq, TerminalId};
+use taiku_proto::{Direction, Epoch, Frame, ParticipantId, Seq, TerminalId};
 
-use super::{Host, HostError, HostEvent, Phase};
+use super::{Host, HostError, HostEvent, HostTerminal, Phase};
 use crate::access;
+
+/// Pings not yet answered, each with the next output sequence number of
+/// every terminal when it was sent. At most [`MAX_ACKS`] are kept (the
+/// oldest are forgotten: acknowledging less is always safe).
+#[derive(Default)]
+pub(super) struct Acks(VecDeque<(u64, Positions)>);
+
+/// Each terminal's output run and next sequence number.
+type Positions = Vec<(TerminalId, Epoch, Seq)>;
+
+/// Unanswered pings remembered for acknowledgement.
+const MAX_ACKS: usize = 8;
+
+impl Acks {
+    pub(super) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl HostTerminal {
+    /// Output held that the relay has not acknowledged.
+    pub(super) fn held(&self) -> usize {
+        self.pending.len() + self.output.backlog_bytes
+    }
+}
 
 pub(super) struct OutputStream {
     pub(super) sealer: StreamSealer,
@@ -31,25 +57,23 @@ impl<R: CryptoRng> Host<R> {
         now: Instant,
     ) -> Result<(), HostError> {
         let online = self.phase == Phase::Online;
-        let (coalesce_bytes, echo_window, offline_bytes) = (
+        let (coalesce_bytes, echo_window, held_bytes) = (
             self.config.coalesce_bytes,
             self.config.echo_window,
-            self.config.offline_bytes,
+            self.config.resend_bytes,
         );
         let t = self
             .terminals
             .get_mut(&term)
             .ok_or(HostError::UnknownTerminal(term))?;
+        if t.held() >= held_bytes {
+            // Nothing is dropped: the application keeps these bytes and
+            // stops reading the PTY until there is room (SPEC.md 11.1).
+            return Err(HostError::OutputFull(term));
+        }
         let detected = t.detector.as_mut().and_then(|d| d.feed(bytes));
         t.pending.extend_from_slice(bytes);
-        if !online {
-            // Keep the newest output; count what falls off the front.
-            if t.pending.len() > offline_bytes {
-                let excess = t.pending.len() - offline_bytes;
-                let _ = t.pending.split_to(excess);
-                t.lost_bytes += excess;
-            }
-        } else {
+        if online {
             let echo = t
                 .last_input
                 .is_some_and(|i| now.saturating_duration_since(i) <= echo_window);
@@ -65,23 +89,35 @@ impl<R: CryptoRng> Host<R> {
         Ok(())
     }
 
-    /// Seal everything pending for a terminal.
-    pub(super) fn flush(&mut self, term: TerminalId, _now: Instant) {
+    /// Seal everything pending for a terminal; ask the relay to
+    /// acknowledge once a quarter of the bound is waiting for it.
+    pub(super) fn flush(&mut self, term: TerminalId, now: Instant) {
+        self.seal_pending(term);
+        let waiting = self
+            .terminals
+            .get(&term)
+            .is_some_and(|t| t.output.backlog_bytes >= self.config.resend_bytes / 4);
+        if waiting
+            && self.acks.0.is_empty()
+            && let Some(ping) = self.keepalive.ping_now(now)
+        {
+            self.send_ping(ping);
+        }
+    }
+
+    fn seal_pending(&mut self, term: TerminalId) {
         if self.phase != Phase::Online {
             return;
         }
-        let resend_bytes = self.config.resend_bytes;
         let Some(t) = self.terminals.get_mut(&term) else {
             return;
         };
         t.pending_since = None;
-        if t.lost_bytes > 0 || t.lost_frames > 0 {
+        if t.lost_frames > 0 {
             self.events.push_back(HostEvent::OutputGap {
                 term,
-                bytes: t.lost_bytes,
                 frames: t.lost_frames,
             });
-            t.lost_bytes = 0;
             t.lost_frames = 0;
         }
         let pending = t.pending.split().freeze();
@@ -93,12 +129,6 @@ impl<R: CryptoRng> Host<R> {
                     let bytes = Bytes::copy_from_slice(piece);
                     t.output.backlog_bytes += bytes.len();
                     t.output.backlog.push_back((seq, bytes));
-                    while t.output.backlog_bytes > resend_bytes {
-                        match t.output.backlog.pop_front() {
-                            Some((_, b)) => t.output.backlog_bytes -= b.len(),
-                            None => break,
-                        }
-                    }
                     self.out.push_back(Frame::Sealed(frame));
                 }
                 Err(_) => {
@@ -116,6 +146,59 @@ impl<R: CryptoRng> Host<R> {
                         backlog: VecDeque::new(),
                         backlog_bytes: 0,
                     };
+                }
+            }
+        }
+    }
+
+    /// How many more bytes of output [`handle_output`](Self::handle_output)
+    /// takes for `term` now: 0 means stop reading its PTY and ask again
+    /// later (room comes back as the relay acknowledges output).
+    pub fn output_room(&self, term: TerminalId) -> Result<usize, HostError> {
+        let t = self
+            .terminals
+            .get(&term)
+            .ok_or(HostError::UnknownTerminal(term))?;
+        Ok(self.config.resend_bytes.saturating_sub(t.held()))
+    }
+
+    /// Send a ping and remember where every terminal's output stood.
+    pub(super) fn send_ping(&mut self, ping: m::Ping) {
+        let positions = self
+            .terminals
+            .iter()
+            .map(|(id, t)| (*id, t.output.sealer.epoch(), t.output.sealer.next_seq()))
+            .collect();
+        if self.acks.0.len() == MAX_ACKS {
+            self.acks.0.pop_front();
+        }
+        self.acks.0.push_back((ping.nonce, positions));
+        self.out.push_back(Frame::control(Body::Ping(ping)));
+    }
+
+    /// A `Pong`: the relay has every frame sent before that ping, so the
+    /// backlog before it need not be kept for a resume.
+    pub(super) fn acknowledge(&mut self, nonce: u64) {
+        if !self.keepalive.sent(nonce) {
+            return;
+        }
+        let mut acked = None;
+        while self.acks.0.front().is_some_and(|(n, _)| *n <= nonce) {
+            acked = self.acks.0.pop_front();
+        }
+        let Some((_, positions)) = acked else {
+            return;
+        };
+        for (id, epoch, next) in positions {
+            let Some(t) = self.terminals.get_mut(&id) else {
+                continue;
+            };
+            if t.output.sealer.epoch() != epoch {
+                continue;
+            }
+            while t.output.backlog.front().is_some_and(|(seq, _)| *seq < next) {
+                if let Some((_, b)) = t.output.backlog.pop_front() {
+                    t.output.backlog_bytes -= b.len();
                 }
             }
         }
@@ -260,7 +343,7 @@ impl<R: CryptoRng> Host<R> {
             self.flush(id, now);
         }
         if let Some(ping) = self.keepalive.poll(now) {
-            self.out.push_back(Frame::control(Body::Ping(ping)));
+            self.send_ping(ping);
         }
     }
 

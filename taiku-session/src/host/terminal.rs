@@ -57,7 +57,6 @@ impl<R: CryptoRng> Host<R> {
                 detector: None,
                 pending: BytesMut::new(),
                 pending_since: None,
-                lost_bytes: 0,
                 lost_frames: 0,
                 last_input: None,
                 announced: false,

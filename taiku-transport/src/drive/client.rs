@@ -140,7 +140,7 @@ type Command<M> = Box<dyn FnOnce(&mut M, Instant) + Send>;
 /// Talks to a running client loop: run closures on its machine, receive its
 /// events, and cut the connection (for tests of reconnection).
 pub struct ClientHandle<M: Machine> {
-    commands: mpsc::Sender<Control<M>>,
+    commander: Commander<M>,
     /// The machine's events, in order.
     pub events: mpsc::UnboundedReceiver<M::Event>,
 }
@@ -157,7 +157,7 @@ impl<M: Machine> ClientHandle<M> {
     where
         F: FnOnce(&mut M, Instant) + Send + 'static,
     {
-        self.commands.send(Control::Run(Box::new(f))).await.is_ok()
+        self.commander.run(f).await
     }
 
     /// Run `f` on the machine and return its result.
@@ -166,30 +166,19 @@ impl<M: Machine> ClientHandle<M> {
         T: Send + 'static,
         F: FnOnce(&mut M, Instant) -> T + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let sent = self
-            .run(move |m, now| {
-                let _ = tx.send(f(m, now));
-            })
-            .await;
-        if !sent {
-            return None;
-        }
-        rx.await.ok()
+        self.commander.call(f).await
     }
 
     /// Drop the current connection as if the network failed (the loop
     /// reconnects if configured to).
     pub async fn drop_connection(&self) {
-        let _ = self.commands.send(Control::Drop).await;
+        self.commander.drop_connection().await
     }
 
     /// A sender for commands, for tasks that feed the machine (a PTY
     /// reader, for instance).
     pub fn commander(&self) -> Commander<M> {
-        Commander {
-            commands: self.commands.clone(),
-        }
+        self.commander.clone()
     }
 }
 
@@ -219,6 +208,25 @@ impl<M: Machine> Commander<M> {
     {
         self.commands.send(Control::Run(Box::new(f))).await.is_ok()
     }
+
+    /// Run `f` on the machine and return its result; `None` if the loop
+    /// has ended.
+    pub async fn call<T, F>(&self, f: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut M, Instant) -> T + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let sent = self
+            .run(move |m, now| {
+                let _ = tx.send(f(m, now));
+            })
+            .await;
+        if !sent {
+            return None;
+        }
+        rx.await.ok()
+    }
 }
 
 /// Start the client loop of a host.
@@ -241,7 +249,8 @@ fn spawn<M: Machine>(machine: M, config: DriverConfig) -> (ClientHandle<M>, Join
     let (commands, rx) = mpsc::channel(1024);
     let (events_tx, events) = mpsc::unbounded_channel();
     let task = tokio::spawn(client_loop(machine, config, rx, events_tx));
-    (ClientHandle { commands, events }, task)
+    let commander = Commander { commands };
+    (ClientHandle { commander, events }, task)
 }
 
 async fn recv_frame(ws: &mut Option<WsStream>) -> Option<bytes::Bytes> {

@@ -7,7 +7,7 @@ pub mod relay;
 mod terminals;
 
 pub use client::{ClientHandle, Commander, DriverConfig, Machine, spawn_host, spawn_participant};
-pub use terminals::{OutputTap, ShellSpec, Terminals};
+pub use terminals::{OutputTap, ShellSpec, Terminals, feed_output};
 
 /// The OS random number generator as a `rand_core` crypto RNG.
 pub type OsRng = rand_core::UnwrapErr<getrandom::SysRng>;

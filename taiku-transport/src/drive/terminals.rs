@@ -7,11 +7,43 @@ use std::collections::HashMap;
 use std::io;
 
 use taiku_proto::{ParticipantId, TerminalId};
-use taiku_session::host::{Host, HostEvent, SHELL_TOKEN_ENV};
+use taiku_session::host::{Host, HostError, HostEvent, SHELL_TOKEN_ENV};
 
 use crate::drive::OsRng;
 use crate::drive::client::{ClientHandle, Commander};
 use crate::pty::Pty;
+
+/// First and longest wait before offering output again to a host that
+/// had no room for it.
+const FULL_WAIT_MIN: std::time::Duration = std::time::Duration::from_millis(2);
+const FULL_WAIT_MAX: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Hand PTY output to the host machine, waiting while it has no room:
+/// the host holds a bounded amount of output the relay has not
+/// acknowledged (SPEC.md 11.1), and a caller that waits here stops reading
+/// its PTY, so the program blocks as on a slow terminal and nothing is
+/// dropped. `false` if the host loop has ended.
+pub async fn feed_output(
+    host: &Commander<Host<OsRng>>,
+    term: TerminalId,
+    bytes: bytes::Bytes,
+) -> bool {
+    let mut wait = FULL_WAIT_MIN;
+    loop {
+        let chunk = bytes.clone();
+        match host
+            .call(move |h, now| h.handle_output(term, &chunk, now))
+            .await
+        {
+            None => return false,
+            Some(Err(HostError::OutputFull(_))) => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(FULL_WAIT_MAX);
+            }
+            Some(_) => return true,
+        }
+    }
+}
 
 /// What to run in a new terminal.
 pub struct ShellSpec {
@@ -105,12 +137,7 @@ impl Terminals {
                 if let Some(tap) = tap.as_mut() {
                     tap(&bytes);
                 }
-                let sent = commander
-                    .run(move |h, now| {
-                        let _ = h.handle_output(term, &bytes, now);
-                    })
-                    .await;
-                if !sent {
+                if !feed_output(&commander, term, bytes).await {
                     return;
                 }
             }
