@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod admin;
 pub mod admission;
 pub mod agent;
 mod epochs;

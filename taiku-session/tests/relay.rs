@@ -286,12 +286,19 @@ fn readers_are_refused_every_write_action_and_nothing_changes() {
             }),
         ),
         (33, Body::ControlRevoke(m::ControlRevoke { terminal_id: 1 })),
-        (34, Body::TakeOver(m::TakeOver { terminal_id: 1 })),
+        (
+            34,
+            Body::TakeOver(m::TakeOver {
+                terminal_id: 1,
+                ..Default::default()
+            }),
+        ),
         (
             45,
             Body::TunnelAdmin(m::TunnelAdmin {
                 port: 3000,
                 enable: true,
+                ..Default::default()
             }),
         ),
     ];
@@ -350,11 +357,12 @@ fn writers_create_terminals_through_the_host() {
 fn only_admins_administer_tunnels() {
     let mut h = harness();
     let (w, _) = h.join(Role::Writer, "w");
-    let (a, _) = h.join(Role::Admin, "a");
+    let (a, aid) = h.join(Role::Admin, "a");
     h.take(h.host);
     let tunnel = Body::TunnelAdmin(m::TunnelAdmin {
         port: 8080,
         enable: true,
+        ..Default::default()
     });
     h.send(w, tunnel.clone());
     assert_eq!(
@@ -362,8 +370,16 @@ fn only_admins_administer_tunnels() {
         vec![(45, AR::NotAdmin as i32)]
     );
     assert!(h.take(h.host).is_empty());
-    h.send(a, tunnel.clone());
-    assert_eq!(h.take_controls(h.host), vec![tunnel]);
+    h.send(a, tunnel);
+    // Forwarded with the verified requester (the host checks the
+    // signature, SPEC.md 4.7).
+    let forwarded = Body::TunnelAdmin(m::TunnelAdmin {
+        port: 8080,
+        enable: true,
+        requester: aid.0,
+        ..Default::default()
+    });
+    assert_eq!(h.take_controls(h.host), vec![forwarded]);
 }
 
 // ---- 4. ownership and handoff -------------------------------------------
@@ -652,14 +668,26 @@ fn grant_revoke_and_admin_take_over() {
         vec![(32, AR::ReadOnly as i32)]
     );
     // Writers cannot take over; admins can, without asking.
-    h.send(b, Body::TakeOver(m::TakeOver { terminal_id: t.0 }));
+    h.send(
+        b,
+        Body::TakeOver(m::TakeOver {
+            terminal_id: t.0,
+            ..Default::default()
+        }),
+    );
     assert_eq!(
         refusals(&h.take_controls(b)),
         vec![(34, AR::NotAdmin as i32)]
     );
     let (adm, admid) = h.join(Role::Admin, "adm");
     h.take(b);
-    h.send(adm, Body::TakeOver(m::TakeOver { terminal_id: t.0 }));
+    h.send(
+        adm,
+        Body::TakeOver(m::TakeOver {
+            terminal_id: t.0,
+            ..Default::default()
+        }),
+    );
     assert_eq!(
         changed(&h.take_controls(b)),
         vec![(aid.0, admid.0, ControlReason::TakenOver as i32, admid.0)]

@@ -384,6 +384,7 @@ impl World {
                         conn,
                         Frame::control(Body::TakeOver(m::TakeOver {
                             terminal_id: u32::from(terminal),
+                            ..Default::default()
                         })),
                         now,
                     );

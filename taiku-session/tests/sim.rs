@@ -14,6 +14,8 @@ use rand_core::{Rng, SeedableRng};
 use taiku_crypto::Link;
 use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{Frame, ParticipantId, Role, TerminalId};
+use taiku_session::access::Control;
+use taiku_session::admin::AdminRefusal;
 use taiku_session::agent::{AgentDetector, AgentState, AgentStatus};
 use taiku_session::host::{
     BindError, Host, HostConfig, HostEvent, InputDrop, ShellAction, ShellToken,
@@ -48,6 +50,8 @@ struct Net {
     /// (sender, receiver, kind) of every frame, for checking against the
     /// SPEC's state tables.
     transcript: Vec<(String, String, String)>,
+    /// Every frame the relay handed the host, for replaying.
+    host_got: Vec<Frame>,
 }
 
 impl Net {
@@ -73,6 +77,7 @@ impl Net {
             host_events: Vec::new(),
             relay_saw: Vec::new(),
             transcript: Vec::new(),
+            host_got: Vec::new(),
         };
         net.connect_host();
         net
@@ -198,6 +203,7 @@ impl Net {
                         let to = self.who(conn);
                         self.record("relay", &to, &frame);
                         if Some(conn) == self.host_conn {
+                            self.host_got.push(frame.clone());
                             self.host.handle_frame(frame, self.now);
                         } else if let Some(p) = self.peers.iter_mut().find(|p| p.conn == Some(conn))
                         {
@@ -988,4 +994,149 @@ fn a_new_name_reaches_everyone_and_survives_a_rejoin() {
     net.connect_peer(a);
     let aid = net.id(a);
     assert_eq!(net.peers[b].machine.view().peers[&aid].name, "ana");
+}
+
+/// Finding 13.2: admin actions were not signed end to end; the host
+/// applied any take-over the relay reported. Now the host applies a
+/// take-over only from the admin's signed `TakeOver`, once.
+#[test]
+fn a_relay_cannot_forge_or_replay_a_take_over() {
+    let mut net = Net::new(12);
+    let w = net.add_peer(Role::Writer, "w");
+    let a = net.add_peer(Role::Admin, "a");
+    let (wid, aid) = (net.id(w), net.id(a));
+    let (t, _) = net.open(wid);
+    let owner_only = Control::new(wid);
+    assert_eq!(net.host.terminal_control(t), Some(owner_only));
+
+    // Forged: a ControlChanged saying the admin took over, and TakeOvers
+    // with no or a wrong signature.
+    net.host.handle_frame(
+        Frame::control(Body::ControlChanged(m::ControlChanged {
+            terminal_id: t.0,
+            owner: wid.0,
+            controller: aid.0,
+            reason: m::ControlReason::TakenOver as i32,
+            requester: aid.0,
+        })),
+        net.now,
+    );
+    for signature in [Bytes::new(), Bytes::from(vec![7; 64])] {
+        net.host.handle_frame(
+            Frame::control(Body::TakeOver(m::TakeOver {
+                terminal_id: t.0,
+                requester: aid.0,
+                counter: 1,
+                signature,
+            })),
+            net.now,
+        );
+    }
+    net.run();
+    assert_eq!(
+        net.host.terminal_control(t),
+        Some(owner_only),
+        "nothing forged applied"
+    );
+    let rejected = |net: &Net, why: AdminRefusal| {
+        net.host_events
+            .iter()
+            .filter(
+                |e| matches!(e, HostEvent::AdminActionRejected { reason, .. } if *reason == why),
+            )
+            .count()
+    };
+    assert_eq!(rejected(&net, AdminRefusal::BadSignature), 2);
+
+    // The real one applies.
+    net.peers[a].machine.take_over(t).unwrap();
+    net.run();
+    assert_eq!(
+        net.host.terminal_control(t).map(|c| c.controller),
+        Some(aid)
+    );
+    let take_over = net
+        .host_got
+        .iter()
+        .rev()
+        .find(|f| {
+            matches!(
+                f,
+                Frame::Control(m::Control {
+                    body: Some(Body::TakeOver(_))
+                })
+            )
+        })
+        .cloned()
+        .expect("the relay forwarded the signed take-over");
+
+    // The owner takes control back; the relay replays the take-over.
+    net.peers[w].machine.revoke(t).unwrap();
+    net.run();
+    assert_eq!(
+        net.host.terminal_control(t).map(|c| c.controller),
+        Some(wid)
+    );
+    net.host.handle_frame(take_over.clone(), net.now);
+    net.run();
+    assert_eq!(
+        net.host.terminal_control(t).map(|c| c.controller),
+        Some(wid),
+        "replay refused"
+    );
+    assert_eq!(rejected(&net, AdminRefusal::Replayed), 1);
+
+    // After a forged leave and rejoin of the admin the old signature names
+    // a dead ticket.
+    for state in [m::presence::State::Left, m::presence::State::Joined] {
+        net.host.handle_frame(
+            Frame::control(Body::Presence(m::Presence {
+                participant_id: aid.0,
+                profile: None,
+                role: Role::Admin.to_proto(),
+                state: state as i32,
+            })),
+            net.now,
+        );
+    }
+    net.host.handle_frame(take_over, net.now);
+    net.run();
+    assert_eq!(
+        net.host.terminal_control(t).map(|c| c.controller),
+        Some(wid)
+    );
+    assert_eq!(rejected(&net, AdminRefusal::BadSignature), 3);
+}
+
+/// Tunnel changes are signed the same way: a forged one raises no request.
+#[test]
+fn a_relay_cannot_forge_a_tunnel_change() {
+    let mut net = Net::new(13);
+    let a = net.add_peer(Role::Admin, "a");
+    let aid = net.id(a);
+    net.host.handle_frame(
+        Frame::control(Body::TunnelAdmin(m::TunnelAdmin {
+            port: 22,
+            enable: true,
+            requester: aid.0,
+            counter: 1,
+            signature: Bytes::from(vec![1; 64]),
+        })),
+        net.now,
+    );
+    net.run();
+    let requested = |net: &Net| {
+        net.host_events
+            .iter()
+            .filter(|e| matches!(e, HostEvent::TunnelRequested { .. }))
+            .count()
+    };
+    assert_eq!(requested(&net), 0);
+    net.peers[a].machine.administer_tunnel(3000, true).unwrap();
+    net.run();
+    assert_eq!(requested(&net), 1);
+    assert!(net.host_events.contains(&HostEvent::TunnelRequested {
+        port: 3000,
+        enable: true
+    }));
 }

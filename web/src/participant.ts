@@ -126,7 +126,12 @@ export type ActionError =
   | { kind: "NotJoined" }
   | { kind: "Refused"; refusal: Refusal }
   | { kind: "TooLong" }
-  | { kind: "Backlog" };
+  | { kind: "Backlog" }
+  | { kind: "NotReady" };
+
+/** Kind bytes of administrative actions (SPEC.md 4.7). */
+const ADMIN_TAKE_OVER = 0x01;
+const ADMIN_TUNNEL = 0x02;
 
 /** Length of the host's input ticket (SPEC.md 11.1). */
 export const TICKET_LEN = 16;
@@ -225,6 +230,8 @@ export class Participant {
   private ticket?: Uint8Array;
   /** The index of the last input run started; never decreases. */
   private lastRun = 0n;
+  /** The counter of the last administrative action signed; never decreases. */
+  private adminCounter = 0n;
   /** Keystrokes typed before the ticket arrived. */
   private pendingInput = new Map<number, Uint8Array[]>();
   private pendingBytes = 0;
@@ -761,7 +768,46 @@ export class Participant {
 
   /** Take control without asking (admins). */
   takeOver(term: number): ActionError | undefined {
-    return this.act("takeOver", term, { case: "takeOver", value: { terminalId: term } });
+    const a = this.allowed("takeOver", term);
+    if ("error" in a) return a.error;
+    const extra = new Uint8Array(4);
+    new DataView(extra.buffer).setUint32(0, term);
+    const signed = this.signAdmin(ADMIN_TAKE_OVER, a.ok, extra);
+    if ("kind" in signed) return signed;
+    this.send({ case: "takeOver", value: { terminalId: term, counter: signed.counter, signature: signed.signature } });
+    return undefined;
+  }
+
+  /** Publish (`enable`) or withdraw a port of the host's as a tunnel (admins), signed. */
+  administerTunnel(port: number, enable: boolean): ActionError | undefined {
+    const a = this.allowed("administerTunnels");
+    if ("error" in a) return a.error;
+    const extra = new Uint8Array(5);
+    new DataView(extra.buffer).setUint32(0, port);
+    extra[4] = enable ? 1 : 0;
+    const signed = this.signAdmin(ADMIN_TUNNEL, a.ok, extra);
+    if ("kind" in signed) return signed;
+    this.send({ case: "tunnelAdmin", value: { port, enable, counter: signed.counter, signature: signed.signature } });
+    return undefined;
+  }
+
+  /**
+   * Counter and signature of an administrative action (SPEC.md 4.7): kind ‖
+   * admin (u32 BE) ‖ ticket ‖ counter (u64 BE) ‖ fields.
+   */
+  private signAdmin(kind: number, admin: number, fields: Uint8Array): { counter: bigint; signature: Uint8Array } | ActionError {
+    if (!this.ticket) return { kind: "NotReady" };
+    this.adminCounter += 1n;
+    const action = new Uint8Array(1 + 4 + TICKET_LEN + 8 + fields.length);
+    const view = new DataView(action.buffer);
+    action[0] = kind;
+    view.setUint32(1, admin);
+    action.set(this.ticket, 5);
+    view.setBigUint64(5 + TICKET_LEN, this.adminCounter);
+    action.set(fields, 13 + TICKET_LEN);
+    const signature = this.keys.signAdminAction(action);
+    if (!signature) return { kind: "Refused", refusal: "NotAdmin" };
+    return { counter: this.adminCounter, signature };
   }
 
   /** Give control back to the owner. */

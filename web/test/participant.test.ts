@@ -169,6 +169,42 @@ test("the session ending stops the machine", () => {
   assert.deepEqual(sent(p), []);
 });
 
+test("an admin's take-over and tunnel change are signed as vector session/admin-action-1", () => {
+  const adminVector = vectors().get("session/admin-action-1");
+  if (!adminVector) throw new Error("SPEC.md lacks session/admin-action-1");
+  const link = parseLink(field(v!, "admin_link"));
+  const p = new Participant(link.role, link.secret, link.sessionId, DEFAULT_CONFIG, (n) => new Uint8Array(n));
+  p.connect(0);
+  p.handleMessage(
+    control({ case: "joinResult", value: { outcome: { case: "accepted", value: { participantId: 3, role: 3, hostOnline: true } } } }),
+    1,
+  );
+  p.handleMessage(control({ case: "terminalOpened", value: { terminalId: 1, owner: 0, rows: 24, cols: 80, label: "sh" } }), 2);
+  sent(p);
+  // No ticket yet: nothing can be signed.
+  assert.deepEqual(p.takeOver(1), { kind: "NotReady" });
+  p.handleMessage(control({ case: "inputTicket", value: { participantId: 3, ticket: hex(field(adminVector, "ticket")) } }), 3);
+  assert.equal(p.takeOver(1), undefined);
+  const signature = (name: string) => hex(field(adminVector, `${name}_signature`));
+  assert.deepEqual(sent(p).map(toHex), [
+    toHex(control({ case: "takeOver", value: { terminalId: 1, counter: 1n, signature: signature("take_over") } })),
+  ]);
+  // The next action has the next counter: the vector's tunnel change is
+  // at counter 1, so a fresh participant signs it.
+  const q = new Participant(link.role, link.secret, link.sessionId, DEFAULT_CONFIG, (n) => new Uint8Array(n));
+  q.connect(0);
+  q.handleMessage(
+    control({ case: "joinResult", value: { outcome: { case: "accepted", value: { participantId: 3, role: 3, hostOnline: true } } } }),
+    1,
+  );
+  q.handleMessage(control({ case: "inputTicket", value: { participantId: 3, ticket: hex(field(adminVector, "ticket")) } }), 2);
+  sent(q);
+  assert.equal(q.administerTunnel(3000, true), undefined);
+  assert.deepEqual(sent(q).map(toHex), [
+    toHex(control({ case: "tunnelAdmin", value: { port: 3000, enable: true, counter: 1n, signature: signature("tunnel") } })),
+  ]);
+});
+
 test("a connection silent for the liveness timeout is closed (SPEC.md 12.2)", () => {
   const p = participant("reader");
   join(p, 3, 1);

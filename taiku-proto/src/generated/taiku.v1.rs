@@ -451,10 +451,19 @@ pub struct ControlRevoke {
     pub terminal_id: u32,
 }
 /// Admin -> relay: take control of any terminal without asking.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct TakeOver {
     #[prost(uint32, tag = "1")]
     pub terminal_id: u32,
+    /// Filled in by the relay: the admin's verified participant id.
+    #[prost(uint32, tag = "2")]
+    pub requester: u32,
+    /// The admin's action counter under its ticket (SPEC.md 4.7).
+    #[prost(uint64, tag = "3")]
+    pub counter: u64,
+    /// Ed25519 signature with the admin-action key over the action (4.7).
+    #[prost(bytes = "bytes", tag = "4")]
+    pub signature: ::prost::bytes::Bytes,
 }
 /// Relay -> everyone in the session (host included): the authoritative
 /// owner and controller of a terminal after a change.
@@ -526,12 +535,21 @@ pub struct ReplayStart {
     pub complete: bool,
 }
 /// Admin -> relay -> host: publish or withdraw a local HTTP port.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct TunnelAdmin {
     #[prost(uint32, tag = "1")]
     pub port: u32,
     #[prost(bool, tag = "2")]
     pub enable: bool,
+    /// Filled in by the relay: the admin's verified participant id.
+    #[prost(uint32, tag = "3")]
+    pub requester: u32,
+    /// The admin's action counter under its ticket (SPEC.md 4.7).
+    #[prost(uint64, tag = "4")]
+    pub counter: u64,
+    /// Ed25519 signature with the admin-action key over the action (4.7).
+    #[prost(bytes = "bytes", tag = "5")]
+    pub signature: ::prost::bytes::Bytes,
 }
 /// Either side: are you there? Answered with a Pong of the same nonce.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

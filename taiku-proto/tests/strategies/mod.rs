@@ -231,7 +231,22 @@ fn ownership() -> impl Strategy<Value = Body> {
             }
         )),
         any::<u32>().prop_map(|terminal_id| Body::ControlRevoke(m::ControlRevoke { terminal_id })),
-        any::<u32>().prop_map(|terminal_id| Body::TakeOver(m::TakeOver { terminal_id })),
+        (any::<(u32, u32, u64)>(), blob(64)).prop_map(
+            |((terminal_id, requester, counter), signature)| {
+                Body::TakeOver(m::TakeOver {
+                    terminal_id,
+                    requester,
+                    counter,
+                    signature,
+                })
+            }
+        ),
+        (any::<(u32, u32)>(), blob(16)).prop_map(|((participant_id, _), ticket)| {
+            Body::InputTicket(m::InputTicket {
+                participant_id,
+                ticket,
+            })
+        }),
         (any::<(u32, u32, u32, u32)>(), enum_val(9)).prop_map(
             |((terminal_id, owner, controller, requester), reason)| {
                 Body::ControlChanged(m::ControlChanged {
@@ -282,8 +297,17 @@ fn other() -> impl Strategy<Value = Body> {
                     complete,
                 })
             ),
-        any::<(u32, bool)>()
-            .prop_map(|(port, enable)| Body::TunnelAdmin(m::TunnelAdmin { port, enable })),
+        (any::<(u32, bool, u32, u64)>(), blob(64)).prop_map(
+            |((port, enable, requester, counter), signature)| {
+                Body::TunnelAdmin(m::TunnelAdmin {
+                    port,
+                    enable,
+                    requester,
+                    counter,
+                    signature,
+                })
+            }
+        ),
         any::<u64>().prop_map(|nonce| Body::Ping(m::Ping { nonce })),
         any::<u64>().prop_map(|nonce| Body::Pong(m::Pong { nonce })),
         (any::<(u32, u32)>(), enum_val(13)).prop_map(|((action, terminal_id), reason)| {

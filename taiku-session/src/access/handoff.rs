@@ -52,7 +52,11 @@ impl Handoff {
                 grantee: grantee.0,
             }),
             Handoff::Revoke => Body::ControlRevoke(m::ControlRevoke { terminal_id }),
-            Handoff::TakeOver => Body::TakeOver(m::TakeOver { terminal_id }),
+            // Unsigned: the admin adds its counter and signature (4.7).
+            Handoff::TakeOver => Body::TakeOver(m::TakeOver {
+                terminal_id,
+                ..Default::default()
+            }),
         }
     }
 }

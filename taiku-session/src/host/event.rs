@@ -7,6 +7,7 @@ use taiku_proto::message::{ActionRefusal, EndReason, RefusalReason};
 use taiku_proto::{ActionCode, ParticipantId, Role, TerminalId};
 
 use crate::access::Refusal;
+use crate::admin::{AdminAction, AdminRefusal};
 use crate::agent::AgentStatus;
 
 /// Why the host dropped an input frame.
@@ -161,6 +162,16 @@ pub enum HostEvent {
         term: TerminalId,
         /// Sealed frames the relay acknowledged and no longer holds.
         frames: u64,
+    },
+    /// An administrative action (a take-over, a tunnel change) did not
+    /// verify and was not applied (SPEC.md 4.7).
+    AdminActionRejected {
+        /// Who the relay says sent it.
+        requester: ParticipantId,
+        /// What it asked for.
+        action: AdminAction,
+        /// Why it was not applied.
+        reason: AdminRefusal,
     },
     /// The relay refused one of the host's own frames.
     ActionRefused {

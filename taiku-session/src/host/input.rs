@@ -14,6 +14,7 @@ use taiku_proto::{Direction, Frame, ParticipantId, Role, SealedFrame, TerminalId
 
 use super::{Host, HostEvent, InputDrop};
 use crate::access::{self, Action};
+use crate::admin::{AdminAction, AdminRefusal};
 use crate::ticket::Ticket;
 
 /// A participant the host knows: its role, the ticket its input runs must
@@ -22,6 +23,8 @@ pub(super) struct Member {
     pub(super) role: Role,
     ticket: Ticket,
     runs: BTreeMap<TerminalId, InputRun>,
+    /// The last admin-action counter accepted under the ticket.
+    admin_counter: u64,
 }
 
 /// The current input run of one participant into one terminal, and the
@@ -47,6 +50,7 @@ impl<R: CryptoRng> Host<R> {
                 role,
                 ticket: Ticket::generate(&mut self.rng),
                 runs: BTreeMap::new(),
+                admin_counter: 0,
             };
             self.members.insert(id, member);
         }
@@ -60,6 +64,53 @@ impl<R: CryptoRng> Host<R> {
                 })));
         }
         true
+    }
+
+    /// Check an administrative action from `requester` (SPEC.md 4.7): an
+    /// admin the host knows, a signature with the admin-action key over
+    /// the action under that admin's ticket, and a counter above the last
+    /// one accepted. A refusal is reported as `AdminActionRejected`.
+    pub(super) fn verify_admin(
+        &mut self,
+        requester: ParticipantId,
+        action: AdminAction,
+        counter: u64,
+        signature: &[u8],
+    ) -> bool {
+        let checked = match self.members.get_mut(&requester) {
+            Some(member) if member.role == Role::Admin => {
+                let bytes = action.encode(requester, &member.ticket, counter);
+                if self.admin_key.verify(&bytes, signature).is_err() {
+                    Err(AdminRefusal::BadSignature)
+                } else if counter <= member.admin_counter {
+                    Err(AdminRefusal::Replayed)
+                } else {
+                    member.admin_counter = counter;
+                    Ok(())
+                }
+            }
+            _ => Err(AdminRefusal::NotAdmin),
+        };
+        match checked {
+            Ok(()) => true,
+            Err(reason) => {
+                self.admin_rejected(requester, action, reason);
+                false
+            }
+        }
+    }
+
+    pub(super) fn admin_rejected(
+        &mut self,
+        requester: ParticipantId,
+        action: AdminAction,
+        reason: AdminRefusal,
+    ) {
+        self.events.push_back(HostEvent::AdminActionRejected {
+            requester,
+            action,
+            reason,
+        });
     }
 
     /// A participant left: its ticket and runs die with it, so nothing it
@@ -183,6 +234,7 @@ mod tests {
             role: Role::Writer,
             ticket,
             runs: BTreeMap::new(),
+            admin_counter: 0,
         };
         assert_eq!(member.open(&keys, &start), Ok(None));
         assert_eq!(
@@ -211,6 +263,7 @@ mod tests {
             role: Role::Writer,
             ticket: Ticket([0; 16]),
             runs: BTreeMap::new(),
+            admin_counter: 0,
         };
         assert_eq!(other.open(&keys, &start), Err(InputDrop::StaleRun));
     }

@@ -17,10 +17,14 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rand_core::CryptoRng;
-use taiku_crypto::{KeySchedule, Link, LinkError, LinkSecret, RoleNotHeld, StreamSealer};
+use taiku_crypto::{
+    AdminActionKey, KeySchedule, Link, LinkError, LinkSecret, RoleNotHeld, StreamSealer,
+};
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
 use taiku_proto::limits::terminal_size;
-use taiku_proto::message::{self as m, ActionRefusal, EndReason, RefusalReason, control::Body};
+use taiku_proto::message::{
+    self as m, ActionRefusal, ControlReason, EndReason, RefusalReason, control::Body,
+};
 use taiku_proto::{ActionCode, Frame, ParticipantId, Role, SessionId, TerminalId};
 
 pub use crate::ticket::{RUN_START_LEN, TICKET_LEN};
@@ -28,6 +32,7 @@ pub use event::{HostError, HostEvent, InputDrop, ShellAction};
 pub use shell::{BindError, CLOSED_TOKENS_REMEMBERED, SHELL_TOKEN_ENV, ShellToken};
 
 use crate::access::{self, Handoff};
+use crate::admin::{AdminAction, AdminRefusal};
 use crate::admission;
 use crate::agent::{AgentDetector, AgentStatus};
 use crate::keepalive::Keepalive;
@@ -130,6 +135,8 @@ pub struct Host<R> {
     tokens: shell::Tokens,
     next_terminal: u32,
     keepalive: Keepalive,
+    /// Checks administrative actions (the host holds the admin secret).
+    admin_key: AdminActionKey,
     /// Pings sent on this connection and where each terminal's output
     /// stood then: a `Pong` acknowledges everything before its ping.
     acks: output::Acks,
@@ -158,6 +165,7 @@ impl<R: CryptoRng> Host<R> {
         let keys = KeySchedule::new(admin, &session);
         keys.verifiers()?;
         let keepalive = Keepalive::new(config.keepalive, config.liveness_timeout);
+        let admin_key = keys.admin_action_key()?;
         Ok(Host {
             config,
             rng,
@@ -170,6 +178,7 @@ impl<R: CryptoRng> Host<R> {
             tokens: shell::Tokens::default(),
             next_terminal: 1,
             keepalive,
+            admin_key,
             acks: output::Acks::default(),
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -343,6 +352,9 @@ impl<R: CryptoRng> Host<R> {
                     _ => {}
                 }
             }
+            // A take-over is applied from the admin's signed TakeOver
+            // (below), never from the relay's word.
+            Body::ControlChanged(c) if c.reason == ControlReason::TakenOver as i32 => {}
             Body::ControlChanged(c) => {
                 let term = TerminalId(c.terminal_id);
                 if let Some(t) = self.terminals.get_mut(&term) {
@@ -384,10 +396,35 @@ impl<R: CryptoRng> Host<R> {
                 term: TerminalId(a.terminal_id),
                 requester: ParticipantId(a.requester),
             }),
-            Body::TunnelAdmin(t) => self.events.push_back(HostEvent::TunnelRequested {
-                port: t.port,
-                enable: t.enable,
-            }),
+            Body::TakeOver(t) => {
+                let terminal = TerminalId(t.terminal_id);
+                let action = AdminAction::TakeOver { terminal };
+                let requester = ParticipantId(t.requester);
+                if !self.terminals.contains_key(&terminal) {
+                    self.admin_rejected(requester, action, AdminRefusal::UnknownTerminal);
+                } else if self.verify_admin(requester, action, t.counter, &t.signature)
+                    && let Some(term) = self.terminals.get_mut(&terminal)
+                {
+                    term.control.controller = requester;
+                    self.events.push_back(HostEvent::ControlChanged {
+                        term: terminal,
+                        owner: term.control.owner,
+                        controller: term.control.controller,
+                    });
+                }
+            }
+            Body::TunnelAdmin(t) => {
+                let action = AdminAction::Tunnel {
+                    port: t.port,
+                    enable: t.enable,
+                };
+                if self.verify_admin(ParticipantId(t.requester), action, t.counter, &t.signature) {
+                    self.events.push_back(HostEvent::TunnelRequested {
+                        port: t.port,
+                        enable: t.enable,
+                    });
+                }
+            }
             Body::Refused(r) => self.events.push_back(HostEvent::ActionRefused {
                 action: ActionCode::from_wire(r.action),
                 term: TerminalId(r.terminal_id),

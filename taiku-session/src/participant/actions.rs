@@ -9,6 +9,7 @@ use taiku_proto::{Frame, ParticipantId, Role, TerminalId};
 
 use super::{Participant, Phase};
 use crate::access::{self, Action, Handoff, Refusal};
+use crate::admin::AdminAction;
 
 /// Why a local request was refused before anything was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +23,10 @@ pub enum ActionError {
     /// A chat message over the limit.
     #[error("chat message too long")]
     TooLong,
+    /// The host's ticket for this participant has not arrived yet; a
+    /// signed action names it (SPEC.md 4.7). Try again shortly.
+    #[error("the host has not sent this participant its ticket yet")]
+    NotReady,
     /// Keystrokes waiting for the host's input ticket are over
     /// [`PENDING_INPUT_BYTES`](super::PENDING_INPUT_BYTES).
     #[error("too much input waiting for the host")]
@@ -106,9 +111,38 @@ impl<R: CryptoRng> Participant<R> {
         self.handoff(term, Handoff::Revoke)
     }
 
-    /// Admins: take control of any terminal.
+    /// Admins: take control of any terminal. The request is signed with
+    /// the admin-action key (SPEC.md 4.7), so the host applies it only if
+    /// this admin sent it.
     pub fn take_over(&mut self, term: TerminalId) -> Result<(), ActionError> {
-        self.handoff(term, Handoff::TakeOver)
+        let (id, role) = self.me()?;
+        let control = self.view.terminals.get(&term).map(|t| &t.control);
+        access::handoff(role, id, control, Handoff::TakeOver)?;
+        let (counter, signature) = self.sign_admin(AdminAction::TakeOver { terminal: term })?;
+        self.out
+            .push_back(Frame::control(Body::TakeOver(m::TakeOver {
+                terminal_id: term.0,
+                requester: 0,
+                counter,
+                signature,
+            })));
+        Ok(())
+    }
+
+    /// Admins: publish (`enable`) or withdraw a port of the host's as a
+    /// tunnel, signed like a take-over.
+    pub fn administer_tunnel(&mut self, port: u32, enable: bool) -> Result<(), ActionError> {
+        self.allowed(Action::AdministerTunnels, None)?;
+        let (counter, signature) = self.sign_admin(AdminAction::Tunnel { port, enable })?;
+        self.out
+            .push_back(Frame::control(Body::TunnelAdmin(m::TunnelAdmin {
+                port,
+                enable,
+                requester: 0,
+                counter,
+                signature,
+            })));
+        Ok(())
     }
 
     /// Ask the host for a new terminal owned by this participant.

@@ -14,6 +14,7 @@ use taiku_proto::{Direction, Frame, TerminalId};
 
 use super::{ActionError, Participant};
 use crate::access::{Action, Refusal};
+use crate::admin::AdminAction;
 use crate::ticket::Ticket;
 
 /// Keystrokes kept, over all terminals, while no input ticket has arrived.
@@ -28,6 +29,9 @@ pub(super) struct Inputs {
     runs: BTreeMap<TerminalId, StreamSealer>,
     /// The index of the last run started; never decreases.
     last_index: u64,
+    /// The counter of the last administrative action signed; never
+    /// decreases.
+    admin_counter: u64,
     /// Keystrokes typed before the ticket arrived.
     pending: BTreeMap<TerminalId, Vec<u8>>,
     pending_bytes: usize,
@@ -110,6 +114,24 @@ impl<R: CryptoRng> Participant<R> {
             }
         }
         Ok(())
+    }
+
+    /// The counter and signature of an administrative action under this
+    /// participant's ticket.
+    pub(super) fn sign_admin(
+        &mut self,
+        action: AdminAction,
+    ) -> Result<(u64, bytes::Bytes), ActionError> {
+        let (id, _) = self.me()?;
+        let ticket = self.inputs.ticket.ok_or(ActionError::NotReady)?;
+        let key = self
+            .keys
+            .admin_action_key()
+            .map_err(|_| ActionError::Refused(Refusal::NotAdmin))?;
+        self.inputs.admin_counter += 1;
+        let counter = self.inputs.admin_counter;
+        let signature = key.sign(&action.encode(id, &ticket, counter));
+        Ok((counter, bytes::Bytes::copy_from_slice(&signature)))
     }
 
     /// `InputTicket`: the ticket this participant's runs must name. A new

@@ -89,15 +89,38 @@ impl<R: CryptoRng> Relay<R> {
                 TerminalId(r.terminal_id),
                 Handoff::Revoke,
             ),
-            Body::TakeOver(t) => self.handoff(
-                session,
-                id,
-                role,
-                TerminalId(t.terminal_id),
-                Handoff::TakeOver,
-            ),
+            Body::TakeOver(t) => self.take_over(session, id, role, t),
             _ => Err((NO_TERMINAL, Refusal::Invalid)),
         }
+    }
+
+    /// A take-over is applied here and forwarded, with the verified
+    /// requester, to the host, which checks the admin's signature (SPEC.md
+    /// 4.7) before it applies it to its own table: the host must be online.
+    fn take_over(
+        &mut self,
+        session: &SessionId,
+        id: ParticipantId,
+        role: Role,
+        request: m::TakeOver,
+    ) -> Result<(), Refused> {
+        let t = TerminalId(request.terminal_id);
+        let control = self.terminal(session, t).map(|term| term.control);
+        access::check(role, id, Action::TakeOver, control.as_ref()).map_err(|r| (t, r))?;
+        let host = self
+            .sessions
+            .get(session)
+            .and_then(|s| s.host_conn())
+            .ok_or((t, Refusal::HostOffline))?;
+        self.handoff(session, id, role, t, Handoff::TakeOver)?;
+        self.send(
+            host,
+            Frame::control(Body::TakeOver(m::TakeOver {
+                requester: id.0,
+                ..request
+            })),
+        );
+        Ok(())
     }
 
     fn presence_update(
@@ -200,6 +223,10 @@ impl<R: CryptoRng> Relay<R> {
             Body::TerminalResize(r) => Body::TerminalResize(m::TerminalResize {
                 requester: id.0,
                 ..r
+            }),
+            Body::TunnelAdmin(t) => Body::TunnelAdmin(m::TunnelAdmin {
+                requester: id.0,
+                ..t
             }),
             other => other,
         };
