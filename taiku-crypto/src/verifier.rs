@@ -149,11 +149,17 @@ impl fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// Parse a public key; weak (small-order) keys are refused.
+    /// Parse a public key; weak (small-order) keys and non-canonical
+    /// encodings (y ≥ p, or a sign bit on x = 0) are refused: exactly one
+    /// encoding of each key is valid, so a key cannot be registered
+    /// twice under two spellings.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let bytes: &[u8; VERIFIER_LEN] = bytes.try_into().ok()?;
         let key = VerifyingKey::from_bytes(bytes).ok()?;
-        if key.is_weak() {
+        // ed25519-dalek decompresses a non-canonical y and keeps the bytes
+        // as given; compressing the point again gives the canonical
+        // encoding, so a key that does not round-trip was not canonical.
+        if key.is_weak() || key.to_edwards().compress().to_bytes() != *bytes {
             return None;
         }
         Some(Verifier(key))

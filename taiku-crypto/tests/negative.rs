@@ -562,3 +562,34 @@ fn admin_actions_verify_end_to_end() {
         Err(AuthError::BadSignature)
     );
 }
+
+/// Finding 13.5: `SessionCreate` took a verifier whose y coordinate was
+/// not reduced (y ≥ p), a second spelling of a valid key. Only canonical
+/// encodings are keys.
+#[test]
+fn non_canonical_verifier_encodings_are_refused() {
+    use taiku_crypto::Verifier;
+    // p = 2^255 - 19. For y < 19, y + p < 2^255 also encodes y.
+    let p_plus = |y: u8| {
+        let mut bytes = [0xffu8; 32];
+        bytes[31] = 0x7f;
+        // p = 0x7fff…ffed; y + p = p with the low byte raised by y.
+        bytes[0] = 0xed + y;
+        bytes
+    };
+    let mut found = 0;
+    for y in 0u8..19 {
+        let mut canonical = [0u8; 32];
+        canonical[0] = y;
+        if let Some(key) = Verifier::from_bytes(&canonical) {
+            found += 1;
+            assert_eq!(key.to_bytes(), canonical);
+            assert!(
+                Verifier::from_bytes(&p_plus(y)).is_none(),
+                "y = {y} + p accepted as a second encoding"
+            );
+        }
+        assert!(Verifier::from_bytes(&p_plus(y)).is_none(), "y = {y} + p");
+    }
+    assert!(found > 0, "some small y is a valid, strong key");
+}

@@ -289,3 +289,39 @@ fn a_silent_connection_is_closed_after_the_liveness_timeout() {
     p.connect(t0 + 61 * s);
     assert_eq!(p.poll_timeout(), Some(t0 + 121 * s));
 }
+
+/// Finding 13.5: the participant took the role the relay reported instead
+/// of its own link's. A relay that says "admin" to a reader grants it
+/// nothing: the view and the local checks keep the link's role.
+#[test]
+fn the_participant_keeps_its_own_links_role() {
+    use rand_core::SeedableRng;
+    let now = Instant::now();
+    let host = host_keys();
+    let secret = host.secret(Role::Reader).unwrap();
+    let link = Link::new("http://127.0.0.1:1", host.session_id().clone(), secret).unwrap();
+    let mut p = Participant::new(ParticipantConfig::default(), &link, Rng::from_seed([6; 32]));
+    p.connect(now);
+    let accepted = m::Accepted {
+        participant_id: 4,
+        role: m::Role::Admin as i32,
+        options: None,
+        host_online: true,
+    };
+    p.handle_frame(
+        Frame::control(Body::JoinResult(m::JoinResult {
+            outcome: Some(m::join_result::Outcome::Accepted(accepted)),
+        })),
+        now,
+    );
+    assert_eq!(
+        p.view().me,
+        Some((taiku_proto::ParticipantId(4), Role::Reader))
+    );
+    assert_eq!(
+        p.create_terminal(24, 80, "x"),
+        Err(taiku_session::participant::ActionError::Refused(
+            taiku_session::access::Refusal::ReadOnly
+        ))
+    );
+}

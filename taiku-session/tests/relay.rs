@@ -1199,7 +1199,7 @@ fn protocol_violations_close_the_connection() {
     assert!(h.closed.contains(&w));
     let c = h.connect();
     h.relay
-        .handle_message(c, Bytes::from_static(&[9, 9, 9]), h.now);
+        .handle_message(c, Bytes::from_static(&[1, 9, 9]), h.now);
     assert_eq!(
         h.take_controls(c),
         vec![Body::Error(m::Error {
@@ -1207,6 +1207,61 @@ fn protocol_violations_close_the_connection() {
         })]
     );
     assert!(h.closed.contains(&c));
+}
+
+/// Finding 13.5: a frame of another protocol version was answered
+/// `MALFORMED_FRAME`; SPEC.md 8 and 9 say `UNSUPPORTED_VERSION`.
+#[test]
+fn a_frame_of_another_version_is_unsupported_version() {
+    let mut h = harness();
+    let c = h.connect();
+    h.relay
+        .handle_message(c, Bytes::from_static(&[9, 9, 9]), h.now);
+    assert_eq!(
+        h.take_controls(c),
+        vec![Body::Error(m::Error {
+            code: m::ErrorCode::UnsupportedVersion as i32
+        })]
+    );
+    assert!(h.closed.contains(&c));
+}
+
+/// Finding 13.5: the join burst announced the controller of an adopted
+/// terminal as `GRANTED` by the host, a change that never happened. It is
+/// `OPENED`: the state the terminal is in.
+#[test]
+fn the_join_burst_states_control_without_inventing_a_grant() {
+    let mut h = harness();
+    let (a, aid) = h.join(Role::Writer, "a");
+    let (b, bid) = h.join(Role::Writer, "b");
+    let t = TerminalId(7);
+    h.send(
+        h.host,
+        Body::TerminalOpened(m::TerminalOpened {
+            terminal_id: t.0,
+            owner: aid.0,
+            ..Default::default()
+        }),
+    );
+    h.send(
+        a,
+        Body::ControlGrant(m::ControlGrant {
+            terminal_id: t.0,
+            grantee: bid.0,
+        }),
+    );
+    let _ = h.take(b);
+    let c = h.connect();
+    let keys = h.keys(Role::Reader);
+    let request = Body::JoinRequest(m::JoinRequest {
+        session_id: h.session.to_string(),
+        profile: profile("c"),
+    });
+    h.admit(c, request, &keys.prover()).unwrap();
+    assert_eq!(
+        changed(&h.take_controls(c)),
+        vec![(aid.0, bid.0, ControlReason::Opened as i32, 0)]
+    );
 }
 
 // ---- zero copy ----------------------------------------------------------

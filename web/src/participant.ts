@@ -388,10 +388,13 @@ export class Participant {
         }
         break;
       case "joinResult": {
+        // Only the answer to this connection's own request counts.
+        if (this.phase !== "joining") break;
         const outcome = body.value.outcome;
         if (outcome.case === "accepted") {
           const id = outcome.value.participantId;
-          const role = knownRole(outcome.value.role);
+          // The link's role, whatever the relay reports (SPEC.md 11.2).
+          const role = this.keys.role;
           this.phase = "joined";
           this.nextPing = now + this.config.keepaliveMs;
           this.state.me = { id, role };

@@ -200,6 +200,10 @@ pub enum HostError {
     /// [`Host::output_room`](super::Host::output_room) is not 0.
     #[error("terminal {0} holds all the output it may; try again later")]
     OutputFull(TerminalId),
+    /// The snapshot does not fit in one frame
+    /// ([`HostConfig::max_frame_len`](super::HostConfig)); nothing was sent.
+    #[error("the snapshot of terminal {0} is larger than a frame")]
+    SnapshotTooLarge(TerminalId),
     /// Terminal ids are exhausted.
     #[error("no terminal ids left")]
     TerminalIdsExhausted,

@@ -235,9 +235,11 @@ impl<R: CryptoRng> Host<R> {
                 screen: Bytes::copy_from_slice(screen),
             })),
         };
-        if self.phase == Phase::Online
-            && let Ok(frame) = sealer.seal(&record.encode_to_vec())
-        {
+        if self.phase == Phase::Online {
+            // A screen larger than a frame holds cannot be sent.
+            let frame = sealer
+                .seal(&record.encode_to_vec())
+                .map_err(|_| HostError::SnapshotTooLarge(term))?;
             self.out.push_back(Frame::Sealed(frame));
         }
         Ok(())

@@ -230,8 +230,20 @@ impl<R: CryptoRng> Host<R> {
                     .unwrap_or_default(),
             )),
         };
-        if let Ok(frame) = t.status.seal(&record.encode_to_vec()) {
-            self.out.push_back(Frame::Sealed(frame));
+        let record = record.encode_to_vec();
+        match t.status.seal(&record) {
+            Ok(frame) => self.out.push_back(Frame::Sealed(frame)),
+            // A status record is a few hundred bytes at most, so only an
+            // exhausted run (2^64 - 1 frames) fails: go on in a new run.
+            Err(_) => {
+                let mut fresh = self.new_sealer(term, Direction::Status, ParticipantId::HOST);
+                if let Ok(frame) = fresh.seal(&record) {
+                    self.out.push_back(Frame::Sealed(frame));
+                }
+                if let Some(t) = self.terminals.get_mut(&term) {
+                    t.status = fresh;
+                }
+            }
         }
     }
 }

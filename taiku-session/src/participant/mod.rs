@@ -198,10 +198,15 @@ impl<R: CryptoRng> Participant<R> {
                     )));
                 }
             }
+            // Only the answer to this connection's own request counts.
+            Body::JoinResult(_) if self.phase != Phase::Joining => {}
             Body::JoinResult(r) => match r.outcome {
                 Some(m::join_result::Outcome::Accepted(a)) => {
                     let id = ParticipantId(a.participant_id);
-                    let role = Role::from_proto(a.role).unwrap_or(Role::Reader);
+                    // The role is the link's, whatever the relay says: it
+                    // proved that role, and a relay claiming more grants
+                    // nothing the keys do not hold.
+                    let role = self.keys.role();
                     self.phase = Phase::Joined;
                     self.keepalive.start(now);
                     self.view.me = Some((id, role));

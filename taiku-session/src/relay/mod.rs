@@ -214,13 +214,17 @@ impl<R: CryptoRng> Relay<R> {
     pub fn handle_message(&mut self, conn: ConnId, message: Bytes, now: Instant) {
         match Frame::parse(message, self.config.max_frame_len) {
             Ok(frame) => self.handle_frame(conn, frame, now),
-            Err(_) => {
+            Err(e) => {
                 if self.conns.contains_key(&conn) {
+                    let code = match e {
+                        taiku_proto::DecodeError::UnknownVersion(_) => {
+                            ErrorCode::UnsupportedVersion
+                        }
+                        _ => ErrorCode::MalformedFrame,
+                    };
                     self.send(
                         conn,
-                        Frame::control(Body::Error(m::Error {
-                            code: ErrorCode::MalformedFrame as i32,
-                        })),
+                        Frame::control(Body::Error(m::Error { code: code as i32 })),
                     );
                     self.evict(conn, EvictReason::Malformed);
                     self.settle(now);
