@@ -4,7 +4,7 @@
 //! cargo run --release --example relay -- [--bind 0.0.0.0:8443]
 //!     [--tls-cert cert.pem --tls-key key.pem] [--max-sessions N]
 //!     [--max-participants N] [--host-grace SECONDS] [--ring-bytes N]
-//!     [--web DIR]
+//!     [--web DIR] [--public-origin https://relay.example:8443]
 //! ```
 //!
 //! Links (`/s/<session>`) open the browser client from `--web DIR`, by
@@ -16,7 +16,9 @@ use std::time::Duration;
 use taiku_examples::{Args, fail, init_logging, web_build_hint, web_client};
 use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::RelayServer;
+use taiku_transport::drive::relay::ServerOptions;
 use taiku_transport::tls::server_config;
+use taiku_transport::web::AllowedHosts;
 
 fn number<T: std::str::FromStr>(args: &Args, name: &str) -> Option<T> {
     args.value(name).map(|v| {
@@ -38,6 +40,7 @@ async fn main() {
             "host-grace",
             "ring-bytes",
             "web",
+            "public-origin",
         ],
         &[],
     )
@@ -78,8 +81,21 @@ async fn main() {
     }
     let web = web_client(&args);
     let served = web.is_some();
-    let relay = RelayServer::bind_with(bind, tls, config, web)
+    // The names the relay answers for (SPEC.md 12.3): its public origin;
+    // without one, loopback names on a loopback address, any elsewhere.
+    let mut options = ServerOptions::default();
+    if let Some(origin) = args.value("public-origin") {
+        options.allowed_hosts = Some(AllowedHosts::from_origins([origin]).unwrap_or_else(|| {
+            fail(
+                2,
+                format!("--public-origin needs http(s)://HOST:PORT, not {origin:?}"),
+            )
+        }));
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
         .await
+        .unwrap_or_else(|e| fail(1, format!("cannot listen on {bind}: {e}")));
+    let relay = RelayServer::serve_with_options(listener, tls, config, web, options)
         .unwrap_or_else(|e| fail(1, format!("cannot listen on {bind}: {e}")));
     let origin = relay.origin();
     let ws = origin.replacen("http", "ws", 1);

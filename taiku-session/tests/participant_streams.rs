@@ -325,3 +325,33 @@ fn the_participant_keeps_its_own_links_role() {
         ))
     );
 }
+
+/// SPEC.md 4.5 and 11.2: output and status frames name participant 0, a
+/// snapshot its target or 0. A frame addressed otherwise is not read.
+#[test]
+fn frames_addressed_to_somebody_else_are_not_read() {
+    let now = Instant::now();
+    let host = host_keys();
+    let mut p = joined_reader(&host, now);
+    let other = ParticipantId(9);
+    let output = host
+        .sealer(T, Direction::Output, other, Epoch([1; 16]))
+        .unwrap()
+        .seal(b"not for anyone")
+        .unwrap();
+    let snapshot = host
+        .sealer(T, Direction::Snapshot, other, Epoch([2; 16]))
+        .unwrap()
+        .seal(b"for participant 9")
+        .unwrap();
+    for frame in [output, snapshot] {
+        p.handle_frame(Frame::Sealed(frame), now);
+    }
+    let ev = events(&mut p);
+    assert_eq!(outputs(&ev), Vec::<Vec<u8>>::new());
+    assert_eq!(errors(&ev), ["WrongParticipant", "WrongParticipant"]);
+    // Its own output, under participant 0, is read.
+    let ours = sealer(&host, Direction::Output, 3).seal(b"ours").unwrap();
+    p.handle_frame(Frame::Sealed(ours), now);
+    assert_eq!(outputs(&events(&mut p)), [b"ours".to_vec()]);
+}

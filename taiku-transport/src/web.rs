@@ -110,6 +110,7 @@ const NOT_FOUND_BODY: &str = "not found\n";
 const METHOD_BODY: &str = "method not allowed\n";
 const BAD_REQUEST_BODY: &str = "bad request\n";
 const FORBIDDEN_BODY: &str = "forbidden\n";
+const MISDIRECTED_BODY: &str = "not this relay\n";
 const UPGRADE_REQUIRED_BODY: &str = "upgrade required\n";
 
 /// The browser client: `index.html` and the files under `assets/`, held
@@ -355,6 +356,10 @@ pub enum Request<'a> {
     /// A request to [`WS_PATH`] that is not a WebSocket handshake the
     /// relay accepts, answered by [`Response::upgrade_refused`] and closed.
     BadUpgrade(UpgradeError),
+    /// A request whose `Host` is not one the relay answers for
+    /// ([`AllowedHosts`]): a page reaching it through another name (DNS
+    /// rebinding). Answered [`Response::misdirected`] and closed.
+    Misdirected,
     /// A plain HTTP request, answered by [`route`] and closed.
     Http {
         /// The method, e.g. `GET`.
@@ -406,9 +411,76 @@ impl UpgradeError {
     }
 }
 
-/// Parse the bytes read so far from a connection. `Ok(None)`: the head is
-/// not complete yet, read more.
+/// The `Host` values a relay answers for (SPEC.md 12.3). The WebSocket
+/// `Origin` must equal the request's own `Host`, so limiting `Host` also
+/// limits which pages may connect: a page of another site that reaches
+/// the relay under its own name (DNS rebinding) sends its own name as
+/// `Host` and is refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AllowedHosts {
+    /// Any `Host` (the `Origin` check still applies).
+    #[default]
+    Any,
+    /// Loopback names only: `127.0.0.1`, `localhost` and `[::1]`, with any
+    /// port (a request without `Host`, which no browser sends, is
+    /// answered too).
+    Loopback,
+    /// Only these authorities (`host:port`, compared ASCII
+    /// case-insensitively).
+    Only(Vec<String>),
+}
+
+impl AllowedHosts {
+    /// The authorities of public origins (`https://relay.example:8443`,
+    /// `http://host:port`); `None` if one is not such an origin.
+    pub fn from_origins<'a>(origins: impl IntoIterator<Item = &'a str>) -> Option<Self> {
+        let mut hosts = Vec::new();
+        for origin in origins {
+            let authority = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"))?
+                .trim_end_matches('/');
+            if authority.is_empty() || authority.contains('/') {
+                return None;
+            }
+            hosts.push(authority.to_owned());
+        }
+        Some(AllowedHosts::Only(hosts))
+    }
+
+    fn allows(&self, host: Option<&[u8]>) -> bool {
+        match self {
+            AllowedHosts::Any => true,
+            AllowedHosts::Loopback => host.is_none_or(|h| {
+                let name = match h.iter().rposition(|b| *b == b':') {
+                    // A port follows the last colon unless it is inside
+                    // an IPv6 literal.
+                    Some(i) if !h[i..].contains(&b']') => &h[..i],
+                    _ => h,
+                };
+                [&b"127.0.0.1"[..], b"localhost", b"[::1]"]
+                    .iter()
+                    .any(|l| l.eq_ignore_ascii_case(name))
+            }),
+            AllowedHosts::Only(hosts) => {
+                host.is_some_and(|h| hosts.iter().any(|a| a.as_bytes().eq_ignore_ascii_case(h)))
+            }
+        }
+    }
+}
+
+/// Parse the bytes read so far from a connection, answering any `Host`.
+/// `Ok(None)`: the head is not complete yet, read more.
 pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HeadError> {
+    parse_request_for(buf, &AllowedHosts::Any)
+}
+
+/// [`parse_request`] for a relay that answers only `hosts`: a request with
+/// another (or no, or more than one) `Host` is [`Request::Misdirected`].
+pub fn parse_request_for<'a>(
+    buf: &'a [u8],
+    hosts: &AllowedHosts,
+) -> Result<Option<Request<'a>>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(buf) {
@@ -426,6 +498,15 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request<'_>>, HeadError> {
     let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
         return Err(HeadError::Malformed);
     };
+    let mut host = req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("host"))
+        .map(|h| h.value);
+    let only_host = host.next().filter(|_| host.next().is_none());
+    if !hosts.allows(only_host) {
+        return Ok(Some(Request::Misdirected));
+    }
     if path_of(target) != WS_PATH {
         return Ok(Some(Request::Http { method, target }));
     }
@@ -530,6 +611,8 @@ pub enum Status {
     NotFound,
     /// 405.
     MethodNotAllowed,
+    /// 421: a `Host` this relay does not answer for.
+    MisdirectedRequest,
     /// 426.
     UpgradeRequired,
 }
@@ -543,6 +626,7 @@ impl Status {
             Status::Forbidden => 403,
             Status::NotFound => 404,
             Status::MethodNotAllowed => 405,
+            Status::MisdirectedRequest => 421,
             Status::UpgradeRequired => 426,
         }
     }
@@ -555,6 +639,7 @@ impl Status {
             Status::Forbidden => "Forbidden",
             Status::NotFound => "Not Found",
             Status::MethodNotAllowed => "Method Not Allowed",
+            Status::MisdirectedRequest => "Misdirected Request",
             Status::UpgradeRequired => "Upgrade Required",
         }
     }
@@ -628,6 +713,11 @@ impl<'a> Response<'a> {
             }
             UpgradeError::CrossOrigin => Response::text(Status::Forbidden, FORBIDDEN_BODY, false),
         }
+    }
+
+    /// `421 Misdirected Request`: not a name this relay answers for.
+    pub fn misdirected() -> Response<'static> {
+        Response::text(Status::MisdirectedRequest, MISDIRECTED_BODY, false)
     }
 
     /// The status.

@@ -170,6 +170,7 @@ pub async fn accept_or_serve(
     tcp: TcpStream,
     tls: Option<&TlsAcceptor>,
     web: Option<&WebClient>,
+    hosts: &web::AllowedHosts,
 ) -> Result<Accepted, AcceptError> {
     let _ = tcp.set_nodelay(true);
     let head_deadline = Instant::now() + REQUEST_HEAD_TIMEOUT;
@@ -189,7 +190,7 @@ pub async fn accept_or_serve(
     // have ended, so trickled bytes cost no more than one parse per line.
     let parsed = loop {
         let Some(room) = buf.get_mut(len..).filter(|room| !room.is_empty()) else {
-            break web::parse_request(buf.get(..len).unwrap_or_default());
+            break web::parse_request_for(buf.get(..len).unwrap_or_default(), hosts);
         };
         let n = timeout_at(head_deadline, io.read(room))
             .await
@@ -200,7 +201,7 @@ pub async fn accept_or_serve(
         let fresh = buf.get(len..len + n).unwrap_or_default();
         len += n;
         if fresh.contains(&b'\n') || len >= buf.len() {
-            match web::parse_request(buf.get(..len).unwrap_or_default()) {
+            match web::parse_request_for(buf.get(..len).unwrap_or_default(), hosts) {
                 Ok(None) => {}
                 done => break done,
             }
@@ -223,6 +224,7 @@ pub async fn accept_or_serve(
             return Ok(Accepted::WebSocket(Box::new(ws)));
         }
         Ok(Some(Request::BadUpgrade(error))) => Response::upgrade_refused(error),
+        Ok(Some(Request::Misdirected)) => Response::misdirected(),
         Ok(Some(Request::Http { method, target })) => web::route(web, method, target),
         Ok(None) | Err(_) => Response::bad_request(),
     };

@@ -16,7 +16,9 @@ use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::{CLOSE_GRACE, RelayServer, ServerOptions};
 use taiku_transport::drive::{DriverConfig, os_rng, spawn_host};
 use taiku_transport::endpoint::Endpoint;
-use taiku_transport::web::{MAX_REQUEST_HEAD, MAX_REQUEST_HEADERS, SECURITY_HEADERS, WebClient};
+use taiku_transport::web::{
+    AllowedHosts, MAX_REQUEST_HEAD, MAX_REQUEST_HEADERS, SECURITY_HEADERS, WebClient,
+};
 use taiku_transport::ws::{self, Io, WsStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -397,6 +399,52 @@ async fn only_the_relays_own_origin_may_open_its_websocket() {
     }
     let same = upgrade_request(&host, &[&format!("Origin: {}", relay.origin())]);
     let (r, tcp) = handshake(&relay, &same).await;
+    assert_eq!(r.status_line, "HTTP/1.1 101 Switching Protocols");
+    assert_relay_answers(tcp).await;
+    relay.shutdown().await;
+}
+
+/// Finding 13.5: the `Origin` check compared with the request's own `Host`,
+/// so a page of another site that reached the relay under its own name
+/// (DNS rebinding) passed it. A relay on a loopback address answers only
+/// for its loopback names; a public one for its configured origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_rebinding_names_are_misdirected() {
+    let relay = start(RelayConfig::default(), ServerOptions::default()).await;
+    let port = relay.local_addr().port();
+    let evil = format!("evil.example:{port}");
+    // The page of the rebinding site: its own Host, its own Origin.
+    let ws = upgrade_request(&evil, &[&format!("Origin: http://{evil}")]);
+    let get = format!("GET /s/abcdefgh12345678 HTTP/1.1\r\nHost: {evil}\r\n\r\n");
+    for request in [ws.as_str(), get.as_str()] {
+        let r = exchange(&relay, request.as_bytes()).await;
+        assert_eq!(
+            r.status_line, "HTTP/1.1 421 Misdirected Request",
+            "{request}"
+        );
+        assert_eq!(r.header("Sec-WebSocket-Accept"), None);
+        assert_security_headers(&r);
+    }
+    for name in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let ok = upgrade_request(&name, &[&format!("Origin: http://{name}")]);
+        let (r, tcp) = handshake(&relay, &ok).await;
+        assert_eq!(r.status_line, "HTTP/1.1 101 Switching Protocols", "{name}");
+        assert_relay_answers(tcp).await;
+    }
+    relay.shutdown().await;
+
+    // A public relay names its origin.
+    let mut options = ServerOptions::default();
+    options.allowed_hosts = AllowedHosts::from_origins(["https://relay.example:8443"]);
+    let relay = start(RelayConfig::default(), options).await;
+    let local = relay.local_addr().to_string();
+    let r = exchange(&relay, upgrade_request(&local, &[]).as_bytes()).await;
+    assert_eq!(r.status_line, "HTTP/1.1 421 Misdirected Request");
+    let public = upgrade_request(
+        "relay.example:8443",
+        &["Origin: https://relay.example:8443"],
+    );
+    let (r, tcp) = handshake(&relay, &public).await;
     assert_eq!(r.status_line, "HTTP/1.1 101 Switching Protocols");
     assert_relay_answers(tcp).await;
     relay.shutdown().await;

@@ -119,10 +119,21 @@ impl<R: CryptoRng> Participant<R> {
         if !access::sealed_by_host(h.direction) {
             return;
         }
-        let result = match h.direction {
-            Direction::Status => self.agent_status(&frame),
-            Direction::Snapshot => self.snapshot(&frame),
-            _ => self.output(&frame),
+        // Output and status are sealed under participant 0, a snapshot
+        // under its target (0: everyone); anything else is not for us.
+        let mine = self.view.me.map(|(id, _)| id);
+        let addressed = match h.direction {
+            Direction::Snapshot => h.participant.0 == 0 || Some(h.participant) == mine,
+            _ => h.participant.0 == 0,
+        };
+        let result = if !addressed {
+            Err(OpenError::WrongParticipant)
+        } else {
+            match h.direction {
+                Direction::Status => self.agent_status(&frame),
+                Direction::Snapshot => self.snapshot(&frame),
+                _ => self.output(&frame),
+            }
         };
         if let Err(error) = result {
             self.events.push_back(ParticipantEvent::StreamError {

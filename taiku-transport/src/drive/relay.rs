@@ -24,7 +24,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::drive::{OsRng, os_rng};
-use crate::web::WebClient;
+use crate::web::{AllowedHosts, WebClient};
 use crate::ws::{self, Accepted, WsStream};
 
 /// Frames queued towards one connection's socket writer before the relay
@@ -60,13 +60,19 @@ const INBOX: usize = 4096;
 
 /// Timeouts and limits of a [`RelayServer`]'s connections;
 /// `ServerOptions::default()` is the values of SPEC.md section 12.2.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerOptions {
     /// [`SEND_TIMEOUT`] by default.
     pub send_timeout: Duration,
     /// [`MAX_PENDING_CONNECTIONS`] by default.
     pub max_pending_connections: usize,
+    /// The `Host` names the server answers for (SPEC.md 12.3). `None`, the
+    /// default: a server bound to a loopback address answers only for
+    /// its loopback names ([`AllowedHosts::Loopback`]), so no page under
+    /// another name reaches it by DNS rebinding; any other answers any
+    /// `Host`. A public relay names its public origin here.
+    pub allowed_hosts: Option<AllowedHosts>,
 }
 
 impl Default for ServerOptions {
@@ -74,6 +80,7 @@ impl Default for ServerOptions {
         ServerOptions {
             send_timeout: SEND_TIMEOUT,
             max_pending_connections: MAX_PENDING_CONNECTIONS,
+            allowed_hosts: None,
         }
     }
 }
@@ -168,7 +175,17 @@ impl RelayServer {
         let secure = tls.is_some();
         let (shutdown, shutdown_rx) = oneshot::channel();
         let (to_relay, inbox) = mpsc::channel(INBOX);
-        let accepting = tokio::spawn(accept(listener, tls, web.map(Arc::new), to_relay, options));
+        let hosts = Arc::new(match options.allowed_hosts.clone() {
+            Some(hosts) => hosts,
+            None if addr.ip().is_loopback() => AllowedHosts::Loopback,
+            None => AllowedHosts::Any,
+        });
+        let front = Front {
+            tls,
+            web: web.map(Arc::new),
+            hosts,
+        };
+        let accepting = tokio::spawn(accept(listener, front, to_relay, options));
         let task = tokio::spawn(run(inbox, AbortOnDrop(accepting), config, shutdown_rx));
         Ok(RelayServer {
             addr,
@@ -218,14 +235,21 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// What every connection is served with before it is a WebSocket.
+#[derive(Clone)]
+struct Front {
+    tls: Option<TlsAcceptor>,
+    web: Option<Arc<WebClient>>,
+    hosts: Arc<AllowedHosts>,
+}
+
 /// Accept connections and give each a task, while fewer than
 /// `max_pending_connections` are before their WebSocket or answer.
 /// Connection tasks reach the relay loop through `to_relay`, so a burst
 /// of accept errors never holds up the relay machine.
 async fn accept(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    web: Option<Arc<WebClient>>,
+    front: Front,
     to_relay: mpsc::Sender<ToRelay>,
     options: ServerOptions,
 ) {
@@ -245,8 +269,7 @@ async fn accept(
                     id,
                     tcp,
                     permit,
-                    tls.clone(),
-                    web.clone(),
+                    front.clone(),
                     to_relay.clone(),
                     options.send_timeout,
                 ));
@@ -444,12 +467,12 @@ async fn connection(
     id: ConnId,
     tcp: TcpStream,
     pending: OwnedSemaphorePermit,
-    tls: Option<TlsAcceptor>,
-    web: Option<Arc<WebClient>>,
+    front: Front,
     to_relay: mpsc::Sender<ToRelay>,
     send_timeout: Duration,
 ) {
-    let accepted = ws::accept_or_serve(tcp, tls.as_ref(), web.as_deref()).await;
+    let accepted =
+        ws::accept_or_serve(tcp, front.tls.as_ref(), front.web.as_deref(), &front.hosts).await;
     drop(pending);
     let ws = match accepted {
         Ok(Accepted::WebSocket(ws)) => *ws,

@@ -13,6 +13,10 @@ use crate::drive::OsRng;
 use crate::drive::client::{ClientHandle, Commander};
 use crate::pty::Pty;
 
+/// `TerminalClosed.exit_status` when the shell's status is not known here
+/// (SPEC.md 5): the PTY reader saw the end of output, not the exit.
+const EXIT_UNKNOWN: i32 = -1;
+
 /// First and longest wait before offering output again to a host that
 /// had no room for it.
 const FULL_WAIT_MIN: std::time::Duration = std::time::Duration::from_millis(2);
@@ -144,7 +148,7 @@ impl Terminals {
             // The shell exited.
             let _ = commander
                 .run(move |h, now| {
-                    let _ = h.close_terminal(term, 0, now);
+                    let _ = h.close_terminal(term, EXIT_UNKNOWN, now);
                 })
                 .await;
         });
