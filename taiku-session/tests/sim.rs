@@ -1140,3 +1140,22 @@ fn a_relay_cannot_forge_a_tunnel_change() {
         enable: true
     }));
 }
+
+/// Finding 13.5: `send_snapshot` dropped a seal failure silently. A screen
+/// larger than a frame holds is an error the application sees.
+#[test]
+fn a_snapshot_too_large_for_a_frame_is_an_error() {
+    let mut net = Net::new(14);
+    let (t, _) = net.open(ParticipantId::HOST);
+    let huge = vec![b'x'; 2 << 20];
+    assert_eq!(
+        net.host
+            .send_snapshot(t, ParticipantId::HOST, &huge, net.now),
+        Err(taiku_session::host::HostError::SnapshotTooLarge(t))
+    );
+    assert_eq!(
+        net.host
+            .send_snapshot(t, ParticipantId::HOST, b"\x1b[2Jscreen", net.now),
+        Ok(())
+    );
+}

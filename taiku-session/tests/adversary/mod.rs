@@ -60,6 +60,9 @@ pub enum Step {
     ForgeHostResume,
     /// Replay a terminal's history to the writer unasked.
     ForgeReplayStart,
+    /// Forge an admin's take-over of the writer's terminal: a bad
+    /// signature, or a `ControlChanged{TAKEN_OVER}` on the relay's word.
+    ForgeTakeOver(u8),
     /// Time passes.
     Advance(u8),
 }
@@ -71,7 +74,7 @@ impl Step {
             .chunks(2)
             .map(|pair| {
                 let (kind, arg) = (pair[0], pair.get(1).copied().unwrap_or(0));
-                match kind % 14 {
+                match kind % 15 {
                     0 => Step::Type,
                     1 => Step::Print,
                     2 => Step::ToHost(arg),
@@ -85,6 +88,7 @@ impl Step {
                     10 => Step::ForgeRefusedInput,
                     11 => Step::ForgeHostResume,
                     12 => Step::ForgeReplayStart,
+                    13 => Step::ForgeTakeOver(arg),
                     _ => Step::Advance(arg),
                 }
             })
@@ -333,6 +337,26 @@ impl World {
                 runs: Vec::new(),
                 complete: true,
             })),
+            Step::ForgeTakeOver(n) => {
+                let thief = ParticipantId(u32::from(n % 3) + 70);
+                let body = if n % 2 == 0 {
+                    Body::TakeOver(m::TakeOver {
+                        terminal_id: self.term.0,
+                        requester: thief.0,
+                        counter: u64::from(n),
+                        signature: vec![n; 64].into(),
+                    })
+                } else {
+                    Body::ControlChanged(m::ControlChanged {
+                        terminal_id: self.term.0,
+                        owner: self.writer_id.0,
+                        controller: thief.0,
+                        reason: m::ControlReason::TakenOver as i32,
+                        requester: thief.0,
+                    })
+                };
+                self.forge_to_host(body);
+            }
             Step::Advance(ms) => {
                 self.now += Duration::from_millis(u64::from(ms) * 10);
                 self.relay.handle_timeout(self.now);
@@ -352,8 +376,15 @@ impl World {
     }
 
     /// Each keystroke chunk reaches the host at most once and in order;
-    /// each output chunk is shown at most once and in order.
+    /// each output chunk is shown at most once and in order; no take-over
+    /// the host did not verify moved control of the writer's terminal.
     pub fn check(&self) {
+        let control = self.host.terminal_control(self.term);
+        assert_eq!(
+            control.map(|c| c.controller),
+            Some(self.writer_id),
+            "an unverified take-over was applied"
+        );
         for (what, bytes, tag) in [
             ("input", &self.delivered, b'k'),
             ("output", &self.shown, b'o'),
