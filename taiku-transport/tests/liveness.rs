@@ -71,14 +71,22 @@ async fn pipe(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_black_holed_host_connection_is_replaced_and_nothing_is_lost() {
+/// A relay, a black-hole proxy in front of it, and a host that reaches
+/// the relay through the proxy with short keep-alive and liveness
+/// timeouts. Returns the relay, the proxy's cut, the host's handle and
+/// its task, and the reader link (which names the relay itself).
+async fn through_a_proxy() -> (
+    RelayServer,
+    Arc<AtomicU64>,
+    taiku_transport::drive::ClientHandle<Host<taiku_transport::drive::OsRng>>,
+    tokio::task::JoinHandle<()>,
+    String,
+) {
     let relay = RelayServer::bind("127.0.0.1:0".parse().unwrap(), None, RelayConfig::default())
         .await
         .unwrap();
     let cut = Arc::new(AtomicU64::new(0));
     let via = proxy(relay.local_addr(), cut.clone()).await;
-
     let options = m::SessionOptions {
         readers_enabled: true,
         viewer_sign_in_required: false,
@@ -94,11 +102,16 @@ async fn a_black_holed_host_connection_is_replaced_and_nothing_is_lost() {
         .unwrap()
         .to_url()
         .to_string();
-    let via_origin = format!("http://{via}");
-    let (mut host, _task) = spawn_host(
+    let (host, task) = spawn_host(
         host,
-        DriverConfig::new(Endpoint::from_origin(&via_origin, false).unwrap()),
+        DriverConfig::new(Endpoint::from_origin(&format!("http://{via}"), false).unwrap()),
     );
+    (relay, cut, host, task, reader_link)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_holed_host_connection_is_replaced_and_nothing_is_lost() {
+    let (relay, cut, mut host, _task, reader_link) = through_a_proxy().await;
     let online = |e: &HostEvent| matches!(e, HostEvent::Online { .. });
     while !online(&timeout(WAIT, host.events.recv()).await.unwrap().unwrap()) {}
     let term = host
@@ -184,30 +197,7 @@ async fn a_fast_shell_loses_nothing_when_the_host_connection_is_cut() {
     use taiku_transport::drive::{ShellSpec, Terminals};
 
     const LINES: u32 = 600_000;
-    let relay = RelayServer::bind("127.0.0.1:0".parse().unwrap(), None, RelayConfig::default())
-        .await
-        .unwrap();
-    let cut = Arc::new(AtomicU64::new(0));
-    let via = proxy(relay.local_addr(), cut.clone()).await;
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
-    let config = HostConfig {
-        keepalive: Duration::from_millis(200),
-        liveness_timeout: Duration::from_millis(800),
-        ..HostConfig::default()
-    };
-    let host = Host::generate(config, options, os_rng());
-    let reader_link = host
-        .link(&relay.origin(), Role::Reader)
-        .unwrap()
-        .to_url()
-        .to_string();
-    let (mut host, _task) = spawn_host(
-        host,
-        DriverConfig::new(Endpoint::from_origin(&format!("http://{via}"), false).unwrap()),
-    );
+    let (relay, cut, mut host, _task, reader_link) = through_a_proxy().await;
     let mut terminals = Terminals::default();
     loop {
         let e = timeout(WAIT, host.events.recv()).await.unwrap().unwrap();

@@ -30,7 +30,8 @@ export type Refusal =
   | "NotOwner"
   | "NotAdmin"
   | "UnknownTerminal"
-  | "AlreadyController";
+  | "AlreadyController"
+  | "UnknownParticipant";
 
 /** `undefined` when `actor` with `role` may perform `action` on a terminal with `control`. */
 export function check(role: Role, actor: number, action: Action, control?: Control): Refusal | undefined {
@@ -53,4 +54,10 @@ export function check(role: Role, actor: number, action: Action, control?: Contr
     case "takeOver":
       return admin ? undefined : "NotAdmin";
   }
+}
+
+/** `undefined` when a participant with `role` (`undefined`: not present) may be handed control (SPEC.md 6.3). */
+export function mayControl(role: Role | undefined): Refusal | undefined {
+  if (role === undefined) return "UnknownParticipant";
+  return role === Role.Reader ? "ReadOnly" : undefined;
 }

@@ -5,7 +5,7 @@
 // Node tests drive the same code.
 
 import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { type Action, type Control, check, type Refusal } from "./access.js";
+import { type Action, type Control, check, mayControl, type Refusal } from "./access.js";
 import {
   type ActionRefusal,
   type AgentState,
@@ -766,6 +766,10 @@ export class Participant {
 
   /** Hand control of a terminal this participant owns to `to`. */
   grant(term: number, to: number): ActionError | undefined {
+    const a = this.allowed("grant", term);
+    if ("error" in a) return a.error;
+    const refusal = mayControl(this.state.peers.get(to)?.role);
+    if (refusal) return { kind: "Refused", refusal };
     return this.act("grant", term, { case: "controlGrant", value: { terminalId: term, grantee: to } });
   }
 

@@ -423,7 +423,14 @@ test("hand-offs follow the ownership table", () => {
   const p = participant("writer");
   join(p, 2, 2);
   p.handleMessage(control({ case: "terminalOpened", value: { terminalId: 2, owner: 2, rows: 24, cols: 80, label: "mine" } }), 4);
+  const joined = (participantId: number, role: number) =>
+    control({ case: "presence", value: { participantId, role, state: 1, profile: { name: `p${participantId}`, deviceLabel: "" } } });
+  p.handleMessage(joined(5, 2), 4);
+  p.handleMessage(joined(6, 1), 4);
   sent(p);
+  // Only writers and admins who are present may be handed control.
+  assert.deepEqual(p.grant(2, 6), { kind: "Refused", refusal: "ReadOnly" });
+  assert.deepEqual(p.grant(2, 7), { kind: "Refused", refusal: "UnknownParticipant" });
   // The writer owns terminal 2: it may hand it over and take it back.
   assert.equal(p.grant(2, 5), undefined);
   assert.equal(p.revoke(2), undefined);
