@@ -233,6 +233,18 @@ impl SealedFrame {
         &self.raw
     }
 
+    /// The same frame in a buffer of its own, exactly its size. A frame
+    /// decoded from a larger buffer (a WebSocket read buffer) shares it and
+    /// keeps all of it alive; a store that keeps frames for long (a replay
+    /// ring) keeps compact copies, so what it counts is what it holds.
+    pub fn compact(&self) -> SealedFrame {
+        SealedFrame {
+            raw: Bytes::copy_from_slice(&self.raw),
+            header: self.header,
+            header_len: self.header_len,
+        }
+    }
+
     /// Body length: everything after the length varint.
     fn body_len(&self) -> usize {
         (self.raw.len() + ROUTING_LEN).saturating_sub(self.header_len)

@@ -161,12 +161,15 @@ impl<R: CryptoRng> Relay<R> {
             .ok_or(Refusal::UnknownTerminal)?;
         access::check_sealed(ParticipantId::HOST, Role::Admin, h.direction)?;
         let to_one = match h.direction {
+            // Kept for replay: compact copies, so that a small frame does
+            // not keep a large receive buffer alive (`ring_bytes` counts
+            // what is really held).
             Direction::Output => {
-                t.ring.push(sealed.clone(), ring_limit);
+                t.ring.push(sealed.compact(), ring_limit);
                 None
             }
             Direction::Status => {
-                t.last_status = Some(sealed.clone());
+                t.last_status = Some(sealed.compact());
                 None
             }
             _ if h.participant == ParticipantId::HOST => None,
