@@ -1302,3 +1302,88 @@ fn shutdown_ends_every_session_and_closes_every_connection() {
     assert_eq!(h.relay.session_count(), 0);
     assert_eq!(h.relay.connection_count(), 0);
 }
+
+/// Finding 14.2: `Presence`, `Focus`, `Layout` and `HistoryRequest` had no
+/// rate, so 8,200 `Focus` from a reader evicted a host that was blocked
+/// for a moment. Each kind now has a per-participant bucket; over it the
+/// sender is refused `RATE_LIMITED` and nothing is fanned out.
+#[test]
+fn no_flood_by_one_participant_evicts_the_host() {
+    let floods: [(&str, Role, Body); 5] = [
+        (
+            "focus",
+            Role::Reader,
+            Body::Focus(m::Focus {
+                participant_id: 0,
+                terminal_id: 1,
+            }),
+        ),
+        (
+            "presence",
+            Role::Reader,
+            Body::Presence(m::Presence {
+                participant_id: 0,
+                profile: profile("again"),
+                role: 0,
+                state: m::presence::State::Updated as i32,
+            }),
+        ),
+        (
+            "layout",
+            Role::Reader,
+            Body::Layout(m::Layout {
+                participant_id: 0,
+                tiles: vec![m::Tile::default(); 4],
+            }),
+        ),
+        (
+            "history",
+            Role::Reader,
+            Body::HistoryRequest(m::HistoryRequest { terminal_id: 0 }),
+        ),
+        (
+            "resize",
+            Role::Writer,
+            Body::TerminalResize(m::TerminalResize {
+                terminal_id: 1,
+                rows: 30,
+                cols: 100,
+                requester: 0,
+            }),
+        ),
+    ];
+    for (what, role, body) in floods {
+        let mut h = harness();
+        let (flooder, fid) = h.join(role, "flooder");
+        // A writer floods requests about its own terminal.
+        let owner = if role == Role::Writer { fid } else { HOST };
+        h.open_terminal(1, owner);
+        let (bystander, _) = h.join(Role::Reader, "bystander");
+        h.take(h.host);
+        h.relay.handle_blocked(h.host);
+        for _ in 0..8_200 {
+            h.relay
+                .handle_frame(flooder, Frame::control(body.clone()), h.now);
+            // The flooder reads its refusals; the host does not read at all.
+            h.pump();
+            h.inbox.remove(&flooder);
+        }
+        h.pump();
+        assert!(!h.closed.contains(&h.host), "{what}: the host was evicted");
+        assert!(
+            !h.closed.contains(&bystander),
+            "{what}: a bystander was evicted"
+        );
+        let (frames, _) = h.relay.queued(h.host);
+        assert!(frames <= 40, "{what}: {frames} frames queued for the host");
+        // A second later the flooder may speak again.
+        h.relay.handle_unblocked(h.host);
+        h.advance(Duration::from_secs(3));
+        h.take(flooder);
+        h.send(flooder, body.clone());
+        assert!(
+            refusals(&h.take_controls(flooder)).is_empty(),
+            "{what}: still refused after the refill"
+        );
+    }
+}

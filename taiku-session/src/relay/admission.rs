@@ -351,6 +351,9 @@ impl<R: CryptoRng> Relay<R> {
             role,
             profile,
             chat: TokenBucket::full(self.config.chat_burst, now),
+            metadata: TokenBucket::full(self.config.metadata_burst, now),
+            requests: TokenBucket::full(self.config.request_burst, now),
+            history: TokenBucket::full(self.config.history_burst, now),
         };
         let joined = presence(id, &member, m::presence::State::Joined);
         s.members.insert(id, member);

@@ -48,6 +48,21 @@ pub struct RelayConfig {
     pub chat_burst: u32,
     /// Time for one chat token to refill.
     pub chat_refill: Duration,
+    /// Presence updates, focus and layout messages a participant may
+    /// send in a burst (each is fanned out to the whole session).
+    pub metadata_burst: u32,
+    /// Time for one metadata token to refill.
+    pub metadata_refill: Duration,
+    /// Terminal, tunnel and hand-off requests a participant may send in a
+    /// burst (each makes the host or the session do work).
+    pub request_burst: u32,
+    /// Time for one request token to refill.
+    pub request_refill: Duration,
+    /// History requests a participant may send in a burst (each replays
+    /// a whole ring).
+    pub history_burst: u32,
+    /// Time for one history token to refill.
+    pub history_refill: Duration,
     /// Tiles in one layout message.
     pub max_layout_tiles: usize,
     /// Events kept for `poll_event` before the oldest are dropped.
@@ -78,6 +93,12 @@ impl Default for RelayConfig {
             chat_history: 100,
             chat_burst: 5,
             chat_refill: Duration::from_secs(1),
+            metadata_burst: 20,
+            metadata_refill: Duration::from_millis(50),
+            request_burst: 20,
+            request_refill: Duration::from_millis(100),
+            history_burst: 4,
+            history_refill: Duration::from_secs(2),
             max_layout_tiles: 64,
             max_events: 4096,
             max_identity_bytes: 256,

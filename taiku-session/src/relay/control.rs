@@ -28,6 +28,8 @@ impl<R: CryptoRng> Relay<R> {
         body: Body,
         now: Instant,
     ) -> Result<(), Refused> {
+        self.within_rate(session, id, &body, now)
+            .map_err(|r| (NO_TERMINAL, r))?;
         match body {
             Body::Presence(p) => self.presence_update(session, id, p),
             Body::Focus(f) => {
@@ -121,6 +123,51 @@ impl<R: CryptoRng> Relay<R> {
             })),
         );
         Ok(())
+    }
+
+    /// Everything a participant sends at will that the relay fans out or
+    /// hands to the host has a rate (SPEC.md 6.4, 7.2): metadata
+    /// (presence, focus, layout), requests (terminals, tunnels, hand-offs)
+    /// and history each have a token bucket per participant; chat has its
+    /// own. The host is not limited.
+    pub(super) fn within_rate(
+        &mut self,
+        session: &SessionId,
+        id: ParticipantId,
+        body: &Body,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        let c = &self.config;
+        let Some(member) = self
+            .sessions
+            .get_mut(session)
+            .and_then(|s| s.members.get_mut(&id))
+        else {
+            return Ok(());
+        };
+        let allowed = match body {
+            Body::Presence(_) | Body::Focus(_) | Body::Layout(_) => {
+                member
+                    .metadata
+                    .take(c.metadata_burst, c.metadata_refill, now)
+            }
+            Body::TerminalCreate(_)
+            | Body::TerminalClose(_)
+            | Body::TerminalResize(_)
+            | Body::TunnelAdmin(_)
+            | Body::AdoptionRequest(_)
+            | Body::AdoptionAnswer(_)
+            | Body::ControlGrant(_)
+            | Body::ControlRevoke(_)
+            | Body::TakeOver(_) => member.requests.take(c.request_burst, c.request_refill, now),
+            Body::HistoryRequest(_) => member.history.take(c.history_burst, c.history_refill, now),
+            _ => true,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Refusal::RateLimited)
+        }
     }
 
     fn presence_update(

@@ -209,7 +209,10 @@ impl<R: CryptoRng> Relay<R> {
                 Ok(())
             }
             Body::Pong(_) | Body::Error(_) => Ok(()),
-            Body::HistoryRequest(req) => self.history(conn, session, id, req),
+            Body::HistoryRequest(req) => self
+                .within_rate(session, id, &Body::HistoryRequest(req), now)
+                .map_err(|r| (TerminalId(req.terminal_id), r))
+                .and_then(|()| self.history(conn, session, id, req)),
             other @ (Body::Presence(_)
             | Body::Focus(_)
             | Body::Chat(_)

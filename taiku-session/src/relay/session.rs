@@ -23,6 +23,9 @@ pub(super) struct Member {
     pub(super) role: Role,
     pub(super) profile: m::Profile,
     pub(super) chat: TokenBucket,
+    pub(super) metadata: TokenBucket,
+    pub(super) requests: TokenBucket,
+    pub(super) history: TokenBucket,
 }
 
 #[derive(Debug)]
