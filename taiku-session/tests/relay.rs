@@ -1387,3 +1387,43 @@ fn no_flood_by_one_participant_evicts_the_host() {
         );
     }
 }
+
+/// Finding 14.3: the relay counted only terminals already announced, so
+/// 100 `TerminalCreate` in a burst were all forwarded. Creates the host
+/// has not answered count too (until `create_timeout`).
+#[test]
+fn a_burst_of_creates_cannot_pass_the_terminal_limit() {
+    let mut h = Harness::new(
+        RelayConfig {
+            request_burst: 1000,
+            ..config()
+        },
+        Harness::default_options(),
+    );
+    let (w, wid) = h.join(Role::Writer, "w");
+    h.open_terminal(1, wid);
+    h.take(h.host);
+    let create = Body::TerminalCreate(m::TerminalCreate {
+        requester: 0,
+        rows: 24,
+        cols: 80,
+        label: "t".into(),
+    });
+    for _ in 0..100 {
+        h.send(w, create.clone());
+    }
+    let forwarded = h
+        .take_controls(h.host)
+        .iter()
+        .filter(|b| matches!(b, Body::TerminalCreate(_)))
+        .count();
+    assert_eq!(forwarded, 31, "32 terminals at most, one already open");
+    let refused = refusals(&h.take_controls(w));
+    assert_eq!(refused.len(), 69);
+    assert!(refused.iter().all(|r| *r == (20, AR::LimitReached as i32)));
+    // Answers free nothing (they are terminals now); unanswered creates
+    // stop counting after create_timeout.
+    h.advance(Duration::from_secs(11));
+    h.send(w, create.clone());
+    assert_eq!(h.take_controls(h.host).len(), 1);
+}

@@ -1159,3 +1159,40 @@ fn a_snapshot_too_large_for_a_frame_is_an_error() {
         Ok(())
     );
 }
+
+/// Finding 14.3: the host had no terminal limit, and `share` spawned a
+/// shell per request. `HostConfig::max_terminals` caps both.
+#[test]
+fn the_host_opens_at_most_max_terminals() {
+    let options = m::SessionOptions {
+        readers_enabled: true,
+        viewer_sign_in_required: false,
+    };
+    let config = HostConfig {
+        max_terminals: 3,
+        ..HostConfig::default()
+    };
+    let host = Host::generate(config, options, Rng64::from_seed([15; 32]));
+    let mut net = Net::with(host, RelayConfig::default(), 15);
+    for _ in 0..3 {
+        net.open(ParticipantId::HOST);
+    }
+    assert_eq!(
+        net.host
+            .open_terminal(ParticipantId::HOST, 24, 80, "one more", net.now)
+            .err(),
+        Some(taiku_session::host::HostError::TooManyTerminals)
+    );
+    // A writer's request for a fourth is not raised.
+    let w = net.add_peer(Role::Writer, "w");
+    net.peers[w]
+        .machine
+        .create_terminal(24, 80, "mine")
+        .unwrap();
+    net.run();
+    assert!(
+        !net.host_events
+            .iter()
+            .any(|e| matches!(e, HostEvent::CreateRequested { .. }))
+    );
+}

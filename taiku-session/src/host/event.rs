@@ -204,6 +204,9 @@ pub enum HostError {
     /// ([`HostConfig::max_frame_len`](super::HostConfig)); nothing was sent.
     #[error("the snapshot of terminal {0} is larger than a frame")]
     SnapshotTooLarge(TerminalId),
+    /// [`HostConfig::max_terminals`](super::HostConfig) are open.
+    #[error("too many terminals")]
+    TooManyTerminals,
     /// Terminal ids are exhausted.
     #[error("no terminal ids left")]
     TerminalIdsExhausted,

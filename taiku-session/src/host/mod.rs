@@ -64,6 +64,10 @@ pub struct HostConfig {
     /// Participants the host keeps (each with its input ticket); joins
     /// beyond are ignored.
     pub max_participants: usize,
+    /// Terminals the host opens at most (the relay's `max_terminals`):
+    /// [`Host::open_terminal`] refuses more, and requests for more are
+    /// not raised as events.
+    pub max_terminals: usize,
     /// The host's display profile.
     pub name: String,
     /// The host's device label.
@@ -81,6 +85,7 @@ impl Default for HostConfig {
             keepalive: Duration::from_secs(30),
             liveness_timeout: Duration::from_secs(60),
             max_participants: 1024,
+            max_terminals: 32,
             name: "host".into(),
             device_label: String::new(),
         }
@@ -366,6 +371,9 @@ impl<R: CryptoRng> Host<R> {
                     });
                 }
             }
+            // At its limit the host asks the application for nothing (the
+            // relay's count of the request lapses after create_timeout).
+            Body::TerminalCreate(_) if self.terminals.len() >= self.config.max_terminals => {}
             Body::TerminalCreate(c) => {
                 let (rows, cols) = terminal_size(c.rows, c.cols);
                 self.events.push_back(HostEvent::CreateRequested {

@@ -33,6 +33,9 @@ impl<R: CryptoRng> Host<R> {
         _now: Instant,
     ) -> Result<(TerminalId, ShellToken), HostError> {
         access::may_own(self.role_of(owner)).map_err(|_| HostError::InvalidOwner(owner))?;
+        if self.terminals.len() >= self.config.max_terminals {
+            return Err(HostError::TooManyTerminals);
+        }
         let id = TerminalId(self.next_terminal);
         self.next_terminal = self
             .next_terminal

@@ -17,8 +17,12 @@ pub struct RelayConfig {
     pub max_sessions: usize,
     /// Participants per session, the host not counted.
     pub max_participants: usize,
-    /// Terminals per session.
+    /// Terminals per session, counting creates forwarded to the host and
+    /// not yet answered.
     pub max_terminals: usize,
+    /// How long a forwarded `TerminalCreate` counts against
+    /// `max_terminals` while the host has not answered it.
+    pub create_timeout: Duration,
     /// Bytes of sealed output kept per terminal for replay.
     pub ring_bytes: usize,
     /// Bytes queued towards one connection before it is too slow.
@@ -79,6 +83,7 @@ impl Default for RelayConfig {
             max_sessions: 1024,
             max_participants: 64,
             max_terminals: 32,
+            create_timeout: Duration::from_secs(10),
             ring_bytes: 2 << 20,
             max_queue_bytes: 8 << 20,
             max_queue_frames: 8192,

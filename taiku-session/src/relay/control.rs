@@ -52,15 +52,17 @@ impl<R: CryptoRng> Relay<R> {
                 Ok(())
             }
             Body::TerminalCreate(c) => {
-                self.forward_to_host(session, id, role, Body::TerminalCreate(c))
+                self.forward_to_host(session, id, role, Body::TerminalCreate(c), now)
             }
             Body::TerminalClose(c) => {
-                self.forward_to_host(session, id, role, Body::TerminalClose(c))
+                self.forward_to_host(session, id, role, Body::TerminalClose(c), now)
             }
             Body::TerminalResize(r) => {
-                self.forward_to_host(session, id, role, Body::TerminalResize(r))
+                self.forward_to_host(session, id, role, Body::TerminalResize(r), now)
             }
-            Body::TunnelAdmin(t) => self.forward_to_host(session, id, role, Body::TunnelAdmin(t)),
+            Body::TunnelAdmin(t) => {
+                self.forward_to_host(session, id, role, Body::TunnelAdmin(t), now)
+            }
             Body::AdoptionRequest(r) => self.adoption_request(session, id, role, r, now),
             Body::AdoptionAnswer(a) => {
                 let t = TerminalId(a.terminal_id);
@@ -238,6 +240,7 @@ impl<R: CryptoRng> Relay<R> {
         id: ParticipantId,
         role: Role,
         body: Body,
+        now: Instant,
     ) -> Result<(), Refused> {
         let s = self
             .sessions
@@ -254,7 +257,7 @@ impl<R: CryptoRng> Relay<R> {
         let host = s.host_conn().ok_or((t, Refusal::HostOffline))?;
         let forward = match body {
             Body::TerminalCreate(c) => {
-                if s.terminals.len() >= self.config.max_terminals {
+                if s.terminals_counted(now) >= self.config.max_terminals {
                     return Err((t, Refusal::LimitReached));
                 }
                 access::check_label(&c.label).map_err(|r| (t, r))?;
@@ -277,6 +280,15 @@ impl<R: CryptoRng> Relay<R> {
             }),
             other => other,
         };
+        if matches!(forward, Body::TerminalCreate(_))
+            && let Some(s) = self.sessions.get_mut(session)
+        {
+            // Counted until the host answers with TerminalOpened, or for
+            // create_timeout if it never does.
+            s.pending_creates.retain(|t| *t > now);
+            s.pending_creates
+                .push_back(now + self.config.create_timeout);
+        }
         self.send(host, Frame::control(forward));
         Ok(())
     }

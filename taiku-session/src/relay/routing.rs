@@ -82,6 +82,10 @@ impl<R: CryptoRng> Relay<R> {
             return Err((id, Refusal::LimitReached));
         }
         access::may_own(s.role_of(owner)).map_err(|r| (id, r))?;
+        if owner != ParticipantId::HOST {
+            // The answer to a create: it no longer counts as pending.
+            s.pending_creates.pop_front();
+        }
         s.terminals.insert(id, Terminal::new(&msg, owner));
         self.send_to_participants(session, &Frame::control(Body::TerminalOpened(msg)));
         Ok(())

@@ -73,6 +73,8 @@ pub(super) struct Session {
     pub(super) terminals: BTreeMap<TerminalId, Terminal>,
     pub(super) chat: VecDeque<m::Chat>,
     pub(super) chat_seq: u64,
+    /// Deadlines of creates forwarded to the host and not yet answered.
+    pub(super) pending_creates: VecDeque<Instant>,
 }
 
 impl Session {
@@ -92,6 +94,7 @@ impl Session {
             terminals: BTreeMap::new(),
             chat: VecDeque::new(),
             chat_seq: 0,
+            pending_creates: VecDeque::new(),
         }
     }
 
@@ -119,6 +122,11 @@ impl Session {
         } else {
             self.members.get(&id).map(|m| m.role)
         }
+    }
+
+    /// Terminals, and creates the host has not answered yet, at `now`.
+    pub(super) fn terminals_counted(&self, now: Instant) -> usize {
+        self.terminals.len() + self.pending_creates.iter().filter(|t| **t > now).count()
     }
 
     /// The host's `Presence`.
