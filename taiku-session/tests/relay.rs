@@ -1427,3 +1427,54 @@ fn a_burst_of_creates_cannot_pass_the_terminal_limit() {
     h.send(w, create.clone());
     assert_eq!(h.take_controls(h.host).len(), 1);
 }
+
+/// Finding 14.1: a replay pushed a terminal's whole ring into the joiner's
+/// queue at once, so a ring of 9,000 one-byte echo frames (486 KB, under
+/// `ring_bytes`) got the joiner evicted before it saw anything. Replays
+/// now stream as the joiner's queue drains, with live output arriving
+/// meanwhile delivered after them, in order, once.
+#[test]
+fn a_busy_session_can_be_joined() {
+    let mut h = harness();
+    let t = h.open_terminal(1, HOST);
+    let mut out = h.output_sealer(t, 1);
+    let mut all = Vec::new();
+    for i in 0..9_000u32 {
+        let f = out.seal(&[(i % 251) as u8]).unwrap();
+        h.send_sealed(h.host, f.clone());
+        all.push(f);
+    }
+    assert_eq!(h.relay.ring_bytes(&h.session, t), Some(9_000 * 54));
+    // The joiner is slow: it reads nothing from its proof on.
+    let conn = h.connect();
+    let prover = h.keys(Role::Reader).prover();
+    let req = join_req(&h);
+    h.send(conn, req);
+    let challenge = h.take_controls(conn);
+    let challenge = taiku_session::admission::challenge(&challenge[0]).unwrap();
+    h.relay.handle_blocked(conn);
+    h.send(
+        conn,
+        taiku_session::admission::join_proof(&prover, &challenge),
+    );
+    for i in 0..500u32 {
+        let f = out.seal(&[(i % 7) as u8]).unwrap();
+        h.send_sealed(h.host, f.clone());
+        all.push(f);
+        // A replay batch and the join burst, not the ring.
+        let (frames, _) = h.relay.queued(conn);
+        assert!(
+            frames <= taiku_session::relay::REPLAY_BATCH + 64,
+            "{frames} frames queued while blocked"
+        );
+    }
+    assert!(!h.closed.contains(&conn), "the joiner was evicted");
+    h.relay.handle_unblocked(conn);
+    let frames = h.take(conn);
+    assert!(!h.closed.contains(&conn));
+    assert_eq!(sealed(&frames), all, "every frame once, replay then live");
+    // Live frames flow directly again.
+    let live = out.seal(b"live").unwrap();
+    h.send_sealed(h.host, live.clone());
+    assert_eq!(sealed(&h.take(conn)), vec![live]);
+}

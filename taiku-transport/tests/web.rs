@@ -514,15 +514,16 @@ async fn a_websocket_peer_that_never_reads_is_dropped_by_the_send_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_peer_the_relay_evicts_is_dropped_within_the_close_grace() {
-    // The machine evicts the peer once 16 Pongs wait behind its full
-    // writer queue; the send timeout (30 s) is far off, so only the close
-    // can drop it in time.
+    // The machine evicts the peer once 512 Pongs (the smallest queue a
+    // valid configuration allows) wait behind its full writer queue; the
+    // send timeout (30 s) is far off, so only the close can drop it in
+    // time.
     let config = RelayConfig {
-        max_queue_frames: 16,
+        max_queue_frames: 2 * taiku_session::relay::REPLAY_BATCH,
         ..RelayConfig::default()
     };
     let relay = start(config, ServerOptions::default()).await;
-    let dropped = flood_without_reading(&relay, 100).await;
+    let dropped = flood_without_reading(&relay, 2_000).await;
     assert!(dropped.is_some(), "the relay never drops the peer");
     assert!(
         dropped < Some(CLOSE_GRACE + Duration::from_secs(2)),

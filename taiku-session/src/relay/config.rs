@@ -3,7 +3,32 @@
 
 use core::time::Duration;
 
-use taiku_proto::limits::{DEFAULT_MAX_FRAME_LEN, MAX_CHAT_BYTES};
+use taiku_proto::limits::{DEFAULT_MAX_FRAME_LEN, MAX_CHAT_BYTES, MAX_PREFIX_LEN};
+
+use super::replay::REPLAY_BATCH;
+
+/// A configuration the relay cannot work with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A largest frame does not fit in `ring_bytes`: every such frame
+    /// would empty the ring.
+    #[error("ring_bytes is smaller than one largest frame")]
+    RingSmallerThanFrame,
+    /// A largest frame does not fit in half of `max_queue_bytes`: a replay
+    /// (which fills at most half) or a burst could evict any connection.
+    #[error("max_queue_bytes is smaller than two largest frames")]
+    QueueSmallerThanFrames,
+    /// `max_queue_frames` leaves no room beside a replay batch.
+    #[error("max_queue_frames is below twice the replay batch")]
+    QueueShorterThanReplay,
+    /// A bucket with no burst or no refill refuses everything, or nothing.
+    #[error("a rate limit has a zero burst or refill")]
+    ZeroRate,
+    /// Connections would be closed before they could be admitted.
+    #[error("idle_timeout is not above handshake_timeout")]
+    IdleBeforeHandshake,
+}
 
 /// Everything a relay bounds. `RelayConfig::default()` is what SPEC.md
 /// documents.
@@ -73,6 +98,46 @@ pub struct RelayConfig {
     pub max_events: usize,
     /// Longest identity claim from the transport, in bytes.
     pub max_identity_bytes: usize,
+}
+
+impl RelayConfig {
+    /// Refuse combinations that cannot work (SPEC.md 7.2).
+    ///
+    /// ```
+    /// use taiku_session::relay::{ConfigError, RelayConfig};
+    ///
+    /// assert_eq!(RelayConfig::default().validate(), Ok(()));
+    /// let tiny = RelayConfig { ring_bytes: 1024, ..RelayConfig::default() };
+    /// assert_eq!(tiny.validate(), Err(ConfigError::RingSmallerThanFrame));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let frame = self.max_frame_len + MAX_PREFIX_LEN;
+        if self.ring_bytes < frame {
+            return Err(ConfigError::RingSmallerThanFrame);
+        }
+        if self.max_queue_bytes < 2 * frame {
+            return Err(ConfigError::QueueSmallerThanFrames);
+        }
+        if self.max_queue_frames < 2 * REPLAY_BATCH {
+            return Err(ConfigError::QueueShorterThanReplay);
+        }
+        let rates = [
+            (self.chat_burst, self.chat_refill),
+            (self.metadata_burst, self.metadata_refill),
+            (self.request_burst, self.request_refill),
+            (self.history_burst, self.history_refill),
+        ];
+        if rates
+            .iter()
+            .any(|(burst, refill)| *burst == 0 || refill.is_zero())
+        {
+            return Err(ConfigError::ZeroRate);
+        }
+        if self.idle_timeout <= self.handshake_timeout {
+            return Err(ConfigError::IdleBeforeHandshake);
+        }
+        Ok(())
+    }
 }
 
 impl Default for RelayConfig {

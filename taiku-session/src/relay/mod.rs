@@ -55,9 +55,10 @@ use taiku_crypto::Verifiers;
 use taiku_proto::message::{self as m, EndReason, ErrorCode, control::Body};
 use taiku_proto::{ActionCode, Frame, ParticipantId, Role, SessionId, TerminalId};
 
-pub use config::RelayConfig;
+pub use config::{ConfigError, RelayConfig};
 pub use event::{Event, EvictReason};
 pub use outbound::Transmit;
+pub use replay::REPLAY_BATCH;
 
 use crate::access::{self, Refusal};
 use conn::{Conn, ConnState};
@@ -85,6 +86,8 @@ pub struct Relay<R> {
     events_dropped: u64,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     evictions: Vec<(ConnId, EvictReason)>,
+    /// Replays in progress, per connection (see `replay`).
+    replays: HashMap<ConnId, replay::Cursors>,
     decoy: Verifiers,
 }
 
@@ -118,6 +121,7 @@ impl<R: CryptoRng> Relay<R> {
             events_dropped: 0,
             timers: BinaryHeap::new(),
             evictions: Vec::new(),
+            replays: HashMap::new(),
             decoy,
         }
     }
@@ -309,6 +313,10 @@ impl<R: CryptoRng> Relay<R> {
 
     /// The next frame to send or connection to close.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        // Replays stream as queues drain.
+        if !self.replays.is_empty() {
+            self.advance_replays();
+        }
         let t = self.out.poll()?;
         if let Transmit::Close { conn } = &t {
             // The driver closes it now; nothing more is tracked for it.
@@ -407,6 +415,7 @@ impl<R: CryptoRng> Relay<R> {
     /// Take a connection out of its session (it stays tracked until its
     /// Close is polled or the driver reports the disconnect).
     fn drop_conn(&mut self, conn: ConnId, now: Instant) {
+        self.replays.remove(&conn);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };

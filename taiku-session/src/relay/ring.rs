@@ -10,6 +10,10 @@ use taiku_proto::{Epoch, SealedFrame, Seq};
 #[derive(Debug, Default)]
 pub(crate) struct Ring {
     frames: VecDeque<SealedFrame>,
+    /// The position of the oldest frame held: every frame ever pushed has
+    /// a position, counting from 0, so a replay cursor can tell whether
+    /// the frame it needs next is still here.
+    first: u64,
     bytes: usize,
     evicted: bool,
 }
@@ -20,6 +24,7 @@ impl Ring {
     pub(crate) fn push(&mut self, frame: SealedFrame, limit: usize) {
         let len = frame.as_bytes().len();
         if len > limit {
+            self.first += self.frames.len() as u64 + 1;
             self.frames.clear();
             self.bytes = 0;
             self.evicted = true;
@@ -29,6 +34,7 @@ impl Ring {
             match self.frames.pop_front() {
                 Some(old) => {
                     self.bytes -= old.as_bytes().len();
+                    self.first += 1;
                     self.evicted = true;
                 }
                 None => break,
@@ -48,9 +54,18 @@ impl Ring {
         !self.evicted
     }
 
-    /// The frames, oldest first.
-    pub(crate) fn frames(&self) -> impl Iterator<Item = &SealedFrame> {
-        self.frames.iter()
+    /// The position of the oldest frame held.
+    pub(crate) fn first(&self) -> u64 {
+        self.first
+    }
+
+    /// The frame at `position`: `Err(())` if it was evicted, `Ok(None)`
+    /// if it has not been pushed yet.
+    pub(crate) fn get(&self, position: u64) -> Result<Option<&SealedFrame>, ()> {
+        let offset = position.checked_sub(self.first).ok_or(())?;
+        Ok(usize::try_from(offset)
+            .ok()
+            .and_then(|i| self.frames.get(i)))
     }
 
     /// The last frame's epoch and sequence number.

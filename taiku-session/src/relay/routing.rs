@@ -180,6 +180,20 @@ impl<R: CryptoRng> Relay<R> {
             _ => Some(s.members.get(&h.participant).map(|m| m.conn)),
         };
         match to_one {
+            // Live output goes to everybody but connections still
+            // replaying this terminal: their cursor delivers it (6.5).
+            None if h.direction == Direction::Output => {
+                let targets: Vec<ConnId> = self
+                    .sessions
+                    .get(session)
+                    .map(|s| s.members.values().map(|m| m.conn).collect())
+                    .unwrap_or_default();
+                for conn in targets {
+                    if !self.replaying(conn, session, h.terminal) {
+                        self.send(conn, Frame::Sealed(sealed.clone()));
+                    }
+                }
+            }
             None => self.send_to_participants(session, &Frame::Sealed(sealed)),
             Some(Some(target)) => self.send(target, Frame::Sealed(sealed)),
             // A snapshot for somebody who left.

@@ -171,6 +171,9 @@ impl RelayServer {
         web: Option<WebClient>,
         options: ServerOptions,
     ) -> io::Result<Self> {
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let addr = listener.local_addr()?;
         let secure = tls.is_some();
         let (shutdown, shutdown_rx) = oneshot::channel();
