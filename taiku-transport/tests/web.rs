@@ -572,6 +572,7 @@ async fn connections_before_their_answer_are_limited() {
 fn spec_lists_the_served_headers_and_limits() {
     use taiku_transport::drive::relay::{
         ACCEPT_RETRY_DELAY, CLOSE_GRACE, MAX_PENDING_CONNECTIONS, SEND_TIMEOUT, WRITER_QUEUE,
+        WRITER_QUEUE_BYTES,
     };
     use taiku_transport::web::*;
     let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../SPEC.md"))
@@ -632,9 +633,11 @@ fn spec_lists_the_served_headers_and_limits() {
     assert!(section.contains(&format!("`Allow` | `{ALLOW}`")));
     assert!(section.contains(&format!("`Sec-WebSocket-Version` | `{WS_VERSION}`")));
 
+    assert_eq!(WRITER_QUEUE_BYTES, 1 << 20);
     let rows = table(drivers.to_owned().leak());
     for (name, value) in [
         ("WRITER_QUEUE", WRITER_QUEUE.to_string()),
+        ("WRITER_QUEUE_BYTES", "1,048,576".to_owned()),
         ("SEND_TIMEOUT", secs(SEND_TIMEOUT)),
         ("CLOSE_GRACE", secs(CLOSE_GRACE)),
         (

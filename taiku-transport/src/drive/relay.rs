@@ -9,6 +9,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -30,6 +31,12 @@ use crate::ws::{self, Accepted, WsStream};
 /// Frames queued towards one connection's socket writer before the relay
 /// machine is told the connection is blocked.
 pub const WRITER_QUEUE: usize = 256;
+
+/// Bytes queued towards one connection's socket writer before the relay
+/// machine is told the connection is blocked (one frame more when the
+/// queue is empty), so the writer queue costs at most this on top of the
+/// machine's `max_queue_bytes`.
+pub const WRITER_QUEUE_BYTES: usize = 1 << 20;
 
 /// The longest writing one WebSocket message (or the close) may take: a
 /// peer that reads nothing for this long is dropped, and the machine is
@@ -88,7 +95,7 @@ impl Default for ServerOptions {
 enum ToRelay {
     /// A WebSocket connection: its writer queue, and the signal that the
     /// machine closed it.
-    Connect(ConnId, mpsc::Sender<Outgoing>, oneshot::Sender<Closing>),
+    Connect(ConnId, Queue, oneshot::Sender<Closing>),
     Message(ConnId, Bytes),
     Gone(ConnId),
 }
@@ -96,6 +103,21 @@ enum ToRelay {
 enum Outgoing {
     Frame(Frame),
     Close,
+}
+
+/// A connection's writer queue: bounded in frames by the channel and in
+/// bytes by `bytes`, which the writer task lowers as it writes.
+struct Queue {
+    tx: mpsc::Sender<Outgoing>,
+    bytes: Arc<AtomicUsize>,
+}
+
+/// The bytes a frame takes on the wire.
+fn wire_len(frame: &Frame) -> usize {
+    match frame {
+        Frame::Sealed(sealed) => sealed.as_bytes().len(),
+        Frame::Control(_) => frame.to_bytes(DEFAULT_MAX_FRAME_LEN).map_or(0, |b| b.len()),
+    }
 }
 
 /// The machine closed a connection: it must be gone in bounded time, since
@@ -286,7 +308,7 @@ async fn accept(
 }
 
 struct Writer {
-    tx: mpsc::Sender<Outgoing>,
+    queue: Queue,
     /// Frames the writer queue had no room for, in order; while there are
     /// any, the machine has been told the connection is blocked. Bounded
     /// by what the machine emits for a blocked connection: nothing, or
@@ -296,28 +318,48 @@ struct Writer {
     closing: oneshot::Sender<Closing>,
 }
 
+impl Queue {
+    /// Queue `frame` if the queue has room in frames and in bytes (an
+    /// empty queue takes any frame); else hand it back.
+    #[allow(clippy::result_large_err)] // the frame handed back is the point
+    fn try_send(&self, frame: Frame) -> Result<(), Frame> {
+        let len = wire_len(&frame);
+        let queued = self.bytes.load(Ordering::Acquire);
+        if queued > 0 && queued + len > WRITER_QUEUE_BYTES {
+            return Err(frame);
+        }
+        match self.tx.try_reserve() {
+            Ok(permit) => {
+                self.bytes.fetch_add(len, Ordering::AcqRel);
+                permit.send(Outgoing::Frame(frame));
+                Ok(())
+            }
+            Err(_) => Err(frame),
+        }
+    }
+}
+
 impl Writer {
     /// Queue `frame` behind the stash; false if it had to be stashed.
     fn send(&mut self, frame: Frame) -> bool {
-        if self.stash.is_empty()
-            && let Ok(permit) = self.tx.try_reserve()
-        {
-            permit.send(Outgoing::Frame(frame));
-            return true;
+        if self.stash.is_empty() {
+            match self.queue.try_send(frame) {
+                Ok(()) => return true,
+                Err(frame) => self.stash.push_back(frame),
+            }
+        } else {
+            self.stash.push_back(frame);
         }
-        self.stash.push_back(frame);
         false
     }
 
     /// Move stashed frames into the queue while it has room; true when the
     /// stash is empty.
     fn flush(&mut self) -> bool {
-        while !self.stash.is_empty() {
-            let Ok(permit) = self.tx.try_reserve() else {
+        while let Some(frame) = self.stash.pop_front() {
+            if let Err(frame) = self.queue.try_send(frame) {
+                self.stash.push_front(frame);
                 return false;
-            };
-            if let Some(frame) = self.stash.pop_front() {
-                permit.send(Outgoing::Frame(frame));
             }
         }
         true
@@ -327,7 +369,7 @@ impl Writer {
     /// else handing the connection what did not.
     fn close(mut self) {
         let closing = if self.flush()
-            && let Ok(permit) = self.tx.try_reserve()
+            && let Ok(permit) = self.queue.tx.try_reserve()
         {
             permit.send(Outgoing::Close);
             Closing::Queued
@@ -360,12 +402,12 @@ async fn run(
             Some(msg) = inbox.recv() => {
                 let now = Instant::now();
                 match msg {
-                    ToRelay::Connect(id, tx, closing) => {
+                    ToRelay::Connect(id, queue, closing) => {
                         live.insert(id);
                         // While stopping, the queue and signal are dropped:
                         // the connection closes.
                         if !stopping {
-                            writers.insert(id, Writer { tx, stash: VecDeque::new(), closing });
+                            writers.insert(id, Writer { queue, stash: VecDeque::new(), closing });
                             relay.handle_connect(id, now);
                         }
                     }
@@ -489,16 +531,21 @@ async fn connection(
         }
     };
     let (tx, rx) = mpsc::channel(WRITER_QUEUE);
+    let bytes = Arc::new(AtomicUsize::new(0));
+    let queue = Queue {
+        tx,
+        bytes: Arc::clone(&bytes),
+    };
     let (closing, mut closed) = oneshot::channel();
     if to_relay
-        .send(ToRelay::Connect(id, tx, closing))
+        .send(ToRelay::Connect(id, queue, closing))
         .await
         .is_err()
     {
         return;
     }
     let (sink, stream) = ws.split();
-    let mut writer = pin!(write(id, sink, rx, send_timeout));
+    let mut writer = pin!(write(id, sink, rx, bytes, send_timeout));
     let mut reader = pin!(read(id, stream, &to_relay));
     let mut open = true;
     loop {
@@ -545,12 +592,16 @@ async fn write(
     id: ConnId,
     mut sink: Sink,
     mut rx: mpsc::Receiver<Outgoing>,
+    queued: Arc<AtomicUsize>,
     send_timeout: Duration,
 ) -> Option<Sink> {
     while let Some(item) = rx.recv().await {
         match item {
             Outgoing::Frame(frame) => {
-                if !send(id, &mut sink, frame, send_timeout).await {
+                let len = wire_len(&frame);
+                let sent = send(id, &mut sink, frame, send_timeout).await;
+                queued.fetch_sub(len, Ordering::AcqRel);
+                if !sent {
                     return None;
                 }
             }
@@ -590,5 +641,54 @@ async fn read(id: ConnId, mut stream: SplitStream<WsStream>, to_relay: &mpsc::Se
             Ok(Message::Close(_)) | Err(_) => break,
             Ok(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+    use taiku_proto::{Direction, Epoch, ParticipantId, SessionId, TerminalId};
+
+    fn big_frame(len: usize) -> Frame {
+        let keys = taiku_crypto::KeySchedule::new(
+            &taiku_crypto::LinkSecret::from_bytes(taiku_proto::Role::Admin, [4; 32]),
+            &SessionId::new("writer-queue-test").unwrap(),
+        );
+        let mut sealer = keys
+            .sealer(
+                TerminalId(1),
+                Direction::Output,
+                ParticipantId::HOST,
+                Epoch([1; 16]),
+            )
+            .unwrap();
+        Frame::Sealed(sealer.seal(&vec![0; len]).unwrap())
+    }
+
+    /// Finding 14.7: the writer queue held 256 frames whatever their
+    /// size, so one slow viewer of 1 MB frames cost 287 MiB. It is bounded
+    /// in bytes too: an empty queue takes one frame, then only what fits.
+    #[test]
+    fn the_writer_queue_is_bounded_in_bytes() {
+        let (tx, _rx) = mpsc::channel(WRITER_QUEUE);
+        let queue = Queue {
+            tx,
+            bytes: Arc::new(AtomicUsize::new(0)),
+        };
+        let frame = big_frame(900_000);
+        assert!(
+            queue.try_send(frame.clone()).is_ok(),
+            "an empty queue takes a frame"
+        );
+        assert!(
+            queue.try_send(frame.clone()).is_err(),
+            "a second does not fit"
+        );
+        let small = big_frame(10);
+        assert!(queue.try_send(small).is_ok(), "a small one does");
+        assert!(queue.bytes.load(Ordering::Acquire) <= WRITER_QUEUE_BYTES);
+        // As the writer task writes, room comes back.
+        queue.bytes.store(0, Ordering::Release);
+        assert!(queue.try_send(frame).is_ok());
     }
 }
