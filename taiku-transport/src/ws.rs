@@ -1,12 +1,16 @@
 //! WebSocket plumbing: one binary message carries exactly one taiku frame.
 
 use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use taiku_proto::Frame;
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsAcceptor;
@@ -21,6 +25,73 @@ use crate::web::{
     self, DRAIN_TIMEOUT, MAX_DRAIN_BYTES, MAX_REQUEST_HEAD, REQUEST_HEAD_TIMEOUT, RESPONSE_TIMEOUT,
     Request, Response, Status, WebClient,
 };
+
+/// Bytes of WebSocket data a connection may send before the relay admits
+/// it (SPEC.md 12.2): several times any admission message, far below a
+/// whole message (`MAX_MESSAGE`), so a connection that never proves a
+/// role cannot make the relay buffer much. More is a closed connection.
+pub const MAX_PRE_ADMISSION_BYTES: usize = 16 * 1024;
+
+/// Set once the relay machine has admitted a connection: from then on it
+/// may send whole messages.
+#[derive(Clone, Debug, Default)]
+pub struct Admitted(Arc<AtomicBool>);
+
+impl Admitted {
+    /// The machine admitted the connection.
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether the machine admitted the connection.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// A server connection's byte stream, counting what it reads until the
+/// connection is admitted.
+struct Metered {
+    inner: Box<dyn Io>,
+    read: usize,
+    admitted: Admitted,
+}
+
+impl AsyncRead for Metered {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if !this.admitted.get() && this.read >= MAX_PRE_ADMISSION_BYTES {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "too much data before admission",
+            )));
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.read = this.read.saturating_add(buf.filled().len() - before);
+        polled
+    }
+}
+
+impl AsyncWrite for Metered {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 /// A byte stream a WebSocket runs over: TCP or TLS over TCP.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -171,6 +242,7 @@ pub async fn accept_or_serve(
     tls: Option<&TlsAcceptor>,
     web: Option<&WebClient>,
     hosts: &web::AllowedHosts,
+    admitted: &Admitted,
 ) -> Result<Accepted, AcceptError> {
     let _ = tcp.set_nodelay(true);
     let head_deadline = Instant::now() + REQUEST_HEAD_TIMEOUT;
@@ -218,6 +290,13 @@ pub async fn accept_or_serve(
             })
             .await
             .map_err(|_| AcceptError::ResponseTimeout)??;
+            // Until the machine admits it, the connection may send only
+            // MAX_PRE_ADMISSION_BYTES.
+            let io: Box<dyn Io> = Box::new(Metered {
+                inner: io,
+                read: early.len(),
+                admitted: admitted.clone(),
+            });
             let ws =
                 WebSocketStream::from_partially_read(io, early, Role::Server, Some(ws_config()))
                     .await;

@@ -658,4 +658,51 @@ fn spec_lists_the_served_headers_and_limits() {
         "MAX_WRITE_BUFFER",
         "1,179,712 bytes".to_owned(),
     );
+    assert_eq!(ws::MAX_PRE_ADMISSION_BYTES, 16 * 1024);
+    check(
+        &rows,
+        "taiku_transport::ws",
+        "MAX_PRE_ADMISSION_BYTES",
+        "16,384".to_owned(),
+    );
+}
+
+/// Finding 14.4: a connection not admitted could make the relay buffer a
+/// whole 1 MiB WebSocket message (2,000 stalled ones took 2.26 GiB). Before
+/// admission a connection may send only `MAX_PRE_ADMISSION_BYTES`; one that
+/// starts a large message is closed at once, not at the handshake timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_message_before_admission_closes_the_connection() {
+    use taiku_transport::ws::MAX_PRE_ADMISSION_BYTES;
+    let relay = start(RelayConfig::default(), ServerOptions::default()).await;
+    let host = relay.local_addr().to_string();
+    let (r, mut tcp) = handshake(&relay, &upgrade_request(&host, &[])).await;
+    assert_eq!(r.status_line, "HTTP/1.1 101 Switching Protocols");
+    // A binary frame announcing 1 MiB, masked with a zero key.
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(1u64 << 20).to_be_bytes());
+    header.extend_from_slice(&[0; 4]);
+    tcp.write_all(&header).await.unwrap();
+    let started = Instant::now();
+    let chunk = vec![0u8; 4096];
+    let mut sent = 0;
+    // A quarter of it, then nothing: the relay must not sit on what it
+    // buffered until the handshake timeout (10 s).
+    while sent < 1 << 18 {
+        if tcp.write_all(&chunk).await.is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    let mut rest = Vec::new();
+    let closed = timeout(Duration::from_secs(3), tcp.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the relay kept the connection open");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    let _ = (sent, MAX_PRE_ADMISSION_BYTES);
+    assert_still_serving(&relay).await;
+    relay.shutdown().await;
 }

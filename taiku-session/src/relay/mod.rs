@@ -146,6 +146,16 @@ impl<R: CryptoRng> Relay<R> {
         self.conns.len()
     }
 
+    /// Whether `conn` has been admitted (as the host or a participant).
+    pub fn is_admitted(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| {
+            matches!(
+                c.state,
+                ConnState::Host { .. } | ConnState::Participant { .. }
+            )
+        })
+    }
+
     /// Frames and bytes queued towards `conn`.
     pub fn queued(&self, conn: ConnId) -> (usize, usize) {
         self.out.queued(conn)

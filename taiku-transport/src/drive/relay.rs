@@ -110,6 +110,9 @@ enum Outgoing {
 struct Queue {
     tx: mpsc::Sender<Outgoing>,
     bytes: Arc<AtomicUsize>,
+    /// Raised when the machine admits the connection: it may then send
+    /// more than `ws::MAX_PRE_ADMISSION_BYTES`.
+    admitted: ws::Admitted,
 }
 
 /// The bytes a frame takes on the wire.
@@ -411,7 +414,15 @@ async fn run(
                             relay.handle_connect(id, now);
                         }
                     }
-                    ToRelay::Message(id, bytes) => relay.handle_message(id, bytes, now),
+                    ToRelay::Message(id, bytes) => {
+                        relay.handle_message(id, bytes, now);
+                        if let Some(w) = writers.get(&id)
+                            && !w.queue.admitted.get()
+                            && relay.is_admitted(id)
+                        {
+                            w.queue.admitted.set();
+                        }
+                    }
                     ToRelay::Gone(id) => {
                         live.remove(&id);
                         writers.remove(&id);
@@ -516,8 +527,15 @@ async fn connection(
     to_relay: mpsc::Sender<ToRelay>,
     send_timeout: Duration,
 ) {
-    let accepted =
-        ws::accept_or_serve(tcp, front.tls.as_ref(), front.web.as_deref(), &front.hosts).await;
+    let admitted = ws::Admitted::default();
+    let accepted = ws::accept_or_serve(
+        tcp,
+        front.tls.as_ref(),
+        front.web.as_deref(),
+        &front.hosts,
+        &admitted,
+    )
+    .await;
     drop(pending);
     let ws = match accepted {
         Ok(Accepted::WebSocket(ws)) => *ws,
@@ -535,6 +553,7 @@ async fn connection(
     let queue = Queue {
         tx,
         bytes: Arc::clone(&bytes),
+        admitted,
     };
     let (closing, mut closed) = oneshot::channel();
     if to_relay
@@ -674,6 +693,7 @@ mod writer_tests {
         let queue = Queue {
             tx,
             bytes: Arc::new(AtomicUsize::new(0)),
+            admitted: ws::Admitted::default(),
         };
         let frame = big_frame(900_000);
         assert!(
