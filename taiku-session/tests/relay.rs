@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use support::{Harness, profile, refusals, sealed};
+use taiku_crypto::{KeySchedule, LinkSecret};
 use taiku_proto::message::{
     self as m, ActionRefusal as AR, ControlReason, EndReason, RefusalReason, control::Body,
 };
-use taiku_proto::{Direction, Frame, ParticipantId, Role, TerminalId};
+use taiku_proto::{Direction, Frame, ParticipantId, Role, SessionId, TerminalId};
 use taiku_session::access::Control;
 use taiku_session::admission;
 use taiku_session::relay::{ConnId, Event, EvictReason, RelayConfig};
@@ -1477,4 +1478,69 @@ fn a_busy_session_can_be_joined() {
     let live = out.seal(b"live").unwrap();
     h.send_sealed(h.host, live.clone());
     assert_eq!(sealed(&h.take(conn)), vec![live]);
+}
+
+/// Finding 14.8: sessions created with self-made keys whose hosts left at
+/// once held every slot for the 5-minute grace. A session nobody ever
+/// joined keeps its slot for `empty_host_grace` (30 s); one somebody joined
+/// keeps the 5 minutes.
+#[test]
+fn abandoned_empty_sessions_free_their_slot_quickly() {
+    let mut h = Harness::new(
+        RelayConfig {
+            max_sessions: 3,
+            ..config()
+        },
+        Harness::default_options(),
+    );
+    // The harness's own session has a participant.
+    let (_w, _) = h.join(Role::Writer, "w");
+    h.relay.handle_disconnect(h.host, h.now);
+    // Two abandoned sessions fill the relay.
+    for n in 0..2u8 {
+        let sid = SessionId::new(&format!("abandoned-{n:07}")).unwrap();
+        let keys = KeySchedule::new(&LinkSecret::from_bytes(Role::Admin, [n + 60; 32]), &sid);
+        let conn = h.create_session(&keys, Harness::default_options());
+        h.relay.handle_disconnect(conn, h.now);
+    }
+    assert_eq!(h.relay.session_count(), 3);
+    let newcomer = |h: &mut Harness| {
+        let sid = SessionId::new("newcomer-0000001").unwrap();
+        let keys = KeySchedule::new(&LinkSecret::from_bytes(Role::Admin, [99; 32]), &sid);
+        let conn = h.connect();
+        let create =
+            taiku_session::admission::session_create(&keys, Harness::default_options(), None)
+                .unwrap();
+        h.admit(conn, create, &keys.prover())
+    };
+    assert_eq!(newcomer(&mut h), Err(RefusalReason::RelayFull as i32));
+    h.advance(Duration::from_secs(31));
+    // The empty ones are gone; the joined one waits for its host.
+    assert_eq!(h.relay.session_count(), 1);
+    assert_eq!(newcomer(&mut h), Ok(HOST));
+}
+
+/// Finding 14.8: a connection over `max_connections` was closed with no
+/// word, which a client cannot tell from a network failure. It is told
+/// `RELAY_FULL` first.
+#[test]
+fn a_full_relay_says_so_before_closing() {
+    let mut h = Harness::new(
+        RelayConfig {
+            max_connections: 2,
+            ..config()
+        },
+        Harness::default_options(),
+    );
+    let _first = h.connect();
+    let refused = h.connect();
+    assert_eq!(
+        h.take_controls(refused),
+        vec![Body::JoinResult(m::JoinResult {
+            outcome: Some(m::join_result::Outcome::Refused(
+                RefusalReason::RelayFull as i32
+            )),
+        })]
+    );
+    assert!(h.closed.contains(&refused));
 }

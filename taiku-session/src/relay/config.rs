@@ -56,6 +56,9 @@ pub struct RelayConfig {
     pub max_queue_frames: usize,
     /// How long a host may be gone before its session ends.
     pub host_grace: Duration,
+    /// The same for a session nobody has joined yet (at most
+    /// `host_grace`).
+    pub empty_host_grace: Duration,
     /// How long a connection may take to be admitted.
     pub handshake_timeout: Duration,
     /// How long an admitted connection may stay silent.
@@ -153,6 +156,7 @@ impl Default for RelayConfig {
             max_queue_bytes: 8 << 20,
             max_queue_frames: 8192,
             host_grace: Duration::from_secs(300),
+            empty_host_grace: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(90),
             max_auth_failures: 5,

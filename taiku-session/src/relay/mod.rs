@@ -204,7 +204,16 @@ impl<R: CryptoRng> Relay<R> {
                 conn,
                 reason: EvictReason::RelayFull,
             });
-            self.out.close(conn, true);
+            // Say why before closing, so a client can tell a full relay
+            // from a network failure.
+            let (frames, bytes) = (self.config.max_queue_frames, self.config.max_queue_bytes);
+            let full = Frame::control(Body::JoinResult(m::JoinResult {
+                outcome: Some(m::join_result::Outcome::Refused(
+                    m::RefusalReason::RelayFull as i32,
+                )),
+            }));
+            let _ = self.out.push(conn, full, frames, bytes);
+            self.out.close(conn, false);
             return;
         }
         self.conns.insert(conn, Conn::new(now));

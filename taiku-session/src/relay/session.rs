@@ -148,10 +148,18 @@ impl<R: CryptoRng> Relay<R> {
         if s.host_conn() != Some(conn) {
             return;
         }
-        let deadline = now + self.config.host_grace;
+        // A session nobody ever joined keeps its slot only a short while:
+        // otherwise anyone could hold every slot with sessions made of
+        // self-made keys whose hosts leave at once.
+        let grace = if s.next_id == 1 {
+            self.config.empty_host_grace.min(self.config.host_grace)
+        } else {
+            self.config.host_grace
+        };
+        let deadline = now + grace;
         s.host = HostSeat::Away { deadline };
         self.arm(deadline, Timer::HostGrace(session.clone()));
-        self.send_to_participants(session, &host_status(false, self.config.host_grace));
+        self.send_to_participants(session, &host_status(false, grace));
         self.emit(Event::HostAway {
             session: session.clone(),
         });
