@@ -571,8 +571,8 @@ async fn connections_before_their_answer_are_limited() {
 #[test]
 fn spec_lists_the_served_headers_and_limits() {
     use taiku_transport::drive::relay::{
-        ACCEPT_RETRY_DELAY, CLOSE_GRACE, MAX_PENDING_CONNECTIONS, SEND_TIMEOUT, WRITER_QUEUE,
-        WRITER_QUEUE_BYTES,
+        ACCEPT_RETRY_DELAY, CLOSE_GRACE, MAX_CONNECTIONS_PER_SOURCE, MAX_PENDING_CONNECTIONS,
+        MAX_PENDING_PER_SOURCE, SEND_TIMEOUT, WRITER_QUEUE, WRITER_QUEUE_BYTES,
     };
     use taiku_transport::web::*;
     let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../SPEC.md"))
@@ -645,6 +645,11 @@ fn spec_lists_the_served_headers_and_limits() {
             MAX_PENDING_CONNECTIONS.to_string(),
         ),
         ("ACCEPT_RETRY_DELAY", secs(ACCEPT_RETRY_DELAY)),
+        ("MAX_PENDING_PER_SOURCE", MAX_PENDING_PER_SOURCE.to_string()),
+        (
+            "MAX_CONNECTIONS_PER_SOURCE",
+            MAX_CONNECTIONS_PER_SOURCE.to_string(),
+        ),
     ] {
         check(&rows, "taiku_transport::drive::relay", name, value);
     }
@@ -704,5 +709,76 @@ async fn a_large_message_before_admission_closes_the_connection() {
     );
     let _ = (sent, MAX_PRE_ADMISSION_BYTES);
     assert_still_serving(&relay).await;
+    relay.shutdown().await;
+}
+
+/// Finding 14.8: one client holding every connection the relay allows
+/// locked everybody out. Each source (an IPv4 address, an IPv6 /64) has
+/// its own cap; the attacker here is 127.0.0.2, the probe 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_cannot_take_every_connection() {
+    let mut options = ServerOptions::default();
+    options.max_connections_per_source = 3;
+    let relay = start(RelayConfig::default(), options).await;
+    let host = relay.local_addr().to_string();
+    let from = |ip: [u8; 4]| {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind((ip, 0).into()).unwrap();
+        socket
+    };
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let tcp = from([127, 0, 0, 2])
+            .connect(relay.local_addr())
+            .await
+            .unwrap();
+        let (r, tcp) = handshake_on(tcp, &upgrade_request(&host, &[])).await;
+        assert_eq!(r.status_line, "HTTP/1.1 101 Switching Protocols");
+        held.push(tcp);
+    }
+    // A fourth from the same source is closed unanswered.
+    let mut extra = from([127, 0, 0, 2])
+        .connect(relay.local_addr())
+        .await
+        .unwrap();
+    let _ = extra
+        .write_all(upgrade_request(&host, &[]).as_bytes())
+        .await;
+    let mut raw = Vec::new();
+    let answer = timeout(WAIT, extra.read_to_end(&mut raw))
+        .await
+        .expect("closed");
+    assert!(
+        answer.is_err() || raw.is_empty(),
+        "answered {:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    // Another source is served at once.
+    let tcp = from([127, 0, 0, 1])
+        .connect(relay.local_addr())
+        .await
+        .unwrap();
+    let (r, tcp) = handshake_on(tcp, &upgrade_request(&host, &[])).await;
+    assert_eq!(r.status_line, "HTTP/1.1 101 Switching Protocols");
+    assert_relay_answers(tcp).await;
+    // A place comes back when a connection of the source closes.
+    drop(held.pop());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut tcp = from([127, 0, 0, 2])
+            .connect(relay.local_addr())
+            .await
+            .unwrap();
+        let _ = tcp.write_all(upgrade_request(&host, &[]).as_bytes()).await;
+        let mut first = [0u8; 12];
+        let n = timeout(WAIT, tcp.read(&mut first))
+            .await
+            .expect("an answer or a close");
+        if n.is_ok_and(|n| first[..n].starts_with(b"HTTP/1.1 101")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the place never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     relay.shutdown().await;
 }

@@ -6,10 +6,10 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -74,6 +74,14 @@ pub struct ServerOptions {
     pub send_timeout: Duration,
     /// [`MAX_PENDING_CONNECTIONS`] by default.
     pub max_pending_connections: usize,
+    /// Connections at once from one source (an IPv4 address, or an IPv6
+    /// /64): [`MAX_CONNECTIONS_PER_SOURCE`] by default. One client cannot
+    /// hold every connection the machine allows.
+    pub max_connections_per_source: usize,
+    /// Connections from one source before their WebSocket or answer:
+    /// [`MAX_PENDING_PER_SOURCE`] by default, so slow request heads from
+    /// one source cannot take every pending place.
+    pub max_pending_per_source: usize,
     /// The `Host` names the server answers for (SPEC.md 12.3). `None`, the
     /// default: a server bound to a loopback address answers only for
     /// its loopback names ([`AllowedHosts::Loopback`]), so no page under
@@ -87,6 +95,8 @@ impl Default for ServerOptions {
         ServerOptions {
             send_timeout: SEND_TIMEOUT,
             max_pending_connections: MAX_PENDING_CONNECTIONS,
+            max_connections_per_source: MAX_CONNECTIONS_PER_SOURCE,
+            max_pending_per_source: MAX_PENDING_PER_SOURCE,
             allowed_hosts: None,
         }
     }
@@ -263,6 +273,69 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Connections at once from one source, by default.
+pub const MAX_CONNECTIONS_PER_SOURCE: usize = 256;
+
+/// Pending connections from one source, by default.
+pub const MAX_PENDING_PER_SOURCE: usize = 32;
+
+/// The source a connection is counted against: its IPv4 address, or the
+/// /64 of its IPv6 address (one host usually has a whole /64).
+fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
+    }
+}
+
+/// How many of something each source holds, within a cap.
+#[derive(Clone, Default)]
+struct PerSource(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One of a source's places; given back when dropped.
+struct SourceSlot {
+    counts: PerSource,
+    source: IpAddr,
+}
+
+impl PerSource {
+    fn take(&self, source: IpAddr, max: usize) -> Option<SourceSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(source).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            counts: self.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// The places a connection holds: a pending one (given back once it is a
+/// WebSocket or answered) and its source's connection place.
+struct Places {
+    pending: OwnedSemaphorePermit,
+    pending_from_source: SourceSlot,
+    from_source: SourceSlot,
+}
+
 /// What every connection is served with before it is a WebSocket.
 #[derive(Clone)]
 struct Front {
@@ -282,13 +355,31 @@ async fn accept(
     options: ServerOptions,
 ) {
     let pending = Arc::new(Semaphore::new(options.max_pending_connections));
+    let (per_source, pending_per_source) = (PerSource::default(), PerSource::default());
     let mut next_conn = 0u64;
     loop {
         match listener.accept().await {
             Ok((tcp, peer)) => {
+                let source = source_of(peer.ip());
+                let Some(from_source) = per_source.take(source, options.max_connections_per_source)
+                else {
+                    tracing::debug!(%peer, "too many connections from this source, closed");
+                    continue;
+                };
+                let Some(pending_from_source) =
+                    pending_per_source.take(source, options.max_pending_per_source)
+                else {
+                    tracing::debug!(%peer, "too many pending connections from this source, closed");
+                    continue;
+                };
                 let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
                     tracing::debug!(%peer, "too many pending connections, closed");
                     continue;
+                };
+                let places = Places {
+                    pending: permit,
+                    pending_from_source,
+                    from_source,
                 };
                 next_conn += 1;
                 let id = ConnId(next_conn);
@@ -296,7 +387,7 @@ async fn accept(
                 tokio::spawn(connection(
                     id,
                     tcp,
-                    permit,
+                    places,
                     front.clone(),
                     to_relay.clone(),
                     options.send_timeout,
@@ -522,11 +613,16 @@ fn log_event(event: &Event) {
 async fn connection(
     id: ConnId,
     tcp: TcpStream,
-    pending: OwnedSemaphorePermit,
+    places: Places,
     front: Front,
     to_relay: mpsc::Sender<ToRelay>,
     send_timeout: Duration,
 ) {
+    let Places {
+        pending,
+        pending_from_source,
+        from_source: _held_while_connected,
+    } = places;
     let admitted = ws::Admitted::default();
     let accepted = ws::accept_or_serve(
         tcp,
@@ -536,7 +632,7 @@ async fn connection(
         &admitted,
     )
     .await;
-    drop(pending);
+    drop((pending, pending_from_source));
     let ws = match accepted {
         Ok(Accepted::WebSocket(ws)) => *ws,
         Ok(Accepted::Answered(status)) => {
@@ -682,6 +778,26 @@ mod writer_tests {
             )
             .unwrap();
         Frame::Sealed(sealer.seal(&vec![0; len]).unwrap())
+    }
+
+    /// Per-source limits group IPv6 by /64 and see IPv4-mapped
+    /// addresses as IPv4; places come back when dropped.
+    #[test]
+    fn sources_and_their_places() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(source_of(a), source_of(b));
+        assert_ne!(source_of(a), source_of(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(source_of(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+        let counts = PerSource::default();
+        let first = counts.take(source_of(a), 1);
+        assert!(first.is_some());
+        assert!(counts.take(source_of(b), 1).is_none());
+        assert!(counts.take(source_of(c), 1).is_some());
+        drop(first);
+        assert!(counts.take(source_of(b), 1).is_some());
     }
 
     /// Finding 14.7: the writer queue held 256 frames whatever their
