@@ -1544,3 +1544,41 @@ fn a_full_relay_says_so_before_closing() {
     );
     assert!(h.closed.contains(&refused));
 }
+
+/// Finding 14.8: anyone could create sessions with self-made keys until
+/// the relay was full. One source holds at most `max_sessions_per_source`
+/// live sessions; other sources are not affected, and a session that ends
+/// frees its place.
+#[test]
+fn one_source_cannot_create_every_session() {
+    use taiku_session::relay::Source;
+    let mut h = Harness::new(
+        RelayConfig {
+            max_sessions_per_source: 2,
+            ..config()
+        },
+        Harness::default_options(),
+    );
+    let create = |h: &mut Harness, n: u8, source: [u8; 16]| {
+        let sid = SessionId::new(&format!("per-source-{n:05}")).unwrap();
+        let keys = KeySchedule::new(&LinkSecret::from_bytes(Role::Admin, [n; 32]), &sid);
+        let conn = h.connect();
+        h.relay.attach_source(conn, Source(source));
+        let request =
+            taiku_session::admission::session_create(&keys, Harness::default_options(), None)
+                .unwrap();
+        (conn, h.admit(conn, request, &keys.prover()))
+    };
+    let attacker = [2; 16];
+    let (first, ok) = create(&mut h, 1, attacker);
+    assert_eq!(ok, Ok(HOST));
+    assert_eq!(create(&mut h, 2, attacker).1, Ok(HOST));
+    assert_eq!(
+        create(&mut h, 3, attacker).1,
+        Err(RefusalReason::RateLimited as i32)
+    );
+    assert_eq!(create(&mut h, 4, [1; 16]).1, Ok(HOST), "another source");
+    // The attacker's first session ends: its place is free again.
+    h.send(first, Body::SessionEnded(m::SessionEnded { reason: 0 }));
+    assert_eq!(create(&mut h, 5, attacker).1, Ok(HOST));
+}

@@ -204,7 +204,18 @@ impl<R: CryptoRng> Relay<R> {
         if self.sessions.len() >= self.config.max_sessions {
             return Admission::Refused(RefusalReason::RelayFull);
         }
+        // One source may hold only so many sessions at once.
+        let source = self.conns.get(&conn).and_then(|c| c.source);
+        if let Some(source) = source {
+            let held = self.created_by.get(&source).copied().unwrap_or(0);
+            if held >= self.config.max_sessions_per_source {
+                return Admission::Refused(RefusalReason::RateLimited);
+            }
+            *self.created_by.entry(source).or_insert(0) += 1;
+        }
         let options = session.options;
+        let mut session = session;
+        session.created_by = source;
         self.sessions.insert(id.clone(), session);
         self.become_host(conn, &id, options, now);
         self.emit(Event::SessionCreated {

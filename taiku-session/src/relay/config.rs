@@ -40,6 +40,10 @@ pub struct RelayConfig {
     pub max_connections: usize,
     /// Sessions hosted at once.
     pub max_sessions: usize,
+    /// Sessions one source (as the transport reports it,
+    /// [`Relay::attach_source`](super::Relay::attach_source)) may have
+    /// created and still hold.
+    pub max_sessions_per_source: usize,
     /// Participants per session, the host not counted.
     pub max_participants: usize,
     /// Terminals per session, counting creates forwarded to the host and
@@ -149,6 +153,7 @@ impl Default for RelayConfig {
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             max_connections: 4096,
             max_sessions: 1024,
+            max_sessions_per_source: 32,
             max_participants: 64,
             max_terminals: 32,
             create_timeout: Duration::from_secs(10),

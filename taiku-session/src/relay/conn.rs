@@ -48,6 +48,7 @@ pub(super) struct Conn {
     pub(super) connected_at: Instant,
     pub(super) last_rx: Instant,
     pub(super) identity: Option<String>,
+    pub(super) source: Option<super::Source>,
     pub(super) auth_failures: u32,
     pub(super) retry_after: Option<Instant>,
 }
@@ -59,6 +60,7 @@ impl Conn {
             connected_at: now,
             last_rx: now,
             identity: None,
+            source: None,
             auth_failures: 0,
             retry_after: None,
         }

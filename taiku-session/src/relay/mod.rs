@@ -70,6 +70,11 @@ use timers::Timer;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub u64);
 
+/// Where a connection comes from, as the transport groups it (an IPv4
+/// address, an IPv6 /64, as 16 bytes), for per-source limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Source(pub [u8; 16]);
+
 /// The identity claim is longer than [`RelayConfig::max_identity_bytes`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("identity claim too long")]
@@ -86,6 +91,8 @@ pub struct Relay<R> {
     events_dropped: u64,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     evictions: Vec<(ConnId, EvictReason)>,
+    /// Live sessions per creating source.
+    created_by: HashMap<Source, usize>,
     /// Replays in progress, per connection (see `replay`).
     replays: HashMap<ConnId, replay::Cursors>,
     decoy: Verifiers,
@@ -122,6 +129,7 @@ impl<R: CryptoRng> Relay<R> {
             timers: BinaryHeap::new(),
             evictions: Vec::new(),
             replays: HashMap::new(),
+            created_by: HashMap::new(),
             decoy,
         }
     }
@@ -218,6 +226,14 @@ impl<R: CryptoRng> Relay<R> {
         }
         self.conns.insert(conn, Conn::new(now));
         self.arm(now + self.config.handshake_timeout, Timer::Handshake(conn));
+    }
+
+    /// The transport tells where `conn` comes from; sessions it creates
+    /// count against that source's `max_sessions_per_source`.
+    pub fn attach_source(&mut self, conn: ConnId, source: Source) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.source = Some(source);
+        }
     }
 
     /// The transport vouches for who is on `conn` (viewer sign-in). Must

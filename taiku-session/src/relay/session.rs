@@ -75,6 +75,8 @@ pub(super) struct Session {
     pub(super) chat_seq: u64,
     /// Deadlines of creates forwarded to the host and not yet answered.
     pub(super) pending_creates: VecDeque<Instant>,
+    /// The source that created the session, if the transport said.
+    pub(super) created_by: Option<super::Source>,
 }
 
 impl Session {
@@ -95,6 +97,7 @@ impl Session {
             chat: VecDeque::new(),
             chat_seq: 0,
             pending_creates: VecDeque::new(),
+            created_by: None,
         }
     }
 
@@ -195,7 +198,14 @@ impl<R: CryptoRng> Relay<R> {
 
     pub(super) fn end_session(&mut self, session: &SessionId, reason: EndReason) {
         let conns = self.session_conns(session, true);
-        self.sessions.remove(session);
+        if let Some(source) = self.sessions.remove(session).and_then(|s| s.created_by)
+            && let Some(n) = self.created_by.get_mut(&source)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.created_by.remove(&source);
+            }
+        }
         for conn in conns {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.state = ConnState::Closed;

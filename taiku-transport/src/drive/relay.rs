@@ -17,7 +17,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use taiku_proto::Frame;
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
-use taiku_session::relay::{ConnId, Event, Relay, RelayConfig, Transmit};
+use taiku_session::relay::{ConnId, Event, Relay, RelayConfig, Source, Transmit};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -123,6 +123,9 @@ struct Queue {
     /// Raised when the machine admits the connection: it may then send
     /// more than `ws::MAX_PRE_ADMISSION_BYTES`.
     admitted: ws::Admitted,
+    /// Where the connection comes from, for the machine's per-source
+    /// limits.
+    source: Source,
 }
 
 /// The bytes a frame takes on the wire.
@@ -501,8 +504,10 @@ async fn run(
                         // While stopping, the queue and signal are dropped:
                         // the connection closes.
                         if !stopping {
+                            let source = queue.source;
                             writers.insert(id, Writer { queue, stash: VecDeque::new(), closing });
                             relay.handle_connect(id, now);
+                            relay.attach_source(id, source);
                         }
                     }
                     ToRelay::Message(id, bytes) => {
@@ -621,8 +626,12 @@ async fn connection(
     let Places {
         pending,
         pending_from_source,
-        from_source: _held_while_connected,
+        from_source: held_while_connected,
     } = places;
+    let source = Source(match held_while_connected.source {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    });
     let admitted = ws::Admitted::default();
     let accepted = ws::accept_or_serve(
         tcp,
@@ -650,6 +659,7 @@ async fn connection(
         tx,
         bytes: Arc::clone(&bytes),
         admitted,
+        source,
     };
     let (closing, mut closed) = oneshot::channel();
     if to_relay
@@ -810,6 +820,7 @@ mod writer_tests {
             tx,
             bytes: Arc::new(AtomicUsize::new(0)),
             admitted: ws::Admitted::default(),
+            source: Source([0; 16]),
         };
         let frame = big_frame(900_000);
         assert!(
