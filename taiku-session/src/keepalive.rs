@@ -103,31 +103,3 @@ impl Keepalive {
         core::mem::take(&mut self.dead)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn silence_for_the_timeout_is_a_dead_connection() {
-        let t0 = Instant::now();
-        let s = Duration::from_secs(1);
-        let mut k = Keepalive::new(30 * s, 60 * s);
-        assert_eq!(k.deadline(), None);
-        k.connected(t0);
-        assert_eq!(k.deadline(), Some(t0 + 60 * s));
-        k.start(t0);
-        assert_eq!(k.deadline(), Some(t0 + 30 * s));
-        assert_eq!(k.poll(t0 + 30 * s), Some(m::Ping { nonce: 1 }));
-        // A pong at 31 s moves the deadline.
-        k.received(t0 + 31 * s);
-        assert_eq!(k.poll(t0 + 60 * s), Some(m::Ping { nonce: 2 }));
-        assert!(!k.take_dead());
-        assert_eq!(k.deadline(), Some(t0 + 90 * s));
-        assert_eq!(k.poll(t0 + 90 * s), Some(m::Ping { nonce: 3 }));
-        assert_eq!(k.poll(t0 + 91 * s), None);
-        assert!(k.take_dead());
-        assert!(!k.take_dead());
-        assert_eq!(k.deadline(), None);
-    }
-}

@@ -33,25 +33,3 @@ impl TokenBucket {
         true
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bursts_then_refills() {
-        let t0 = Instant::now();
-        let second = Duration::from_secs(1);
-        let mut bucket = TokenBucket::full(2, t0);
-        assert!(bucket.take(2, second, t0));
-        assert!(bucket.take(2, second, t0));
-        assert!(!bucket.take(2, second, t0));
-        assert!(bucket.take(2, second, t0 + second));
-        assert!(!bucket.take(2, second, t0 + second));
-        // A long pause refills only up to the burst.
-        let later = t0 + 10 * second;
-        assert!(bucket.take(2, second, later));
-        assert!(bucket.take(2, second, later));
-        assert!(!bucket.take(2, second, later));
-    }
-}
