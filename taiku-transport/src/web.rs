@@ -30,8 +30,14 @@ pub const MAX_REQUEST_HEADERS: usize = 64;
 pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Time allowed to write one HTTP response (or the `101` of a WebSocket
-/// handshake), including [`DRAIN_TIMEOUT`].
-pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+/// handshake), including [`DRAIN_TIMEOUT`]: the send deadline of a
+/// WebSocket message (`SEND_TIMEOUT`), so a client that never reads its
+/// download holds its connection no longer than a peer that never reads
+/// its frames.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `Retry-After` of a `503 Service Unavailable`, in seconds.
+pub const RETRY_AFTER: &str = "5";
 
 /// After a response, the relay reads and discards what the client still
 /// sends (an unread request body, the rest of an oversized head), up to
@@ -112,6 +118,7 @@ const BAD_REQUEST_BODY: &str = "bad request\n";
 const FORBIDDEN_BODY: &str = "forbidden\n";
 const MISDIRECTED_BODY: &str = "not this relay\n";
 const UPGRADE_REQUIRED_BODY: &str = "upgrade required\n";
+const BUSY_BODY: &str = "too many connections from your address, try again later\n";
 
 /// The browser client: `index.html` and the files under `assets/`, held
 /// in memory.
@@ -615,6 +622,9 @@ pub enum Status {
     MisdirectedRequest,
     /// 426.
     UpgradeRequired,
+    /// 503: the relay has no room for this connection now (too many from
+    /// its source); `Retry-After` says when to try again.
+    ServiceUnavailable,
 }
 
 impl Status {
@@ -628,6 +638,7 @@ impl Status {
             Status::MethodNotAllowed => 405,
             Status::MisdirectedRequest => 421,
             Status::UpgradeRequired => 426,
+            Status::ServiceUnavailable => 503,
         }
     }
 
@@ -641,6 +652,7 @@ impl Status {
             Status::MethodNotAllowed => "Method Not Allowed",
             Status::MisdirectedRequest => "Misdirected Request",
             Status::UpgradeRequired => "Upgrade Required",
+            Status::ServiceUnavailable => "Service Unavailable",
         }
     }
 }
@@ -673,6 +685,9 @@ impl<'a> Response<'a> {
             Status::MethodNotAllowed => headers.push(("Allow", Cow::Borrowed(ALLOW))),
             Status::UpgradeRequired => {
                 headers.push(("Sec-WebSocket-Version", Cow::Borrowed(WS_VERSION)));
+            }
+            Status::ServiceUnavailable => {
+                headers.push(("Retry-After", Cow::Borrowed(RETRY_AFTER)));
             }
             _ => {}
         }
@@ -718,6 +733,13 @@ impl<'a> Response<'a> {
     /// `421 Misdirected Request`: not a name this relay answers for.
     pub fn misdirected() -> Response<'static> {
         Response::text(Status::MisdirectedRequest, MISDIRECTED_BODY, false)
+    }
+
+    /// `503 Service Unavailable` with `Retry-After`: the relay refuses
+    /// this connection for now (SPEC.md 12.2), so the client can tell a
+    /// full relay from a network failure.
+    pub fn busy() -> Response<'static> {
+        Response::text(Status::ServiceUnavailable, BUSY_BODY, false)
     }
 
     /// The status.

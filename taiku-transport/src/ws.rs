@@ -54,7 +54,85 @@ impl Admitted {
 struct Metered {
     inner: Box<dyn Io>,
     read: usize,
+    scan: FrameScan,
     admitted: Admitted,
+}
+
+/// Follows the WebSocket frame headers a connection sends before it is
+/// admitted, so that a header announcing more than the connection may
+/// still send is refused before the WebSocket layer sees it: that layer
+/// reserves room for a whole frame as soon as it reads the header
+/// (tungstenite offers no per-connection limit that can be raised
+/// after admission, hence this check here).
+#[derive(Default)]
+struct FrameScan {
+    /// Bytes of the current header seen so far (at most 14).
+    header: [u8; 14],
+    header_len: usize,
+    /// Payload bytes of the current frame still to pass.
+    skip: u64,
+    /// Bytes scanned in all.
+    scanned: u64,
+}
+
+impl FrameScan {
+    /// Scan `bytes`, the next the peer sent; false once a header
+    /// announces a frame that would end beyond `limit` bytes in all.
+    fn feed(&mut self, mut bytes: &[u8], limit: u64) -> bool {
+        while !bytes.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(bytes.len() as u64);
+                self.skip -= n;
+                self.scanned += n;
+                bytes = bytes.get(n as usize..).unwrap_or_default();
+                continue;
+            }
+            let Some((&byte, rest)) = bytes.split_first() else {
+                break;
+            };
+            bytes = rest;
+            self.scanned += 1;
+            // A header is complete at 14 bytes at the latest, so there is
+            // always room for the next byte.
+            if let Some(slot) = self.header.get_mut(self.header_len) {
+                *slot = byte;
+                self.header_len += 1;
+            }
+            let seen = self.header.get(..self.header_len).unwrap_or_default();
+            let Some(payload) = parse_header(seen) else {
+                continue;
+            };
+            self.header_len = 0;
+            if self.scanned.saturating_add(payload) > limit {
+                return false;
+            }
+            self.skip = payload;
+        }
+        true
+    }
+}
+
+/// The payload length a WebSocket frame header (RFC 6455 section 5.2)
+/// announces, once `header` is all of it.
+fn parse_header(header: &[u8]) -> Option<u64> {
+    let second = *header.get(1)?;
+    let masked = if second & 0x80 != 0 { 4 } else { 0 };
+    let (extended, short) = match second & 0x7f {
+        126 => (2, None),
+        127 => (8, None),
+        n => (0, Some(u64::from(n))),
+    };
+    let len = 2 + extended + masked;
+    if header.len() < len {
+        return None;
+    }
+    Some(short.unwrap_or_else(|| {
+        header
+            .get(2..2 + extended)
+            .unwrap_or_default()
+            .iter()
+            .fold(0u64, |acc, b| acc << 8 | u64::from(*b))
+    }))
 }
 
 impl AsyncRead for Metered {
@@ -65,14 +143,16 @@ impl AsyncRead for Metered {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if !this.admitted.get() && this.read >= MAX_PRE_ADMISSION_BYTES {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "too much data before admission",
-            )));
+            return Poll::Ready(Err(too_much_before_admission()));
         }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        this.read = this.read.saturating_add(buf.filled().len() - before);
+        let fresh = buf.filled().get(before..).unwrap_or_default();
+        this.read = this.read.saturating_add(fresh.len());
+        if !this.admitted.get() && !this.scan.feed(fresh, MAX_PRE_ADMISSION_BYTES as u64) {
+            buf.set_filled(before);
+            return Poll::Ready(Err(too_much_before_admission()));
+        }
         polled
     }
 }
@@ -93,6 +173,10 @@ impl AsyncWrite for Metered {
     }
 }
 
+fn too_much_before_admission() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "too much data before admission")
+}
+
 /// A byte stream a WebSocket runs over: TCP or TLS over TCP.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -107,6 +191,12 @@ const MAX_MESSAGE: usize = DEFAULT_MAX_FRAME_LEN + 64;
 /// socket.
 const WRITE_BUFFER: usize = 128 * 1024;
 
+/// The receive buffer every WebSocket connection allocates at once, and
+/// the most one read asks of the socket: small, since a relay holds
+/// thousands of connections that mostly send keystrokes (a larger
+/// message grows it while it is read).
+pub const READ_BUFFER: usize = 16 * 1024;
+
 /// The most a WebSocket connection holds unwritten while its peer does
 /// not read: its write buffer and one message. A send beyond it fails and
 /// the connection is dropped; replies to the peer's WebSocket pings wait
@@ -115,6 +205,7 @@ pub const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + MAX_MESSAGE;
 
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE))
         .write_buffer_size(WRITE_BUFFER)
@@ -140,6 +231,16 @@ pub enum ConnectError {
         endpoint: String,
         /// The IO error.
         source: io::Error,
+    },
+    /// The relay answered `503 Service Unavailable`: it is up but has no
+    /// room for this connection now (too many from this address); try
+    /// again later.
+    #[error(
+        "the relay at {endpoint} is busy (too many connections from this address); try again later"
+    )]
+    Busy {
+        /// The endpoint.
+        endpoint: String,
     },
     /// The WebSocket handshake failed.
     #[error("WebSocket handshake with {endpoint} failed: {reason}")]
@@ -185,9 +286,18 @@ pub async fn connect(endpoint: &Endpoint, tls: &ClientTls) -> Result<WsStream, C
         };
     let (ws, _) = tokio_tungstenite::client_async_with_config(name.as_str(), io, Some(ws_config()))
         .await
-        .map_err(|e| ConnectError::Handshake {
-            endpoint: name.clone(),
-            reason: e.to_string(),
+        .map_err(|e| match e {
+            tokio_tungstenite::tungstenite::Error::Http(answer)
+                if answer.status().as_u16() == Status::ServiceUnavailable.code() =>
+            {
+                ConnectError::Busy {
+                    endpoint: name.clone(),
+                }
+            }
+            e => ConnectError::Handshake {
+                endpoint: name.clone(),
+                reason: e.to_string(),
+            },
         })?;
     Ok(ws)
 }
@@ -292,9 +402,14 @@ pub async fn accept_or_serve(
             .map_err(|_| AcceptError::ResponseTimeout)??;
             // Until the machine admits it, the connection may send only
             // MAX_PRE_ADMISSION_BYTES.
+            let mut scan = FrameScan::default();
+            if !scan.feed(&early, MAX_PRE_ADMISSION_BYTES as u64) {
+                return Err(AcceptError::Io(too_much_before_admission()));
+            }
             let io: Box<dyn Io> = Box::new(Metered {
                 inner: io,
                 read: early.len(),
+                scan,
                 admitted: admitted.clone(),
             });
             let ws =
@@ -331,6 +446,36 @@ pub async fn accept_or_serve(
     Ok(Accepted::Answered(status))
 }
 
+/// The longest [`refuse_busy`] drains a refused connection.
+pub const BUSY_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Answer `503 Service Unavailable` ([`Response::busy`]) on a plain TCP
+/// connection the relay has no room for, without reading its request,
+/// so the client can tell a full relay from a network failure. The
+/// answer is written only if the socket takes it at once (a peer that
+/// does not read gets nothing); then the connection is shut down and
+/// drained like any answer, for at most [`BUSY_DRAIN_TIMEOUT`].
+pub async fn refuse_busy(mut tcp: TcpStream) {
+    let busy = Response::busy();
+    let mut answer = busy.head();
+    answer.extend_from_slice(busy.body());
+    if !matches!(tcp.try_write(&answer), Ok(n) if n == answer.len()) {
+        return;
+    }
+    let _ = tcp.shutdown().await;
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(BUSY_DRAIN_TIMEOUT, async {
+        let mut drained = 0;
+        while drained < MAX_DRAIN_BYTES {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    })
+    .await;
+}
+
 /// The `101 Switching Protocols` head that completes a WebSocket
 /// handshake with `key` (RFC 6455 section 4.2.2).
 fn switching_protocols(key: &str) -> Vec<u8> {
@@ -365,4 +510,58 @@ pub async fn recv(ws: &mut WsStream) -> Option<Bytes> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A masked client frame header announcing `len` payload bytes.
+    fn header(len: u64) -> Vec<u8> {
+        let mut h = vec![0x82];
+        match len {
+            0..=125 => h.push(0x80 | len as u8),
+            126..=0xffff => {
+                h.push(0x80 | 126);
+                h.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            _ => {
+                h.push(0x80 | 127);
+                h.extend_from_slice(&len.to_be_bytes());
+            }
+        }
+        h.extend_from_slice(&[1, 2, 3, 4]);
+        h
+    }
+
+    /// Findings 14.4 and 14.5: before admission, a header announcing a
+    /// large frame is refused as soon as it is complete, before any of
+    /// its payload (and before the WebSocket layer reserves room for it).
+    #[test]
+    fn a_header_announcing_too_much_is_refused_at_once() {
+        let mut scan = FrameScan::default();
+        let big = header(1 << 20);
+        let (last, head) = big.split_last().unwrap();
+        assert!(scan.feed(head, 16_384), "an incomplete header passes");
+        assert!(!scan.feed(&[*last], 16_384));
+    }
+
+    /// Frames that fit pass, however the bytes are split; the frame that
+    /// would end past the limit is refused at its header.
+    #[test]
+    fn frames_within_the_limit_pass_in_any_split() {
+        let mut stream = Vec::new();
+        for len in [10u64, 300, 125, 126, 2000] {
+            stream.extend(header(len));
+            stream.extend(std::iter::repeat_n(0x5a, len as usize));
+        }
+        let total = stream.len() as u64;
+        for chunk in [1, 3, 7, 64, 4096] {
+            let mut scan = FrameScan::default();
+            assert!(stream.chunks(chunk).all(|c| scan.feed(c, total)), "{chunk}");
+            assert_eq!(scan.scanned, total);
+        }
+        let mut scan = FrameScan::default();
+        assert!(!scan.feed(&stream, total - 1));
+    }
 }

@@ -17,7 +17,7 @@ use taiku_transport::drive::relay::{CLOSE_GRACE, RelayServer, ServerOptions};
 use taiku_transport::drive::{DriverConfig, os_rng, spawn_host};
 use taiku_transport::endpoint::Endpoint;
 use taiku_transport::web::{
-    AllowedHosts, MAX_REQUEST_HEAD, MAX_REQUEST_HEADERS, SECURITY_HEADERS, WebClient,
+    AllowedHosts, MAX_REQUEST_HEAD, MAX_REQUEST_HEADERS, RETRY_AFTER, SECURITY_HEADERS, WebClient,
 };
 use taiku_transport::ws::{self, Io, WsStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -533,37 +533,50 @@ async fn a_blocked_peer_the_relay_evicts_is_dropped_within_the_close_grace() {
     relay.shutdown().await;
 }
 
+/// Finding 14.8: slow request heads, re-opened as they closed, held every
+/// pending place and kept newcomers out. A newcomer now takes the oldest
+/// pending connection's place: the slow one is closed unanswered, the
+/// newcomer served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_before_their_answer_are_limited() {
+async fn slow_heads_cannot_keep_newcomers_out() {
     let mut options = ServerOptions::default();
-    options.max_pending_connections = 1;
+    options.max_pending_connections = 2;
     let relay = start(RelayConfig::default(), options).await;
-    let mut slow = TcpStream::connect(relay.local_addr()).await.unwrap();
-    slow.write_all(b"GET /s/abcdefgh12345678 HTTP/1.1\r\n")
-        .await
-        .unwrap();
-    // Accepted after `slow`, while `slow` holds the only place: closed
-    // unanswered.
-    let refused = try_exchange(&relay, b"GET /s/abcdefgh12345678 HTTP/1.1\r\n\r\n").await;
-    assert!(refused.is_none());
-    // `slow` is still served, and its place is free again after it.
-    slow.write_all(b"\r\n").await.unwrap();
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut tcp = TcpStream::connect(relay.local_addr()).await.unwrap();
+        tcp.write_all(b"GET /s/abcdefgh12345678 HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        slow.push(tcp);
+    }
+    // Both places are held; the newcomer is served at once.
+    let started = Instant::now();
+    let served = exchange(&relay, b"GET /s/abcdefgh12345678 HTTP/1.1\r\n\r\n").await;
+    assert_eq!(served.status_line, "HTTP/1.1 404 Not Found");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // The oldest slow head was closed unanswered; the younger still has
+    // its place and gets its answer.
     let mut raw = Vec::new();
-    timeout(WAIT, slow.read_to_end(&mut raw))
+    let oldest = timeout(WAIT, slow[0].read_to_end(&mut raw))
+        .await
+        .expect("closed");
+    assert!(
+        oldest.is_err() || raw.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    slow[1].write_all(b"\r\n").await.unwrap();
+    let mut raw = Vec::new();
+    timeout(WAIT, slow[1].read_to_end(&mut raw))
         .await
         .expect("the server closes")
         .unwrap();
     assert!(raw.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
-    drop(slow);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let served = try_exchange(&relay, b"GET /nope HTTP/1.1\r\n\r\n").await;
-        if served.is_some_and(|r| r.status_line == "HTTP/1.1 404 Not Found") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the place is never freed");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     relay.shutdown().await;
 }
 
@@ -572,7 +585,7 @@ async fn connections_before_their_answer_are_limited() {
 fn spec_lists_the_served_headers_and_limits() {
     use taiku_transport::drive::relay::{
         ACCEPT_RETRY_DELAY, CLOSE_GRACE, MAX_CONNECTIONS_PER_SOURCE, MAX_PENDING_CONNECTIONS,
-        MAX_PENDING_PER_SOURCE, SEND_TIMEOUT, WRITER_QUEUE, WRITER_QUEUE_BYTES,
+        MAX_PENDING_PER_SOURCE, MAX_REFUSING, SEND_TIMEOUT, WRITER_QUEUE, WRITER_QUEUE_BYTES,
     };
     use taiku_transport::web::*;
     let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../SPEC.md"))
@@ -621,6 +634,7 @@ fn spec_lists_the_served_headers_and_limits() {
         ("MAX_WEB_FILES", MAX_WEB_FILES.to_string()),
         ("MAX_WEB_TOTAL_BYTES", mib(MAX_WEB_TOTAL_BYTES)),
         ("MAX_WEB_DEPTH", MAX_WEB_DEPTH.to_string()),
+        ("RETRY_AFTER", RETRY_AFTER.to_owned()),
     ] {
         check(&rows, "taiku_transport::web", name, value);
     }
@@ -650,6 +664,7 @@ fn spec_lists_the_served_headers_and_limits() {
             "MAX_CONNECTIONS_PER_SOURCE",
             MAX_CONNECTIONS_PER_SOURCE.to_string(),
         ),
+        ("MAX_REFUSING", MAX_REFUSING.to_string()),
     ] {
         check(&rows, "taiku_transport::drive::relay", name, value);
     }
@@ -662,6 +677,19 @@ fn spec_lists_the_served_headers_and_limits() {
         "taiku_transport::ws",
         "MAX_WRITE_BUFFER",
         "1,179,712 bytes".to_owned(),
+    );
+    check(
+        &rows,
+        "taiku_transport::ws",
+        "BUSY_DRAIN_TIMEOUT",
+        secs(ws::BUSY_DRAIN_TIMEOUT),
+    );
+    assert_eq!(ws::READ_BUFFER, 16 * 1024);
+    check(
+        &rows,
+        "taiku_transport::ws",
+        "READ_BUFFER",
+        "16,384 bytes".to_owned(),
     );
     assert_eq!(ws::MAX_PRE_ADMISSION_BYTES, 16 * 1024);
     check(
@@ -736,23 +764,16 @@ async fn one_source_cannot_take_every_connection() {
         assert_eq!(r.status_line, "HTTP/1.1 101 Switching Protocols");
         held.push(tcp);
     }
-    // A fourth from the same source is closed unanswered.
-    let mut extra = from([127, 0, 0, 2])
+    // A fourth from the same source is told the relay is busy, which a
+    // client tells apart from a network failure.
+    let extra = from([127, 0, 0, 2])
         .connect(relay.local_addr())
         .await
         .unwrap();
-    let _ = extra
-        .write_all(upgrade_request(&host, &[]).as_bytes())
-        .await;
-    let mut raw = Vec::new();
-    let answer = timeout(WAIT, extra.read_to_end(&mut raw))
-        .await
-        .expect("closed");
-    assert!(
-        answer.is_err() || raw.is_empty(),
-        "answered {:?}",
-        String::from_utf8_lossy(&raw)
-    );
+    let (r, _) = handshake_on(extra, &upgrade_request(&host, &[])).await;
+    assert_eq!(r.status_line, "HTTP/1.1 503 Service Unavailable");
+    assert_eq!(r.header("Retry-After"), Some(RETRY_AFTER));
+    assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
     // Another source is served at once.
     let tcp = from([127, 0, 0, 1])
         .connect(relay.local_addr())
@@ -780,5 +801,23 @@ async fn one_source_cannot_take_every_connection() {
         assert!(Instant::now() < deadline, "the place never came back");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    relay.shutdown().await;
+}
+
+/// A client refused for its source learns that the relay is busy, not
+/// that it could not be reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_client_is_told_the_relay_is_busy() {
+    let mut options = ServerOptions::default();
+    options.max_connections_per_source = 1;
+    let relay = start(RelayConfig::default(), options).await;
+    let endpoint = Endpoint::from_origin(&relay.origin(), false).unwrap();
+    let _held = ws::connect(&endpoint, &Default::default()).await.unwrap();
+    let refused = ws::connect(&endpoint, &Default::default()).await;
+    assert!(
+        matches!(refused, Err(ws::ConnectError::Busy { .. })),
+        "{:?}",
+        refused.err()
+    );
     relay.shutdown().await;
 }

@@ -4,7 +4,7 @@
 //! are answered by [`web::route`](crate::web::route), which serves the
 //! browser client if the server has one.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::pin;
@@ -19,7 +19,7 @@ use taiku_proto::Frame;
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
 use taiku_session::relay::{ConnId, Event, Relay, RelayConfig, Source, Transmit};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
@@ -51,9 +51,15 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Connections at once still in the TLS handshake, the request head or
-/// the HTTP response (SPEC.md section 12.3). A connection accepted over
-/// the limit is closed at once.
+/// the HTTP response (SPEC.md section 12.3). A connection accepted when
+/// all are taken takes the place of the oldest, which is closed: a
+/// legitimate client sends its head within a round trip, so slow heads
+/// cannot keep newcomers out.
 pub const MAX_PENDING_CONNECTIONS: usize = 512;
+
+/// Connections refused with `503` ([`ws::refuse_busy`]) at once; a
+/// connection refused beyond them is closed unanswered.
+pub const MAX_REFUSING: usize = 64;
 
 /// The pause after a failed `accept` (say, out of file descriptors)
 /// before the next.
@@ -331,10 +337,63 @@ impl Drop for SourceSlot {
     }
 }
 
+/// The connections before their WebSocket or answer, by age: when every
+/// place is taken, a newcomer takes the oldest's (SPEC.md 12.2).
+#[derive(Clone)]
+struct PendingPlaces {
+    held: Arc<Mutex<BTreeMap<u64, oneshot::Sender<()>>>>,
+    max: usize,
+}
+
+/// One connection's pending place; given back when dropped. `evicted`
+/// fires when a newcomer took it.
+struct PendingPlace {
+    places: PendingPlaces,
+    id: u64,
+    evicted: oneshot::Receiver<()>,
+}
+
+impl PendingPlaces {
+    fn new(max: usize) -> Self {
+        PendingPlaces {
+            held: Arc::default(),
+            max: max.max(1),
+        }
+    }
+
+    /// A place for connection `id` (newer than all before it), taken from
+    /// the oldest if all are held.
+    fn take(&self, id: u64) -> PendingPlace {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        while held.len() >= self.max {
+            match held.pop_first() {
+                Some((_, oldest)) => {
+                    let _ = oldest.send(());
+                }
+                None => break,
+            }
+        }
+        let (tx, evicted) = oneshot::channel();
+        held.insert(id, tx);
+        PendingPlace {
+            places: self.clone(),
+            id,
+            evicted,
+        }
+    }
+}
+
+impl Drop for PendingPlace {
+    fn drop(&mut self) {
+        let mut held = self.places.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.remove(&self.id);
+    }
+}
+
 /// The places a connection holds: a pending one (given back once it is a
 /// WebSocket or answered) and its source's connection place.
 struct Places {
-    pending: OwnedSemaphorePermit,
+    pending: PendingPlace,
     pending_from_source: SourceSlot,
     from_source: SourceSlot,
 }
@@ -357,34 +416,37 @@ async fn accept(
     to_relay: mpsc::Sender<ToRelay>,
     options: ServerOptions,
 ) {
-    let pending = Arc::new(Semaphore::new(options.max_pending_connections));
+    let pending = PendingPlaces::new(options.max_pending_connections);
     let (per_source, pending_per_source) = (PerSource::default(), PerSource::default());
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     let mut next_conn = 0u64;
     loop {
         match listener.accept().await {
             Ok((tcp, peer)) => {
                 let source = source_of(peer.ip());
-                let Some(from_source) = per_source.take(source, options.max_connections_per_source)
-                else {
-                    tracing::debug!(%peer, "too many connections from this source, closed");
+                let places = per_source
+                    .take(source, options.max_connections_per_source)
+                    .zip(pending_per_source.take(source, options.max_pending_per_source));
+                let Some((from_source, pending_from_source)) = places else {
+                    tracing::debug!(%peer, "too many connections from this source, refused");
+                    // Plain TCP only: over TLS the answer would take a
+                    // whole handshake.
+                    if front.tls.is_none()
+                        && let Ok(permit) = Arc::clone(&refusing).try_acquire_owned()
+                    {
+                        tokio::spawn(async move {
+                            ws::refuse_busy(tcp).await;
+                            drop(permit);
+                        });
+                    }
                     continue;
                 };
-                let Some(pending_from_source) =
-                    pending_per_source.take(source, options.max_pending_per_source)
-                else {
-                    tracing::debug!(%peer, "too many pending connections from this source, closed");
-                    continue;
-                };
-                let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
-                    tracing::debug!(%peer, "too many pending connections, closed");
-                    continue;
-                };
+                next_conn += 1;
                 let places = Places {
-                    pending: permit,
+                    pending: pending.take(next_conn),
                     pending_from_source,
                     from_source,
                 };
-                next_conn += 1;
                 let id = ConnId(next_conn);
                 tracing::debug!(conn = id.0, %peer, "connection accepted");
                 tokio::spawn(connection(
@@ -624,7 +686,7 @@ async fn connection(
     send_timeout: Duration,
 ) {
     let Places {
-        pending,
+        mut pending,
         pending_from_source,
         from_source: held_while_connected,
     } = places;
@@ -633,14 +695,20 @@ async fn connection(
         IpAddr::V6(v6) => v6.octets(),
     });
     let admitted = ws::Admitted::default();
-    let accepted = ws::accept_or_serve(
-        tcp,
-        front.tls.as_ref(),
-        front.web.as_deref(),
-        &front.hosts,
-        &admitted,
-    )
-    .await;
+    let PendingPlace { evicted, .. } = &mut pending;
+    let accepted = tokio::select! {
+        accepted = ws::accept_or_serve(
+            tcp,
+            front.tls.as_ref(),
+            front.web.as_deref(),
+            &front.hosts,
+            &admitted,
+        ) => accepted,
+        _ = evicted => {
+            tracing::debug!(conn = id.0, "pending connection closed for a newcomer");
+            return;
+        }
+    };
     drop((pending, pending_from_source));
     let ws = match accepted {
         Ok(Accepted::WebSocket(ws)) => *ws,
