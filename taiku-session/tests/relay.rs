@@ -1482,10 +1482,11 @@ fn a_busy_session_can_be_joined() {
 
 /// Finding 14.8: sessions created with self-made keys whose hosts left at
 /// once held every slot for the 5-minute grace. A session nobody ever
-/// joined keeps its slot for `empty_host_grace` (30 s); one somebody joined
-/// keeps the 5 minutes.
+/// joined keeps its slot for `empty_host_grace` (30 s), and gives it up at
+/// once when the relay is full and somebody creates a session; one somebody
+/// joined keeps the 5 minutes.
 #[test]
-fn abandoned_empty_sessions_free_their_slot_quickly() {
+fn abandoned_empty_sessions_never_keep_a_session_out() {
     let mut h = Harness::new(
         RelayConfig {
             max_sessions: 3,
@@ -1504,20 +1505,26 @@ fn abandoned_empty_sessions_free_their_slot_quickly() {
         h.relay.handle_disconnect(conn, h.now);
     }
     assert_eq!(h.relay.session_count(), 3);
-    let newcomer = |h: &mut Harness| {
-        let sid = SessionId::new("newcomer-0000001").unwrap();
-        let keys = KeySchedule::new(&LinkSecret::from_bytes(Role::Admin, [99; 32]), &sid);
+    let newcomer = |h: &mut Harness, n: u8| {
+        let sid = SessionId::new(&format!("newcomer-{n:07}")).unwrap();
+        let keys = KeySchedule::new(&LinkSecret::from_bytes(Role::Admin, [n + 90; 32]), &sid);
         let conn = h.connect();
         let create =
             taiku_session::admission::session_create(&keys, Harness::default_options(), None)
                 .unwrap();
         h.admit(conn, create, &keys.prover())
     };
-    assert_eq!(newcomer(&mut h), Err(RefusalReason::RelayFull as i32));
+    // A full relay ends an abandoned session for the newcomer.
+    assert_eq!(newcomer(&mut h, 1), Ok(HOST));
+    assert_eq!(h.relay.session_count(), 3);
+    // The other abandoned one is gone after its short grace; the joined
+    // one waits for its host.
     h.advance(Duration::from_secs(31));
-    // The empty ones are gone; the joined one waits for its host.
-    assert_eq!(h.relay.session_count(), 1);
-    assert_eq!(newcomer(&mut h), Ok(HOST));
+    assert_eq!(h.relay.session_count(), 2);
+    assert_eq!(newcomer(&mut h, 2), Ok(HOST));
+    // Now the relay is full of sessions that keep a promise.
+    assert_eq!(newcomer(&mut h, 3), Err(RefusalReason::RelayFull as i32));
+    assert_eq!(h.relay.session_count(), 3);
 }
 
 /// Finding 14.8: a connection over `max_connections` was closed with no
@@ -1532,7 +1539,7 @@ fn a_full_relay_says_so_before_closing() {
         },
         Harness::default_options(),
     );
-    let _first = h.connect();
+    let (_w, _) = h.join(Role::Writer, "w");
     let refused = h.connect();
     assert_eq!(
         h.take_controls(refused),
@@ -1543,6 +1550,38 @@ fn a_full_relay_says_so_before_closing() {
         })]
     );
     assert!(h.closed.contains(&refused));
+}
+
+/// Finding 14.8: connections that never prove a role could fill
+/// `max_connections` and keep out everybody, resuming hosts included. A
+/// full relay closes the oldest connection still proving its role to make
+/// room; admitted ones are never closed for a newcomer.
+#[test]
+fn unadmitted_connections_make_room_for_newcomers() {
+    let mut h = Harness::new(
+        RelayConfig {
+            max_connections: 3,
+            ..config()
+        },
+        Harness::default_options(),
+    );
+    let older = h.connect();
+    h.advance(Duration::from_millis(10));
+    let younger = h.connect();
+    h.advance(Duration::from_millis(10));
+    let newcomer = h.connect();
+    h.pump();
+    assert!(h.closed.contains(&older), "the oldest unadmitted makes room");
+    assert!(!h.closed.contains(&younger));
+    assert!(!h.closed.contains(&newcomer));
+    // The newcomer is a full participant of the session.
+    let keys = h.keys(Role::Writer);
+    let join = Body::JoinRequest(m::JoinRequest {
+        session_id: h.session.to_string(),
+        profile: None,
+    });
+    assert!(h.admit(newcomer, join, &keys.prover()).is_ok());
+    assert!(!h.closed.contains(&h.host), "the host is never closed for it");
 }
 
 /// Finding 14.8: anyone could create sessions with self-made keys until

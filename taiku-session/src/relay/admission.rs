@@ -201,6 +201,14 @@ impl<R: CryptoRng> Relay<R> {
         if self.sessions.contains_key(&id) {
             return Admission::Refused(RefusalReason::SessionExists);
         }
+        // A full relay makes room by ending the abandoned session (host
+        // gone, nobody ever joined) whose grace ends first: such sessions
+        // keep no promise to anyone, so they never keep a real one out.
+        if self.sessions.len() >= self.config.max_sessions
+            && let Some(abandoned) = self.first_abandoned()
+        {
+            self.end_session(&abandoned, EndReason::HostGraceExpired);
+        }
         if self.sessions.len() >= self.config.max_sessions {
             return Admission::Refused(RefusalReason::RelayFull);
         }
@@ -227,6 +235,19 @@ impl<R: CryptoRng> Relay<R> {
             role: Role::Admin,
         });
         Admission::Accepted
+    }
+
+    /// The session with no host and no participant ever whose grace ends
+    /// first.
+    fn first_abandoned(&self) -> Option<SessionId> {
+        self.sessions
+            .iter()
+            .filter_map(|(id, s)| match s.host {
+                HostSeat::Away { deadline } if s.next_id == 1 => Some((deadline, id)),
+                _ => None,
+            })
+            .min()
+            .map(|(_, id)| id.clone())
     }
 
     fn become_host(

@@ -207,7 +207,17 @@ impl<R: CryptoRng> Relay<R> {
             return;
         }
         self.out.open(conn);
-        if self.conns.len() >= self.config.max_connections {
+        // A full relay makes room by closing the oldest connection still
+        // proving its role: otherwise connections that never prove one
+        // could keep out hosts resuming and viewers joining until their
+        // handshake timeout, over and over.
+        if self.open_conns() >= self.config.max_connections
+            && let Some(oldest) = self.oldest_unadmitted()
+        {
+            self.evict(oldest, EvictReason::RelayFull);
+            self.settle(now);
+        }
+        if self.open_conns() >= self.config.max_connections {
             self.emit(Event::Evicted {
                 conn,
                 reason: EvictReason::RelayFull,
@@ -226,6 +236,27 @@ impl<R: CryptoRng> Relay<R> {
         }
         self.conns.insert(conn, Conn::new(now));
         self.arm(now + self.config.handshake_timeout, Timer::Handshake(conn));
+    }
+
+    /// Connections counted against `max_connections`: all but those
+    /// closed and not yet handed to the driver.
+    fn open_conns(&self) -> usize {
+        if self.conns.len() < self.config.max_connections {
+            return self.conns.len();
+        }
+        self.conns
+            .values()
+            .filter(|c| !matches!(c.state, ConnState::Closed))
+            .count()
+    }
+
+    /// The connection that has waited longest without being admitted.
+    fn oldest_unadmitted(&self) -> Option<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| matches!(c.state, ConnState::Fresh | ConnState::Challenged { .. }))
+            .min_by_key(|(id, c)| (c.connected_at, **id))
+            .map(|(id, _)| *id)
     }
 
     /// The transport tells where `conn` comes from; sessions it creates
