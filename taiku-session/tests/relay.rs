@@ -1571,7 +1571,10 @@ fn unadmitted_connections_make_room_for_newcomers() {
     h.advance(Duration::from_millis(10));
     let newcomer = h.connect();
     h.pump();
-    assert!(h.closed.contains(&older), "the oldest unadmitted makes room");
+    assert!(
+        h.closed.contains(&older),
+        "the oldest unadmitted makes room"
+    );
     assert!(!h.closed.contains(&younger));
     assert!(!h.closed.contains(&newcomer));
     // The newcomer is a full participant of the session.
@@ -1581,7 +1584,10 @@ fn unadmitted_connections_make_room_for_newcomers() {
         profile: None,
     });
     assert!(h.admit(newcomer, join, &keys.prover()).is_ok());
-    assert!(!h.closed.contains(&h.host), "the host is never closed for it");
+    assert!(
+        !h.closed.contains(&h.host),
+        "the host is never closed for it"
+    );
 }
 
 /// Finding 14.8: anyone could create sessions with self-made keys until

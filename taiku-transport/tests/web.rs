@@ -585,7 +585,8 @@ async fn slow_heads_cannot_keep_newcomers_out() {
 fn spec_lists_the_served_headers_and_limits() {
     use taiku_transport::drive::relay::{
         ACCEPT_RETRY_DELAY, CLOSE_GRACE, MAX_CONNECTIONS_PER_SOURCE, MAX_PENDING_CONNECTIONS,
-        MAX_PENDING_PER_SOURCE, MAX_REFUSING, SEND_TIMEOUT, WRITER_QUEUE, WRITER_QUEUE_BYTES,
+        MAX_PENDING_PER_SOURCE, MAX_REFUSING, RELEASE_AFTER_CLOSES, RELEASE_INTERVAL, SEND_TIMEOUT,
+        WRITER_QUEUE, WRITER_QUEUE_BYTES,
     };
     use taiku_transport::web::*;
     let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../SPEC.md"))
@@ -665,6 +666,8 @@ fn spec_lists_the_served_headers_and_limits() {
             MAX_CONNECTIONS_PER_SOURCE.to_string(),
         ),
         ("MAX_REFUSING", MAX_REFUSING.to_string()),
+        ("RELEASE_AFTER_CLOSES", RELEASE_AFTER_CLOSES.to_string()),
+        ("RELEASE_INTERVAL", secs(RELEASE_INTERVAL)),
     ] {
         check(&rows, "taiku_transport::drive::relay", name, value);
     }

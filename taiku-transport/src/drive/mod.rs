@@ -3,6 +3,7 @@
 //! protocol rule: every decision is the machine's.
 
 mod client;
+mod memory;
 pub mod relay;
 mod terminals;
 

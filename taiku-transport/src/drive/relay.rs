@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::drive::{OsRng, os_rng};
+use crate::drive::{OsRng, memory, os_rng};
 use crate::web::{AllowedHosts, WebClient};
 use crate::ws::{self, Accepted, WsStream};
 
@@ -64,6 +64,15 @@ pub const MAX_REFUSING: usize = 64;
 /// The pause after a failed `accept` (say, out of file descriptors)
 /// before the next.
 pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// Connections that close, of any kind, before the server asks the
+/// allocator to give freed memory back ([`RELEASE_INTERVAL`] apart at
+/// most), so that a relay's memory comes back near its baseline after an
+/// attack of many connections ends.
+pub const RELEASE_AFTER_CLOSES: usize = 256;
+
+/// The least time between two requests to give freed memory back.
+pub const RELEASE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often blocked connections' writer queues are checked for room.
 const RETRY_INTERVAL: Duration = Duration::from_millis(20);
@@ -227,13 +236,21 @@ impl RelayServer {
             None if addr.ip().is_loopback() => AllowedHosts::Loopback,
             None => AllowedHosts::Any,
         });
+        let closed = Closed::default();
         let front = Front {
             tls,
             web: web.map(Arc::new),
             hosts,
+            closed: closed.clone(),
         };
         let accepting = tokio::spawn(accept(listener, front, to_relay, options));
-        let task = tokio::spawn(run(inbox, AbortOnDrop(accepting), config, shutdown_rx));
+        let task = tokio::spawn(run(
+            inbox,
+            AbortOnDrop(accepting),
+            config,
+            shutdown_rx,
+            closed,
+        ));
         Ok(RelayServer {
             addr,
             tls: secure,
@@ -404,6 +421,21 @@ struct Front {
     tls: Option<TlsAcceptor>,
     web: Option<Arc<WebClient>>,
     hosts: Arc<AllowedHosts>,
+    closed: Closed,
+}
+
+/// Connections closed so far, of any kind.
+#[derive(Clone, Default)]
+struct Closed(Arc<AtomicUsize>);
+
+/// Counts its connection as closed when dropped, whatever way the
+/// connection ends.
+struct CountClose(Closed);
+
+impl Drop for CountClose {
+    fn drop(&mut self) {
+        self.0.0.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Accept connections and give each a task, while fewer than
@@ -544,6 +576,7 @@ async fn run(
     mut accepting: AbortOnDrop,
     config: RelayConfig,
     mut shutdown: oneshot::Receiver<()>,
+    closed: Closed,
 ) {
     let mut relay: Relay<OsRng> = Relay::new(config, os_rng());
     let mut writers: HashMap<ConnId, Writer> = HashMap::new();
@@ -555,6 +588,9 @@ async fn run(
     let mut flushed_by: Option<tokio::time::Instant> = None;
     let mut retry = tokio::time::interval(RETRY_INTERVAL);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut release = tokio::time::interval(RELEASE_INTERVAL);
+    release.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut released_at = 0;
     loop {
         let deadline = relay.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
@@ -598,6 +634,14 @@ async fn run(
                     }
                     !drained
                 });
+            }
+            _ = release.tick() => {
+                let total = closed.0.load(Ordering::Relaxed);
+                if total.wrapping_sub(released_at) >= RELEASE_AFTER_CLOSES {
+                    released_at = total;
+                    memory::release_free_memory();
+                }
+                continue;
             }
             _ = &mut shutdown, if !stopping => {
                 tracing::info!("relay shutting down");
@@ -685,6 +729,7 @@ async fn connection(
     to_relay: mpsc::Sender<ToRelay>,
     send_timeout: Duration,
 ) {
+    let _count = CountClose(front.closed.clone());
     let Places {
         mut pending,
         pending_from_source,
