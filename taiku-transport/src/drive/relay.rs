@@ -66,12 +66,13 @@ pub const MAX_REFUSING: usize = 64;
 pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// Connections that close, of any kind, before the server asks the
-/// allocator to give freed memory back ([`RELEASE_INTERVAL`] apart at
-/// most), so that a relay's memory comes back near its baseline after an
-/// attack of many connections ends.
+/// allocator to give freed memory back: once none closed for a whole
+/// [`RELEASE_INTERVAL`] (the burst is over), or at once when eight times
+/// as many closed (a long attack). So a relay's memory comes back near
+/// its baseline after an attack of many connections ends.
 pub const RELEASE_AFTER_CLOSES: usize = 256;
 
-/// The least time between two requests to give freed memory back.
+/// How often the server checks whether to give freed memory back.
 pub const RELEASE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often blocked connections' writer queues are checked for room.
@@ -590,7 +591,9 @@ async fn run(
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut release = tokio::time::interval(RELEASE_INTERVAL);
     release.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut released_at = 0;
+    // Closed connections counted when memory was last given back, and at
+    // the last check.
+    let (mut released_at, mut checked_at) = (0usize, 0usize);
     loop {
         let deadline = relay.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
@@ -637,7 +640,12 @@ async fn run(
             }
             _ = release.tick() => {
                 let total = closed.0.load(Ordering::Relaxed);
-                if total.wrapping_sub(released_at) >= RELEASE_AFTER_CLOSES {
+                let unreleased = total.wrapping_sub(released_at);
+                let quiet = total == checked_at;
+                checked_at = total;
+                if unreleased >= 8 * RELEASE_AFTER_CLOSES
+                    || (quiet && unreleased >= RELEASE_AFTER_CLOSES)
+                {
                     released_at = total;
                     memory::release_free_memory();
                 }
