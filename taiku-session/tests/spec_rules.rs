@@ -118,6 +118,7 @@ fn the_guarantee_table_names_real_tests() {
         ("S/", "taiku-session/tests/"),
         ("C/", "taiku-crypto/tests/"),
         ("T/", "taiku-transport/tests/"),
+        ("E/", "tests/"),
     ];
     let mut checked = 0;
     for row in section
