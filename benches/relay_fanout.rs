@@ -221,5 +221,83 @@ fn fanout(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, fanout);
+/// Joining a session whose replay ring is full of 1-byte output frames
+/// (finding 14.1: such a joiner used to be evicted before it saw
+/// anything), against joining one with an empty ring, in the same run:
+/// admission, then draining everything the relay sends the joiner.
+fn busy_join(c: &mut Criterion) {
+    let mut group = c.benchmark_group("busy_join");
+    group.sample_size(20);
+    for (name, fill) in [("empty_ring", false), ("ring_of_1_byte_frames", true)] {
+        let mut s = session_with(0, RelayConfig::default());
+        let mut frames_in_ring = 0usize;
+        if fill {
+            let mut sealer = s
+                .keys
+                .sealer(
+                    TerminalId(1),
+                    Direction::Output,
+                    ParticipantId::HOST,
+                    Epoch([7; 16]),
+                )
+                .expect("sealer");
+            let limit = RelayConfig::default().ring_bytes;
+            loop {
+                let f = sealer.seal(b"x").expect("seal");
+                let len = f.as_bytes().len();
+                let held = s
+                    .relay
+                    .ring_bytes(s.keys.session_id(), TerminalId(1))
+                    .expect("terminal");
+                if held + len > limit {
+                    break;
+                }
+                s.relay.handle_frame(s.host, Frame::Sealed(f), s.now);
+                frames_in_ring += 1;
+            }
+            drain(&mut s.relay);
+        }
+        let reader = KeySchedule::new(
+            &s.keys.secret(Role::Reader).expect("reader"),
+            s.keys.session_id(),
+        );
+        let mut next = 100u64;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let conn = ConnId(next);
+                next += 1;
+                let req = Body::JoinRequest(m::JoinRequest {
+                    session_id: s.keys.session_id().to_string(),
+                    profile: None,
+                });
+                s.relay.handle_connect(conn, s.now);
+                s.relay.handle_frame(conn, Frame::control(req), s.now);
+                let challenge = drain(&mut s.relay)
+                    .into_iter()
+                    .find_map(|(_, f)| match f {
+                        Frame::Control(m::Control { body: Some(body) }) => {
+                            admission::challenge(&body)
+                        }
+                        _ => None,
+                    })
+                    .expect("challenge");
+                let proof = admission::join_proof(&reader.prover(), &challenge);
+                s.relay.handle_frame(conn, Frame::control(proof), s.now);
+                let replayed = drain(&mut s.relay)
+                    .iter()
+                    .filter(|(to, f)| *to == conn && matches!(f, Frame::Sealed(_)))
+                    .count();
+                assert_eq!(replayed, frames_in_ring);
+                s.relay.handle_disconnect(conn, s.now);
+                drain(&mut s.relay);
+            })
+        });
+        if fill {
+            println!("busy_join: the ring holds {frames_in_ring} frames of 1 byte");
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, fanout, busy_join);
 criterion_main!(benches);

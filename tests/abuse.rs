@@ -142,6 +142,11 @@ impl RelayProcess {
         kib / 1024.0
     }
 
+    /// The relay's open file descriptors (connections, mostly).
+    fn descriptors(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |d| d.count())
+    }
+
     /// How long the relay's RSS takes to come back within `margin` MiB of
     /// `baseline` (sampled every 100 ms, for at most 10 s), and where it
     /// is then.
@@ -433,12 +438,14 @@ fn frame_header(len: u64) -> Vec<u8> {
     h
 }
 
-/// `count` WebSockets from attacker sources (250 each), each sending
+/// `count` WebSockets from attacker sources (250 each, from
+/// `first_source` on), each sending
 /// the start of a message announcing `announce` bytes, `send` of them,
 /// then nothing. The connections, held until dropped, and how many the
 /// relay had already closed.
 async fn stall_pre_admission(
     relay: &RelayProcess,
+    first_source: usize,
     count: usize,
     announce: u64,
     send: usize,
@@ -457,7 +464,7 @@ async fn stall_pre_admission(
         tasks.push(tokio::spawn(async move {
             let mut held = Vec::new();
             for _ in 0..n {
-                let Ok(mut tcp) = tcp_from(source, addr, false).await else {
+                let Ok(mut tcp) = tcp_from(first_source + source, addr, false).await else {
                     continue;
                 };
                 if tcp.write_all(request.as_bytes()).await.is_err() {
@@ -498,19 +505,24 @@ async fn stalled_pre_admission_connections_cost_little_and_are_given_back() {
     let baseline = relay.settled_rss(Duration::from_secs(2)).await;
     // Messages that fit the pre-admission budget, stalled before their end.
     let count = connection_budget(2_000);
-    let held = during(
-        &legit,
-        "2,000 stalled pre-admission connections",
-        stall_pre_admission(&relay, count, 12_000, 11_000),
-    )
-    .await;
+    let mut held = stall_pre_admission(&relay, 0, count / 4, 12_000, 11_000).await;
+    let at_quarter = relay.rss_mib();
+    held.extend(
+        during(
+            &legit,
+            "2,000 stalled pre-admission connections",
+            stall_pre_admission(&relay, 2, count - count / 4, 12_000, 11_000),
+        )
+        .await,
+    );
     let peak = relay.rss_mib();
     legit
         .assert_probe("2,000 stalled pre-admission connections")
         .await;
     report(format!(
-        "stalled: {} connections held, RSS {baseline:.1} MiB before, {peak:.1} MiB with them",
-        held.len()
+        "stalled: {} connections held, RSS {baseline:.1} MiB before, {at_quarter:.1} MiB with {}, {peak:.1} MiB with all",
+        held.len(),
+        count / 4
     ));
     assert!(
         held.len() * 20 >= count * 19,
@@ -525,7 +537,7 @@ async fn stalled_pre_admission_connections_cost_little_and_are_given_back() {
     // Rounds of 500 messages announcing 1 MiB: refused at their header.
     let mut round_peak: f64 = 0.0;
     for _ in 0..7 {
-        let held = stall_pre_admission(&relay, connection_budget(500), 1 << 20, 64 * 1024).await;
+        let held = stall_pre_admission(&relay, 0, connection_budget(500), 1 << 20, 64 * 1024).await;
         round_peak = round_peak.max(relay.rss_mib());
         drop(held);
     }
@@ -535,6 +547,11 @@ async fn stalled_pre_admission_connections_cost_little_and_are_given_back() {
     ));
     legit.assert_probe("after the rounds").await;
     legit.assert_undisturbed("stalled connections");
+    assert!(
+        at_quarter < 150.0,
+        "{at_quarter:.1} MiB with {} stalled",
+        count / 4
+    );
     assert!(
         peak - baseline < 100.0,
         "2,000 stalled connections cost {:.1} MiB",
@@ -683,6 +700,11 @@ async fn slow_request_heads_cannot_keep_newcomers_out() {
     for _ in 0..3 {
         legit.assert_probe("640 slow request heads").await;
     }
+    report(format!(
+        "slow heads: the relay holds {} descriptors, {} re-opened so far",
+        relay.descriptors(),
+        reopened.load(std::sync::atomic::Ordering::Relaxed)
+    ));
     let _ = stop.0.send(true);
     for a in attackers {
         let _ = a.await;
