@@ -177,6 +177,54 @@ impl RelayProcess {
     }
 }
 
+/// The relay's RSS sampled every 20 ms in the background: its peak.
+struct RssWatch {
+    baseline: f64,
+    peak_kib: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl RssWatch {
+    async fn start(relay: &RelayProcess) -> RssWatch {
+        let baseline = relay.settled_rss(Duration::from_secs(2)).await;
+        let peak_kib = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (pid, peak) = (relay.child.id(), peak_kib.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    && let Some(kib) = status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmRSS:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                {
+                    peak.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        RssWatch {
+            baseline,
+            peak_kib,
+            task,
+        }
+    }
+
+    /// Report the peak, and require it within `limit` MiB of the baseline.
+    fn check(self, attack: &str, limit: f64) {
+        self.task.abort();
+        let peak = self.peak_kib.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0;
+        report(format!(
+            "{attack}: RSS {:.1} MiB before, peak {peak:.1} MiB",
+            self.baseline
+        ));
+        assert!(
+            peak - self.baseline < limit,
+            "{attack}: the relay grew {:.1} MiB",
+            peak - self.baseline
+        );
+    }
+}
+
 impl Drop for RelayProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -636,6 +684,7 @@ async fn abandoned_sessions_cannot_take_every_slot() {
     let _serial = SERIAL.lock().await;
     let relay = RelayProcess::start("abandoned", &["--max-sessions", "64"]);
     let legit = Legit::start(&relay).await;
+    let rss = RssWatch::start(&relay).await;
     let mut refused = 0;
     for source in 0..3 {
         for _ in 0..32 {
@@ -660,6 +709,7 @@ async fn abandoned_sessions_cannot_take_every_slot() {
         .assert_probe("96 abandoned sessions on a relay of 64")
         .await;
     legit.assert_undisturbed("abandoned sessions");
+    rss.check("abandoned sessions", 32.0);
 }
 
 /// Finding 14.8: 512 slow request heads, re-opened as they closed, kept
@@ -671,6 +721,7 @@ async fn slow_request_heads_cannot_keep_newcomers_out() {
     let _serial = SERIAL.lock().await;
     let relay = RelayProcess::start("slow-heads", &[]);
     let legit = Legit::start(&relay).await;
+    let rss = RssWatch::start(&relay).await;
     let stop = tokio::sync::watch::channel(false);
     let addr = relay.addr;
     let mut attackers = Vec::new();
@@ -714,6 +765,7 @@ async fn slow_request_heads_cannot_keep_newcomers_out() {
         reopened.load(std::sync::atomic::Ordering::Relaxed)
     ));
     legit.assert_undisturbed("slow heads");
+    rss.check("slow heads", 64.0);
 }
 
 /// Finding 14.8: 520 downloads of a 4 MiB asset that were never read
@@ -761,6 +813,7 @@ async fn one_source_cannot_hold_every_connection() {
     let _serial = SERIAL.lock().await;
     let relay = RelayProcess::start("one-source", &[]);
     let legit = Legit::start(&relay).await;
+    let rss = RssWatch::start(&relay).await;
     let mut held = Vec::new();
     let mut busy = 0;
     for _ in 0..300 {
@@ -785,6 +838,7 @@ async fn one_source_cannot_hold_every_connection() {
         .assert_probe("one source holding 256 connections")
         .await;
     legit.assert_undisturbed("one source");
+    rss.check("one source", 64.0);
 }
 
 /// Finding 14.7: one slow viewer of 1 MB output frames cost the relay
@@ -869,6 +923,7 @@ async fn floods_of_each_kind_disturb_nobody() {
     let _serial = SERIAL.lock().await;
     let relay = RelayProcess::start("floods", &[]);
     let legit = Legit::start(&relay).await;
+    let rss = RssWatch::start(&relay).await;
     let mut hostile = participant(&legit.writer_link, "hostile");
     let mut ws = ws_from(0, relay.addr, false).await;
     Machine::connect(&mut hostile, Instant::now());
@@ -940,4 +995,5 @@ async fn floods_of_each_kind_disturb_nobody() {
         let _ = during(&legit, &name, attack).await;
         legit.assert_undisturbed(&name);
     }
+    rss.check("floods", 32.0);
 }

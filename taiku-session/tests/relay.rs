@@ -41,6 +41,52 @@ fn join_req(h: &Harness) -> Body {
 
 // ---- 1. sessions ----------------------------------------------------------
 
+/// Finding 14.9: `SessionCreate` on a live id answers `SESSION_EXISTS`.
+/// Kept on purpose (SPEC.md 6.1): what it tells is only that the id is in
+/// use, and only after a valid admin proof of the creator's own keys;
+/// knowing it gives no way in (a join still needs a proof under the
+/// session's verifiers), and the session is untouched.
+#[test]
+fn session_exists_tells_only_that_an_id_is_in_use() {
+    let mut h = harness();
+    let (w, _) = h.join(Role::Writer, "w");
+    // An attacker's own keys for the same id.
+    let own = KeySchedule::new(&LinkSecret::from_bytes(Role::Admin, [77; 32]), &h.session);
+    let probe = h.connect();
+    let create = admission::session_create(&own, Harness::default_options(), None).unwrap();
+    assert_eq!(
+        h.admit(probe, create, &own.prover()),
+        Err(RefusalReason::SessionExists as i32)
+    );
+    // Without a valid admin proof it does not even learn that.
+    let other = h.connect();
+    let create = admission::session_create(&own, Harness::default_options(), None).unwrap();
+    let writer_of_own = KeySchedule::new(&own.secret(Role::Writer).unwrap(), &h.session);
+    assert_eq!(
+        h.admit(other, create, &writer_of_own.prover()),
+        Err(RefusalReason::Denied as i32)
+    );
+    // Knowing the id exists, its own keys get it nowhere.
+    let join = h.connect();
+    assert_eq!(
+        h.admit(join, join_req(&h), &writer_of_own.prover()),
+        Err(RefusalReason::Denied as i32)
+    );
+    let resume = h.connect();
+    let request = Body::SessionResume(m::SessionResume {
+        session_id: h.session.to_string(),
+        profile: None,
+    });
+    assert_eq!(
+        h.admit(resume, request, &own.prover()),
+        Err(RefusalReason::Denied as i32)
+    );
+    // The session and its members are untouched.
+    assert!(!h.closed.contains(&h.host));
+    assert!(!h.closed.contains(&w));
+    assert_eq!(h.relay.session_count(), 1);
+}
+
 #[test]
 fn session_ids_collide_with_a_typed_refusal_never_an_overwrite() {
     let mut h = harness();
