@@ -132,8 +132,17 @@ async fn main() {
                         notice(&format!("participant {requester} asks to control terminal {term}; approving"));
                         handle.run(move |p, _| { let _ = p.answer_adoption(term, requester, true); }).await;
                     }
-                    ParticipantEvent::HostOffline { .. } => notice("the host is offline; waiting"),
+                    ParticipantEvent::HostOffline { grace_remaining_ms } => notice(&format!(
+                        "the host is away; the session waits for it {} more seconds",
+                        grace_remaining_ms / 1000
+                    )),
                     ParticipantEvent::HostOnline => notice("the host is back"),
+                    ParticipantEvent::Disconnected => notice("connection to the relay lost"),
+                    ParticipantEvent::Reconnecting { attempt, delay } => notice(&format!(
+                        "relay unreachable; retrying in {:.1} s (attempt {attempt})",
+                        delay.as_secs_f32()
+                    )),
+                    ParticipantEvent::Rejoined { role, .. } => notice(&format!("reconnected as {role:?}")),
                     ParticipantEvent::ActionRefused { reason, .. } => notice(&format!("refused by the relay: {reason:?}")),
                     ParticipantEvent::Ended(reason) => {
                         drop(raw);

@@ -176,7 +176,11 @@ async fn main() {
                 match event {
                     HostEvent::Joined { role, name, .. } => notice(&format!("{name} joined ({role:?})")),
                     HostEvent::Left { participant } => notice(&format!("participant {participant} left")),
-                    HostEvent::Offline => notice("connection to the relay lost; reconnecting"),
+                    HostEvent::Offline => notice("connection to the relay lost"),
+                    HostEvent::Reconnecting { attempt, delay } => notice(&format!(
+                        "relay unreachable; retrying in {:.1} s (attempt {attempt})",
+                        delay.as_secs_f32()
+                    )),
                     HostEvent::Online { resumed: true } => notice("reconnected; the session continues"),
                     HostEvent::CreateRequested { requester, rows, cols, label } => {
                         let spec = ShellSpec {

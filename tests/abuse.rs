@@ -278,7 +278,10 @@ impl Legit {
         let (joined_tx, mut viewer_joined) = tokio::sync::watch::channel(0usize);
         let viewer_task = tokio::spawn(async move {
             while let Some(e) = viewer.events.recv().await {
-                if matches!(e, ParticipantEvent::Joined { .. }) {
+                if matches!(
+                    e,
+                    ParticipantEvent::Joined { .. } | ParticipantEvent::Rejoined { .. }
+                ) {
                     joined_tx.send_modify(|n| *n += 1);
                 }
             }

@@ -53,6 +53,14 @@ pub enum HostEvent {
     /// The connection to the relay is gone; reconnect within the grace
     /// window and call [`Host::connect`].
     Offline,
+    /// The driver connects again, attempt `attempt` (from 1), in `delay`
+    /// ([`Host::reconnecting`](super::Host::reconnecting)).
+    Reconnecting {
+        /// Which attempt, from 1.
+        attempt: u32,
+        /// How long until it.
+        delay: std::time::Duration,
+    },
     /// The relay refused the create or resume.
     Refused(RefusalReason),
     /// The session is over.

@@ -285,6 +285,16 @@ impl<R: CryptoRng> Host<R> {
         }
     }
 
+    /// The driver will connect again, attempt `attempt` (from 1), in
+    /// `delay`: reported as [`HostEvent::Reconnecting`] so an application
+    /// can say so. Nothing else changes.
+    pub fn reconnecting(&mut self, attempt: u32, delay: Duration) {
+        if self.phase != Phase::Ended {
+            self.events
+                .push_back(HostEvent::Reconnecting { attempt, delay });
+        }
+    }
+
     /// A frame from the relay.
     pub fn handle_frame(&mut self, frame: Frame, now: Instant) {
         self.keepalive.received(now);

@@ -19,6 +19,27 @@ pub enum ParticipantEvent {
         /// Proven role.
         role: Role,
     },
+    /// Admitted again after a lost connection ([`Joined`](Self::Joined)
+    /// is only the first admission). The relay replays buffered output:
+    /// runs already shown are not shown again (6.5).
+    Rejoined {
+        /// Assigned id (a new one).
+        id: ParticipantId,
+        /// Proven role.
+        role: Role,
+    },
+    /// The connection to the relay is gone. A driver that reconnects says
+    /// so with [`Reconnecting`](Self::Reconnecting); one that does not
+    /// ends after this event.
+    Disconnected,
+    /// The driver connects again, attempt `attempt` (from 1), in `delay`
+    /// ([`Participant::reconnecting`](super::Participant::reconnecting)).
+    Reconnecting {
+        /// Which attempt, from 1.
+        attempt: u32,
+        /// How long until it.
+        delay: std::time::Duration,
+    },
     /// The relay refused the join.
     Denied(RefusalReason),
     /// Terminal output, in order, exactly once.

@@ -85,6 +85,8 @@ pub struct Participant<R> {
     /// `ReplayStart` has not come yet.
     history_asked: BTreeSet<TerminalId>,
     host_was_offline: bool,
+    /// Admitted at least once: a later admission is a rejoin.
+    joined_before: bool,
     keepalive: Keepalive,
     out: VecDeque<Frame>,
     events: VecDeque<ParticipantEvent>,
@@ -109,6 +111,7 @@ impl<R: CryptoRng> Participant<R> {
             rng,
             keys: KeySchedule::new(link.secret(), link.session_id()),
             phase: Phase::Idle,
+            joined_before: false,
             view: View::default(),
             outputs: BTreeMap::new(),
             status: BTreeMap::new(),
@@ -168,12 +171,25 @@ impl<R: CryptoRng> Participant<R> {
 
     /// The transport connection closed.
     pub fn handle_disconnect(&mut self, _now: Instant) {
+        if matches!(self.phase, Phase::Joining | Phase::Joined) {
+            self.events.push_back(ParticipantEvent::Disconnected);
+        }
         if self.phase != Phase::Ended {
             self.phase = Phase::Idle;
         }
         self.out.clear();
         self.view.me = None;
         self.keepalive.stop();
+    }
+
+    /// The driver will connect again, attempt `attempt` (from 1), in
+    /// `delay`: reported as [`ParticipantEvent::Reconnecting`] so a UI can
+    /// say so. Nothing else changes.
+    pub fn reconnecting(&mut self, attempt: u32, delay: Duration) {
+        if self.phase != Phase::Ended {
+            self.events
+                .push_back(ParticipantEvent::Reconnecting { attempt, delay });
+        }
     }
 
     /// A frame from the relay.
@@ -221,7 +237,12 @@ impl<R: CryptoRng> Participant<R> {
                             layout: Vec::new(),
                         },
                     );
-                    self.events.push_back(ParticipantEvent::Joined { id, role });
+                    self.events.push_back(if self.joined_before {
+                        ParticipantEvent::Rejoined { id, role }
+                    } else {
+                        ParticipantEvent::Joined { id, role }
+                    });
+                    self.joined_before = true;
                 }
                 Some(m::join_result::Outcome::Refused(r)) => {
                     self.phase = Phase::Idle;

@@ -39,6 +39,11 @@ pub trait Machine: Send + 'static {
     fn is_final(event: &Self::Event) -> bool;
     /// Whether the connection went silent and must be replaced.
     fn close(&mut self) -> bool;
+    /// The loop will connect again, attempt `attempt` (from 1), in
+    /// `delay`; the machine may report it. Does nothing by default.
+    fn reconnecting(&mut self, attempt: u32, delay: Duration) {
+        let _ = (attempt, delay);
+    }
 }
 
 impl Machine for Host<OsRng> {
@@ -69,6 +74,9 @@ impl Machine for Host<OsRng> {
     }
     fn close(&mut self) -> bool {
         self.poll_close()
+    }
+    fn reconnecting(&mut self, attempt: u32, delay: Duration) {
+        Host::reconnecting(self, attempt, delay)
     }
 }
 
@@ -103,6 +111,9 @@ impl Machine for Participant<OsRng> {
     }
     fn close(&mut self) -> bool {
         self.poll_close()
+    }
+    fn reconnecting(&mut self, attempt: u32, delay: Duration) {
+        Participant::reconnecting(self, attempt, delay)
     }
 }
 
@@ -281,18 +292,32 @@ async fn client_loop<M: Machine>(
     // When to try again after a failed attempt or a lost connection. The
     // backoff starts over only after a connection that lasted: a relay
     // that accepts and drops at once is not hammered.
-    let mut retry = |config: &mut DriverConfig, connected_at: &mut Option<Instant>| {
-        if connected_at
-            .take()
-            .is_some_and(|t| t.elapsed() >= STABLE_CONNECTION)
-        {
-            config.backoff.reset();
-        }
-        config
-            .reconnect
-            .then(|| Instant::now() + config.backoff.next_delay(&mut rng))
-    };
+    // The machine is told when the next attempt is, so a UI can say so.
+    let mut retry =
+        |config: &mut DriverConfig, connected_at: &mut Option<Instant>, machine: &mut M| {
+            if connected_at
+                .take()
+                .is_some_and(|t| t.elapsed() >= STABLE_CONNECTION)
+            {
+                config.backoff.reset();
+            }
+            if !config.reconnect {
+                return None;
+            }
+            let delay = config.backoff.next_delay(&mut rng);
+            machine.reconnecting(config.backoff.attempts(), delay);
+            Some(Instant::now() + delay)
+        };
     loop {
+        // Without a connection and without another attempt to come (no
+        // reconnecting), the loop is over: the machine's last events
+        // (`Disconnected`) go out, then the event channel closes.
+        if ws.is_none() && next_attempt.is_none() {
+            while let Some(event) = machine.event() {
+                let _ = events.send(event);
+            }
+            return;
+        }
         let now = Instant::now();
         if ws.is_none() && next_attempt.is_some_and(|t| t <= now) {
             match tokio::time::timeout(
@@ -314,15 +339,12 @@ async fn client_loop<M: Machine>(
                     } else {
                         tracing::debug!(error = %e, "connection failed");
                     }
-                    next_attempt = retry(&mut config, &mut connected_at);
+                    next_attempt = retry(&mut config, &mut connected_at, &mut machine);
                 }
                 Err(_) => {
                     tracing::warn!(%endpoint, "connection attempt timed out");
-                    next_attempt = retry(&mut config, &mut connected_at);
+                    next_attempt = retry(&mut config, &mut connected_at, &mut machine);
                 }
-            }
-            if ws.is_none() && next_attempt.is_none() {
-                return;
             }
         }
         // Send what the machine has for the relay.
@@ -337,7 +359,7 @@ async fn client_loop<M: Machine>(
             if failed {
                 ws = None;
                 machine.disconnect(Instant::now());
-                next_attempt = retry(&mut config, &mut connected_at);
+                next_attempt = retry(&mut config, &mut connected_at, &mut machine);
             }
         }
         let mut ended = false;
@@ -358,7 +380,7 @@ async fn client_loop<M: Machine>(
             // connection is half-open or black-holed (SPEC.md 12.2).
             tracing::warn!(%endpoint, "the relay went silent; reconnecting");
             machine.disconnect(Instant::now());
-            next_attempt = retry(&mut config, &mut connected_at);
+            next_attempt = retry(&mut config, &mut connected_at, &mut machine);
             continue;
         }
         let deadline = [
@@ -376,14 +398,14 @@ async fn client_loop<M: Machine>(
                         tracing::warn!(error = %e, "malformed frame from the relay; reconnecting");
                         ws = None;
                         machine.disconnect(Instant::now());
-                        next_attempt = retry(&mut config, &mut connected_at);
+                        next_attempt = retry(&mut config, &mut connected_at, &mut machine);
                     }
                 },
                 None => {
                     tracing::info!(%endpoint, "connection to the relay closed");
                     ws = None;
                     machine.disconnect(Instant::now());
-                    next_attempt = retry(&mut config, &mut connected_at);
+                    next_attempt = retry(&mut config, &mut connected_at, &mut machine);
                 }
             },
             cmd = commands.recv() => match cmd {
@@ -391,7 +413,7 @@ async fn client_loop<M: Machine>(
                 Some(Control::Drop) => {
                     if ws.take().is_some() {
                         machine.disconnect(Instant::now());
-                        next_attempt = retry(&mut config, &mut connected_at);
+                        next_attempt = retry(&mut config, &mut connected_at, &mut machine);
                     }
                 }
                 None => return,
