@@ -1,7 +1,9 @@
 //! Join a shared terminal from a link.
 //!
 //! ```text
-//! cargo run --release --example join -- 'https://HOST/s/ID#FRAGMENT' [--allow-insecure]
+//! cargo run --release --example join [-- --allow-insecure]   # asks for the link
+//! TAIKU_LINK='https://HOST/s/ID#FRAGMENT' cargo run --release --example join
+//! cargo run --release --example join -- 'https://HOST/s/ID#FRAGMENT'   # visible in ps
 //! ```
 //!
 //! Shows the first terminal and forwards your keys when your role and the
@@ -14,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use taiku_crypto::Link;
 use taiku_examples::{
-    Args, ESCAPE, RawMode, fail, init_logging, notice, out, stdin_chunks, user_name,
+    Args, ESCAPE, LINK_ENV, LinkSource, RawMode, fail, init_file_logging, notice, out, read_link,
+    stdin_chunks, user_name,
 };
 use taiku_proto::TerminalId;
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
@@ -26,12 +29,24 @@ const SCROLLBACK: usize = 256 * 1024;
 
 #[tokio::main]
 async fn main() {
-    init_logging();
+    let log = init_file_logging("join");
     let args = Args::parse(&[], &["allow-insecure"]).unwrap_or_else(|e| fail(2, e));
-    let [text] = args.positional.as_slice() else {
-        fail(2, "usage: join LINK");
+    let argument = match args.positional.as_slice() {
+        [] => None,
+        [link] => Some(link.as_str()),
+        _ => fail(2, "usage: join [LINK]   (or the link on standard input, or in TAIKU_LINK)"),
     };
-    let link = Link::parse(text).unwrap_or_else(|e| fail(2, format!("invalid link: {e}")));
+    let (text, source) = read_link(argument);
+    if source == LinkSource::Argument {
+        eprintln!(
+            "warning: a link on the command line is visible to other users of this machine (ps); \
+             pass it on standard input or in {LINK_ENV} instead"
+        );
+    }
+    if let Some(path) = log {
+        eprintln!("logging to {}", path.display());
+    }
+    let link = Link::parse(&text).unwrap_or_else(|e| fail(2, format!("invalid link: {e}")));
     let endpoint = Endpoint::from_origin(link.origin(), args.switch("allow-insecure"))
         .unwrap_or_else(|e| fail(2, e));
     let config = ParticipantConfig {
@@ -40,11 +55,11 @@ async fn main() {
         ..ParticipantConfig::default()
     };
     let participant = Participant::new(config, &link, os_rng());
-    let mut driver = DriverConfig::new(endpoint);
-    driver.reconnect = false;
-    let (mut handle, _task) = spawn_participant(participant, driver);
+    // Once joined, a lost connection is retried with backoff and the
+    // session rejoined.
+    let (mut handle, _task) = spawn_participant(participant, DriverConfig::new(endpoint));
 
-    // Admission.
+    // Admission. A first attempt that fails is reported at once.
     let joined = tokio::time::timeout(Duration::from_secs(15), async {
         while let Some(event) = handle.events.recv().await {
             match event {
@@ -52,6 +67,7 @@ async fn main() {
                 ParticipantEvent::Denied(_) => {
                     return Err("the relay refused the link: wrong secret, or the session is gone");
                 }
+                ParticipantEvent::Reconnecting { .. } => break,
                 _ => {}
             }
         }
@@ -72,6 +88,8 @@ async fn main() {
 
     let raw = RawMode::enter();
     let mut keys = stdin_chunks();
+    // Standard input ended (the link was piped in): watch, type nothing.
+    let mut typing = true;
     let mut escape = false;
     let mut current: Option<TerminalId> = None;
     let mut buffers: BTreeMap<TerminalId, Vec<u8>> = BTreeMap::new();
@@ -142,7 +160,13 @@ async fn main() {
                         "relay unreachable; retrying in {:.1} s (attempt {attempt})",
                         delay.as_secs_f32()
                     )),
-                    ParticipantEvent::Rejoined { role, .. } => notice(&format!("reconnected as {role:?}")),
+                    ParticipantEvent::Rejoined { role, .. } => {
+                        // The relay replays what it keeps: repaint from it
+                        // instead of showing history twice.
+                        buffers.clear();
+                        out(b"\x1b[2J\x1b[H");
+                        notice(&format!("reconnected as {role:?}"));
+                    }
                     ParticipantEvent::ActionRefused { reason, .. } => notice(&format!("refused by the relay: {reason:?}")),
                     ParticipantEvent::Ended(reason) => {
                         drop(raw);
@@ -151,8 +175,12 @@ async fn main() {
                     _ => {}
                 }
             }
-            chunk = keys.recv() => {
-                let Some(chunk) = chunk else { break };
+            chunk = keys.recv(), if typing => {
+                let Some(chunk) = chunk else {
+                    typing = false;
+                    notice("standard input ended: watching only (Ctrl-C leaves)");
+                    continue;
+                };
                 let mut forward = Vec::new();
                 let mut quit = false;
                 for b in chunk {

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use taiku_examples::{
-    Args, ESCAPE, RawMode, fail, init_logging, notice, out, stdin_chunks, user_name,
+    Args, ESCAPE, RawMode, fail, init_file_logging, notice, out, stdin_chunks, user_name,
     web_build_hint, web_client,
 };
 use taiku_proto::message as m;
@@ -28,7 +28,7 @@ use taiku_transport::endpoint::Endpoint;
 
 #[tokio::main]
 async fn main() {
-    init_logging();
+    let log = init_file_logging("share");
     let args = Args::parse(
         &["relay", "web"],
         &["enable-readers", "admin-link", "allow-insecure"],
@@ -111,6 +111,9 @@ async fn main() {
         "Sharing your shell. Writers type after asking for control (Ctrl-] a in join), which is approved."
     );
     println!("Ctrl-] n opens another terminal, Ctrl-] q stops sharing.");
+    if let Some(path) = log {
+        println!("Logging to {}.", path.display());
+    }
 
     // A pseudo-terminal nobody sized reports 0 × 0.
     let (cols, rows) = crossterm::terminal::size()

@@ -18,7 +18,8 @@ pub fn fail(code: i32, message: impl std::fmt::Display) -> ! {
     std::process::exit(code)
 }
 
-/// Logging to stderr, `warn` and above unless `RUST_LOG` says otherwise.
+/// Logging to stderr, `warn` and above unless `RUST_LOG` says otherwise:
+/// for programs that own no terminal screen (the relay).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -26,6 +27,101 @@ pub fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// The environment variable naming the log file of `share` and `join`.
+pub const LOG_FILE_ENV: &str = "TAIKU_LOG_FILE";
+
+/// Logging for programs that draw on the terminal (`share`, `join`):
+/// nothing by default, so no log line ever lands in a shared screen. With
+/// `RUST_LOG` set, logs go to a file: [`LOG_FILE_ENV`] if set, else
+/// `taiku-PROGRAM.log` in the temporary directory. Returns the file's
+/// path when logging is on.
+pub fn init_file_logging(program: &str) -> Option<std::path::PathBuf> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().ok()?;
+    let path = std::env::var_os(LOG_FILE_ENV)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("taiku-{program}.log")));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| fail(1, format!("cannot open the log file {}: {e}", path.display())));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    Some(path)
+}
+
+/// The environment variable that may carry a link, so it is not in the
+/// process list.
+pub const LINK_ENV: &str = "TAIKU_LINK";
+
+/// Where a link came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkSource {
+    /// The command line: visible to other users in the process list.
+    Argument,
+    /// [`LINK_ENV`].
+    Environment,
+    /// Standard input (typed without echo on a terminal, or piped).
+    Stdin,
+}
+
+/// The link to join: the argument if given, else [`LINK_ENV`], else one
+/// line of standard input (read without echo when it is a terminal).
+pub fn read_link(argument: Option<&str>) -> (String, LinkSource) {
+    use std::io::IsTerminal;
+    if let Some(link) = argument {
+        return (link.to_owned(), LinkSource::Argument);
+    }
+    if let Ok(link) = std::env::var(LINK_ENV)
+        && !link.trim().is_empty()
+    {
+        return (link.trim().to_owned(), LinkSource::Environment);
+    }
+    let stdin = std::io::stdin();
+    let line = if stdin.is_terminal() {
+        eprint!("Paste the link (it is not shown): ");
+        let line = read_hidden_line();
+        eprintln!();
+        line
+    } else {
+        let mut line = String::new();
+        let _ = stdin.read_line(&mut line);
+        line
+    };
+    let line = line.trim().to_owned();
+    if line.is_empty() {
+        fail(2, format!("no link: pass it on standard input or in {LINK_ENV}"));
+    }
+    (line, LinkSource::Stdin)
+}
+
+/// One line from the terminal without echo (raw mode, Enter ends it,
+/// Backspace edits, Ctrl-C aborts).
+fn read_hidden_line() -> String {
+    use std::io::Read;
+    let raw = RawMode::enter();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while let Ok(1) = std::io::stdin().read(&mut byte) {
+        match byte[0] {
+            b'\r' | b'\n' => break,
+            0x03 => {
+                drop(raw);
+                fail(130, "interrupted");
+            }
+            0x7f | 0x08 => {
+                line.pop();
+            }
+            b => line.push(b),
+        }
+    }
+    drop(raw);
+    String::from_utf8_lossy(&line).into_owned()
 }
 
 /// Command-line flags: `--name value` pairs, `--switch`es and positionals.

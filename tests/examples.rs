@@ -102,7 +102,15 @@ async fn share_prints_a_link_that_join_can_use() {
 }
 
 fn run(name: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(example(name)).args(args).output().unwrap();
+    run_with(name, args, &[])
+}
+
+fn run_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let out = Command::new(example(name))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).trim().to_string(),
@@ -114,25 +122,58 @@ fn one_line_error(stderr: &str, starts: &str) {
     assert!(stderr.starts_with(starts), "{stderr:?}");
 }
 
+/// `join` with the link in `TAIKU_LINK`, as the README recommends.
+fn join(link: &str) -> (i32, String) {
+    run_with("join", &[], &[("TAIKU_LINK", link)])
+}
+
 #[test]
 fn join_reports_bad_links_and_unreachable_relays() {
-    let (code, err) = run("join", &["not a link"]);
+    let (code, err) = join("not a link");
     assert_eq!(code, 2);
     one_line_error(&err, "error: invalid link:");
-    let (code, err) = run("join", &["https://relay.example/s/k3Vn8sQe2Tq9Xw4L#1wAAEC"]);
+    let (code, err) = join("https://relay.example/s/k3Vn8sQe2Tq9Xw4L#1wAAEC");
     assert_eq!(code, 2);
     one_line_error(
         &err,
         "error: invalid link: link secret must be 43 characters",
     );
     let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
-    let (code, err) = run(
-        "join",
-        &[&format!("http://127.0.0.1:9/s/k3Vn8sQe2Tq9Xw4L#1w{secret}")],
-    );
+    let (code, err) = join(&format!("http://127.0.0.1:9/s/k3Vn8sQe2Tq9Xw4L#1w{secret}"));
     assert_eq!(code, 1);
     one_line_error(&err, "error: cannot reach the relay");
     assert!(!err.contains(secret), "the error names no secret");
+}
+
+/// Issue 15, item 14: a link on the command line is in the process list;
+/// `join` still takes it, and says where to put it instead. Piped on
+/// standard input it works too.
+#[test]
+fn join_warns_about_a_link_on_the_command_line() {
+    let (code, err) = run("join", &["not a link"]);
+    assert_eq!(code, 2);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err:?}");
+    assert!(lines[0].starts_with("warning: a link on the command line is visible"));
+    assert!(lines[0].contains("TAIKU_LINK"));
+    assert!(lines[1].starts_with("error: invalid link:"));
+    let mut child = Command::new(example("join"))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"not a link either\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    one_line_error(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: invalid link:",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,7 +183,7 @@ async fn join_reports_a_session_that_is_gone() {
         .unwrap();
     let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
     let link = format!("{}/s/k3Vn8sQe2Tq9Xw4L#1w{secret}", relay.origin());
-    let (code, err) = tokio::task::spawn_blocking(move || run("join", &[&link]))
+    let (code, err) = tokio::task::spawn_blocking(move || join(&link))
         .await
         .unwrap();
     assert_eq!(code, 1);
