@@ -16,13 +16,12 @@ use std::time::{Duration, Instant};
 
 use taiku_crypto::Link;
 use taiku_examples::{
-    Args, ESCAPE, LINK_ENV, LinkSource, RawMode, fail, init_file_logging, notice, out, read_link,
-    stdin_chunks, user_name,
+    Args, ESCAPE, LINK_ENV, LinkSource, RawMode, endpoint_or_fail, fail, init_file_logging, notice,
+    out, read_link, stdin_chunks, user_name,
 };
 use taiku_proto::TerminalId;
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
 use taiku_transport::drive::{DriverConfig, os_rng, spawn_participant};
-use taiku_transport::endpoint::Endpoint;
 
 /// Output kept per terminal to repaint it when switching.
 const SCROLLBACK: usize = 256 * 1024;
@@ -34,7 +33,10 @@ async fn main() {
     let argument = match args.positional.as_slice() {
         [] => None,
         [link] => Some(link.as_str()),
-        _ => fail(2, "usage: join [LINK]   (or the link on standard input, or in TAIKU_LINK)"),
+        _ => fail(
+            2,
+            "usage: join [LINK]   (or the link on standard input, or in TAIKU_LINK)",
+        ),
     };
     let (text, source) = read_link(argument);
     if source == LinkSource::Argument {
@@ -47,8 +49,7 @@ async fn main() {
         eprintln!("logging to {}", path.display());
     }
     let link = Link::parse(&text).unwrap_or_else(|e| fail(2, format!("invalid link: {e}")));
-    let endpoint = Endpoint::from_origin(link.origin(), args.switch("allow-insecure"))
-        .unwrap_or_else(|e| fail(2, e));
+    let endpoint = endpoint_or_fail(link.origin(), args.switch("allow-insecure"));
     let config = ParticipantConfig {
         name: user_name(),
         device_label: "terminal".into(),

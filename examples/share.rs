@@ -15,8 +15,8 @@
 use std::time::Duration;
 
 use taiku_examples::{
-    Args, ESCAPE, RawMode, fail, init_file_logging, notice, out, stdin_chunks, user_name,
-    web_build_hint, web_client,
+    Args, ESCAPE, RawMode, endpoint_or_fail, fail, init_file_logging, notice, out, stdin_chunks,
+    user_name, web_build_hint, web_client,
 };
 use taiku_proto::message as m;
 use taiku_proto::{ParticipantId, Role};
@@ -24,7 +24,6 @@ use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::RelayServer;
 use taiku_transport::drive::{DriverConfig, ShellSpec, Terminals, os_rng, spawn_host};
-use taiku_transport::endpoint::Endpoint;
 
 #[tokio::main]
 async fn main() {
@@ -58,7 +57,7 @@ async fn main() {
             (relay.origin(), Some(relay))
         }
     };
-    let endpoint = Endpoint::from_origin(&origin, allow_insecure).unwrap_or_else(|e| fail(2, e));
+    let endpoint = endpoint_or_fail(&origin, allow_insecure);
 
     let options = m::SessionOptions {
         readers_enabled: args.switch("enable-readers"),

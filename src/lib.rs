@@ -7,6 +7,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use taiku_transport::endpoint::{Endpoint, EndpointError};
 use taiku_transport::web::{BUILD_COMMAND, WebClient};
 
 /// Print a one-line error and exit with `code`. Messages never carry a
@@ -46,13 +47,33 @@ pub fn init_file_logging(program: &str) -> Option<std::path::PathBuf> {
         .create(true)
         .append(true)
         .open(&path)
-        .unwrap_or_else(|e| fail(1, format!("cannot open the log file {}: {e}", path.display())));
+        .unwrap_or_else(|e| {
+            fail(
+                1,
+                format!("cannot open the log file {}: {e}", path.display()),
+            )
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
         .with_writer(std::sync::Mutex::new(file))
         .try_init();
     Some(path)
+}
+
+/// The relay endpoint of `origin`, or exit 2 with a message that names
+/// the flag that fixes the problem.
+pub fn endpoint_or_fail(origin: &str, allow_insecure: bool) -> Endpoint {
+    Endpoint::from_origin(origin, allow_insecure).unwrap_or_else(|e| match e {
+        EndpointError::InsecureRemote => fail(
+            2,
+            format!(
+                "plain ws:// to a relay that is not on this machine ({origin}): the network \
+                 would see who connects where; use an https:// relay, or pass --allow-insecure"
+            ),
+        ),
+        e => fail(2, format!("{e} ({origin})")),
+    })
 }
 
 /// The environment variable that may carry a link, so it is not in the
@@ -95,7 +116,10 @@ pub fn read_link(argument: Option<&str>) -> (String, LinkSource) {
     };
     let line = line.trim().to_owned();
     if line.is_empty() {
-        fail(2, format!("no link: pass it on standard input or in {LINK_ENV}"));
+        fail(
+            2,
+            format!("no link: pass it on standard input or in {LINK_ENV}"),
+        );
     }
     (line, LinkSource::Stdin)
 }

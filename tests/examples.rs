@@ -143,6 +143,11 @@ fn join_reports_bad_links_and_unreachable_relays() {
     assert_eq!(code, 1);
     one_line_error(&err, "error: cannot reach the relay");
     assert!(!err.contains(secret), "the error names no secret");
+    // Issue 15, item 2: the error names the flag that fixes it.
+    let (code, err) = join(&format!("http://relay.example/s/k3Vn8sQe2Tq9Xw4L#1w{secret}"));
+    assert_eq!(code, 2);
+    one_line_error(&err, "error: plain ws:// to a relay that is not on this machine");
+    assert!(err.contains("--allow-insecure"), "{err}");
 }
 
 /// Issue 15, item 14: a link on the command line is in the process list;
