@@ -133,6 +133,9 @@ async fn main() {
 
     let raw = RawMode::enter();
     let mut keys = stdin_chunks();
+    // The host's window changing size resizes the shared terminal.
+    let mut window = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+        .unwrap_or_else(|e| fail(1, format!("cannot watch the window size: {e}")));
     let mut escape = false;
     let mut extra = 1;
     loop {
@@ -208,6 +211,15 @@ async fn main() {
                     }
                     HostEvent::Ended(_) => break,
                     _ => {}
+                }
+            }
+            _ = window.recv() => {
+                if let Ok((cols, rows)) = crossterm::terminal::size()
+                    && cols > 0
+                    && rows > 0
+                    && let Err(e) = terminals.resize(&host, main, rows, cols).await
+                {
+                    notice(&format!("cannot resize the shared terminal: {e}"));
                 }
             }
             _ = tokio::signal::ctrl_c() => break,

@@ -84,6 +84,46 @@ async fn share_prints_a_link_that_join_can_use() {
     })
     .await;
     assert_eq!(found, Ok(true), "{}", String::from_utf8_lossy(&screen));
+    // Issue 15, item 7: the host's window changes size; the shared
+    // terminal follows (its shell sees it, and so does the participant).
+    pty.master
+        .resize(PtySize {
+            rows: 31,
+            cols: 101,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let resized = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(e) = handle.events.recv().await {
+            if let ParticipantEvent::TerminalResized(t) = e {
+                return Some(t);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the participant is told of the new size")
+    .unwrap();
+    let size = handle
+        .call(move |p, _| p.view().terminals.get(&resized).map(|t| (t.rows, t.cols)))
+        .await
+        .flatten();
+    assert_eq!(size, Some((31, 101)));
+    writer.write_all(b"stty size\r").unwrap();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(e) = handle.events.recv().await {
+            if let ParticipantEvent::Output { bytes, .. } = e {
+                screen.extend_from_slice(&bytes);
+                if String::from_utf8_lossy(&screen).contains("31 101") {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "{}", String::from_utf8_lossy(&screen));
     // Ctrl-] q stops sharing; the participant is told.
     writer.write_all(&[0x1d, b'q']).unwrap();
     let ended = tokio::time::timeout(Duration::from_secs(20), async {

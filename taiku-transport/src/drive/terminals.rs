@@ -163,6 +163,28 @@ impl Terminals {
         }
     }
 
+    /// Resize a terminal's PTY (its program gets `SIGWINCH`) and tell
+    /// everyone the new size: for a resize requested by its controller, or
+    /// the host's own window changing size.
+    pub async fn resize(
+        &self,
+        host: &ClientHandle<Host<OsRng>>,
+        term: TerminalId,
+        rows: u16,
+        cols: u16,
+    ) -> io::Result<()> {
+        let pty = self
+            .ptys
+            .get(&term)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such terminal"))?;
+        pty.resize(rows, cols)?;
+        host.run(move |h, _| {
+            let _ = h.resize(term, u32::from(rows), u32::from(cols));
+        })
+        .await;
+        Ok(())
+    }
+
     /// Carry out what a host event asks of the PTYs. Returns `true` if the
     /// event was one of theirs.
     pub async fn handle_event(
@@ -182,16 +204,10 @@ impl Terminals {
             HostEvent::ResizeRequested {
                 term, rows, cols, ..
             } => {
-                let (term, rows, cols) = (*term, *rows, *cols);
-                if let Some(pty) = self.ptys.get(&term) {
-                    let r = u16::try_from(rows).unwrap_or(u16::MAX);
-                    let c = u16::try_from(cols).unwrap_or(u16::MAX);
-                    if pty.resize(r, c).is_ok() {
-                        host.run(move |h, _| {
-                            let _ = h.resize(term, rows, cols);
-                        })
-                        .await;
-                    }
+                let rows = u16::try_from(*rows).unwrap_or(u16::MAX);
+                let cols = u16::try_from(*cols).unwrap_or(u16::MAX);
+                if let Err(e) = self.resize(host, *term, rows, cols).await {
+                    tracing::debug!(terminal = term.0, error = %e, "resize failed");
                 }
                 true
             }
