@@ -19,12 +19,27 @@ use taiku_examples::{
     Args, ESCAPE, LINK_ENV, LinkSource, RawMode, endpoint_or_fail, fail, init_file_logging, notice,
     out, read_link, stdin_chunks, user_name,
 };
-use taiku_proto::TerminalId;
+use taiku_proto::{ParticipantId, TerminalId};
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
 use taiku_transport::drive::{DriverConfig, os_rng, spawn_participant};
 
 /// Output kept per terminal to repaint it when switching.
 const SCROLLBACK: usize = 256 * 1024;
+
+/// A participant's name for notices: "you", "the host", or its display
+/// name and id (names are chosen by participants, so two may look alike).
+fn peer_name(view: &taiku_session::participant::View, id: ParticipantId) -> String {
+    if view.me.is_some_and(|(me, _)| me == id) {
+        return "you".to_owned();
+    }
+    if id == ParticipantId::HOST {
+        return "the host".to_owned();
+    }
+    match view.peers.get(&id) {
+        Some(peer) => format!("{} (#{id})", peer.name),
+        None => format!("participant #{id}"),
+    }
+}
 
 #[tokio::main]
 async fn main() {
@@ -142,13 +157,17 @@ async fn main() {
                         notice(&format!("terminal {term}: {text}"));
                     }
                     ParticipantEvent::ControlChanged { term, .. } => {
-                        let view = handle.call(move |p, _| p.view().terminals.get(&term).map(|t| t.control)).await.flatten();
-                        if let Some(c) = view {
-                            notice(&format!("terminal {term}: controller is now participant {}", c.controller));
+                        let view = handle.call(move |p, _| {
+                            let view = p.view();
+                            view.terminals.get(&term).map(|t| peer_name(view, t.control.controller))
+                        }).await.flatten();
+                        if let Some(name) = view {
+                            notice(&format!("terminal {term} is now controlled by {name}"));
                         }
                     }
                     ParticipantEvent::AdoptionRequested { term, requester } => {
-                        notice(&format!("participant {requester} asks to control terminal {term}; approving"));
+                        let name = handle.call(move |p, _| peer_name(p.view(), requester)).await.unwrap_or_default();
+                        notice(&format!("{name} asks to control terminal {term}; approving"));
                         handle.run(move |p, _| { let _ = p.answer_adoption(term, requester, true); }).await;
                     }
                     ParticipantEvent::HostOffline { grace_remaining_ms } => notice(&format!(

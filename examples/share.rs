@@ -12,6 +12,7 @@
 //! Ctrl-] then `n` (open another terminal, which participants see),
 //! Ctrl-] then `q` (stop sharing).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use taiku_examples::{
@@ -24,6 +25,16 @@ use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::RelayServer;
 use taiku_transport::drive::{DriverConfig, ShellSpec, Terminals, os_rng, spawn_host};
+
+/// A participant's name for notices: its display name and id (names are
+/// chosen by participants, so two may look alike), or "you" for the host.
+fn who(names: &BTreeMap<ParticipantId, String>, id: ParticipantId) -> String {
+    match names.get(&id) {
+        _ if id == ParticipantId::HOST => "you".to_owned(),
+        Some(name) => format!("{name} (#{id})"),
+        None => format!("participant #{id}"),
+    }
+}
 
 #[tokio::main]
 async fn main() {
@@ -131,6 +142,8 @@ async fn main() {
         .await
         .unwrap_or_else(|e| fail(1, format!("cannot start your shell: {e}")));
 
+    // Display names of the participants, for notices.
+    let mut names: BTreeMap<ParticipantId, String> = BTreeMap::new();
     let raw = RawMode::enter();
     let mut keys = stdin_chunks();
     // The host's window changing size resizes the shared terminal.
@@ -179,8 +192,14 @@ async fn main() {
                     continue;
                 }
                 match event {
-                    HostEvent::Joined { role, name, .. } => notice(&format!("{name} joined ({role:?})")),
-                    HostEvent::Left { participant } => notice(&format!("participant {participant} left")),
+                    HostEvent::Joined { participant, role, name } => {
+                        notice(&format!("{name} joined ({role:?})"));
+                        names.insert(participant, name);
+                    }
+                    HostEvent::Left { participant } => {
+                        notice(&format!("{} left", who(&names, participant)));
+                        names.remove(&participant);
+                    }
                     HostEvent::Offline => notice("connection to the relay lost"),
                     HostEvent::Reconnecting { attempt, delay } => notice(&format!(
                         "relay unreachable; retrying in {:.1} s (attempt {attempt})",
@@ -195,19 +214,19 @@ async fn main() {
                             ..ShellSpec::shell(requester)
                         };
                         match terminals.open_shell(&host, spec).await {
-                            Ok(t) => notice(&format!("participant {requester} opened terminal {t}")),
+                            Ok(t) => notice(&format!("{} opened terminal {t}", who(&names, requester))),
                             Err(e) => notice(&format!("cannot open a terminal: {e}")),
                         }
                     }
                     HostEvent::AdoptionRequested { term, requester } => {
                         // Sharing means letting writers type: approve.
-                        notice(&format!("participant {requester} takes control of terminal {term}"));
+                        notice(&format!("{} takes control of terminal {term}", who(&names, requester)));
                         if let Some(Err(e)) = host.call(move |h, _| h.answer_adoption(term, requester, true)).await {
                             notice(&format!("cannot hand over terminal {term}: {e}"));
                         }
                     }
                     HostEvent::ControlChanged { term, controller, .. } => {
-                        notice(&format!("terminal {term} is now controlled by participant {controller}"))
+                        notice(&format!("terminal {term} is now controlled by {}", who(&names, controller)))
                     }
                     HostEvent::Ended(_) => break,
                     _ => {}
