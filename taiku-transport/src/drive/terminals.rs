@@ -167,7 +167,7 @@ impl Terminals {
     /// everyone the new size: for a resize requested by its controller, or
     /// the host's own window changing size.
     pub async fn resize(
-        &self,
+        &mut self,
         host: &ClientHandle<Host<OsRng>>,
         term: TerminalId,
         rows: u16,
