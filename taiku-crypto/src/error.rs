@@ -28,6 +28,15 @@ pub enum LinkError {
     /// The secret is not canonical unpadded URL-safe base64.
     #[error("link secret is not canonical URL-safe base64")]
     NonCanonicalBase64,
+    /// The relay pin after `.` is not 43 characters (32 bytes).
+    #[error("relay pin must be 43 characters, not {0}")]
+    PinLength(usize),
+    /// The relay pin is not canonical unpadded URL-safe base64.
+    #[error("relay pin is not canonical URL-safe base64")]
+    NonCanonicalPin,
+    /// A pin on an `http` link: there is no certificate to pin.
+    #[error("a relay pin needs an https:// relay")]
+    PinNeedsHttps,
 }
 
 /// A role that a key schedule cannot reach: only equal or lower roles can be

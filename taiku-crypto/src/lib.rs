@@ -58,7 +58,7 @@ mod verifier;
 mod tests;
 
 pub use error::{AuthError, InvalidVerifier, LinkError, OpenError, RoleNotHeld, SealError};
-pub use link::{FRAGMENT_VERSION, Link};
+pub use link::{FRAGMENT_VERSION, Link, PIN_LEN, PIN_SEPARATOR, relay_pin};
 pub use schedule::{HKDF_SALT, KeySchedule};
 pub use secret::{LinkSecret, SECRET_LEN};
 pub use stream::{MAX_DATA_SEQ, Opened, Start, StreamOpener, StreamSealer};

@@ -1,8 +1,10 @@
 //! Links (SPEC.md section 2): `http(s)://HOST/s/<session-id>#<fragment>`.
 //!
 //! The fragment is `1` (format version), a role letter (`r`, `w`, `a`) and
-//! the 32-byte secret in unpadded URL-safe base64. Browsers never send the
-//! fragment to the server; the relay-facing part of the link (see
+//! the 32-byte secret in unpadded URL-safe base64, optionally followed by
+//! `.` and the relay's certificate pin (the SHA-256 of its
+//! SubjectPublicKeyInfo, same encoding). Browsers never send the fragment
+//! to the server; the relay-facing part of the link (see
 //! [`Link::relay_url`]) never contains the secret.
 
 use core::fmt;
@@ -19,6 +21,19 @@ pub const FRAGMENT_VERSION: char = '1';
 
 const SECRET_CHARS: usize = base64url::encoded_len(SECRET_LEN);
 
+/// Bytes of a relay certificate pin: a SHA-256 digest.
+pub const PIN_LEN: usize = 32;
+
+/// The separator between the secret and the pin in a fragment.
+pub const PIN_SEPARATOR: char = '.';
+
+/// The pin of a relay certificate whose SubjectPublicKeyInfo (DER, outer
+/// `SEQUENCE` included) is `spki`: its SHA-256 (SPEC.md section 2).
+pub fn relay_pin(spki: &[u8]) -> [u8; PIN_LEN] {
+    use sha2::Digest;
+    sha2::Sha256::digest(spki).into()
+}
+
 fn role_char(role: Role) -> char {
     match role {
         Role::Reader => 'r',
@@ -32,6 +47,7 @@ pub struct Link {
     origin: String,
     session: SessionId,
     secret: LinkSecret,
+    pin: Option<[u8; PIN_LEN]>,
 }
 
 impl fmt::Debug for Link {
@@ -39,6 +55,7 @@ impl fmt::Debug for Link {
         f.debug_struct("Link")
             .field("relay_url", &self.relay_url())
             .field("role", &self.secret.role())
+            .field("pinned", &self.pin.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -70,7 +87,25 @@ impl Link {
             origin: origin.to_owned(),
             session,
             secret,
+            pin: None,
         })
+    }
+
+    /// The same link, pinned to the relay certificate whose
+    /// SubjectPublicKeyInfo hashes to `pin` ([`relay_pin`]): a client then
+    /// trusts that certificate, and only it, for this relay, with no CA.
+    /// Only an `https` origin can be pinned.
+    pub fn with_relay_pin(mut self, pin: [u8; PIN_LEN]) -> Result<Self, LinkError> {
+        if !self.origin.starts_with("https://") {
+            return Err(LinkError::PinNeedsHttps);
+        }
+        self.pin = Some(pin);
+        Ok(self)
+    }
+
+    /// The relay certificate pin, if the link carries one.
+    pub fn relay_pin(&self) -> Option<&[u8; PIN_LEN]> {
+        self.pin.as_ref()
     }
 
     /// Parse a link. Every malformed part has its own [`LinkError`].
@@ -93,7 +128,10 @@ impl Link {
             Some(other) => return Err(LinkError::UnknownRole(other)),
             None => return Err(LinkError::SecretLength(0)),
         };
-        let encoded = chars.as_str();
+        let (encoded, pin) = match chars.as_str().split_once(PIN_SEPARATOR) {
+            Some((secret, pin)) => (secret, Some(pin)),
+            None => (chars.as_str(), None),
+        };
         if encoded.len() != SECRET_CHARS {
             return Err(LinkError::SecretLength(encoded.len()));
         }
@@ -101,10 +139,25 @@ impl Link {
             base64url::decode_exact::<SECRET_LEN>(encoded.as_bytes())
                 .ok_or(LinkError::NonCanonicalBase64)?,
         );
+        let pin = match pin {
+            None => None,
+            Some(pin) => {
+                if pin.len() != SECRET_CHARS {
+                    return Err(LinkError::PinLength(pin.len()));
+                }
+                let pin = base64url::decode_exact::<PIN_LEN>(pin.as_bytes())
+                    .ok_or(LinkError::NonCanonicalPin)?;
+                if !origin.starts_with("https://") {
+                    return Err(LinkError::PinNeedsHttps);
+                }
+                Some(pin)
+            }
+        };
         Ok(Link {
             origin: origin.to_owned(),
             session,
             secret: LinkSecret::from_bytes(role, *bytes),
+            pin,
         })
     }
 
@@ -144,6 +197,10 @@ impl Link {
         out.push(FRAGMENT_VERSION);
         out.push(role_char(self.secret.role()));
         base64url::encode(self.secret.expose(), &mut out);
+        if let Some(pin) = &self.pin {
+            out.push(PIN_SEPARATOR);
+            base64url::encode(pin, &mut out);
+        }
         out
     }
 }

@@ -425,3 +425,25 @@ fn print_spec_vectors() {
         }
     }
 }
+
+/// SPEC.md section 2: the pinned link vector. The pin is the SHA-256 of
+/// the SPKI, and the link prints and parses exactly.
+#[test]
+fn spec_pinned_link_vector() {
+    let [v] = spec::vectors("link/pinned-1").try_into().unwrap();
+    let pin = crate::relay_pin(&v.hex("spki"));
+    assert_eq!(hex::encode(pin), v.get("pin"));
+    let session = SessionId::new(v.get("session_id")).unwrap();
+    let secret = LinkSecret::from_bytes(
+        Role::Writer,
+        v.hex("writer_secret").try_into().unwrap(),
+    );
+    let link = Link::new(v.get("origin"), session, secret)
+        .unwrap()
+        .with_relay_pin(pin)
+        .unwrap();
+    assert_eq!(*link.to_url(), v.get("link"));
+    let parsed = Link::parse(v.get("link")).unwrap();
+    assert_eq!(parsed.relay_pin(), Some(&pin));
+    assert_eq!(parsed.origin(), v.get("origin"));
+}

@@ -439,6 +439,38 @@ fn links_round_trip_for_every_role() {
     }
 }
 
+/// Issue 15, item 1: a link may pin the relay's certificate; the pin
+/// survives printing and parsing, links without one parse as before, and
+/// only an https link can carry one.
+#[test]
+fn pinned_links_round_trip_and_old_links_still_parse() {
+    let sid = session("k3Vn8sQe2Tq9Xw4L");
+    let admin = host(15, &sid);
+    let pin = taiku_crypto::relay_pin(b"not really an SPKI");
+    for role in Role::ALL {
+        let plain = Link::new("https://relay.example", sid.clone(), admin.secret(role).unwrap())
+            .unwrap();
+        assert_eq!(plain.relay_pin(), None);
+        let plain_url = plain.to_url();
+        let pinned = plain.with_relay_pin(pin).unwrap();
+        let url = pinned.to_url();
+        assert_eq!(url.len(), plain_url.len() + 44);
+        assert!(url.starts_with(plain_url.as_str()));
+        let parsed = Link::parse(&url).unwrap();
+        assert_eq!(parsed.relay_pin(), Some(&pin));
+        assert_eq!(parsed.role(), role);
+        assert_eq!(*parsed.to_url(), *url);
+        assert_eq!(parsed.relay_url(), "https://relay.example/s/k3Vn8sQe2Tq9Xw4L");
+        assert!(format!("{parsed:?}").contains("pinned: true"));
+    }
+    let local = Link::new("http://127.0.0.1:8080", sid, admin.secret(Role::Writer).unwrap())
+        .unwrap();
+    assert_eq!(
+        local.with_relay_pin(pin).unwrap_err(),
+        LinkError::PinNeedsHttps
+    );
+}
+
 #[test]
 fn every_malformed_link_has_its_own_error() {
     let good =
@@ -493,8 +525,28 @@ fn every_malformed_link_has_its_own_error() {
             LinkError::NonCanonicalBase64,
         ),
     ];
-    for (text, error) in cases {
-        assert_eq!(Link::parse(text).unwrap_err(), *error, "{text}");
+    let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    let pinned = |origin: &str, pin: &str| format!("{origin}/s/k3Vn8sQe2Tq9Xw4L#1w{secret}.{pin}");
+    assert!(Link::parse(&pinned("https://relay.example", secret)).is_ok());
+    let pin_cases = [
+        (pinned("https://relay.example", ""), LinkError::PinLength(0)),
+        (pinned("https://relay.example", "AAEC"), LinkError::PinLength(4)),
+        (
+            pinned("https://relay.example", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9"),
+            LinkError::NonCanonicalPin,
+        ),
+        (
+            pinned("https://relay.example", &format!("{secret}.{secret}")),
+            LinkError::PinLength(87),
+        ),
+        (pinned("http://127.0.0.1:8080", secret), LinkError::PinNeedsHttps),
+    ];
+    for (text, error) in cases
+        .iter()
+        .map(|(t, e)| (t.to_string(), e.clone()))
+        .chain(pin_cases)
+    {
+        assert_eq!(Link::parse(&text).unwrap_err(), error, "{text}");
     }
 }
 

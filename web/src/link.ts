@@ -29,7 +29,10 @@ export type LinkErrorKind =
   | "UnsupportedVersion"
   | "UnknownRole"
   | "SecretLength"
-  | "SecretEncoding";
+  | "SecretEncoding"
+  | "PinLength"
+  | "PinEncoding"
+  | "PinNeedsHttps";
 
 /** A link that does not parse. The message never contains the link. */
 export class LinkError extends Error {
@@ -45,6 +48,9 @@ export interface Link {
   sessionId: string;
   role: Role;
   secret: Uint8Array;
+  /** The relay certificate pin (SPEC.md 2), if the link has one. A browser
+   * cannot pin certificates: it is parsed, kept and printed, never used. */
+  pin?: Uint8Array;
 }
 
 /** Whether `id` is a valid session id. */
@@ -73,37 +79,53 @@ export function parseLink(text: string): Link {
   const sessionId = base.slice(at + 3);
   if (!validOrigin(origin)) throw new LinkError("NotALink");
   if (!validSessionId(sessionId)) throw new LinkError("BadSessionId");
-  const { role, secret } = parseFragment(text.slice(hash + 1));
-  return { origin, sessionId, role, secret };
+  const { role, secret, pin } = parseFragment(text.slice(hash + 1));
+  if (pin !== undefined && !origin.startsWith("https://")) throw new LinkError("PinNeedsHttps");
+  return pin === undefined ? { origin, sessionId, role, secret } : { origin, sessionId, role, secret, pin };
 }
 
-/** Parse a fragment (the part after `#`): version, role letter, secret. */
-export function parseFragment(fragment: string): { role: Role; secret: Uint8Array } {
+/** Parse a fragment (the part after `#`): version, role letter, secret,
+ * and the relay pin after `.` if there is one. */
+export function parseFragment(fragment: string): { role: Role; secret: Uint8Array; pin?: Uint8Array } {
   const chars = [...fragment];
   if (chars.length === 0) throw new LinkError("SecretLength");
   if (chars[0] !== "1") throw new LinkError("UnsupportedVersion");
   if (chars.length === 1) throw new LinkError("SecretLength");
   const role = ROLE_LETTERS[chars[1] ?? ""];
   if (role === undefined) throw new LinkError("UnknownRole");
-  const encoded = chars.slice(2).join("");
+  const rest = chars.slice(2).join("");
+  const dot = rest.indexOf(".");
+  const encoded = dot < 0 ? rest : rest.slice(0, dot);
   if (encoded.length !== SECRET_CHARS) throw new LinkError("SecretLength");
-  return { role, secret: decodeSecret(encoded) };
+  const secret = decode32(encoded, "SecretEncoding");
+  if (dot < 0) return { role, secret };
+  const pinText = rest.slice(dot + 1);
+  if (pinText.length !== SECRET_CHARS) throw new LinkError("PinLength");
+  return { role, secret, pin: decode32(pinText, "PinEncoding") };
 }
 
-/** Print a link. */
-export function formatLink(origin: string, sessionId: string, role: Role, secret: Uint8Array): string {
+/** Print a link, with its relay pin if given. */
+export function formatLink(
+  origin: string,
+  sessionId: string,
+  role: Role,
+  secret: Uint8Array,
+  pin?: Uint8Array,
+): string {
   const letter = Object.keys(ROLE_LETTERS).find((k) => ROLE_LETTERS[k] === role) ?? "";
-  return `${origin}/s/${sessionId}#1${letter}${encodeSecret(secret)}`;
+  const pinned = pin === undefined ? "" : `.${encode32(pin)}`;
+  return `${origin}/s/${sessionId}#1${letter}${encode32(secret)}${pinned}`;
 }
 
-function decodeSecret(text: string): Uint8Array {
+/** 32 bytes from 43 characters of canonical unpadded URL-safe base64. */
+function decode32(text: string, error: LinkErrorKind): Uint8Array {
   const out = new Uint8Array(SECRET_LEN);
   let acc = 0;
   let bits = 0;
   let n = 0;
   for (const ch of text) {
     const v = B64.indexOf(ch);
-    if (v < 0) throw new LinkError("SecretEncoding");
+    if (v < 0) throw new LinkError(error);
     acc = ((acc << 6) | v) & 0xfff;
     bits += 6;
     if (bits >= 8) {
@@ -112,11 +134,11 @@ function decodeSecret(text: string): Uint8Array {
     }
   }
   // 43 characters carry 258 bits: the 2 left over must be zero (canonical).
-  if ((acc & ((1 << bits) - 1)) !== 0) throw new LinkError("SecretEncoding");
+  if ((acc & ((1 << bits) - 1)) !== 0) throw new LinkError(error);
   return out;
 }
 
-function encodeSecret(secret: Uint8Array): string {
+function encode32(secret: Uint8Array): string {
   let out = "";
   let acc = 0;
   let bits = 0;

@@ -72,6 +72,9 @@ const LINK_ERRORS: Record<string, string> = {
   UnknownRole: "This link's role is not one taiku knows.",
   SecretLength: "This link's secret is cut short or too long: copy the whole link.",
   SecretEncoding: "This link's secret is damaged: copy the whole link again.",
+  PinLength: "This link's relay pin is cut short or too long: copy the whole link.",
+  PinEncoding: "This link's relay pin is damaged: copy the whole link again.",
+  PinNeedsHttps: "This link pins a certificate but is not https://: it is not valid.",
 };
 
 const ROLE_NAMES: Record<number, string> = { [Role.Reader]: "reader", [Role.Writer]: "writer", [Role.Admin]: "admin" };
@@ -93,6 +96,8 @@ function start(): void {
   const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
   const p = new Participant(link.role, link.secret, link.sessionId, { ...DEFAULT_CONFIG, name: "guest", deviceLabel: "browser" }, random);
   link.secret.fill(0);
+  // A pin (SPEC.md 2) is for native clients: the browser checks the
+  // relay's certificate itself.
   roleEl.textContent = `${ROLE_NAMES[link.role]} link`;
   const session = new Session(p);
   // SPEC.md 12.1: no plain ws:// to a host that is not this machine unless

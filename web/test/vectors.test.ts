@@ -184,6 +184,30 @@ test("links: each malformed form has its own error", () => {
   assert.equal(parseLink(good).role, Role.Admin);
 });
 
+test("link/pinned-1: a pinned link parses, keeps its pin and prints exactly", () => {
+  const v = all.get("link/pinned-1");
+  assert.ok(v);
+  const link = parseLink(field(v, "link"));
+  assert.equal(link.origin, field(v, "origin"));
+  assert.equal(link.sessionId, field(v, "session_id"));
+  assert.equal(link.role, Role.Writer);
+  assert.equal(toHex(link.secret), field(v, "writer_secret"));
+  assert.equal(toHex(link.pin ?? new Uint8Array()), field(v, "pin"));
+  assert.equal(formatLink(link.origin, link.sessionId, link.role, link.secret, link.pin), field(v, "link"));
+  const secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+  const base = "https://relay.example/s/spec-vector-0001#1w" + secret;
+  const cases: [string, string][] = [
+    [`${base}.`, "PinLength"],
+    [`${base}.AAEC`, "PinLength"],
+    [`${base}.${secret.replace(/h8$/, "h9")}`, "PinEncoding"],
+    [`${base}.${secret}.${secret}`, "PinLength"],
+    [`http://127.0.0.1:8080/s/spec-vector-0001#1w${secret}.${secret}`, "PinNeedsHttps"],
+  ];
+  for (const [text, kind] of cases) {
+    assert.throws(() => parseLink(text), (e: unknown) => e instanceof LinkError && e.kind === kind, text);
+  }
+});
+
 test("links: refusals follow the order of SPEC.md 2", () => {
   const base = "https://relay.example/s/spec-vector-0001";
   const cases: [string, string][] = [
