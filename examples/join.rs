@@ -1,7 +1,7 @@
 //! Join a shared terminal from a link.
 //!
 //! ```text
-//! cargo run --release --example join [-- --allow-insecure]   # asks for the link
+//! cargo run --release --example join [-- --allow-insecure] [--ca-cert FILE]   # asks for the link
 //! TAIKU_LINK='https://HOST/s/ID#FRAGMENT' cargo run --release --example join
 //! cargo run --release --example join -- 'https://HOST/s/ID#FRAGMENT'   # visible in ps
 //! ```
@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use taiku_crypto::Link;
 use taiku_examples::{
-    Args, ESCAPE, LINK_ENV, LinkSource, RawMode, endpoint_or_fail, fail, init_file_logging, notice,
-    out, read_link, stdin_chunks, user_name,
+    Args, ESCAPE, LINK_ENV, LinkSource, RawMode, check_relay, client_tls, endpoint_or_fail, fail,
+    init_file_logging, notice, out, read_link, stdin_chunks, user_name,
 };
 use taiku_proto::{ParticipantId, TerminalId};
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
@@ -44,7 +44,7 @@ fn peer_name(view: &taiku_session::participant::View, id: ParticipantId) -> Stri
 #[tokio::main]
 async fn main() {
     let log = init_file_logging("join");
-    let args = Args::parse(&[], &["allow-insecure"]).unwrap_or_else(|e| fail(2, e));
+    let args = Args::parse(&["ca-cert"], &["allow-insecure"]).unwrap_or_else(|e| fail(2, e));
     let argument = match args.positional.as_slice() {
         [] => None,
         [link] => Some(link.as_str()),
@@ -71,9 +71,13 @@ async fn main() {
         ..ParticipantConfig::default()
     };
     let participant = Participant::new(config, &link, os_rng());
+    let tls = client_tls(&args, Some(&link));
+    check_relay(&endpoint, &tls).await;
     // Once joined, a lost connection is retried with backoff and the
     // session rejoined.
-    let (mut handle, _task) = spawn_participant(participant, DriverConfig::new(endpoint));
+    let mut driver = DriverConfig::new(endpoint);
+    driver.tls = tls;
+    let (mut handle, _task) = spawn_participant(participant, driver);
 
     // Admission. A first attempt that fails is reported at once.
     let joined = tokio::time::timeout(Duration::from_secs(15), async {

@@ -1,23 +1,27 @@
 //! Share your shell: the main job.
 //!
 //! ```text
-//! cargo run --release --example share [-- --relay https://relay.example]
+//! cargo run --release --example share [-- --relay https://relay.example [--ca-cert FILE]]
+//!     [--bind ADDRESS:PORT [--tls | --plain]]
 //!     [--enable-readers] [--admin-link] [--allow-insecure] [--web DIR]
 //! ```
 //!
 //! With no arguments it starts an embedded relay on 127.0.0.1 (a free
-//! port) that also serves the browser client (`--web DIR`, by default
+//! port; `--bind 192.168.1.5:8443` to let others on your network in, over
+//! TLS with a certificate made at start that the printed links pin) that
+//! also serves the browser client (`--web DIR`, by default
 //! `web/dist` of this repository when it is built), spawns your shell in a PTY, shows it in this terminal as usual,
 //! and prints the writer link. Keys: everything goes to your shell, except
 //! Ctrl-] then `n` (open another terminal, which participants see),
 //! Ctrl-] then `q` (stop sharing).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use taiku_examples::{
-    Args, ESCAPE, RawMode, endpoint_or_fail, fail, init_file_logging, notice, out, stdin_chunks,
-    user_name, web_build_hint, web_client,
+    Args, ESCAPE, RawMode, check_relay, client_tls, endpoint_or_fail, fail, init_file_logging,
+    notice, out, stdin_chunks, user_name, web_build_hint, web_client,
 };
 use taiku_proto::message as m;
 use taiku_proto::{ParticipantId, Role};
@@ -25,6 +29,7 @@ use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::RelayServer;
 use taiku_transport::drive::{DriverConfig, ShellSpec, Terminals, os_rng, spawn_host};
+use taiku_transport::tls::{ClientTls, self_signed};
 
 /// A participant's name for notices: its display name and id (names are
 /// chosen by participants, so two may look alike), or "you" for the host.
@@ -40,35 +45,77 @@ fn who(names: &BTreeMap<ParticipantId, String>, id: ParticipantId) -> String {
 async fn main() {
     let log = init_file_logging("share");
     let args = Args::parse(
-        &["relay", "web"],
-        &["enable-readers", "admin-link", "allow-insecure"],
+        &["relay", "web", "bind", "ca-cert"],
+        &[
+            "enable-readers",
+            "admin-link",
+            "allow-insecure",
+            "tls",
+            "plain",
+        ],
     )
     .unwrap_or_else(|e| fail(2, e));
-    let allow_insecure = args.switch("allow-insecure");
+    let mut allow_insecure = args.switch("allow-insecure");
 
-    // The relay: remote, or embedded on loopback with the browser client.
+    // The relay: remote, or embedded (on loopback unless --bind says
+    // otherwise) with the browser client.
     let mut browser_client = true;
+    let mut pin = None;
     let (origin, embedded) = match args.value("relay") {
-        Some(_) if args.value("web").is_some() => fail(
+        Some(_) if args.value("web").is_some() || args.value("bind").is_some() => fail(
             2,
-            "--web is for the embedded relay; it does not go with --relay",
+            "--web and --bind are for the embedded relay; they do not go with --relay",
         ),
         Some(url) => (url.trim_end_matches('/').to_owned(), None),
         None => {
+            let bind: SocketAddr = args
+                .value("bind")
+                .unwrap_or("127.0.0.1:0")
+                .parse()
+                .unwrap_or_else(|e| fail(2, format!("--bind needs ADDRESS:PORT: {e}")));
+            if bind.ip().is_unspecified() {
+                fail(
+                    2,
+                    format!(
+                        "--bind needs the address others reach you at (for instance \
+                         192.168.1.5:8443), not {}: links name it",
+                        bind.ip()
+                    ),
+                );
+            }
+            if args.switch("tls") && args.switch("plain") {
+                fail(2, "--tls and --plain do not go together");
+            }
+            // Off this machine, TLS with a certificate made now; links pin
+            // it, so joiners need no CA. Plain only when asked.
+            let tls = if args.switch("tls") || (!bind.ip().is_loopback() && !args.switch("plain")) {
+                let (acceptor, made) = self_signed(&[bind.ip().to_string()])
+                    .unwrap_or_else(|e| fail(1, format!("cannot make a certificate: {e}")));
+                pin = Some(made);
+                Some(acceptor)
+            } else {
+                // Our own plain relay: no need to be told twice.
+                allow_insecure |= args.switch("plain");
+                None
+            };
             let web = web_client(&args);
             browser_client = web.is_some();
-            let relay = RelayServer::bind_with(
-                ([127, 0, 0, 1], 0).into(),
-                None,
-                RelayConfig::default(),
-                web,
-            )
-            .await
-            .unwrap_or_else(|e| fail(1, format!("cannot start the embedded relay: {e}")));
+            let relay = RelayServer::bind_with(bind, tls, RelayConfig::default(), web)
+                .await
+                .unwrap_or_else(|e| {
+                    fail(1, format!("cannot start the embedded relay on {bind}: {e}"))
+                });
             (relay.origin(), Some(relay))
         }
     };
     let endpoint = endpoint_or_fail(&origin, allow_insecure);
+    let tls = match pin {
+        Some(pin) => ClientTls::pinned(pin),
+        None => client_tls(&args, None),
+    };
+    if embedded.is_none() {
+        check_relay(&endpoint, &tls).await;
+    }
 
     let options = m::SessionOptions {
         readers_enabled: args.switch("enable-readers"),
@@ -80,15 +127,22 @@ async fn main() {
         ..HostConfig::default()
     };
     let host = Host::generate(config, options, os_rng());
-    let mut links = vec![("writer", host.link(&origin, Role::Writer))];
+    let link = |role| {
+        host.link(&origin, role).and_then(|link| match pin {
+            Some(pin) => link.with_relay_pin(pin),
+            None => Ok(link),
+        })
+    };
+    let mut links = vec![("writer", link(Role::Writer))];
     if args.switch("enable-readers") {
-        links.push(("reader", host.link(&origin, Role::Reader)));
+        links.push(("reader", link(Role::Reader)));
     }
     if args.switch("admin-link") {
-        links.push(("admin", host.link(&origin, Role::Admin)));
+        links.push(("admin", link(Role::Admin)));
     }
 
-    let driver = DriverConfig::new(endpoint);
+    let mut driver = DriverConfig::new(endpoint);
+    driver.tls = tls;
     let (mut host, host_task) = spawn_host(host, driver);
     // Wait until the relay accepts the session.
     let online = tokio::time::timeout(Duration::from_secs(15), async {
@@ -116,6 +170,12 @@ async fn main() {
     }
     if !browser_client {
         println!("{}", web_build_hint());
+    }
+    if pin.is_some() {
+        println!(
+            "The relay at {origin} has a certificate made just now: the links pin it, so `join` \
+             needs nothing else; a browser will warn about it once."
+        );
     }
     println!(
         "Sharing your shell. Writers type after asking for control (Ctrl-] a in join), which is approved."

@@ -8,7 +8,9 @@ use std::io::Write;
 use std::path::Path;
 
 use taiku_transport::endpoint::{Endpoint, EndpointError};
+use taiku_transport::tls::ClientTls;
 use taiku_transport::web::{BUILD_COMMAND, WebClient};
+use taiku_transport::ws::ConnectError;
 
 /// Print a one-line error and exit with `code`. Messages never carry a
 /// secret: callers pass errors whose texts name endpoints and reasons only.
@@ -74,6 +76,64 @@ pub fn endpoint_or_fail(origin: &str, allow_insecure: bool) -> Endpoint {
         ),
         e => fail(2, format!("{e} ({origin})")),
     })
+}
+
+/// What a client trusts for the relay: the link's pin if it has one (no
+/// CA needed), plus the certificates of `--ca-cert FILE` if given.
+pub fn client_tls(args: &Args, link: Option<&taiku_crypto::Link>) -> ClientTls {
+    if let Some(link) = link
+        && link.relay_pin().is_some()
+    {
+        return ClientTls::for_link(link);
+    }
+    match args.value("ca-cert") {
+        Some(path) => {
+            let pem =
+                std::fs::read(path).unwrap_or_else(|e| fail(1, format!("--ca-cert {path}: {e}")));
+            ClientTls::default()
+                .with_extra_roots(&pem)
+                .unwrap_or_else(|e| fail(1, format!("--ca-cert {path}: {e}")))
+        }
+        None => ClientTls::default(),
+    }
+}
+
+/// Connect once to the relay, so that a failure is reported in one line
+/// that says what to do, before the driver (which retries) takes over.
+pub async fn check_relay(endpoint: &Endpoint, tls: &ClientTls) {
+    let attempt = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        taiku_transport::ws::connect(endpoint, tls),
+    )
+    .await;
+    match attempt {
+        Ok(Ok(_)) => {}
+        Ok(Err(ConnectError::Tls { source, .. })) => {
+            let reason = source.to_string();
+            if reason.contains("UnknownIssuer")
+                || reason.contains("NotValidForName")
+                || reason.contains("invalid peer certificate")
+            {
+                fail(
+                    1,
+                    format!(
+                        "the relay at {endpoint} has a certificate this machine does not trust \
+                         ({reason}): use a link that pins it (share --bind prints one), or pass \
+                         --ca-cert FILE with the relay's certificate or CA"
+                    ),
+                )
+            }
+            fail(
+                1,
+                format!("TLS with the relay at {endpoint} failed: {reason}"),
+            )
+        }
+        Ok(Err(e)) => fail(1, e),
+        Err(_) => fail(
+            1,
+            format!("cannot reach the relay at {endpoint}: no answer in 10 s"),
+        ),
+    }
 }
 
 /// The environment variable that may carry a link, so it is not in the

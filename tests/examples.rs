@@ -25,8 +25,15 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn share_prints_a_link_that_join_can_use() {
+/// `share` running in a pseudo-terminal, and the writer link it printed.
+struct Sharing {
+    master: Box<dyn portable_pty::MasterPty + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    writer: Box<dyn Write + Send>,
+    link: String,
+}
+
+fn start_share(args: &[&str]) -> Sharing {
     let pty = native_pty_system()
         .openpty(PtySize {
             rows: 24,
@@ -36,12 +43,12 @@ async fn share_prints_a_link_that_join_can_use() {
         })
         .unwrap();
     let mut cmd = CommandBuilder::new(example("share"));
+    cmd.args(args);
     cmd.env("SHELL", "/bin/sh");
-    cmd.env("RUST_LOG", "warn");
-    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    let child = pty.slave.spawn_command(cmd).unwrap();
     drop(pty.slave);
     let mut reader = pty.master.try_clone_reader().unwrap();
-    let mut writer = pty.master.take_writer().unwrap();
+    let writer = pty.master.take_writer().unwrap();
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
@@ -59,9 +66,25 @@ async fn share_prints_a_link_that_join_can_use() {
         }
         let chunk = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("share prints a link");
+            .unwrap_or_else(|_| panic!("share prints a link: {seen:?}"));
         seen.push_str(&String::from_utf8_lossy(&chunk));
     };
+    Sharing {
+        master: pty.master,
+        child,
+        writer,
+        link,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_prints_a_link_that_join_can_use() {
+    let Sharing {
+        master,
+        mut child,
+        mut writer,
+        link,
+    } = start_share(&[]);
     let parsed = Link::parse(&link).expect("the printed link parses");
     assert!(parsed.origin().starts_with("http://127.0.0.1:"));
 
@@ -86,7 +109,7 @@ async fn share_prints_a_link_that_join_can_use() {
     assert_eq!(found, Ok(true), "{}", String::from_utf8_lossy(&screen));
     // Issue 15, item 7: the host's window changes size; the shared
     // terminal follows (its shell sees it, and so does the participant).
-    pty.master
+    master
         .resize(PtySize {
             rows: 31,
             cols: 101,
@@ -184,9 +207,14 @@ fn join_reports_bad_links_and_unreachable_relays() {
     one_line_error(&err, "error: cannot reach the relay");
     assert!(!err.contains(secret), "the error names no secret");
     // Issue 15, item 2: the error names the flag that fixes it.
-    let (code, err) = join(&format!("http://relay.example/s/k3Vn8sQe2Tq9Xw4L#1w{secret}"));
+    let (code, err) = join(&format!(
+        "http://relay.example/s/k3Vn8sQe2Tq9Xw4L#1w{secret}"
+    ));
     assert_eq!(code, 2);
-    one_line_error(&err, "error: plain ws:// to a relay that is not on this machine");
+    one_line_error(
+        &err,
+        "error: plain ws:// to a relay that is not on this machine",
+    );
     assert!(err.contains("--allow-insecure"), "{err}");
 }
 
@@ -250,4 +278,54 @@ fn relay_reports_a_port_in_use() {
     let (code, err) = run("relay", &["--bogus"]);
     assert_eq!(code, 2);
     one_line_error(&err, "error: unknown option --bogus");
+}
+
+/// Issue 15, item 1: `share --bind` off this machine serves TLS with a
+/// certificate made at start and prints links that pin it; `join` with
+/// such a link needs no CA. (`--tls` forces it on loopback, where the
+/// test runs; off loopback it is the default.) A link without the pin is
+/// refused with a line that names the fix.
+#[test]
+fn share_on_a_network_gives_pinned_links_that_join_trusts() {
+    let mut sharing = start_share(&["--bind", "127.0.0.1:0", "--tls"]);
+    let parsed = Link::parse(&sharing.link).expect("the printed link parses");
+    assert!(parsed.origin().starts_with("https://127.0.0.1:"));
+    assert!(parsed.relay_pin().is_some(), "{}", sharing.link);
+    let mut joiner = Command::new(example("join"))
+        .env("TAIKU_LINK", &sharing.link)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = joiner.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.contains("Joined as Writer") {
+        let chunk = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("join joins: {seen:?}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let _ = joiner.kill();
+    let _ = joiner.wait();
+    // The same link without its pin: the certificate is not trusted, and
+    // the error says what to do.
+    let (unpinned, _) = sharing.link.rsplit_once('.').unwrap();
+    let (code, err) = join(unpinned);
+    assert_eq!(code, 1);
+    one_line_error(&err, "error: the relay at");
+    assert!(err.contains("--ca-cert"), "{err}");
+    let _ = sharing.writer.write_all(&[0x1d, b'q']);
+    let _ = sharing.child.wait();
+    drop(sharing.master);
 }

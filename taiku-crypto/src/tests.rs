@@ -434,10 +434,7 @@ fn spec_pinned_link_vector() {
     let pin = crate::relay_pin(&v.hex("spki"));
     assert_eq!(hex::encode(pin), v.get("pin"));
     let session = SessionId::new(v.get("session_id")).unwrap();
-    let secret = LinkSecret::from_bytes(
-        Role::Writer,
-        v.hex("writer_secret").try_into().unwrap(),
-    );
+    let secret = LinkSecret::from_bytes(Role::Writer, v.hex("writer_secret").try_into().unwrap());
     let link = Link::new(v.get("origin"), session, secret)
         .unwrap()
         .with_relay_pin(pin)

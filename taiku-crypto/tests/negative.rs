@@ -448,8 +448,12 @@ fn pinned_links_round_trip_and_old_links_still_parse() {
     let admin = host(15, &sid);
     let pin = taiku_crypto::relay_pin(b"not really an SPKI");
     for role in Role::ALL {
-        let plain = Link::new("https://relay.example", sid.clone(), admin.secret(role).unwrap())
-            .unwrap();
+        let plain = Link::new(
+            "https://relay.example",
+            sid.clone(),
+            admin.secret(role).unwrap(),
+        )
+        .unwrap();
         assert_eq!(plain.relay_pin(), None);
         let plain_url = plain.to_url();
         let pinned = plain.with_relay_pin(pin).unwrap();
@@ -460,11 +464,18 @@ fn pinned_links_round_trip_and_old_links_still_parse() {
         assert_eq!(parsed.relay_pin(), Some(&pin));
         assert_eq!(parsed.role(), role);
         assert_eq!(*parsed.to_url(), *url);
-        assert_eq!(parsed.relay_url(), "https://relay.example/s/k3Vn8sQe2Tq9Xw4L");
+        assert_eq!(
+            parsed.relay_url(),
+            "https://relay.example/s/k3Vn8sQe2Tq9Xw4L"
+        );
         assert!(format!("{parsed:?}").contains("pinned: true"));
     }
-    let local = Link::new("http://127.0.0.1:8080", sid, admin.secret(Role::Writer).unwrap())
-        .unwrap();
+    let local = Link::new(
+        "http://127.0.0.1:8080",
+        sid,
+        admin.secret(Role::Writer).unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         local.with_relay_pin(pin).unwrap_err(),
         LinkError::PinNeedsHttps
@@ -530,16 +541,25 @@ fn every_malformed_link_has_its_own_error() {
     assert!(Link::parse(&pinned("https://relay.example", secret)).is_ok());
     let pin_cases = [
         (pinned("https://relay.example", ""), LinkError::PinLength(0)),
-        (pinned("https://relay.example", "AAEC"), LinkError::PinLength(4)),
         (
-            pinned("https://relay.example", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9"),
+            pinned("https://relay.example", "AAEC"),
+            LinkError::PinLength(4),
+        ),
+        (
+            pinned(
+                "https://relay.example",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9",
+            ),
             LinkError::NonCanonicalPin,
         ),
         (
             pinned("https://relay.example", &format!("{secret}.{secret}")),
             LinkError::PinLength(87),
         ),
-        (pinned("http://127.0.0.1:8080", secret), LinkError::PinNeedsHttps),
+        (
+            pinned("http://127.0.0.1:8080", secret),
+            LinkError::PinNeedsHttps,
+        ),
     ];
     for (text, error) in cases
         .iter()

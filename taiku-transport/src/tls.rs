@@ -58,8 +58,8 @@ pub fn self_signed(names: &[String]) -> io::Result<(TlsAcceptor, [u8; taiku_cryp
 
 /// The pin of a DER certificate: the SHA-256 of its SubjectPublicKeyInfo.
 pub fn certificate_pin(cert: &CertificateDer<'_>) -> io::Result<[u8; taiku_crypto::PIN_LEN]> {
-    let parsed =
-        webpki::EndEntityCert::try_from(cert).map_err(|e| invalid("certificate", format!("{e:?}")))?;
+    let parsed = webpki::EndEntityCert::try_from(cert)
+        .map_err(|e| invalid("certificate", format!("{e:?}")))?;
     Ok(taiku_crypto::relay_pin(&parsed.subject_public_key_info()))
 }
 
@@ -151,8 +151,9 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
         _ocsp_response: &[u8],
         _now: rustls_pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        let pin = certificate_pin(end_entity)
-            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+        let pin = certificate_pin(end_entity).map_err(|_| {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+        })?;
         if pin == self.pin {
             Ok(rustls::client::danger::ServerCertVerified::assertion())
         } else {
