@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use taiku_crypto::Link;
 use taiku_examples::{
-    Args, ESCAPE, LINK_ENV, LinkSource, RawMode, check_relay, client_tls, endpoint_or_fail, fail,
-    init_file_logging, notice, out, read_link, stdin_chunks, user_name,
+    Args, ESCAPE, LINK_ENV, LinkSource, RawMode, check_relay, client_tls, end_reason,
+    endpoint_or_fail, fail, init_file_logging, notice, out, read_link, stdin_chunks, user_name,
 };
 use taiku_proto::{ParticipantId, TerminalId};
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
@@ -180,6 +180,10 @@ async fn main() {
                     )),
                     ParticipantEvent::HostOnline => notice("the host is back"),
                     ParticipantEvent::Disconnected => notice("connection to the relay lost"),
+                    ParticipantEvent::Denied(_) => {
+                        drop(raw);
+                        fail(1, "the relay no longer has this session (the relay restarted, or the session ended)");
+                    }
                     ParticipantEvent::Reconnecting { attempt, delay } => notice(&format!(
                         "relay unreachable; retrying in {:.1} s (attempt {attempt})",
                         delay.as_secs_f32()
@@ -194,7 +198,7 @@ async fn main() {
                     ParticipantEvent::ActionRefused { reason, .. } => notice(&format!("refused by the relay: {reason:?}")),
                     ParticipantEvent::Ended(reason) => {
                         drop(raw);
-                        fail(1, format!("the session ended ({reason:?})"));
+                        fail(1, format!("the session ended: {}", end_reason(reason)));
                     }
                     _ => {}
                 }

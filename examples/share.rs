@@ -20,8 +20,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use taiku_examples::{
-    Args, ESCAPE, RawMode, check_relay, client_tls, endpoint_or_fail, fail, init_file_logging,
-    notice, out, stdin_chunks, user_name, web_build_hint, web_client,
+    Args, ESCAPE, RawMode, check_relay, client_tls, end_reason, endpoint_or_fail, fail,
+    init_file_logging, notice, out, stdin_chunks, user_name, web_build_hint, web_client,
 };
 use taiku_proto::message as m;
 use taiku_proto::{ParticipantId, Role};
@@ -288,7 +288,17 @@ async fn main() {
                     HostEvent::ControlChanged { term, controller, .. } => {
                         notice(&format!("terminal {term} is now controlled by {}", who(&names, controller)))
                     }
-                    HostEvent::Ended(_) => break,
+                    HostEvent::Ended(reason) => {
+                        notice(&format!("the session ended: {}", end_reason(reason)));
+                        break;
+                    }
+                    HostEvent::SessionLost => {
+                        notice(
+                            "the relay no longer knows this session (it restarted, or the grace \
+                             window ended): run share again for a new session and new links",
+                        );
+                        break;
+                    }
                     _ => {}
                 }
             }

@@ -329,3 +329,77 @@ fn share_on_a_network_gives_pinned_links_that_join_trusts() {
     let _ = sharing.child.wait();
     drop(sharing.master);
 }
+
+/// The next event of a client loop within 5 s (`None`: the loop ended).
+async fn next<M: taiku_transport::drive::Machine>(
+    handle: &mut taiku_transport::drive::ClientHandle<M>,
+) -> Option<M::Event> {
+    tokio::time::timeout(Duration::from_secs(5), handle.events.recv())
+        .await
+        .expect("an event within 5 s")
+}
+
+/// The `relay` example on `addr`, until killed.
+fn relay_process(addr: &str) -> std::process::Child {
+    let mut child = Command::new(example("relay"))
+        .args(["--bind", addr])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // It says where it listens once it does.
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains("listening"), "{line:?}");
+    child
+}
+
+/// Issue 15, item 5: a relay killed with SIGKILL and started again has
+/// lost the session. The host notices the loss at once, says it is
+/// reconnecting, and learns within 5 s of the relay's return that the
+/// session is gone, instead of retrying for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_relay_restart_the_host_is_told_the_session_is_gone() {
+    use taiku_session::host::{Host, HostConfig, HostEvent};
+    use taiku_transport::drive::spawn_host;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut relay = relay_process(&addr);
+    let origin = format!("http://{addr}");
+    let host = Host::generate(HostConfig::default(), Default::default(), os_rng());
+    let (mut host, _task) = spawn_host(
+        host,
+        DriverConfig::new(Endpoint::from_origin(&origin, false).unwrap()),
+    );
+    while !matches!(next(&mut host).await, Some(HostEvent::Online { .. })) {}
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+    assert_eq!(next(&mut host).await, Some(HostEvent::Offline));
+    assert!(matches!(
+        next(&mut host).await,
+        Some(HostEvent::Reconnecting { attempt: 1, .. })
+    ));
+    let mut relay = relay_process(&addr);
+    let back = Instant::now();
+    loop {
+        match next(&mut host).await {
+            Some(HostEvent::SessionLost) => break,
+            Some(HostEvent::Online { .. }) => panic!("resumed a session the relay lost"),
+            Some(_) => {}
+            None => panic!("the loop ended without saying why"),
+        }
+    }
+    assert!(back.elapsed() < Duration::from_secs(5), "{:?}", back.elapsed());
+    // Nothing more: the loop ends.
+    assert_eq!(next(&mut host).await, None);
+    relay.kill().unwrap();
+    let _ = relay.wait();
+}

@@ -65,6 +65,10 @@ pub enum HostEvent {
     Refused(RefusalReason),
     /// The session is over.
     Ended(EndReason),
+    /// A resume was denied: the relay no longer has this session (it
+    /// restarted, or the grace window ended). Nothing more will happen; a
+    /// new session needs a new [`Host`](super::Host).
+    SessionLost,
     /// A participant joined.
     Joined {
         /// Its id.

@@ -335,6 +335,17 @@ impl<R: CryptoRng> Host<R> {
                 Some(m::join_result::Outcome::Refused(r)) => {
                     let reason = RefusalReason::try_from(r).unwrap_or(RefusalReason::Unspecified);
                     self.events.push_back(HostEvent::Refused(reason));
+                    // A resume the relay denies: it no longer has the
+                    // session (it restarted, or the grace window ended).
+                    // Trying again cannot help.
+                    if self.phase == (Phase::Admitting { resume: true })
+                        && reason == RefusalReason::Denied
+                    {
+                        self.phase = Phase::Ended;
+                        self.out.clear();
+                        self.keepalive.stop();
+                        self.events.push_back(HostEvent::SessionLost);
+                    }
                 }
                 None => {}
             },

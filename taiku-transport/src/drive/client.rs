@@ -70,7 +70,7 @@ impl Machine for Host<OsRng> {
         self.poll_event()
     }
     fn is_final(event: &HostEvent) -> bool {
-        matches!(event, HostEvent::Ended(_))
+        matches!(event, HostEvent::Ended(_) | HostEvent::SessionLost)
     }
     fn close(&mut self) -> bool {
         self.poll_close()
