@@ -14,10 +14,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use taiku_crypto::Link;
 use taiku_examples::{
-    Args, ESCAPE, LINK_ENV, LinkSource, RawMode, check_relay, client_tls, end_reason,
-    endpoint_or_fail, fail, init_file_logging, notice, out, read_link, stdin_chunks, user_name,
+    ESCAPE, LINK_ENV, LinkSource, RawMode, check_relay, client_tls, end_reason, endpoint_or_fail,
+    fail, init_file_logging, notice, out, read_link, stdin_chunks, user_name,
 };
 use taiku_proto::{ParticipantId, TerminalId};
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
@@ -41,19 +42,28 @@ fn peer_name(view: &taiku_session::participant::View, id: ParticipantId) -> Stri
     }
 }
 
+/// Join a shared terminal. The link is read without echo, or from
+/// TAIKU_LINK, or from standard input; as an argument it is visible to
+/// others in the process list.
+#[derive(clap::Parser)]
+#[command(name = "join", version)]
+struct Cli {
+    /// The link (better: paste it when asked, or set TAIKU_LINK).
+    link: Option<String>,
+    /// Allow plain ws:// to a relay that is not on this machine.
+    #[arg(long)]
+    allow_insecure: bool,
+    /// Trust this PEM certificate or CA for the relay (a link that pins
+    /// the relay's certificate needs none).
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<std::path::PathBuf>,
+}
+
 #[tokio::main]
 async fn main() {
     let log = init_file_logging("join");
-    let args = Args::parse(&["ca-cert"], &["allow-insecure"]).unwrap_or_else(|e| fail(2, e));
-    let argument = match args.positional.as_slice() {
-        [] => None,
-        [link] => Some(link.as_str()),
-        _ => fail(
-            2,
-            "usage: join [LINK]   (or the link on standard input, or in TAIKU_LINK)",
-        ),
-    };
-    let (text, source) = read_link(argument);
+    let args = Cli::parse();
+    let (text, source) = read_link(args.link.as_deref());
     if source == LinkSource::Argument {
         eprintln!(
             "warning: a link on the command line is visible to other users of this machine (ps); \
@@ -64,14 +74,14 @@ async fn main() {
         eprintln!("logging to {}", path.display());
     }
     let link = Link::parse(&text).unwrap_or_else(|e| fail(2, format!("invalid link: {e}")));
-    let endpoint = endpoint_or_fail(link.origin(), args.switch("allow-insecure"));
+    let endpoint = endpoint_or_fail(link.origin(), args.allow_insecure);
     let config = ParticipantConfig {
         name: user_name(),
         device_label: "terminal".into(),
         ..ParticipantConfig::default()
     };
     let participant = Participant::new(config, &link, os_rng());
-    let tls = client_tls(&args, Some(&link));
+    let tls = client_tls(args.ca_cert.as_deref(), Some(&link));
     check_relay(&endpoint, &tls).await;
     // Once joined, a lost connection is retried with backoff and the
     // session rejoined.

@@ -11,67 +11,79 @@
 //! default `web/dist` of this repository when it is built.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use taiku_examples::{Args, fail, init_logging, web_build_hint, web_client};
+use clap::Parser;
+use taiku_examples::{fail, init_logging, web_build_hint, web_client};
 use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::RelayServer;
 use taiku_transport::drive::relay::ServerOptions;
 use taiku_transport::tls::server_config;
 use taiku_transport::web::AllowedHosts;
 
-fn number<T: std::str::FromStr>(args: &Args, name: &str) -> Option<T> {
-    args.value(name).map(|v| {
-        v.parse()
-            .unwrap_or_else(|_| fail(2, format!("--{name} needs a number, not {v:?}")))
-    })
+/// A standalone taiku relay: WebSocket endpoint and browser client on one
+/// port.
+#[derive(clap::Parser)]
+#[command(name = "relay", version)]
+struct Cli {
+    /// The address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// PEM certificate chain (with --tls-key: serve https/wss).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Sessions at once (default: RelayConfig's).
+    #[arg(long, value_name = "N")]
+    max_sessions: Option<usize>,
+    /// Participants per session (default: RelayConfig's).
+    #[arg(long, value_name = "N")]
+    max_participants: Option<usize>,
+    /// Seconds a session waits for its host to come back.
+    #[arg(long, value_name = "SECONDS")]
+    host_grace: Option<u64>,
+    /// Replay buffer per terminal, in bytes.
+    #[arg(long, value_name = "N")]
+    ring_bytes: Option<usize>,
+    /// The browser client to serve (default: web/dist when it is built).
+    #[arg(long, value_name = "DIR")]
+    web: Option<PathBuf>,
+    /// The origin people use, e.g. https://relay.example:8443: only that
+    /// Host is answered.
+    #[arg(long, value_name = "URL")]
+    public_origin: Option<String>,
 }
 
 #[tokio::main]
 async fn main() {
     init_logging();
-    let args = Args::parse(
-        &[
-            "bind",
-            "tls-cert",
-            "tls-key",
-            "max-sessions",
-            "max-participants",
-            "host-grace",
-            "ring-bytes",
-            "web",
-            "public-origin",
-        ],
-        &[],
-    )
-    .unwrap_or_else(|e| fail(2, e));
-    let bind: SocketAddr = args
-        .value("bind")
-        .unwrap_or("127.0.0.1:8080")
-        .parse()
-        .unwrap_or_else(|e| fail(2, format!("--bind: {e}")));
-    let tls = match (args.value("tls-cert"), args.value("tls-key")) {
+    let args = Cli::parse();
+    let bind = args.bind;
+    let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
-            let cert =
-                std::fs::read(cert).unwrap_or_else(|e| fail(1, format!("--tls-cert {cert}: {e}")));
-            let key =
-                std::fs::read(key).unwrap_or_else(|e| fail(1, format!("--tls-key {key}: {e}")));
+            let read = |flag: &str, path: &PathBuf| {
+                std::fs::read(path)
+                    .unwrap_or_else(|e| fail(1, format!("--{flag} {}: {e}", path.display())))
+            };
+            let (cert, key) = (read("tls-cert", cert), read("tls-key", key));
             Some(server_config(&cert, &key).unwrap_or_else(|e| fail(1, e)))
         }
-        (None, None) => None,
-        _ => fail(2, "--tls-cert and --tls-key go together"),
+        _ => None,
     };
     let mut config = RelayConfig::default();
-    if let Some(n) = number(&args, "max-sessions") {
+    if let Some(n) = args.max_sessions {
         config.max_sessions = n;
     }
-    if let Some(n) = number(&args, "max-participants") {
+    if let Some(n) = args.max_participants {
         config.max_participants = n;
     }
-    if let Some(n) = number::<u64>(&args, "host-grace") {
+    if let Some(n) = args.host_grace {
         config.host_grace = Duration::from_secs(n);
     }
-    if let Some(n) = number(&args, "ring-bytes") {
+    if let Some(n) = args.ring_bytes {
         config.ring_bytes = n;
     }
     if !bind.ip().is_loopback() && tls.is_none() {
@@ -79,12 +91,12 @@ async fn main() {
             "warning: serving plain ws:// on a non-loopback address; clients refuse it unless told to allow it"
         );
     }
-    let web = web_client(&args);
+    let web = web_client(args.web.as_deref());
     let served = web.is_some();
     // The names the relay answers for (SPEC.md 12.3): its public origin;
     // without one, loopback names on a loopback address, any elsewhere.
     let mut options = ServerOptions::default();
-    if let Some(origin) = args.value("public-origin") {
+    if let Some(origin) = args.public_origin.as_deref() {
         options.allowed_hosts = Some(AllowedHosts::from_origins([origin]).unwrap_or_else(|| {
             fail(
                 2,

@@ -17,10 +17,13 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
 use std::time::Duration;
 
 use taiku_examples::{
-    Args, ESCAPE, RawMode, check_relay, client_tls, end_reason, endpoint_or_fail, fail,
+    ESCAPE, RawMode, check_relay, client_tls, end_reason, endpoint_or_fail, fail,
     init_file_logging, notice, out, stdin_chunks, user_name, web_build_hint, web_client,
 };
 use taiku_proto::message as m;
@@ -41,38 +44,62 @@ fn who(names: &BTreeMap<ParticipantId, String>, id: ParticipantId) -> String {
     }
 }
 
+/// Share your shell through a relay: everything you type goes to your
+/// shell, except Ctrl-] then n (another terminal) or q (stop sharing).
+#[derive(clap::Parser)]
+#[command(name = "share", version)]
+struct Cli {
+    /// A relay to use instead of the embedded one, e.g. https://relay.example.
+    #[arg(long, value_name = "URL")]
+    relay: Option<String>,
+    /// Trust this PEM certificate or CA for --relay (a private relay).
+    #[arg(long, value_name = "FILE", requires = "relay")]
+    ca_cert: Option<PathBuf>,
+    /// Let others on your network in: the embedded relay listens on this
+    /// address (yours, e.g. 192.168.1.5:8443), over TLS with a certificate
+    /// made now, which the printed links pin.
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    bind: Option<SocketAddr>,
+    /// TLS for the embedded relay even on loopback.
+    #[arg(long, conflicts_with = "plain")]
+    tls: bool,
+    /// No TLS for the embedded relay off loopback (joiners then need
+    /// --allow-insecure).
+    #[arg(long)]
+    plain: bool,
+    /// Print a reader link too (readers watch, never type).
+    #[arg(long)]
+    enable_readers: bool,
+    /// Print the admin link too (take over terminals, run tunnels).
+    #[arg(long)]
+    admin_link: bool,
+    /// Allow plain ws:// to a relay that is not on this machine.
+    #[arg(long)]
+    allow_insecure: bool,
+    /// The browser client the embedded relay serves (default: web/dist
+    /// when it is built).
+    #[arg(long, value_name = "DIR")]
+    web: Option<PathBuf>,
+}
+
 #[tokio::main]
 async fn main() {
     let log = init_file_logging("share");
-    let args = Args::parse(
-        &["relay", "web", "bind", "ca-cert"],
-        &[
-            "enable-readers",
-            "admin-link",
-            "allow-insecure",
-            "tls",
-            "plain",
-        ],
-    )
-    .unwrap_or_else(|e| fail(2, e));
-    let mut allow_insecure = args.switch("allow-insecure");
+    let args = Cli::parse();
+    let mut allow_insecure = args.allow_insecure;
 
     // The relay: remote, or embedded (on loopback unless --bind says
     // otherwise) with the browser client.
     let mut browser_client = true;
     let mut pin = None;
-    let (origin, embedded) = match args.value("relay") {
-        Some(_) if args.value("web").is_some() || args.value("bind").is_some() => fail(
+    let (origin, embedded) = match args.relay.as_deref() {
+        Some(_) if args.web.is_some() || args.bind.is_some() => fail(
             2,
             "--web and --bind are for the embedded relay; they do not go with --relay",
         ),
         Some(url) => (url.trim_end_matches('/').to_owned(), None),
         None => {
-            let bind: SocketAddr = args
-                .value("bind")
-                .unwrap_or("127.0.0.1:0")
-                .parse()
-                .unwrap_or_else(|e| fail(2, format!("--bind needs ADDRESS:PORT: {e}")));
+            let bind = args.bind.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
             if bind.ip().is_unspecified() {
                 fail(
                     2,
@@ -83,22 +110,19 @@ async fn main() {
                     ),
                 );
             }
-            if args.switch("tls") && args.switch("plain") {
-                fail(2, "--tls and --plain do not go together");
-            }
             // Off this machine, TLS with a certificate made now; links pin
             // it, so joiners need no CA. Plain only when asked.
-            let tls = if args.switch("tls") || (!bind.ip().is_loopback() && !args.switch("plain")) {
+            let tls = if args.tls || (!bind.ip().is_loopback() && !args.plain) {
                 let (acceptor, made) = self_signed(&[bind.ip().to_string()])
                     .unwrap_or_else(|e| fail(1, format!("cannot make a certificate: {e}")));
                 pin = Some(made);
                 Some(acceptor)
             } else {
                 // Our own plain relay: no need to be told twice.
-                allow_insecure |= args.switch("plain");
+                allow_insecure |= args.plain;
                 None
             };
-            let web = web_client(&args);
+            let web = web_client(args.web.as_deref());
             browser_client = web.is_some();
             let relay = RelayServer::bind_with(bind, tls, RelayConfig::default(), web)
                 .await
@@ -111,14 +135,14 @@ async fn main() {
     let endpoint = endpoint_or_fail(&origin, allow_insecure);
     let tls = match pin {
         Some(pin) => ClientTls::pinned(pin),
-        None => client_tls(&args, None),
+        None => client_tls(args.ca_cert.as_deref(), None),
     };
     if embedded.is_none() {
         check_relay(&endpoint, &tls).await;
     }
 
     let options = m::SessionOptions {
-        readers_enabled: args.switch("enable-readers"),
+        readers_enabled: args.enable_readers,
         viewer_sign_in_required: false,
     };
     let config = HostConfig {
@@ -134,10 +158,10 @@ async fn main() {
         })
     };
     let mut links = vec![("writer", link(Role::Writer))];
-    if args.switch("enable-readers") {
+    if args.enable_readers {
         links.push(("reader", link(Role::Reader)));
     }
-    if args.switch("admin-link") {
+    if args.admin_link {
         links.push(("admin", link(Role::Admin)));
     }
 

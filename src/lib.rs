@@ -1,5 +1,5 @@
 //! Examples and benchmarks of taiku-rs, and the small pieces the example
-//! programs share (argument parsing, the local terminal). This package is
+//! programs share (the local terminal, links, relay checks). This package is
 //! not published.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -80,19 +80,20 @@ pub fn endpoint_or_fail(origin: &str, allow_insecure: bool) -> Endpoint {
 
 /// What a client trusts for the relay: the link's pin if it has one (no
 /// CA needed), plus the certificates of `--ca-cert FILE` if given.
-pub fn client_tls(args: &Args, link: Option<&taiku_crypto::Link>) -> ClientTls {
+pub fn client_tls(ca_cert: Option<&Path>, link: Option<&taiku_crypto::Link>) -> ClientTls {
     if let Some(link) = link
         && link.relay_pin().is_some()
     {
         return ClientTls::for_link(link);
     }
-    match args.value("ca-cert") {
+    match ca_cert {
         Some(path) => {
-            let pem =
-                std::fs::read(path).unwrap_or_else(|e| fail(1, format!("--ca-cert {path}: {e}")));
+            let failed =
+                |e: std::io::Error| -> ! { fail(1, format!("--ca-cert {}: {e}", path.display())) };
+            let pem = std::fs::read(path).unwrap_or_else(|e| failed(e));
             ClientTls::default()
                 .with_extra_roots(&pem)
-                .unwrap_or_else(|e| fail(1, format!("--ca-cert {path}: {e}")))
+                .unwrap_or_else(|e| failed(e))
         }
         None => ClientTls::default(),
     }
@@ -221,61 +222,18 @@ fn read_hidden_line() -> String {
     String::from_utf8_lossy(&line).into_owned()
 }
 
-/// Command-line flags: `--name value` pairs, `--switch`es and positionals.
-#[derive(Debug, Default)]
-pub struct Args {
-    /// Positional arguments.
-    pub positional: Vec<String>,
-    flags: Vec<(String, Option<String>)>,
-}
-
-impl Args {
-    /// Parse `std::env::args`, knowing which flags take a value.
-    pub fn parse(with_value: &[&str], switches: &[&str]) -> Result<Args, String> {
-        let mut args = Args::default();
-        let mut it = std::env::args().skip(1);
-        while let Some(arg) = it.next() {
-            if let Some(name) = arg.strip_prefix("--") {
-                if with_value.contains(&name) {
-                    let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
-                    args.flags.push((name.to_owned(), Some(value)));
-                } else if switches.contains(&name) {
-                    args.flags.push((name.to_owned(), None));
-                } else {
-                    return Err(format!("unknown option --{name}"));
-                }
-            } else {
-                args.positional.push(arg);
-            }
-        }
-        Ok(args)
-    }
-
-    /// The value of `--name`, if given.
-    pub fn value(&self, name: &str) -> Option<&str> {
-        self.flags
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.as_deref())
-    }
-
-    /// Whether `--name` was given.
-    pub fn switch(&self, name: &str) -> bool {
-        self.flags.iter().any(|(n, _)| n == name)
-    }
-}
-
 /// Where the browser client (`web/`) is built to.
 pub const DEFAULT_WEB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist");
 
 /// The browser client a relay serves: `--web DIR` if given, else
 /// [`DEFAULT_WEB_DIR`] if it has an `index.html`, else none. A client that
 /// is there but cannot be loaded is an error (exit 1).
-pub fn web_client(args: &Args) -> Option<WebClient> {
-    let dir = match args.value("web") {
+pub fn web_client(dir: Option<&Path>) -> Option<WebClient> {
+    let dir = match dir {
         Some(dir) => dir,
-        None if Path::new(DEFAULT_WEB_DIR).join("index.html").is_file() => DEFAULT_WEB_DIR,
+        None if Path::new(DEFAULT_WEB_DIR).join("index.html").is_file() => {
+            Path::new(DEFAULT_WEB_DIR)
+        }
         None => return None,
     };
     match WebClient::load(dir) {

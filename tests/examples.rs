@@ -275,9 +275,23 @@ fn relay_reports_a_port_in_use() {
     let (code, err) = run("relay", &["--bind", &addr]);
     assert_eq!(code, 1);
     one_line_error(&err, &format!("error: cannot listen on {addr}"));
+    // Issue 15, item 15: unknown flags get a usage hint; --help and
+    // --version work for every tool.
     let (code, err) = run("relay", &["--bogus"]);
     assert_eq!(code, 2);
-    one_line_error(&err, "error: unknown option --bogus");
+    assert!(err.starts_with("error: unexpected argument '--bogus' found"), "{err}");
+    assert!(err.contains("Usage: relay [OPTIONS]"), "{err}");
+    for tool in ["share", "join", "relay"] {
+        let help = Command::new(example(tool)).arg("--help").output().unwrap();
+        assert!(help.status.success());
+        let help = String::from_utf8_lossy(&help.stdout);
+        assert!(help.contains(&format!("Usage: {tool}")), "{help}");
+        let version = Command::new(example(tool)).arg("--version").output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&version.stdout).trim(),
+            format!("{tool} {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
 }
 
 /// Issue 15, item 1: `share --bind` off this machine serves TLS with a
@@ -397,7 +411,11 @@ async fn after_a_relay_restart_the_host_is_told_the_session_is_gone() {
             None => panic!("the loop ended without saying why"),
         }
     }
-    assert!(back.elapsed() < Duration::from_secs(5), "{:?}", back.elapsed());
+    assert!(
+        back.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        back.elapsed()
+    );
     // Nothing more: the loop ends.
     assert_eq!(next(&mut host).await, None);
     relay.kill().unwrap();
