@@ -15,7 +15,7 @@
 //! Ctrl-] then `n` (open another terminal, which participants see),
 //! Ctrl-] then `q` (stop sharing).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -27,7 +27,7 @@ use taiku_examples::{
     init_file_logging, notice, out, stdin_chunks, user_name, web_build_hint, web_client,
 };
 use taiku_proto::message as m;
-use taiku_proto::{ParticipantId, Role};
+use taiku_proto::{ParticipantId, Role, TerminalId};
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::RelayServer;
@@ -80,6 +80,43 @@ struct Cli {
     /// when it is built).
     #[arg(long, value_name = "DIR")]
     web: Option<PathBuf>,
+    /// Approve every request to type in your terminals without asking.
+    #[arg(long)]
+    approve_all: bool,
+    /// Seconds a request to type waits for your answer before it is
+    /// refused.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    answer_within: u64,
+}
+
+/// A request to type in one of the host's terminals, waiting for the
+/// host's answer.
+struct Asking {
+    term: TerminalId,
+    requester: ParticipantId,
+    until: tokio::time::Instant,
+}
+
+/// The prompt for the first waiting request, if any.
+fn prompt(asking: &VecDeque<Asking>, names: &BTreeMap<ParticipantId, String>) {
+    if let Some(a) = asking.front() {
+        let left = a
+            .until
+            .saturating_duration_since(tokio::time::Instant::now());
+        notice(&format!(
+            "{} asks to type in terminal {}: Ctrl-] y yes, Ctrl-] n no, Ctrl-] a always ({} s)",
+            who(names, a.requester),
+            a.term,
+            left.as_secs_f64().ceil()
+        ));
+    }
+}
+
+async fn sleep_until(when: Option<tokio::time::Instant>) {
+    match when {
+        Some(when) => tokio::time::sleep_until(when).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[tokio::main]
@@ -202,7 +239,7 @@ async fn main() {
         );
     }
     println!(
-        "Sharing your shell. Writers type after asking for control (Ctrl-] a in join), which is approved."
+        "Sharing your shell. Writers ask before they type (Ctrl-] a in join); you answer with Ctrl-] y or n."
     );
     println!("Ctrl-] n opens another terminal, Ctrl-] q stops sharing.");
     if let Some(path) = log {
@@ -228,6 +265,11 @@ async fn main() {
 
     // Display names of the participants, for notices.
     let mut names: BTreeMap<ParticipantId, String> = BTreeMap::new();
+    // Requests to type, oldest first, and who may always type.
+    let mut asking: VecDeque<Asking> = VecDeque::new();
+    let mut always: BTreeSet<ParticipantId> = BTreeSet::new();
+    // Who controls each terminal, as last announced.
+    let mut controllers: BTreeMap<TerminalId, ParticipantId> = BTreeMap::new();
     let raw = RawMode::enter();
     let mut keys = stdin_chunks();
     // The host's window changing size resizes the shared terminal.
@@ -245,6 +287,21 @@ async fn main() {
                     if escape {
                         escape = false;
                         match b {
+                            // While a request waits, y, n and a answer it.
+                            b'y' | b'n' | b'a' if !asking.is_empty() => {
+                                if let Some(a) = asking.pop_front() {
+                                    if b == b'a' {
+                                        always.insert(a.requester);
+                                    }
+                                    let (term, requester, yes) = (a.term, a.requester, b != b'n');
+                                    if let Some(Err(e)) = host.call(move |h, _| h.answer_adoption(term, requester, yes)).await {
+                                        notice(&format!("cannot answer: {e}"));
+                                    } else if !yes {
+                                        notice(&format!("{} may not type in terminal {term}", who(&names, requester)));
+                                    }
+                                }
+                                prompt(&asking, &names);
+                            }
                             b'q' => quit = true,
                             b'n' => {
                                 extra += 1;
@@ -283,6 +340,11 @@ async fn main() {
                     HostEvent::Left { participant } => {
                         notice(&format!("{} left", who(&names, participant)));
                         names.remove(&participant);
+                        let first = asking.front().map(|a| a.requester);
+                        asking.retain(|a| a.requester != participant);
+                        if first == Some(participant) {
+                            prompt(&asking, &names);
+                        }
                     }
                     HostEvent::Offline => notice("connection to the relay lost"),
                     HostEvent::Reconnecting { attempt, delay } => notice(&format!(
@@ -303,14 +365,24 @@ async fn main() {
                         }
                     }
                     HostEvent::AdoptionRequested { term, requester } => {
-                        // Sharing means letting writers type: approve.
-                        notice(&format!("{} takes control of terminal {term}", who(&names, requester)));
-                        if let Some(Err(e)) = host.call(move |h, _| h.answer_adoption(term, requester, true)).await {
-                            notice(&format!("cannot hand over terminal {term}: {e}"));
+                        if args.approve_all || always.contains(&requester) {
+                            notice(&format!("{} takes control of terminal {term}", who(&names, requester)));
+                            if let Some(Err(e)) = host.call(move |h, _| h.answer_adoption(term, requester, true)).await {
+                                notice(&format!("cannot hand over terminal {term}: {e}"));
+                            }
+                        } else if !asking.iter().any(|a| a.term == term && a.requester == requester) {
+                            let until = tokio::time::Instant::now() + Duration::from_secs(args.answer_within);
+                            asking.push_back(Asking { term, requester, until });
+                            if asking.len() == 1 {
+                                prompt(&asking, &names);
+                            }
                         }
                     }
                     HostEvent::ControlChanged { term, controller, .. } => {
-                        notice(&format!("terminal {term} is now controlled by {}", who(&names, controller)))
+                        // Only a change is news (a refused request restates it).
+                        if controllers.insert(term, controller) != Some(controller) {
+                            notice(&format!("terminal {term} is now controlled by {}", who(&names, controller)));
+                        }
                     }
                     HostEvent::Ended(reason) => {
                         notice(&format!("the session ended: {}", end_reason(reason)));
@@ -325,6 +397,15 @@ async fn main() {
                     }
                     _ => {}
                 }
+            }
+            _ = sleep_until(asking.front().map(|a| a.until)) => {
+                // Not answered in time: refused.
+                if let Some(a) = asking.pop_front() {
+                    let (term, requester) = (a.term, a.requester);
+                    let _ = host.call(move |h, _| h.answer_adoption(term, requester, false)).await;
+                    notice(&format!("no answer: {} may not type in terminal {term}", who(&names, requester)));
+                }
+                prompt(&asking, &names);
             }
             _ = window.recv() => {
                 if let Ok((cols, rows)) = crossterm::terminal::size()

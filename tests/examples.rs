@@ -31,6 +31,23 @@ struct Sharing {
     child: Box<dyn portable_pty::Child + Send + Sync>,
     writer: Box<dyn Write + Send>,
     link: String,
+    /// What `share` prints after the link.
+    output: mpsc::Receiver<Vec<u8>>,
+}
+
+impl Sharing {
+    /// Wait until `share` has printed `needle` (within 20 s).
+    fn wait_for(&self, needle: &str) {
+        let mut seen = String::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !seen.contains(needle) {
+            let chunk = self
+                .output
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("share never printed {needle:?}: {seen:?}"));
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
 }
 
 fn start_share(args: &[&str]) -> Sharing {
@@ -74,6 +91,7 @@ fn start_share(args: &[&str]) -> Sharing {
         child,
         writer,
         link,
+        output: rx,
     }
 }
 
@@ -84,6 +102,7 @@ async fn share_prints_a_link_that_join_can_use() {
         mut child,
         mut writer,
         link,
+        ..
     } = start_share(&[]);
     let parsed = Link::parse(&link).expect("the printed link parses");
     assert!(parsed.origin().starts_with("http://127.0.0.1:"));
@@ -279,14 +298,20 @@ fn relay_reports_a_port_in_use() {
     // --version work for every tool.
     let (code, err) = run("relay", &["--bogus"]);
     assert_eq!(code, 2);
-    assert!(err.starts_with("error: unexpected argument '--bogus' found"), "{err}");
+    assert!(
+        err.starts_with("error: unexpected argument '--bogus' found"),
+        "{err}"
+    );
     assert!(err.contains("Usage: relay [OPTIONS]"), "{err}");
     for tool in ["share", "join", "relay"] {
         let help = Command::new(example(tool)).arg("--help").output().unwrap();
         assert!(help.status.success());
         let help = String::from_utf8_lossy(&help.stdout);
         assert!(help.contains(&format!("Usage: {tool}")), "{help}");
-        let version = Command::new(example(tool)).arg("--version").output().unwrap();
+        let version = Command::new(example(tool))
+            .arg("--version")
+            .output()
+            .unwrap();
         assert_eq!(
             String::from_utf8_lossy(&version.stdout).trim(),
             format!("{tool} {}", env!("CARGO_PKG_VERSION"))
@@ -420,4 +445,85 @@ async fn after_a_relay_restart_the_host_is_told_the_session_is_gone() {
     assert_eq!(next(&mut host).await, None);
     relay.kill().unwrap();
     let _ = relay.wait();
+}
+
+/// Issue 15, item 9: a request to type is answered by the host, not
+/// approved by itself: Ctrl-] y hands control over, Ctrl-] n refuses, and
+/// no answer within `--answer-within` refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_answers_requests_to_type() {
+    use taiku_proto::message::ControlReason;
+    let mut sharing = start_share(&["--answer-within", "2"]);
+    let link = Link::parse(&sharing.link).unwrap();
+    let endpoint = Endpoint::from_origin(link.origin(), false).unwrap();
+    let join = |name: &str| {
+        let config = ParticipantConfig {
+            name: name.into(),
+            ..ParticipantConfig::default()
+        };
+        spawn_participant(
+            Participant::new(config, &link, os_rng()),
+            DriverConfig::new(endpoint.clone()),
+        )
+        .0
+    };
+    let outcome = |mut handle: taiku_transport::drive::ClientHandle<Participant<_>>| async move {
+        let reason = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(e) = handle.events.recv().await {
+                if let ParticipantEvent::ControlChanged { reason, .. } = e
+                    && reason != ControlReason::Opened
+                {
+                    return Some(reason);
+                }
+            }
+            None
+        })
+        .await
+        .expect("an answer in time");
+        (handle, reason)
+    };
+    let ask = |handle: &taiku_transport::drive::ClientHandle<Participant<_>>| {
+        let commander = handle.commander();
+        async move {
+            assert_eq!(
+                commander
+                    .call(|p, _| p.request_adoption(taiku_proto::TerminalId(1)))
+                    .await,
+                Some(Ok(()))
+            );
+        }
+    };
+    let wait_joined = |mut handle: taiku_transport::drive::ClientHandle<Participant<_>>| async move {
+        while !matches!(
+            tokio::time::timeout(Duration::from_secs(20), handle.events.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+            ParticipantEvent::TerminalOpened(_)
+        ) {}
+        handle
+    };
+    // Yes.
+    let ana = wait_joined(join("ana")).await;
+    ask(&ana).await;
+    sharing.wait_for("ana (#1) asks to type in terminal 1");
+    sharing.writer.write_all(&[0x1d, b'y']).unwrap();
+    let (_ana, reason) = outcome(ana).await;
+    assert_eq!(reason, Some(ControlReason::AdoptionApproved));
+    // No.
+    let bo = wait_joined(join("bo")).await;
+    ask(&bo).await;
+    sharing.wait_for("bo (#2) asks to type in terminal 1");
+    sharing.writer.write_all(&[0x1d, b'n']).unwrap();
+    let (bo, reason) = outcome(bo).await;
+    assert_eq!(reason, Some(ControlReason::AdoptionDenied));
+    // No answer.
+    ask(&bo).await;
+    sharing.wait_for("bo (#2) asks to type in terminal 1");
+    sharing.wait_for("no answer: bo (#2) may not type in terminal 1");
+    let (_bo, reason) = outcome(bo).await;
+    assert_eq!(reason, Some(ControlReason::AdoptionDenied));
+    let _ = sharing.writer.write_all(&[0x1d, b'q']);
+    let _ = sharing.child.wait();
+    drop(sharing.master);
 }

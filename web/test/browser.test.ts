@@ -36,7 +36,7 @@ before(async () => {
   assert.ok(existsSync(DIST), "build the client first: npm run build");
   const bin = shareBinary();
   // `share` wants a terminal: `script` gives it a pseudo-terminal.
-  share = spawn("script", ["-qfec", `${bin} --enable-readers --admin-link --web ${fileURLToPath(new URL("../dist", import.meta.url))}`, "/dev/null"], {
+  share = spawn("script", ["-qfec", `${bin} --enable-readers --admin-link --approve-all --web ${fileURLToPath(new URL("../dist", import.meta.url))}`, "/dev/null"], {
     env: { ...process.env, SHELL: "/bin/sh", PS1: PROMPT, ENV: "", USER: "host", RUST_LOG: "warn" },
     stdio: ["pipe", "pipe", "pipe"],
   });
