@@ -380,7 +380,8 @@ async fn main() {
                     }
                     HostEvent::ControlChanged { term, controller, .. } => {
                         // Only a change is news (a refused request restates it).
-                        if controllers.insert(term, controller) != Some(controller) {
+                        let changed = controllers.insert(term, controller) != Some(controller);
+                        if changed {
                             notice(&format!("terminal {term} is now controlled by {}", who(&names, controller)));
                         }
                     }
