@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use taiku_crypto::Link;
 use taiku_examples::{
-    ESCAPE, LINK_ENV, LinkSource, RawMode, check_relay, client_tls, end_reason, endpoint_or_fail,
-    fail, init_file_logging, notice, out, read_link, stdin_chunks, user_name,
+    ESCAPE, LINK_ENV, LinkSource, RawMode, ScreenWatch, check_relay, client_tls, end_reason,
+    endpoint_or_fail, fail, init_file_logging, notice, out, read_link, stdin_chunks, user_name,
 };
 use taiku_proto::{ParticipantId, TerminalId};
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
@@ -118,6 +118,8 @@ async fn main() {
 
     let raw = RawMode::enter();
     let mut keys = stdin_chunks();
+    // Notices wait while a full-screen program has the screen.
+    let mut screen = ScreenWatch::default();
     // Standard input ended (the link was piped in): watch, type nothing.
     let mut typing = true;
     let mut escape = false;
@@ -143,7 +145,9 @@ async fn main() {
                             current = Some(term);
                         }
                         if current == Some(term) {
+                            screen.saw(&bytes);
                             out(&bytes);
+                            screen.shown();
                         }
                     }
                     ParticipantEvent::Snapshot { term, screen, .. } => {

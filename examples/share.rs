@@ -23,7 +23,7 @@ use clap::Parser;
 use std::time::Duration;
 
 use taiku_examples::{
-    ESCAPE, RawMode, check_relay, client_tls, end_reason, endpoint_or_fail, fail,
+    ESCAPE, RawMode, ScreenWatch, check_relay, client_tls, end_reason, endpoint_or_fail, fail,
     init_file_logging, notice, out, stdin_chunks, user_name, web_build_hint, web_client,
 };
 use taiku_proto::message as m;
@@ -255,7 +255,15 @@ async fn main() {
     let main_spec = ShellSpec {
         rows,
         cols,
-        tap: Some(Box::new(|bytes: &[u8]| out(bytes))),
+        tap: Some(Box::new({
+            // Notices wait while a full-screen program has the screen.
+            let mut screen = ScreenWatch::default();
+            move |bytes: &[u8]| {
+                screen.saw(bytes);
+                out(bytes);
+                screen.shown();
+            }
+        })),
         ..ShellSpec::shell(ParticipantId::HOST)
     };
     let main = terminals

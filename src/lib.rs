@@ -303,9 +303,82 @@ pub fn out(bytes: &[u8]) {
     let _ = stdout.flush();
 }
 
-/// A notice line on the local terminal that works in raw mode.
+/// Whether the local terminal shows a full-screen program (the alternate
+/// screen), as [`ScreenWatch`] last saw.
+static FULL_SCREEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Notices held while a full-screen program runs.
+static HELD: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// A notice line on the local terminal that works in raw mode. While a
+/// full-screen program (vi, less, htop) has the screen, the notice goes to
+/// the terminal's title instead and is printed once the program leaves,
+/// so it never lands in the middle of the program's screen.
 pub fn notice(text: &str) {
+    if FULL_SCREEN.load(std::sync::atomic::Ordering::Acquire) {
+        out(format!("\x1b]0;[taiku] {}\x07", text.replace(['\x07', '\x1b'], "")).as_bytes());
+        HELD.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(text.to_owned());
+        return;
+    }
     out(format!("\r\n\x1b[7m[taiku] {text}\x1b[0m\r\n").as_bytes());
+}
+
+/// Follows a program's output for the switches to and from the alternate
+/// screen (`CSI ? 1049 h` / `l`, and the older 1047 and 47), however the
+/// output is split into chunks.
+#[derive(Default)]
+pub struct ScreenWatch {
+    /// The end of the last chunk, for a switch split across chunks.
+    tail: Vec<u8>,
+}
+
+impl ScreenWatch {
+    /// Look at output about to be shown; call [`ScreenWatch::shown`] after
+    /// showing it.
+    pub fn saw(&mut self, bytes: &[u8]) {
+        let mut window = std::mem::take(&mut self.tail);
+        window.extend_from_slice(bytes);
+        let mut state = None;
+        let mut i = 0;
+        while let Some(at) = window
+            .get(i..)
+            .and_then(|w| w.windows(3).position(|x| x == b"\x1b[?"))
+        {
+            let start = i + at + 3;
+            let digits = window
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            let code = window.get(start..start + digits).unwrap_or_default();
+            match window.get(start + digits) {
+                Some(b'h') if matches!(code, b"1049" | b"1047" | b"47") => state = Some(true),
+                Some(b'l') if matches!(code, b"1049" | b"1047" | b"47") => state = Some(false),
+                _ => {}
+            }
+            i = start;
+        }
+        if let Some(full) = state {
+            FULL_SCREEN.store(full, std::sync::atomic::Ordering::Release);
+        }
+        let keep = window.len().saturating_sub(8);
+        self.tail = window.split_off(keep);
+    }
+
+    /// The output was shown: notices held for a full-screen program that
+    /// has left are printed now.
+    pub fn shown(&self) {
+        if FULL_SCREEN.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let held = std::mem::take(&mut *HELD.lock().unwrap_or_else(|e| e.into_inner()));
+        for text in held {
+            notice(&text);
+        }
+    }
 }
 
 /// The escape key of the example programs: Ctrl-].

@@ -527,3 +527,56 @@ async fn the_host_answers_requests_to_type() {
     let _ = sharing.child.wait();
     drop(sharing.master);
 }
+
+/// Issue 15, item 8: a notice never lands in a full-screen program's
+/// screen. While the shell's program holds the alternate screen, a join
+/// is told in the terminal's title only; the notice itself follows once
+/// the program leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_wait_while_a_full_screen_program_runs() {
+    let mut sharing = start_share(&[]);
+    sharing
+        .writer
+        .write_all(b"printf '\\033[?1049h'; echo full-$((2+3))\r")
+        .unwrap();
+    sharing.wait_for("full-5");
+    let link = Link::parse(&sharing.link).unwrap();
+    let config = ParticipantConfig {
+        name: "zed".into(),
+        ..ParticipantConfig::default()
+    };
+    let (mut handle, _task) = spawn_participant(
+        Participant::new(config, &link, os_rng()),
+        DriverConfig::new(Endpoint::from_origin(link.origin(), false).unwrap()),
+    );
+    while !matches!(
+        tokio::time::timeout(Duration::from_secs(20), handle.events.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        ParticipantEvent::Joined { .. }
+    ) {}
+    // In the title, not on the screen.
+    sharing.wait_for("\x1b]0;[taiku] zed joined (Writer)\x07");
+    sharing
+        .writer
+        .write_all(b"printf '\\033[?1049l'; echo back-$((3+4))\r")
+        .unwrap();
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.contains("\x1b[7m[taiku] zed joined (Writer)") {
+        let chunk = sharing
+            .output
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("the held notice never came: {seen:?}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let notice = seen.find("\x1b[7m[taiku] zed joined").unwrap();
+    let left = seen
+        .find("\x1b[?1049l")
+        .expect("the program left the alternate screen");
+    assert!(left < notice, "{seen:?}");
+    let _ = sharing.writer.write_all(&[0x1d, b'q']);
+    let _ = sharing.child.wait();
+    drop(sharing.master);
+}
