@@ -11,21 +11,17 @@
 //! controller, agent status), `n` switches to the next one, `w` shows who
 //! is here, `a` asks the owner for control, `q` leaves.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use taiku_crypto::Link;
 use taiku_examples::{
-    ESCAPE, LINK_ENV, LinkSource, RawMode, ScreenWatch, check_relay, client_tls, end_reason,
-    endpoint_or_fail, fail, init_file_logging, notice, out, read_link, stdin_chunks, user_name,
+    ESCAPE, LINK_ENV, LinkSource, RawMode, Screens, check_relay, client_tls, end_reason,
+    endpoint_or_fail, fail, init_file_logging, notice, read_link, stdin_chunks, user_name,
 };
-use taiku_proto::{ParticipantId, TerminalId};
+use taiku_proto::ParticipantId;
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
 use taiku_transport::drive::{DriverConfig, os_rng, spawn_participant};
-
-/// Output kept per terminal to repaint it when switching.
-const SCROLLBACK: usize = 256 * 1024;
 
 /// A participant's name for notices: "you", "the host", or its display
 /// name and id (names are chosen by participants, so two may look alike).
@@ -118,13 +114,10 @@ async fn main() {
 
     let raw = RawMode::enter();
     let mut keys = stdin_chunks();
-    // Notices wait while a full-screen program has the screen.
-    let mut screen = ScreenWatch::default();
     // Standard input ended (the link was piped in): watch, type nothing.
     let mut typing = true;
     let mut escape = false;
-    let mut current: Option<TerminalId> = None;
-    let mut buffers: BTreeMap<TerminalId, Vec<u8>> = BTreeMap::new();
+    let mut screens = Screens::default();
     let mut last_refusal: Option<Instant> = None;
     loop {
         tokio::select! {
@@ -134,41 +127,15 @@ async fn main() {
                     fail(1, "connection to the relay lost");
                 };
                 match event {
-                    ParticipantEvent::Output { term, bytes } => {
-                        let buf = buffers.entry(term).or_default();
-                        buf.extend_from_slice(&bytes);
-                        if buf.len() > SCROLLBACK {
-                            let cut = buf.len() - SCROLLBACK;
-                            buf.drain(..cut);
-                        }
-                        if current.is_none() {
-                            current = Some(term);
-                        }
-                        if current == Some(term) {
-                            screen.saw(&bytes);
-                            out(&bytes);
-                            screen.shown();
-                        }
-                    }
-                    ParticipantEvent::Snapshot { term, screen, .. } => {
-                        buffers.insert(term, screen.to_vec());
-                        if current == Some(term) {
-                            out(b"\x1b[2J\x1b[H");
-                            out(&screen);
-                        }
-                    }
+                    ParticipantEvent::Output { term, bytes } => screens.output(term, &bytes),
+                    ParticipantEvent::Snapshot { term, screen, .. } => screens.replace(term, &screen),
                     ParticipantEvent::TerminalOpened(t) => {
-                        if current.is_none() {
-                            current = Some(t);
-                        }
+                        screens.opened(t);
                         notice(&format!("terminal {t} opened"));
                     }
                     ParticipantEvent::TerminalClosed(t) => {
                         notice(&format!("terminal {t} closed"));
-                        buffers.remove(&t);
-                        if current == Some(t) {
-                            current = buffers.keys().next().copied();
-                        }
+                        screens.closed(t);
                     }
                     ParticipantEvent::AgentStatus { term, status } => {
                         let text = status.map_or("no agent".to_string(), |s| format!("{} {:?}", s.agent, s.state));
@@ -205,8 +172,7 @@ async fn main() {
                     ParticipantEvent::Rejoined { role, .. } => {
                         // The relay replays what it keeps: repaint from it
                         // instead of showing history twice.
-                        buffers.clear();
-                        out(b"\x1b[2J\x1b[H");
+                        screens.clear();
                         notice(&format!("reconnected as {role:?}"));
                     }
                     ParticipantEvent::ActionRefused { reason, .. } => notice(&format!("refused by the relay: {reason:?}")),
@@ -248,20 +214,10 @@ async fn main() {
                                 notice(&who.join(", "));
                             }
                             b'n' => {
-                                let ids: Vec<TerminalId> = buffers.keys().copied().collect();
-                                if let Some(pos) = current.and_then(|c| ids.iter().position(|t| *t == c)) {
-                                    current = ids.get((pos + 1) % ids.len()).copied();
-                                }
-                                if let Some(t) = current {
-                                    out(b"\x1b[2J\x1b[H");
-                                    if let Some(buf) = buffers.get(&t) {
-                                        out(buf);
-                                    }
-                                    notice(&format!("showing terminal {t}"));
-                                }
+                                screens.next();
                             }
                             b'a' => {
-                                if let Some(t) = current {
+                                if let Some(t) = screens.current() {
                                     match handle.call(move |p, _| p.request_adoption(t)).await {
                                         Some(Ok(())) => notice("asked the owner for control"),
                                         Some(Err(e)) => notice(&format!("cannot ask: {e}")),
@@ -278,7 +234,7 @@ async fn main() {
                         forward.push(b);
                     }
                 }
-                if let (Some(t), false) = (current, forward.is_empty()) {
+                if let (Some(t), false) = (screens.current(), forward.is_empty()) {
                     let sent = handle.call(move |p, _| p.send_input(t, &forward)).await;
                     if let Some(Err(e)) = sent
                         && last_refusal.is_none_or(|at| at.elapsed() > Duration::from_secs(2))

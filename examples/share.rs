@@ -11,9 +11,11 @@
 //! TLS with a certificate made at start that the printed links pin) that
 //! also serves the browser client (`--web DIR`, by default
 //! `web/dist` of this repository when it is built), spawns your shell in a PTY, shows it in this terminal as usual,
-//! and prints the writer link. Keys: everything goes to your shell, except
-//! Ctrl-] then `n` (open another terminal, which participants see),
-//! Ctrl-] then `q` (stop sharing).
+//! and prints the writer link. Keys: everything goes to the terminal on
+//! screen (if you control it), except Ctrl-] then `n` (open another
+//! terminal), `t` (show the next terminal), `l` (list them), `y` / `n` /
+//! `a` (answer a request to type: yes, no, always) and `q` (stop
+//! sharing). Sharing stops when the last terminal's shell exits.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -23,15 +25,15 @@ use clap::Parser;
 use std::time::Duration;
 
 use taiku_examples::{
-    ESCAPE, RawMode, ScreenWatch, check_relay, client_tls, end_reason, endpoint_or_fail, fail,
-    init_file_logging, notice, out, stdin_chunks, user_name, web_build_hint, web_client,
+    ESCAPE, RawMode, Screens, check_relay, client_tls, end_reason, endpoint_or_fail, fail,
+    init_file_logging, notice, stdin_chunks, user_name, web_build_hint, web_client,
 };
 use taiku_proto::message as m;
 use taiku_proto::{ParticipantId, Role, TerminalId};
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::RelayServer;
-use taiku_transport::drive::{DriverConfig, ShellSpec, Terminals, os_rng, spawn_host};
+use taiku_transport::drive::{DriverConfig, OutputTap, ShellSpec, Terminals, os_rng, spawn_host};
 use taiku_transport::tls::{ClientTls, self_signed};
 
 /// A participant's name for notices: its display name and id (names are
@@ -241,7 +243,9 @@ async fn main() {
     println!(
         "Sharing your shell. Writers ask before they type (Ctrl-] a in join); you answer with Ctrl-] y or n."
     );
-    println!("Ctrl-] n opens another terminal, Ctrl-] q stops sharing.");
+    println!(
+        "Ctrl-] n opens another terminal, Ctrl-] t shows the next, Ctrl-] l lists them, Ctrl-] q stops sharing."
+    );
     if let Some(path) = log {
         println!("Logging to {}.", path.display());
     }
@@ -252,24 +256,31 @@ async fn main() {
         .filter(|&(cols, rows)| cols > 0 && rows > 0)
         .unwrap_or((80, 24));
     let mut terminals = Terminals::default();
+    // Every terminal's output comes here, tagged, to be kept and shown
+    // when it is on screen.
+    let (shown_tx, mut shown) = tokio::sync::mpsc::unbounded_channel::<(u64, Vec<u8>)>();
+    let tap = |tag: u64| -> OutputTap {
+        let tx = shown_tx.clone();
+        Box::new(move |bytes: &[u8]| {
+            let _ = tx.send((tag, bytes.to_vec()));
+        })
+    };
+    let mut tags: BTreeMap<u64, TerminalId> = BTreeMap::new();
+    let mut screens = Screens::default();
     let main_spec = ShellSpec {
         rows,
         cols,
-        tap: Some(Box::new({
-            // Notices wait while a full-screen program has the screen.
-            let mut screen = ScreenWatch::default();
-            move |bytes: &[u8]| {
-                screen.saw(bytes);
-                out(bytes);
-                screen.shown();
-            }
-        })),
+        tap: Some(tap(0)),
         ..ShellSpec::shell(ParticipantId::HOST)
     };
     let main = terminals
         .open_shell(&host, main_spec)
         .await
         .unwrap_or_else(|e| fail(1, format!("cannot start your shell: {e}")));
+    tags.insert(0, main);
+    screens.opened(main);
+    let mut next_tag = 1u64;
+    let mut last_watching: Option<std::time::Instant> = None;
 
     // Display names of the participants, for notices.
     let mut names: BTreeMap<ParticipantId, String> = BTreeMap::new();
@@ -285,6 +296,7 @@ async fn main() {
         .unwrap_or_else(|e| fail(1, format!("cannot watch the window size: {e}")));
     let mut escape = false;
     let mut extra = 1;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
             chunk = keys.recv() => {
@@ -313,10 +325,27 @@ async fn main() {
                             b'q' => quit = true,
                             b'n' => {
                                 extra += 1;
-                                let spec = ShellSpec { label: format!("shell {extra}"), ..ShellSpec::shell(ParticipantId::HOST) };
+                                next_tag += 1;
+                                let spec = ShellSpec { label: format!("shell {extra}"), tap: Some(tap(next_tag)), ..ShellSpec::shell(ParticipantId::HOST) };
                                 match terminals.open_shell(&host, spec).await {
-                                    Ok(t) => notice(&format!("opened terminal {t} for participants")),
+                                    Ok(t) => {
+                                        tags.insert(next_tag, t);
+                                        screens.opened(t);
+                                        notice(&format!("opened terminal {t}; Ctrl-] t switches to it"));
+                                    }
                                     Err(e) => notice(&format!("cannot open a terminal: {e}")),
+                                }
+                            }
+                            b't' => {
+                                screens.next();
+                            }
+                            b'l' => {
+                                let ids = screens.ids();
+                                let list = host.call(move |h, _| {
+                                    ids.iter().filter_map(|t| h.terminal_control(*t).map(|c| (*t, c))).collect::<Vec<_>>()
+                                }).await.unwrap_or_default();
+                                for (t, c) in list {
+                                    notice(&format!("terminal {t}: owner {}, controller {}", who(&names, c.owner), who(&names, c.controller)));
                                 }
                             }
                             ESCAPE => forward.push(ESCAPE),
@@ -328,8 +357,19 @@ async fn main() {
                         forward.push(b);
                     }
                 }
-                if !forward.is_empty() {
-                    let _ = terminals.write_local(main, &forward);
+                // Your keys go to the terminal on screen, if you control it.
+                if let (Some(t), false) = (screens.current(), forward.is_empty()) {
+                    let yours = host
+                        .call(move |h, _| h.terminal_control(t).is_some_and(|c| c.controller == ParticipantId::HOST))
+                        .await
+                        .unwrap_or(false);
+                    if yours {
+                        let _ = terminals.write_local(t, &forward);
+                    } else if last_watching.is_none_or(|at| at.elapsed() > Duration::from_secs(2)) {
+                        last_watching = Some(std::time::Instant::now());
+                        let controller = controllers.get(&t).copied().unwrap_or(ParticipantId::HOST);
+                        notice(&format!("you are watching terminal {t}, which {} controls", who(&names, controller)));
+                    }
                 }
                 if quit {
                     break;
@@ -361,14 +401,20 @@ async fn main() {
                     )),
                     HostEvent::Online { resumed: true } => notice("reconnected; the session continues"),
                     HostEvent::CreateRequested { requester, rows, cols, label } => {
+                        next_tag += 1;
                         let spec = ShellSpec {
                             rows: u16::try_from(rows).unwrap_or(24),
                             cols: u16::try_from(cols).unwrap_or(80),
                             label,
+                            tap: Some(tap(next_tag)),
                             ..ShellSpec::shell(requester)
                         };
                         match terminals.open_shell(&host, spec).await {
-                            Ok(t) => notice(&format!("{} opened terminal {t}", who(&names, requester))),
+                            Ok(t) => {
+                                tags.insert(next_tag, t);
+                                screens.opened(t);
+                                notice(&format!("{} opened terminal {t}; Ctrl-] t shows it", who(&names, requester)));
+                            }
                             Err(e) => notice(&format!("cannot open a terminal: {e}")),
                         }
                     }
@@ -416,6 +462,13 @@ async fn main() {
                 }
                 prompt(&asking, &names);
             }
+            // Shells exit quietly: look for closed terminals now and then.
+            _ = tick.tick() => {}
+            Some((tag, bytes)) = shown.recv() => {
+                if let Some(t) = tags.get(&tag) {
+                    screens.output(*t, &bytes);
+                }
+            }
             _ = window.recv() => {
                 if let Ok((cols, rows)) = crossterm::terminal::size()
                     && cols > 0
@@ -427,12 +480,23 @@ async fn main() {
             }
             _ = tokio::signal::ctrl_c() => break,
         }
-        if host
-            .call(move |h, _| h.terminal_control(main).is_none())
+        // Terminals whose shell exited: the next one is shown; after the
+        // last, sharing ends for everyone.
+        let ids = screens.ids();
+        let gone = host
+            .call(move |h, _| {
+                ids.into_iter()
+                    .filter(|t| h.terminal_control(*t).is_none())
+                    .collect::<Vec<_>>()
+            })
             .await
-            .unwrap_or(true)
-        {
-            // The main shell exited.
+            .unwrap_or_default();
+        for t in gone {
+            notice(&format!("terminal {t} closed"));
+            screens.closed(t);
+        }
+        if screens.ids().is_empty() {
+            notice("the last terminal closed: sharing stops");
             break;
         }
     }

@@ -4,8 +4,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+
+use taiku_proto::TerminalId;
 
 use taiku_transport::endpoint::{Endpoint, EndpointError};
 use taiku_transport::tls::ClientTls;
@@ -377,6 +380,102 @@ impl ScreenWatch {
         let held = std::mem::take(&mut *HELD.lock().unwrap_or_else(|e| e.into_inner()));
         for text in held {
             notice(&text);
+        }
+    }
+}
+
+/// Output kept per terminal to repaint it when switching.
+pub const SCROLLBACK: usize = 256 * 1024;
+
+/// The terminals a tool shows, one at a time: each one's recent output,
+/// kept to repaint it when the user switches to it, and which is on
+/// screen.
+#[derive(Default)]
+pub struct Screens {
+    buffers: BTreeMap<TerminalId, Vec<u8>>,
+    current: Option<TerminalId>,
+    watch: ScreenWatch,
+}
+
+impl Screens {
+    /// The terminal on screen.
+    pub fn current(&self) -> Option<TerminalId> {
+        self.current
+    }
+
+    /// A terminal exists (the first one is shown).
+    pub fn opened(&mut self, term: TerminalId) {
+        self.buffers.entry(term).or_default();
+        self.current.get_or_insert(term);
+    }
+
+    /// Output of `term`: kept, and shown if it is on screen.
+    pub fn output(&mut self, term: TerminalId, bytes: &[u8]) {
+        self.opened(term);
+        if let Some(buf) = self.buffers.get_mut(&term) {
+            buf.extend_from_slice(bytes);
+            if buf.len() > SCROLLBACK {
+                let cut = buf.len() - SCROLLBACK;
+                buf.drain(..cut);
+            }
+        }
+        if self.current == Some(term) {
+            self.watch.saw(bytes);
+            out(bytes);
+            self.watch.shown();
+        }
+    }
+
+    /// `term`'s screen is now `screen` (a snapshot).
+    pub fn replace(&mut self, term: TerminalId, screen: &[u8]) {
+        self.buffers.insert(term, screen.to_vec());
+        if self.current == Some(term) {
+            self.repaint();
+        }
+    }
+
+    /// Forget every terminal's output (the relay replays it again).
+    pub fn clear(&mut self) {
+        for buf in self.buffers.values_mut() {
+            buf.clear();
+        }
+        out(b"\x1b[2J\x1b[H");
+    }
+
+    /// `term` closed: the next one is shown if it was on screen. Returns
+    /// the terminal now on screen.
+    pub fn closed(&mut self, term: TerminalId) -> Option<TerminalId> {
+        self.buffers.remove(&term);
+        if self.current == Some(term) {
+            self.current = self.buffers.keys().next().copied();
+            self.repaint();
+        }
+        self.current
+    }
+
+    /// Show the terminal after the current one, in id order.
+    pub fn next(&mut self) -> Option<TerminalId> {
+        let ids: Vec<TerminalId> = self.buffers.keys().copied().collect();
+        if let Some(pos) = self.current.and_then(|c| ids.iter().position(|t| *t == c)) {
+            self.current = ids.get((pos + 1) % ids.len()).copied();
+            self.repaint();
+        }
+        self.current
+    }
+
+    /// The terminals, in id order.
+    pub fn ids(&self) -> Vec<TerminalId> {
+        self.buffers.keys().copied().collect()
+    }
+
+    fn repaint(&mut self) {
+        out(b"\x1b[2J\x1b[H");
+        if let Some(buf) = self.current.and_then(|t| self.buffers.get(&t)) {
+            self.watch.saw(buf);
+            out(buf);
+        }
+        if let Some(t) = self.current {
+            notice(&format!("showing terminal {t}"));
         }
     }
 }

@@ -33,19 +33,31 @@ struct Sharing {
     link: String,
     /// What `share` prints after the link.
     output: mpsc::Receiver<Vec<u8>>,
+    /// What it printed so far, and where the last wait ended.
+    seen: String,
+    from: usize,
 }
 
 impl Sharing {
-    /// Wait until `share` has printed `needle` (within 20 s).
-    fn wait_for(&self, needle: &str) {
-        let mut seen = String::new();
+    /// Wait until `share` prints `needle` (within 20 s), after what the
+    /// previous wait found.
+    fn wait_for(&mut self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !seen.contains(needle) {
+        loop {
+            if let Some(at) = self.seen.get(self.from..).and_then(|s| s.find(needle)) {
+                self.from += at + needle.len();
+                return;
+            }
             let chunk = self
                 .output
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("share never printed {needle:?}: {seen:?}"));
-            seen.push_str(&String::from_utf8_lossy(&chunk));
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "share never printed {needle:?}: {:?}",
+                        self.seen.get(self.from..).unwrap_or_default()
+                    )
+                });
+            self.seen.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
 }
@@ -92,6 +104,8 @@ fn start_share(args: &[&str]) -> Sharing {
         writer,
         link,
         output: rx,
+        seen: String::new(),
+        from: 0,
     }
 }
 
@@ -578,5 +592,60 @@ async fn notices_wait_while_a_full_screen_program_runs() {
     assert!(left < notice, "{seen:?}");
     let _ = sharing.writer.write_all(&[0x1d, b'q']);
     let _ = sharing.child.wait();
+    drop(sharing.master);
+}
+
+/// Issue 15, item 10: the host sees and switches between its terminals,
+/// types into the one on screen, and `exit` in the last shell ends the
+/// session for everyone at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_switches_terminals_and_the_last_exit_ends_sharing() {
+    use taiku_proto::TerminalId;
+    let mut sharing = start_share(&[]);
+    let link = Link::parse(&sharing.link).unwrap();
+    let (mut viewer, _task) = spawn_participant(
+        Participant::new(ParticipantConfig::default(), &link, os_rng()),
+        DriverConfig::new(Endpoint::from_origin(link.origin(), false).unwrap()),
+    );
+    // Ctrl-] n opens terminal 2; Ctrl-] t shows it; keys go to it.
+    sharing.writer.write_all(&[0x1d, b'n']).unwrap();
+    sharing.wait_for("opened terminal 2");
+    sharing.writer.write_all(&[0x1d, b't']).unwrap();
+    sharing.wait_for("showing terminal 2");
+    sharing.writer.write_all(b"echo in-two-$((1+1))\r").unwrap();
+    sharing.wait_for("in-two-2");
+    let mut seen: std::collections::BTreeMap<TerminalId, String> = Default::default();
+    let mut ended = None;
+    while !seen
+        .get(&TerminalId(2))
+        .is_some_and(|s| s.contains("in-two-2"))
+    {
+        match next(&mut viewer).await {
+            Some(ParticipantEvent::Output { term, bytes }) => {
+                seen.entry(term)
+                    .or_default()
+                    .push_str(&String::from_utf8_lossy(&bytes));
+            }
+            Some(_) => {}
+            None => panic!("the viewer's loop ended"),
+        }
+    }
+    // `exit` there: terminal 1 is shown again.
+    sharing.writer.write_all(b"exit\r").unwrap();
+    sharing.wait_for("terminal 2 closed");
+    sharing.writer.write_all(b"echo in-one-$((2+2))\r").unwrap();
+    sharing.wait_for("in-one-4");
+    // `exit` in the last shell: everyone is told the session ended.
+    sharing.writer.write_all(b"exit\r").unwrap();
+    sharing.wait_for("the last terminal closed: sharing stops");
+    while ended.is_none() {
+        match next(&mut viewer).await {
+            Some(ParticipantEvent::Ended(reason)) => ended = Some(reason),
+            Some(_) => {}
+            None => panic!("the viewer's loop ended without Ended"),
+        }
+    }
+    assert_eq!(ended, Some(taiku_proto::message::EndReason::HostEnded));
+    assert!(sharing.child.wait().unwrap().success());
     drop(sharing.master);
 }

@@ -117,6 +117,10 @@ impl Machine for Participant<OsRng> {
     }
 }
 
+/// How long a machine that ended waits for the relay to close the
+/// connection after it.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// How a client loop connects.
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
@@ -372,6 +376,13 @@ async fn client_loop<M: Machine>(
         if ended {
             if let Some(mut stream) = ws.take() {
                 let _ = stream.close(None).await;
+                // Wait (briefly) for the relay to close too: then it has
+                // handled everything sent before, a `SessionEnded` among
+                // them, even if it shuts down right after.
+                let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                    while ws::recv(&mut stream).await.is_some() {}
+                })
+                .await;
             }
             return;
         }

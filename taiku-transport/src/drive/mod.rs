@@ -7,7 +7,9 @@ mod memory;
 pub mod relay;
 mod terminals;
 
-pub use client::{ClientHandle, Commander, DriverConfig, Machine, spawn_host, spawn_participant};
+pub use client::{
+    CLOSE_WAIT, ClientHandle, Commander, DriverConfig, Machine, spawn_host, spawn_participant,
+};
 pub use terminals::{OutputTap, ShellSpec, Terminals, feed_output};
 
 /// The OS random number generator as a `rand_core` crypto RNG.

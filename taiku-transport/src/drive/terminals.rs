@@ -146,6 +146,7 @@ impl Terminals {
                 }
             }
             // The shell exited.
+            tracing::debug!(terminal = term.0, "shell exited");
             let _ = commander
                 .run(move |h, now| {
                     let _ = h.close_terminal(term, EXIT_UNKNOWN, now);
