@@ -214,7 +214,7 @@ async fn main() {
                                 notice(&who.join(", "));
                             }
                             b'n' => {
-                                screens.next();
+                                screens.show_next();
                             }
                             b'a' => {
                                 if let Some(t) = screens.current() {

@@ -337,7 +337,7 @@ async fn main() {
                                 }
                             }
                             b't' => {
-                                screens.next();
+                                screens.show_next();
                             }
                             b'l' => {
                                 let ids = screens.ids();

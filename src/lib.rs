@@ -454,7 +454,7 @@ impl Screens {
     }
 
     /// Show the terminal after the current one, in id order.
-    pub fn next(&mut self) -> Option<TerminalId> {
+    pub fn show_next(&mut self) -> Option<TerminalId> {
         let ids: Vec<TerminalId> = self.buffers.keys().copied().collect();
         if let Some(pos) = self.current.and_then(|c| ids.iter().position(|t| *t == c)) {
             self.current = ids.get((pos + 1) % ids.len()).copied();
