@@ -9,17 +9,23 @@
 //! Shows the first terminal and forwards your keys when your role and the
 //! terminal's ownership allow it. Ctrl-] then: `l` lists terminals (owner,
 //! controller, agent status), `n` switches to the next one, `w` shows who
-//! is here, `a` asks the owner for control, `q` leaves.
+//! is here, `a` asks the owner for control (keys typed meanwhile are sent
+//! in full once it is approved, or not at all), `o` opens a terminal of
+//! your own, `c` chats, `q` leaves.
 
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use taiku_crypto::Link;
 use taiku_examples::{
-    ESCAPE, LINK_ENV, LinkSource, RawMode, Screens, check_relay, client_tls, end_reason,
-    endpoint_or_fail, fail, init_file_logging, notice, read_link, stdin_chunks, user_name,
+    ChatKey, ChatLine, ESCAPE, LINK_ENV, LinkSource, RawMode, Screens, check_relay, client_tls,
+    end_reason, endpoint_or_fail, fail, init_file_logging, notice, read_link, stdin_chunks,
+    user_name,
 };
-use taiku_proto::ParticipantId;
+use taiku_proto::{ParticipantId, TerminalId};
+
+/// Most keys held while a request to control a terminal waits.
+const WAITING_KEYS: usize = 4096;
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
 use taiku_transport::drive::{DriverConfig, os_rng, spawn_participant};
 
@@ -109,7 +115,7 @@ async fn main() {
         ),
     };
     println!(
-        "Joined as {role:?}. Ctrl-] then l/n/w/a/q for terminals, next, who, ask for control, quit."
+        "Joined as {role:?}. Ctrl-] then l/n/o/w/a/c/q: terminals, next, open one, who, ask for control, chat, quit."
     );
 
     let raw = RawMode::enter();
@@ -117,8 +123,12 @@ async fn main() {
     // Standard input ended (the link was piped in): watch, type nothing.
     let mut typing = true;
     let mut escape = false;
+    // A chat line being typed (Ctrl-] c).
+    let mut chat = ChatLine::default();
     let mut screens = Screens::default();
     let mut last_refusal: Option<Instant> = None;
+    // Keys typed into a terminal while our request to control it waits.
+    let mut waiting: std::collections::BTreeMap<TerminalId, Vec<u8>> = Default::default();
     loop {
         tokio::select! {
             event = handle.events.recv() => {
@@ -141,13 +151,30 @@ async fn main() {
                         let text = status.map_or("no agent".to_string(), |s| format!("{} {:?}", s.agent, s.state));
                         notice(&format!("terminal {term}: {text}"));
                     }
-                    ParticipantEvent::ControlChanged { term, .. } => {
+                    ParticipantEvent::ControlChanged { term, reason, requester } => {
                         let view = handle.call(move |p, _| {
                             let view = p.view();
-                            view.terminals.get(&term).map(|t| peer_name(view, t.control.controller))
+                            let me = view.me.map(|(me, _)| me);
+                            view.terminals.get(&term).map(|t| (peer_name(view, t.control.controller), me))
                         }).await.flatten();
-                        if let Some(name) = view {
+                        if let Some((name, me)) = view {
                             notice(&format!("terminal {term} is now controlled by {name}"));
+                            // Keys typed while our request waited: all of
+                            // them once it is approved, none if it is not.
+                            if me == Some(requester) && let Some(keys) = waiting.remove(&term) {
+                                use taiku_proto::message::ControlReason;
+                                if reason == ControlReason::AdoptionApproved {
+                                    if !keys.is_empty()
+                                        && let Some(Err(e)) = handle.call(move |p, _| p.send_input(term, &keys)).await
+                                    {
+                                        notice(&format!("the keys you typed while waiting were not sent: {e}"));
+                                    }
+                                } else if !keys.is_empty() {
+                                    notice(&format!("refused: the {} keys you typed while waiting were not sent", keys.len()));
+                                } else {
+                                    notice("your request was refused");
+                                }
+                            }
                         }
                     }
                     ParticipantEvent::AdoptionRequested { term, requester } => {
@@ -160,6 +187,13 @@ async fn main() {
                         grace_remaining_ms / 1000
                     )),
                     ParticipantEvent::HostOnline => notice("the host is back"),
+                    ParticipantEvent::Chat(line) => {
+                        let (from, text) = (line.from, line.text);
+                        let mine = handle.call(move |p, _| (p.view().me.map(|(me, _)| me) == Some(from), peer_name(p.view(), from))).await;
+                        if let Some((false, name)) = mine {
+                            notice(&format!("{name}: {text}"));
+                        }
+                    }
                     ParticipantEvent::Disconnected => notice("connection to the relay lost"),
                     ParticipantEvent::Denied(_) => {
                         drop(raw);
@@ -192,9 +226,20 @@ async fn main() {
                 let mut forward = Vec::new();
                 let mut quit = false;
                 for b in chunk {
+                    match chat.key(b) {
+                        ChatKey::NotEditing => {}
+                        ChatKey::Send(line) => {
+                            if let Some(Err(e)) = handle.call(move |p, _| p.chat(&line)).await {
+                                notice(&format!("chat not sent: {e}"));
+                            }
+                            continue;
+                        }
+                        ChatKey::Taken | ChatKey::Dropped => continue,
+                    }
                     if escape {
                         escape = false;
                         match b {
+                            b'c' => chat.start(),
                             b'q' => quit = true,
                             b'l' => {
                                 let list = handle.call(|p, _| {
@@ -219,10 +264,21 @@ async fn main() {
                             b'a' => {
                                 if let Some(t) = screens.current() {
                                     match handle.call(move |p, _| p.request_adoption(t)).await {
-                                        Some(Ok(())) => notice("asked the owner for control"),
+                                        Some(Ok(())) => {
+                                            waiting.entry(t).or_default();
+                                            notice("asked the owner for control; what you type meanwhile is sent once it is approved");
+                                        }
                                         Some(Err(e)) => notice(&format!("cannot ask: {e}")),
                                         None => {}
                                     }
+                                }
+                            }
+                            b'o' => {
+                                let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
+                                match handle.call(move |p, _| p.create_terminal(u32::from(rows), u32::from(cols), "join")).await {
+                                    Some(Ok(())) => notice("asked the host for a terminal of your own"),
+                                    Some(Err(e)) => notice(&format!("cannot open a terminal: {e}")),
+                                    None => {}
                                 }
                             }
                             ESCAPE => forward.push(ESCAPE),
@@ -234,7 +290,16 @@ async fn main() {
                         forward.push(b);
                     }
                 }
-                if let (Some(t), false) = (screens.current(), forward.is_empty()) {
+                if let (Some(t), false) = (screens.current(), forward.is_empty())
+                    && let Some(keys) = waiting.get_mut(&t)
+                {
+                    // Held until the request is answered, within a bound.
+                    if keys.len() + forward.len() <= WAITING_KEYS {
+                        keys.extend_from_slice(&forward);
+                    } else {
+                        notice("too much typed while waiting: these keys are not sent");
+                    }
+                } else if let (Some(t), false) = (screens.current(), forward.is_empty()) {
                     let sent = handle.call(move |p, _| p.send_input(t, &forward)).await;
                     if let Some(Err(e)) = sent
                         && last_refusal.is_none_or(|at| at.elapsed() > Duration::from_secs(2))

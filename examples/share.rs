@@ -13,7 +13,8 @@
 //! `web/dist` of this repository when it is built), spawns your shell in a PTY, shows it in this terminal as usual,
 //! and prints the writer link. Keys: everything goes to the terminal on
 //! screen (if you control it), except Ctrl-] then `n` (open another
-//! terminal), `t` (show the next terminal), `l` (list them), `y` / `n` /
+//! terminal), `t` (show the next terminal), `l` (list them), `c` (a chat
+//! line: Enter sends it, Escape drops it), `y` / `n` /
 //! `a` (answer a request to type: yes, no, always) and `q` (stop
 //! sharing). Sharing stops when the last terminal's shell exits.
 
@@ -25,8 +26,9 @@ use clap::Parser;
 use std::time::Duration;
 
 use taiku_examples::{
-    ESCAPE, RawMode, Screens, check_relay, client_tls, end_reason, endpoint_or_fail, fail,
-    init_file_logging, notice, stdin_chunks, user_name, web_build_hint, web_client,
+    ChatKey, ChatLine, ESCAPE, RawMode, Screens, check_relay, client_tls, end_reason,
+    endpoint_or_fail, fail, init_file_logging, notice, stdin_chunks, user_name, web_build_hint,
+    web_client,
 };
 use taiku_proto::message as m;
 use taiku_proto::{ParticipantId, Role, TerminalId};
@@ -244,7 +246,7 @@ async fn main() {
         "Sharing your shell. Writers ask before they type (Ctrl-] a in join); you answer with Ctrl-] y or n."
     );
     println!(
-        "Ctrl-] n opens another terminal, Ctrl-] t shows the next, Ctrl-] l lists them, Ctrl-] q stops sharing."
+        "Ctrl-] n opens another terminal, Ctrl-] t shows the next, Ctrl-] l lists them, Ctrl-] c chats, Ctrl-] q stops sharing."
     );
     if let Some(path) = log {
         println!("Logging to {}.", path.display());
@@ -295,6 +297,8 @@ async fn main() {
     let mut window = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
         .unwrap_or_else(|e| fail(1, format!("cannot watch the window size: {e}")));
     let mut escape = false;
+    // A chat line being typed (Ctrl-] c).
+    let mut chat = ChatLine::default();
     let mut extra = 1;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
@@ -304,9 +308,20 @@ async fn main() {
                 let mut forward = Vec::with_capacity(chunk.len());
                 let mut quit = false;
                 for b in chunk {
+                    match chat.key(b) {
+                        ChatKey::NotEditing => {}
+                        ChatKey::Send(line) => {
+                            if let Some(Err(e)) = host.call(move |h, _| h.chat(&line)).await {
+                                notice(&format!("chat not sent: {e}"));
+                            }
+                            continue;
+                        }
+                        ChatKey::Taken | ChatKey::Dropped => continue,
+                    }
                     if escape {
                         escape = false;
                         match b {
+                            b'c' => chat.start(),
                             // While a request waits, y, n and a answer it.
                             b'y' | b'n' | b'a' if !asking.is_empty() => {
                                 if let Some(a) = asking.pop_front() {
@@ -393,6 +408,9 @@ async fn main() {
                         if first == Some(participant) {
                             prompt(&asking, &names);
                         }
+                    }
+                    HostEvent::Chat { from, text } if from != ParticipantId::HOST => {
+                        notice(&format!("{}: {text}", who(&names, from)));
                     }
                     HostEvent::Offline => notice("connection to the relay lost"),
                     HostEvent::Reconnecting { attempt, delay } => notice(&format!(

@@ -480,5 +480,78 @@ impl Screens {
     }
 }
 
+/// A one-line editor for chat in raw mode: keys go into the line, shown
+/// as a prompt, until Enter sends it or Escape drops it.
+#[derive(Default)]
+pub struct ChatLine {
+    text: Option<String>,
+}
+
+/// What a key did to a [`ChatLine`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChatKey {
+    /// Not editing: the key is not the line's.
+    NotEditing,
+    /// Taken into the line.
+    Taken,
+    /// Enter: send this.
+    Send(String),
+    /// Escape, or Enter on an empty line: nothing to send.
+    Dropped,
+}
+
+impl ChatLine {
+    /// Start a line.
+    pub fn start(&mut self) {
+        self.text = Some(String::new());
+        self.show();
+    }
+
+    /// Whether a line is being typed.
+    pub fn editing(&self) -> bool {
+        self.text.is_some()
+    }
+
+    /// One key.
+    pub fn key(&mut self, b: u8) -> ChatKey {
+        let Some(text) = self.text.as_mut() else {
+            return ChatKey::NotEditing;
+        };
+        match b {
+            b'\r' | b'\n' => {
+                let line = self.text.take().unwrap_or_default();
+                out(b"\r\x1b[K");
+                if line.trim().is_empty() {
+                    ChatKey::Dropped
+                } else {
+                    ChatKey::Send(line)
+                }
+            }
+            0x1b | 0x03 => {
+                self.text = None;
+                out(b"\r\x1b[K");
+                ChatKey::Dropped
+            }
+            0x7f | 0x08 => {
+                text.pop();
+                self.show();
+                ChatKey::Taken
+            }
+            b if (0x20..0x7f).contains(&b) && text.len() < taiku_proto::limits::MAX_CHAT_BYTES => {
+                text.push(char::from(b));
+                self.show();
+                ChatKey::Taken
+            }
+            _ => ChatKey::Taken,
+        }
+    }
+
+    fn show(&self) {
+        if let Some(text) = &self.text {
+            out(format!("\r\x1b[K\x1b[7m[taiku] chat>\x1b[0m {text}").as_bytes());
+        }
+    }
+}
+
 /// The escape key of the example programs: Ctrl-].
 pub const ESCAPE: u8 = 0x1d;

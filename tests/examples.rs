@@ -62,7 +62,8 @@ impl Sharing {
     }
 }
 
-fn start_share(args: &[&str]) -> Sharing {
+/// One of the tools running in a pseudo-terminal, with `env`.
+fn start_tool(name: &str, args: &[&str], env: &[(&str, &str)]) -> Sharing {
     let pty = native_pty_system()
         .openpty(PtySize {
             rows: 24,
@@ -71,9 +72,12 @@ fn start_share(args: &[&str]) -> Sharing {
             pixel_height: 0,
         })
         .unwrap();
-    let mut cmd = CommandBuilder::new(example("share"));
+    let mut cmd = CommandBuilder::new(example(name));
     cmd.args(args);
     cmd.env("SHELL", "/bin/sh");
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
     let child = pty.slave.spawn_command(cmd).unwrap();
     drop(pty.slave);
     let mut reader = pty.master.try_clone_reader().unwrap();
@@ -87,26 +91,25 @@ fn start_share(args: &[&str]) -> Sharing {
             }
         }
     });
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let link = loop {
-        if let Some(line) = seen.lines().find(|l| l.starts_with("writer link: ")) {
-            break line.trim_start_matches("writer link: ").trim().to_string();
-        }
-        let chunk = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("share prints a link: {seen:?}"));
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    };
     Sharing {
         master: pty.master,
         child,
         writer,
-        link,
+        link: String::new(),
         output: rx,
         seen: String::new(),
         from: 0,
     }
+}
+
+/// `share` with `args`, once it has printed its writer link.
+fn start_share(args: &[&str]) -> Sharing {
+    let mut sharing = start_tool("share", args, &[]);
+    sharing.wait_for("writer link: ");
+    let start = sharing.from;
+    sharing.wait_for("\n");
+    sharing.link = sharing.seen[start..sharing.from].trim().to_owned();
+    sharing
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -648,4 +651,71 @@ async fn the_host_switches_terminals_and_the_last_exit_ends_sharing() {
     assert_eq!(ended, Some(taiku_proto::message::EndReason::HostEnded));
     assert!(sharing.child.wait().unwrap().success());
     drop(sharing.master);
+}
+
+/// Issue 15, item 12: chat in the terminal tools. A participant's line
+/// shows on the host's terminal with its name; the host's Ctrl-] c line
+/// reaches the participant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_chats_with_participants() {
+    let mut sharing = start_share(&[]);
+    let link = Link::parse(&sharing.link).unwrap();
+    let config = ParticipantConfig {
+        name: "ana".into(),
+        ..ParticipantConfig::default()
+    };
+    let (mut ana, _task) = spawn_participant(
+        Participant::new(config, &link, os_rng()),
+        DriverConfig::new(Endpoint::from_origin(link.origin(), false).unwrap()),
+    );
+    while !matches!(next(&mut ana).await, Some(ParticipantEvent::Joined { .. })) {}
+    assert_eq!(ana.call(|p, _| p.chat("hi from ana")).await, Some(Ok(())));
+    sharing.wait_for("ana (#1): hi from ana");
+    sharing.writer.write_all(&[0x1d, b'c']).unwrap();
+    sharing.wait_for("chat>");
+    sharing.writer.write_all(b"hello ana\r").unwrap();
+    loop {
+        match next(&mut ana).await {
+            Some(ParticipantEvent::Chat(line)) if line.text == "hello ana" => {
+                assert_eq!(line.from, taiku_proto::ParticipantId::HOST);
+                break;
+            }
+            Some(_) => {}
+            None => panic!("ana's loop ended"),
+        }
+    }
+    let _ = sharing.writer.write_all(&[0x1d, b'q']);
+    let _ = sharing.child.wait();
+    drop(sharing.master);
+}
+
+/// Issue 15, item 13: keys typed in `join` while its request to type
+/// waits are delivered in full once the host approves, and not at all,
+/// with a message, when it refuses: never a part of them.
+#[test]
+fn keys_typed_while_waiting_arrive_whole_or_not_at_all() {
+    let mut sharing = start_share(&[]);
+    let mut joiner = start_tool("join", &[], &[("TAIKU_LINK", &sharing.link)]);
+    joiner.wait_for("Joined as Writer");
+    joiner.wait_for("terminal 1 opened");
+    // Refused: nothing typed meanwhile reaches the shell.
+    joiner.writer.write_all(&[0x1d, b'a']).unwrap();
+    joiner.wait_for("asked the owner for control");
+    joiner.writer.write_all(b"echo nope-$((1+1))\r").unwrap();
+    sharing.wait_for("asks to type in terminal 1");
+    sharing.writer.write_all(&[0x1d, b'n']).unwrap();
+    joiner.wait_for("refused: the 19 keys you typed while waiting were not sent");
+    // Approved: all of it, at once.
+    joiner.writer.write_all(&[0x1d, b'a']).unwrap();
+    joiner.wait_for("asked the owner for control");
+    joiner.writer.write_all(b"echo wait-$((5*5))\r").unwrap();
+    sharing.wait_for("asks to type in terminal 1");
+    sharing.writer.write_all(&[0x1d, b'y']).unwrap();
+    sharing.wait_for("wait-25");
+    assert!(!sharing.seen.contains("nope-2"), "{:?}", sharing.seen);
+    assert!(!sharing.seen.contains("echo nope"), "{:?}", sharing.seen);
+    let _ = joiner.writer.write_all(&[0x1d, b'q']);
+    let _ = sharing.writer.write_all(&[0x1d, b'q']);
+    let _ = joiner.child.wait();
+    let _ = sharing.child.wait();
 }

@@ -18,7 +18,7 @@ use taiku_session::access::Control;
 use taiku_session::admin::AdminRefusal;
 use taiku_session::agent::{AgentDetector, AgentState, AgentStatus};
 use taiku_session::host::{
-    BindError, Host, HostConfig, HostEvent, InputDrop, ShellAction, ShellToken,
+    BindError, Host, HostConfig, HostError, HostEvent, InputDrop, ShellAction, ShellToken,
 };
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::relay::{ConnId, Relay, RelayConfig, Transmit};
@@ -1195,4 +1195,45 @@ fn the_host_opens_at_most_max_terminals() {
             .iter()
             .any(|e| matches!(e, HostEvent::CreateRequested { .. }))
     );
+}
+
+/// Issue 15, item 12: the host takes part in the chat. Its lines reach
+/// everyone, and everyone's lines reach it, numbered by the relay; a
+/// line over the limit is refused before it is sent.
+#[test]
+fn the_host_chats_with_everyone() {
+    let mut net = Net::new(13);
+    let a = net.add_peer(Role::Writer, "a");
+    let aid = net.id(a);
+    net.host.chat("hello from the host").unwrap();
+    net.peers[a].machine.chat("hello back").unwrap();
+    net.run();
+    let lines: Vec<(ParticipantId, String)> = net.peers[a]
+        .machine
+        .view()
+        .chat
+        .iter()
+        .map(|l| (l.from, l.text.clone()))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            (ParticipantId::HOST, "hello from the host".to_owned()),
+            (aid, "hello back".to_owned())
+        ]
+    );
+    let heard: Vec<(ParticipantId, String)> = net
+        .host_events
+        .iter()
+        .filter_map(|e| match e {
+            HostEvent::Chat { from, text } => Some((*from, text.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(heard, lines);
+    assert!(matches!(
+        net.host
+            .chat(&"x".repeat(taiku_proto::limits::MAX_CHAT_BYTES + 1)),
+        Err(HostError::Refused(_))
+    ));
 }

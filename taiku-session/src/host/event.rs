@@ -78,6 +78,13 @@ pub enum HostEvent {
         /// Its display name.
         name: String,
     },
+    /// A chat line, the host's own included, as the relay numbered it.
+    Chat {
+        /// Who said it.
+        from: ParticipantId,
+        /// What.
+        text: String,
+    },
     /// A participant left.
     Left {
         /// Its id.
@@ -222,6 +229,9 @@ pub enum HostError {
     /// Terminal ids are exhausted.
     #[error("no terminal ids left")]
     TerminalIdsExhausted,
+    /// Not connected to the relay now (chat is not kept for later).
+    #[error("not connected to the relay")]
+    NotOnline,
     /// The rules refuse the request (a grant to a reader, say); nothing
     /// was sent.
     #[error("not allowed: {0}")]

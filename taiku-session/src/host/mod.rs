@@ -285,6 +285,23 @@ impl<R: CryptoRng> Host<R> {
         }
     }
 
+    /// Say something in the session's chat (plaintext metadata, SPEC.md
+    /// 1.1); everyone, the host included, gets it back from the relay as a
+    /// [`HostEvent::Chat`].
+    pub fn chat(&mut self, text: &str) -> Result<(), HostError> {
+        if self.phase != Phase::Online {
+            return Err(HostError::NotOnline);
+        }
+        access::check_chat(text, taiku_proto::limits::MAX_CHAT_BYTES)
+            .map_err(HostError::Refused)?;
+        self.out.push_back(Frame::control(Body::Chat(m::Chat {
+            from: 0,
+            seq: 0,
+            text: text.to_owned(),
+        })));
+        Ok(())
+    }
+
     /// The driver will connect again, attempt `attempt` (from 1), in
     /// `delay`: reported as [`HostEvent::Reconnecting`] so an application
     /// can say so. Nothing else changes.
@@ -453,6 +470,12 @@ impl<R: CryptoRng> Host<R> {
                         enable: t.enable,
                     });
                 }
+            }
+            Body::Chat(c) if self.phase == Phase::Online => {
+                self.events.push_back(HostEvent::Chat {
+                    from: ParticipantId(c.from),
+                    text: c.text,
+                });
             }
             Body::Refused(r) => self.events.push_back(HostEvent::ActionRefused {
                 action: ActionCode::from_wire(r.action),
