@@ -203,12 +203,9 @@ async fn main() {
                         "relay unreachable; retrying in {:.1} s (attempt {attempt})",
                         delay.as_secs_f32()
                     )),
-                    ParticipantEvent::Rejoined { role, .. } => {
-                        // The relay replays what it keeps: repaint from it
-                        // instead of showing history twice.
-                        screens.clear();
-                        notice(&format!("reconnected as {role:?}"));
-                    }
+                    ParticipantEvent::Rejoined { role, .. } => notice(&format!("reconnected as {role:?}")),
+                    // History follows: repaint from it, never show it twice.
+                    ParticipantEvent::Replay { term, .. } => screens.reset(term),
                     ParticipantEvent::ActionRefused { reason, .. } => notice(&format!("refused by the relay: {reason:?}")),
                     ParticipantEvent::Ended(reason) => {
                         drop(raw);

@@ -434,12 +434,14 @@ impl Screens {
         }
     }
 
-    /// Forget every terminal's output (the relay replays it again).
-    pub fn clear(&mut self) {
-        for buf in self.buffers.values_mut() {
-            buf.clear();
+    /// `term`'s history is about to be replayed: forget what was shown of
+    /// it, so nothing appears twice.
+    pub fn reset(&mut self, term: TerminalId) {
+        self.buffers.insert(term, Vec::new());
+        self.current.get_or_insert(term);
+        if self.current == Some(term) {
+            out(b"\x1b[2J\x1b[H");
         }
-        out(b"\x1b[2J\x1b[H");
     }
 
     /// `term` closed: the next one is shown if it was on screen. Returns

@@ -355,3 +355,43 @@ fn frames_addressed_to_somebody_else_are_not_read() {
     p.handle_frame(Frame::Sealed(ours), now);
     assert_eq!(outputs(&events(&mut p)), [b"ours".to_vec()]);
 }
+
+/// Issue 15, item 4: a replay is announced, so a client can clear the
+/// terminal before history is shown again (a rejoin replays it); an
+/// unasked one is not.
+#[test]
+fn a_replay_is_announced_with_whether_it_is_complete() {
+    let now = Instant::now();
+    let host = host_keys();
+    let mut p = joined_reader(&host, now);
+    let start = |complete| {
+        Frame::control(Body::ReplayStart(m::ReplayStart {
+            terminal_id: T.0,
+            runs: Vec::new(),
+            complete,
+        }))
+    };
+    p.handle_frame(start(false), now);
+    assert_eq!(
+        events(&mut p),
+        [ParticipantEvent::Replay {
+            term: T,
+            complete: false
+        }]
+    );
+    // Once output was read, only an asked-for replay counts.
+    let mut a = sealer(&host, Direction::Output, 0xa);
+    p.handle_frame(Frame::Sealed(a.seal(b"live").unwrap()), now);
+    let _ = events(&mut p);
+    p.handle_frame(start(true), now);
+    assert_eq!(events(&mut p), []);
+    p.request_history(T).unwrap();
+    p.handle_frame(start(true), now);
+    assert_eq!(
+        events(&mut p),
+        [ParticipantEvent::Replay {
+            term: T,
+            complete: true
+        }]
+    );
+}

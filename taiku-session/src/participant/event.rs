@@ -49,6 +49,18 @@ pub enum ParticipantEvent {
         /// Bytes to feed the terminal emulator.
         bytes: Bytes,
     },
+    /// The [`Output`](Self::Output) of `term` that follows, until its live
+    /// output, is the relay's buffered history (at a join, a rejoin, or
+    /// after [`Participant::request_history`](super::Participant::request_history)):
+    /// a UI clears that terminal first, so history is never shown twice.
+    /// `complete` is false when the oldest output was already evicted (a
+    /// snapshot follows if the host is online).
+    Replay {
+        /// The terminal.
+        term: TerminalId,
+        /// Whether the relay still holds all of the terminal's output.
+        complete: bool,
+    },
     /// A screen snapshot: reset the terminal's screen to it; output that
     /// follows continues from it.
     Snapshot {

@@ -111,6 +111,10 @@ impl<R: CryptoRng> Participant<R> {
             reader.past.remember(epoch);
         }
         reader.skip_until = None;
+        self.events.push_back(ParticipantEvent::Replay {
+            term,
+            complete: r.complete,
+        });
     }
 
     pub(super) fn sealed(&mut self, frame: SealedFrame) {
