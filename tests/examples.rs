@@ -719,3 +719,50 @@ fn keys_typed_while_waiting_arrive_whole_or_not_at_all() {
     let _ = joiner.child.wait();
     let _ = sharing.child.wait();
 }
+
+/// Issue 15, item 5: `share` killed with SIGKILL. Its viewers learn
+/// within 5 s that the host is away and how long the session waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_learn_within_5_s_that_a_killed_host_is_away() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut relay = relay_process(&addr);
+    let mut sharing = start_share(&["--relay", &format!("http://{addr}")]);
+    let link = Link::parse(&sharing.link).unwrap();
+    let (mut viewer, _task) = spawn_participant(
+        Participant::new(ParticipantConfig::default(), &link, os_rng()),
+        DriverConfig::new(Endpoint::from_origin(link.origin(), false).unwrap()),
+    );
+    while !matches!(
+        next(&mut viewer).await,
+        Some(ParticipantEvent::Joined { .. })
+    ) {}
+    let pid = sharing.child.process_id().expect("share's pid");
+    let killed = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    let grace = loop {
+        match next(&mut viewer).await {
+            Some(ParticipantEvent::HostOffline { grace_remaining_ms }) => break grace_remaining_ms,
+            Some(_) => {}
+            None => panic!("the viewer's loop ended"),
+        }
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The session waits for the host: the grace window of SPEC.md 6.6.
+    assert!(grace > 290_000 && grace <= 300_000, "{grace}");
+    let _ = sharing.child.wait();
+    relay.kill().unwrap();
+    let _ = relay.wait();
+}
