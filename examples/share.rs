@@ -87,10 +87,30 @@ struct Cli {
     /// Approve every request to type in your terminals without asking.
     #[arg(long)]
     approve_all: bool,
+    /// Also print the writer link as a QR code, to join from a phone.
+    #[arg(long)]
+    qr: bool,
     /// Seconds a request to type waits for your answer before it is
     /// refused.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     answer_within: u64,
+}
+
+/// `text` as a QR code drawn with half blocks, dark on light, for a
+/// phone's camera.
+fn qr_code(text: &str) -> String {
+    use qrcode::render::unicode::Dense1x2;
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => {
+            code.render::<Dense1x2>()
+                .dark_color(Dense1x2::Light)
+                .light_color(Dense1x2::Dark)
+                .quiet_zone(true)
+                .build()
+                + "\n"
+        }
+        Err(e) => format!("(no QR code: {e})\n"),
+    }
 }
 
 /// A request to type in one of the host's terminals, waiting for the
@@ -232,6 +252,9 @@ async fn main() {
     for (role, link) in links {
         let link = link.unwrap_or_else(|e| fail(2, e));
         println!("{role} link: {}", *link.to_url());
+        if args.qr && role == "writer" {
+            print!("{}", qr_code(&link.to_url()));
+        }
     }
     if !browser_client {
         println!("{}", web_build_hint());

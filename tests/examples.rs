@@ -658,7 +658,9 @@ async fn the_host_switches_terminals_and_the_last_exit_ends_sharing() {
 /// reaches the participant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn share_chats_with_participants() {
-    let mut sharing = start_share(&[]);
+    // Item 16: with --qr the writer link is also a QR code.
+    let mut sharing = start_share(&["--qr"]);
+    sharing.wait_for("\u{2588}\u{2588}");
     let link = Link::parse(&sharing.link).unwrap();
     let config = ParticipantConfig {
         name: "ana".into(),
