@@ -437,7 +437,10 @@ impl Screens {
     /// `term`'s history is about to be replayed: forget what was shown of
     /// it, so nothing appears twice.
     pub fn reset(&mut self, term: TerminalId) {
-        let shown = self.buffers.insert(term, Vec::new()).is_some_and(|b| !b.is_empty());
+        let shown = self
+            .buffers
+            .insert(term, Vec::new())
+            .is_some_and(|b| !b.is_empty());
         self.current.get_or_insert(term);
         if shown && self.current == Some(term) {
             out(b"\x1b[2J\x1b[H");

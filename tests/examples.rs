@@ -768,3 +768,48 @@ async fn viewers_learn_within_5_s_that_a_killed_host_is_away() {
     relay.kill().unwrap();
     let _ = relay.wait();
 }
+
+/// Issue 15, item 6: with `RUST_LOG` set, `share` logs to its file, and
+/// never onto the terminal it shares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_logs_to_a_file_never_to_the_shared_screen() {
+    let log = std::env::temp_dir().join(format!("taiku-share-test-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let mut sharing = start_tool(
+        "share",
+        &[],
+        &[
+            ("RUST_LOG", "debug"),
+            ("TAIKU_LOG_FILE", log.to_str().unwrap()),
+        ],
+    );
+    sharing.wait_for("writer link: ");
+    let start = sharing.from;
+    sharing.wait_for("\n");
+    let link = Link::parse(sharing.seen[start..sharing.from].trim()).unwrap();
+    sharing.wait_for(&format!("Logging to {}.", log.display()));
+    let (mut viewer, _task) = spawn_participant(
+        Participant::new(ParticipantConfig::default(), &link, os_rng()),
+        DriverConfig::new(Endpoint::from_origin(link.origin(), false).unwrap()),
+    );
+    while !matches!(
+        next(&mut viewer).await,
+        Some(ParticipantEvent::Joined { .. })
+    ) {}
+    sharing.wait_for("guest joined");
+    let _ = sharing.writer.write_all(&[0x1d, b'q']);
+    let _ = sharing.child.wait();
+    while let Ok(chunk) = sharing.output.try_recv() {
+        sharing.seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    for level in [" DEBUG ", " INFO ", " WARN "] {
+        assert!(!sharing.seen.contains(level), "{:?}", sharing.seen);
+    }
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert!(written.contains("session created"), "{written}");
+    assert!(
+        !written.contains(&link.to_url()[link.relay_url().len()..]),
+        "no secret in the log"
+    );
+    let _ = std::fs::remove_file(&log);
+}
