@@ -202,6 +202,52 @@ async fn main() {
         check_relay(&endpoint, &tls).await;
     }
 
+    // One reader of the keyboard for every session.
+    let mut keys = stdin_chunks();
+    loop {
+        let outcome = run_session(
+            &args,
+            &mut keys,
+            &origin,
+            endpoint.clone(),
+            tls.clone(),
+            pin,
+            browser_client,
+            log.as_deref(),
+        )
+        .await;
+        if outcome == Outcome::Done {
+            break;
+        }
+        println!("\r\nStarting a new session: the old links no longer work.\r");
+    }
+    if let Some(relay) = embedded {
+        relay.shutdown().await;
+    }
+    println!("\r\nStopped sharing.");
+}
+
+/// How one session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Sharing is over.
+    Done,
+    /// The relay lost the session and the user asked for a new one.
+    Restart,
+}
+
+/// One session: a host with new links, your shell, until it ends.
+#[allow(clippy::too_many_arguments)] // one call site, all different
+async fn run_session(
+    args: &Cli,
+    keys: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
+    origin: &str,
+    endpoint: taiku_transport::endpoint::Endpoint,
+    tls: ClientTls,
+    pin: Option<[u8; taiku_crypto::PIN_LEN]>,
+    browser_client: bool,
+    log: Option<&std::path::Path>,
+) -> Outcome {
     let options = m::SessionOptions {
         readers_enabled: args.enable_readers,
         viewer_sign_in_required: false,
@@ -213,7 +259,7 @@ async fn main() {
     };
     let host = Host::generate(config, options, os_rng());
     let link = |role| {
-        host.link(&origin, role).and_then(|link| match pin {
+        host.link(origin, role).and_then(|link| match pin {
             Some(pin) => link.with_relay_pin(pin),
             None => Ok(link),
         })
@@ -315,11 +361,12 @@ async fn main() {
     // Who controls each terminal, as last announced.
     let mut controllers: BTreeMap<TerminalId, ParticipantId> = BTreeMap::new();
     let raw = RawMode::enter();
-    let mut keys = stdin_chunks();
     // The host's window changing size resizes the shared terminal.
     let mut window = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
         .unwrap_or_else(|e| fail(1, format!("cannot watch the window size: {e}")));
     let mut escape = false;
+    // The relay lost the session; whether the user wants a new one.
+    let (mut lost, mut restart) = (false, false);
     // A chat line being typed (Ctrl-] c).
     let mut chat = ChatLine::default();
     let mut extra = 1;
@@ -361,6 +408,10 @@ async fn main() {
                                 prompt(&asking, &names);
                             }
                             b'q' => quit = true,
+                            b'r' if lost => {
+                                restart = true;
+                                quit = true;
+                            }
                             b'n' => {
                                 extra += 1;
                                 next_tag += 1;
@@ -413,7 +464,7 @@ async fn main() {
                     break;
                 }
             }
-            event = host.events.recv() => {
+            event = host.events.recv(), if !lost => {
                 let Some(event) = event else { break };
                 if terminals.handle_event(&host, &event).await {
                     continue;
@@ -487,9 +538,9 @@ async fn main() {
                     HostEvent::SessionLost => {
                         notice(
                             "the relay no longer knows this session (it restarted, or the grace \
-                             window ended): run share again for a new session and new links",
+                             window ended): Ctrl-] r starts a new one with new links, Ctrl-] q stops",
                         );
-                        break;
+                        lost = true;
                     }
                     _ => {}
                 }
@@ -542,12 +593,13 @@ async fn main() {
         }
     }
     drop(raw);
+    if restart {
+        terminals.shutdown();
+        return Outcome::Restart;
+    }
     // Graceful: participants are told, shells are reaped.
     host.run(|h, _| h.end_session()).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), host_task).await;
     terminals.shutdown();
-    if let Some(relay) = embedded {
-        relay.shutdown().await;
-    }
-    println!("\r\nStopped sharing.");
+    Outcome::Done
 }

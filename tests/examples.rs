@@ -813,3 +813,46 @@ async fn share_logs_to_a_file_never_to_the_shared_screen() {
     );
     let _ = std::fs::remove_file(&log);
 }
+
+/// Issue 15, item 5: after a relay restart `share` says the session is
+/// gone, and on Ctrl-] r starts a new one with new links that work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_starts_a_new_session_after_a_relay_restart() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut relay = relay_process(&addr);
+    let mut sharing = start_share(&["--relay", &format!("http://{addr}")]);
+    let old = sharing.link.clone();
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+    sharing.wait_for("connection to the relay lost");
+    let mut relay = relay_process(&addr);
+    sharing.wait_for("the relay no longer knows this session");
+    sharing.writer.write_all(&[0x1d, b'r']).unwrap();
+    sharing.wait_for("Starting a new session");
+    sharing.wait_for("writer link: ");
+    let start = sharing.from;
+    sharing.wait_for("\n");
+    let new = sharing.seen[start..sharing.from].trim().to_owned();
+    assert_ne!(
+        Link::parse(&new).unwrap().session_id(),
+        Link::parse(&old).unwrap().session_id()
+    );
+    let link = Link::parse(&new).unwrap();
+    let (mut viewer, _task) = spawn_participant(
+        Participant::new(ParticipantConfig::default(), &link, os_rng()),
+        DriverConfig::new(Endpoint::from_origin(link.origin(), false).unwrap()),
+    );
+    while !matches!(
+        next(&mut viewer).await,
+        Some(ParticipantEvent::Joined { .. })
+    ) {}
+    let _ = sharing.writer.write_all(&[0x1d, b'q']);
+    let _ = sharing.child.wait();
+    relay.kill().unwrap();
+    let _ = relay.wait();
+}
