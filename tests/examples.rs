@@ -714,6 +714,11 @@ fn keys_typed_while_waiting_arrive_whole_or_not_at_all() {
     sharing.wait_for("asks to type in terminal 1");
     sharing.writer.write_all(&[0x1d, b'y']).unwrap();
     sharing.wait_for("wait-25");
+    // Ctrl-] o: a terminal of the joiner's own.
+    joiner.writer.write_all(&[0x1d, b'o']).unwrap();
+    joiner.wait_for("asked the host for a terminal of your own");
+    sharing.wait_for("opened terminal 2");
+    joiner.wait_for("terminal 2 opened");
     assert!(!sharing.seen.contains("nope-2"), "{:?}", sharing.seen);
     assert!(!sharing.seen.contains("echo nope"), "{:?}", sharing.seen);
     let _ = joiner.writer.write_all(&[0x1d, b'q']);
