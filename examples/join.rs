@@ -22,10 +22,7 @@ use taiku_examples::{
     end_reason, endpoint_or_fail, fail, init_file_logging, notice, read_link, stdin_chunks,
     user_name,
 };
-use taiku_proto::{ParticipantId, TerminalId};
-
-/// Most keys held while a request to control a terminal waits.
-const WAITING_KEYS: usize = 4096;
+use taiku_proto::ParticipantId;
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
 use taiku_transport::drive::{DriverConfig, os_rng, spawn_participant};
 
@@ -127,8 +124,6 @@ async fn main() {
     let mut chat = ChatLine::default();
     let mut screens = Screens::default();
     let mut last_refusal: Option<Instant> = None;
-    // Keys typed into a terminal while our request to control it waits.
-    let mut waiting: std::collections::BTreeMap<TerminalId, Vec<u8>> = Default::default();
     loop {
         tokio::select! {
             event = handle.events.recv() => {
@@ -151,32 +146,21 @@ async fn main() {
                         let text = status.map_or("no agent".to_string(), |s| format!("{} {:?}", s.agent, s.state));
                         notice(&format!("terminal {term}: {text}"));
                     }
-                    ParticipantEvent::ControlChanged { term, reason, requester } => {
+                    ParticipantEvent::ControlChanged { term, .. } => {
                         let view = handle.call(move |p, _| {
                             let view = p.view();
-                            let me = view.me.map(|(me, _)| me);
-                            view.terminals.get(&term).map(|t| (peer_name(view, t.control.controller), me))
+                            view.terminals.get(&term).map(|t| peer_name(view, t.control.controller))
                         }).await.flatten();
-                        if let Some((name, me)) = view {
+                        if let Some(name) = view {
                             notice(&format!("terminal {term} is now controlled by {name}"));
-                            // Keys typed while our request waited: all of
-                            // them once it is approved, none if it is not.
-                            if me == Some(requester) && let Some(keys) = waiting.remove(&term) {
-                                use taiku_proto::message::ControlReason;
-                                if reason == ControlReason::AdoptionApproved {
-                                    if !keys.is_empty()
-                                        && let Some(Err(e)) = handle.call(move |p, _| p.send_input(term, &keys)).await
-                                    {
-                                        notice(&format!("the keys you typed while waiting were not sent: {e}"));
-                                    }
-                                } else if !keys.is_empty() {
-                                    notice(&format!("refused: the {} keys you typed while waiting were not sent", keys.len()));
-                                } else {
-                                    notice("your request was refused");
-                                }
-                            }
                         }
                     }
+                    // Keys typed while our request waited: all sent, or
+                    // none (the machine holds them).
+                    ParticipantEvent::HeldInput { len, sent: false, .. } if len > 0 => {
+                        notice(&format!("refused: the {len} keys you typed while waiting were not sent"));
+                    }
+                    ParticipantEvent::HeldInput { sent: false, .. } => notice("your request to type was refused"),
                     ParticipantEvent::AdoptionRequested { term, requester } => {
                         let name = handle.call(move |p, _| peer_name(p.view(), requester)).await.unwrap_or_default();
                         notice(&format!("{name} asks to control terminal {term}; approving"));
@@ -261,10 +245,7 @@ async fn main() {
                             b'a' => {
                                 if let Some(t) = screens.current() {
                                     match handle.call(move |p, _| p.request_adoption(t)).await {
-                                        Some(Ok(())) => {
-                                            waiting.entry(t).or_default();
-                                            notice("asked the owner for control; what you type meanwhile is sent once it is approved");
-                                        }
+                                        Some(Ok(())) => notice("asked the owner for control; what you type meanwhile is sent once it is approved"),
                                         Some(Err(e)) => notice(&format!("cannot ask: {e}")),
                                         None => {}
                                     }
@@ -287,16 +268,7 @@ async fn main() {
                         forward.push(b);
                     }
                 }
-                if let (Some(t), false) = (screens.current(), forward.is_empty())
-                    && let Some(keys) = waiting.get_mut(&t)
-                {
-                    // Held until the request is answered, within a bound.
-                    if keys.len() + forward.len() <= WAITING_KEYS {
-                        keys.extend_from_slice(&forward);
-                    } else {
-                        notice("too much typed while waiting: these keys are not sent");
-                    }
-                } else if let (Some(t), false) = (screens.current(), forward.is_empty()) {
+                if let (Some(t), false) = (screens.current(), forward.is_empty()) {
                     let sent = handle.call(move |p, _| p.send_input(t, &forward)).await;
                     if let Some(Err(e)) = sent
                         && last_refusal.is_none_or(|at| at.elapsed() > Duration::from_secs(2))

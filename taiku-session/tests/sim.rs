@@ -1237,3 +1237,54 @@ fn the_host_chats_with_everyone() {
         Err(HostError::Refused(_))
     ));
 }
+
+/// Issue 16, item 1 (and 15, item 13), in the machine: keys typed while
+/// a request to control waits are held and reach the PTY whole once the
+/// owner approves, or never if it denies: never a suffix.
+#[test]
+fn keys_typed_while_asking_arrive_whole_or_not_at_all() {
+    let mut net = Net::new(14);
+    let w1 = net.add_peer(Role::Writer, "w1");
+    let w2 = net.add_peer(Role::Writer, "w2");
+    let (w1id, w2id) = (net.id(w1), net.id(w2));
+    let (t, _) = net.open(w1id);
+    net.run();
+    // Denied: nothing of it reaches the PTY.
+    net.peers[w2].machine.request_adoption(t).unwrap();
+    net.peers[w2].machine.send_input(t, b"echo nope\r").unwrap();
+    net.run();
+    net.peers[w1]
+        .machine
+        .answer_adoption(t, w2id, false)
+        .unwrap();
+    net.run();
+    assert_eq!(net.inputs(), vec![]);
+    assert!(net.peers[w2].events.contains(&ParticipantEvent::HeldInput {
+        term: t,
+        len: 10,
+        sent: false
+    }));
+    // Approved: all of it, once.
+    net.peers[w2].machine.request_adoption(t).unwrap();
+    net.peers[w2].machine.send_input(t, b"echo ").unwrap();
+    net.run();
+    net.peers[w2].machine.send_input(t, b"yes\r").unwrap();
+    assert_eq!(
+        net.peers[w2]
+            .machine
+            .send_input(t, &[b'x'; taiku_session::participant::HELD_INPUT_BYTES]),
+        Err(ActionError::Backlog),
+        "held keys are bounded"
+    );
+    net.peers[w1]
+        .machine
+        .answer_adoption(t, w2id, true)
+        .unwrap();
+    net.run();
+    assert_eq!(net.inputs(), vec![(t, w2id, b"echo yes\r".to_vec())]);
+    assert!(net.peers[w2].events.contains(&ParticipantEvent::HeldInput {
+        term: t,
+        len: 9,
+        sent: true
+    }));
+}

@@ -71,6 +71,8 @@ impl<R: CryptoRng> Participant<R> {
                 terminal_id: term.0,
                 requester: 0,
             })));
+        // Keys typed meanwhile are held ([`Participant::send_input`]).
+        self.inputs.held.entry(term).or_default();
         Ok(())
     }
 

@@ -40,6 +40,18 @@ pub enum ParticipantEvent {
         /// How long until it.
         delay: std::time::Duration,
     },
+    /// Keystrokes typed into `term` while this participant's request to
+    /// control it waited: `len` bytes, all sent once control came
+    /// (`sent`), or all dropped (the request was denied or expired, or the
+    /// connection went). Never a part of them; a UI says which.
+    HeldInput {
+        /// The terminal.
+        term: TerminalId,
+        /// How many bytes.
+        len: usize,
+        /// Whether they went to the host.
+        sent: bool,
+    },
     /// The relay refused the join.
     Denied(RefusalReason),
     /// Terminal output, in order, exactly once.

@@ -20,6 +20,11 @@ use crate::ticket::Ticket;
 /// Keystrokes kept, over all terminals, while no input ticket has arrived.
 pub const PENDING_INPUT_BYTES: usize = 64 * 1024;
 
+/// Keystrokes held per terminal while this participant's request to
+/// control it waits (SPEC.md 11.2): sent whole once control comes, or
+/// dropped whole.
+pub const HELD_INPUT_BYTES: usize = 4 * 1024;
+
 /// The input side of a participant.
 #[derive(Default)]
 pub(super) struct Inputs {
@@ -35,6 +40,9 @@ pub(super) struct Inputs {
     /// Keystrokes typed before the ticket arrived.
     pending: BTreeMap<TerminalId, Vec<u8>>,
     pending_bytes: usize,
+    /// Keystrokes typed into terminals whose control this participant
+    /// asked for and does not have yet.
+    pub(super) held: BTreeMap<TerminalId, Vec<u8>>,
 }
 
 impl Inputs {
@@ -66,8 +74,54 @@ impl Inputs {
 }
 
 impl<R: CryptoRng> Participant<R> {
-    /// Type into a terminal this participant may control.
+    /// Keystrokes held for `term` (its control was asked for) go out, or
+    /// are dropped, as its control now is: sent whole if this participant
+    /// controls it, dropped whole if its request was answered otherwise.
+    pub(super) fn settle_held(&mut self, term: TerminalId, answered: bool) {
+        let mine = self.view.me.map(|(id, _)| id);
+        let controls = self
+            .view
+            .terminals
+            .get(&term)
+            .is_some_and(|t| Some(t.control.controller) == mine);
+        if !controls && !answered {
+            return;
+        }
+        let Some(bytes) = self.inputs.held.remove(&term) else {
+            return;
+        };
+        let sent = controls && (bytes.is_empty() || self.send_input(term, &bytes).is_ok());
+        self.events.push_back(super::ParticipantEvent::HeldInput {
+            term,
+            len: bytes.len(),
+            sent,
+        });
+    }
+
+    /// Every held keystroke is dropped (the connection is gone, or the
+    /// terminal closed).
+    pub(super) fn drop_held(&mut self) {
+        for (term, bytes) in std::mem::take(&mut self.inputs.held) {
+            self.events.push_back(super::ParticipantEvent::HeldInput {
+                term,
+                len: bytes.len(),
+                sent: false,
+            });
+        }
+    }
+
+    /// Type into a terminal this participant may control. While its own
+    /// request to control `term` waits, keystrokes are held (at most
+    /// [`HELD_INPUT_BYTES`]) and go out whole once control comes, or are
+    /// dropped whole: never a part of them (SPEC.md 11.2).
     pub fn send_input(&mut self, term: TerminalId, bytes: &[u8]) -> Result<(), ActionError> {
+        if let Some(held) = self.inputs.held.get_mut(&term) {
+            if held.len() + bytes.len() > HELD_INPUT_BYTES {
+                return Err(ActionError::Backlog);
+            }
+            held.extend_from_slice(bytes);
+            return Ok(());
+        }
         self.allowed(Action::Input, Some(term))?;
         if self.inputs.ticket.is_none() {
             let inputs = &mut self.inputs;

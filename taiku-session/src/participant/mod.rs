@@ -20,12 +20,14 @@ use std::time::{Duration, Instant};
 use rand_core::CryptoRng;
 use taiku_crypto::{KeySchedule, Link};
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
-use taiku_proto::message::{self as m, ActionRefusal, EndReason, RefusalReason, control::Body};
+use taiku_proto::message::{
+    self as m, ActionRefusal, ControlReason, EndReason, RefusalReason, control::Body,
+};
 use taiku_proto::{ActionCode, Direction, Frame, ParticipantId, Role, SessionId, TerminalId};
 
 pub use actions::ActionError;
 pub use event::ParticipantEvent;
-pub use input::PENDING_INPUT_BYTES;
+pub use input::{HELD_INPUT_BYTES, PENDING_INPUT_BYTES};
 pub use reader::{RUNS_REMEMBERED, SNAPSHOTS_REMEMBERED};
 pub use view::{CHAT_KEPT, ChatLine, Peer, TerminalView, View};
 
@@ -174,6 +176,8 @@ impl<R: CryptoRng> Participant<R> {
         if matches!(self.phase, Phase::Joining | Phase::Joined) {
             self.events.push_back(ParticipantEvent::Disconnected);
         }
+        // A request to control dies with the connection.
+        self.drop_held();
         if self.phase != Phase::Ended {
             self.phase = Phase::Idle;
         }
@@ -325,7 +329,28 @@ impl<R: CryptoRng> Participant<R> {
 
     fn view_update(&mut self, body: Body) {
         if let Some(event) = self.view.apply(body) {
+            let settle = match &event {
+                ParticipantEvent::ControlChanged {
+                    term,
+                    reason,
+                    requester,
+                } => {
+                    let mine = self.view.me.map(|(id, _)| id) == Some(*requester);
+                    let answered = mine
+                        && matches!(
+                            reason,
+                            ControlReason::AdoptionDenied | ControlReason::AdoptionExpired
+                        );
+                    Some((*term, answered))
+                }
+                // Nothing to control any more.
+                ParticipantEvent::TerminalClosed(term) => Some((*term, true)),
+                _ => None,
+            };
             self.events.push_back(event);
+            if let Some((term, answered)) = settle {
+                self.settle_held(term, answered);
+            }
         }
     }
 
