@@ -319,6 +319,11 @@ class Session {
         }
         break;
       }
+      case "heldInput":
+        if (!e.sent && e.len > 0) {
+          notice(`Control of ${this.label(e.term)} was not handed over: the ${e.len} keys you typed meanwhile were not sent.`, true);
+        }
+        break;
       case "adoptionRequested":
         this.showRequest(e.term, e.requester);
         break;
@@ -424,7 +429,11 @@ class Session {
     // Reports the terminal makes by itself (focus, mouse) are not the
     // user asking for anything.
     const byUser = performance.now() - this.lastKey < USER_INPUT_MS;
-    if (err && byUser) this.refusedLocally(term, err);
+    if (err && byUser) {
+      this.refusedLocally(term, err);
+      // The key that asked for control is held with the rest (SPEC.md 11.2).
+      if (err.kind === "Refused" && err.refusal === "NotController") this.p.sendInput(term, bytes);
+    }
     this.pump();
   }
 
@@ -439,9 +448,7 @@ class Session {
       if (!this.asked.has(term)) {
         this.asked.add(term);
         this.p.requestAdoption(term);
-        notice(`${this.name(this.p.view.terminals.get(term)?.control.controller ?? 0)} controls ${this.label(term)}: asked for control. Your keys were not sent.`);
-      } else {
-        notice(`Waiting for control of ${this.label(term)}; your keys were not sent.`);
+        notice(`${this.name(this.p.view.terminals.get(term)?.control.controller ?? 0)} controls ${this.label(term)}: asked for control. What you type is sent once it is handed over.`);
       }
     }
   }

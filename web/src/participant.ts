@@ -11,7 +11,7 @@ import {
   type AgentState,
   type Control as ControlMessage,
   ControlSchema,
-  type ControlReason,
+  ControlReason,
   EndReason,
   type ErrorCode,
   Presence_State,
@@ -110,6 +110,8 @@ export type ParticipantEvent =
   | { type: "terminalClosed"; term: number }
   | { type: "terminalResized"; term: number }
   | { type: "controlChanged"; term: number; reason: ControlReason; requester: number }
+  /** Keys typed while this participant's request to control `term` waited: all sent, or all dropped (SPEC.md 11.2). */
+  | { type: "heldInput"; term: number; len: number; sent: boolean }
   | { type: "adoptionRequested"; term: number; requester: number }
   | { type: "presence"; id: number }
   | { type: "chat"; line: ChatLine }
@@ -138,6 +140,8 @@ export const TICKET_LEN = 16;
 
 /** Keystrokes kept, over all terminals, while no input ticket has arrived (SPEC.md 11.2). */
 export const PENDING_INPUT_BYTES = 64 * 1024;
+/** Keystrokes held per terminal while this participant's request to control it waits (SPEC.md 11.2). */
+export const HELD_INPUT_BYTES = 4 * 1024;
 
 /** The first frame of every input run: ticket ‖ run index (u64 big-endian). */
 export function runStart(ticket: Uint8Array, index: bigint): Uint8Array {
@@ -235,6 +239,8 @@ export class Participant {
   /** Keystrokes typed before the ticket arrived. */
   private pendingInput = new Map<number, Uint8Array[]>();
   private pendingBytes = 0;
+  /** Keystrokes typed into terminals whose control this participant asked for and does not have yet. */
+  private held = new Map<number, Uint8Array[]>();
   private snapshotsSeen: Uint8Array[] = [];
   /** Terminals whose history this participant asked for, ReplayStart still to come. */
   private historyAsked = new Set<number>();
@@ -295,6 +301,8 @@ export class Participant {
   /** The connection closed. */
   handleDisconnect(_now: number): void {
     if (this.phase !== "ended") this.phase = "idle";
+    // A request to control dies with the connection.
+    for (const term of [...this.held.keys()]) this.settleHeld(term, true);
     this.out = [];
     this.state.me = undefined;
     this.nextPing = undefined;
@@ -471,6 +479,7 @@ export class Participant {
         this.inputs.get(term)?.wipe();
         this.inputs.delete(term);
         this.events.push({ type: "terminalClosed", term });
+        this.settleHeld(term, true);
         break;
       }
       case "terminalResize": {
@@ -487,6 +496,10 @@ export class Participant {
         const t = this.state.terminals.get(c.terminalId);
         if (t) t.control = { owner: c.owner, controller: c.controller };
         this.events.push({ type: "controlChanged", term: c.terminalId, reason: c.reason, requester: c.requester });
+        const answered =
+          c.requester === this.state.me?.id &&
+          (c.reason === ControlReason.ADOPTION_DENIED || c.reason === ControlReason.ADOPTION_EXPIRED);
+        this.settleHeld(c.terminalId, answered);
         break;
       }
       case "adoptionRequest":
@@ -704,8 +717,35 @@ export class Participant {
     return "error" in a ? a.error : undefined;
   }
 
-  /** Seal keystrokes for `term`; before the host's ticket arrives they wait (bounded). */
+  /** Held keys for `term` go out whole if this participant now controls it, or are dropped whole if its request was answered otherwise. */
+  private settleHeld(term: number, answered: boolean): void {
+    const list = this.held.get(term);
+    if (!list) return;
+    const me = this.state.me?.id;
+    const controls = me !== undefined && this.state.terminals.get(term)?.control.controller === me;
+    if (!controls && !answered) return;
+    this.held.delete(term);
+    const len = list.reduce((n, b) => n + b.length, 0);
+    let sent = controls;
+    if (controls) for (const bytes of list) sent = this.sendInput(term, bytes) === undefined && sent;
+    for (const bytes of list) bytes.fill(0);
+    this.events.push({ type: "heldInput", term, len, sent });
+  }
+
+  /**
+   * Seal keystrokes for `term`; before the host's ticket arrives they wait
+   * (bounded). While this participant's own request to control `term`
+   * waits, they are held (at most HELD_INPUT_BYTES) and go out whole once
+   * control comes, or are dropped whole: never a part of them (SPEC.md 11.2).
+   */
   sendInput(term: number, bytes: Uint8Array): ActionError | undefined {
+    const held = this.held.get(term);
+    if (held) {
+      const len = held.reduce((n, b) => n + b.length, 0);
+      if (len + bytes.length > HELD_INPUT_BYTES) return { kind: "Backlog" };
+      held.push(bytes.slice());
+      return undefined;
+    }
     const a = this.allowed("input", term);
     if ("error" in a) return a.error;
     if (!this.ticket) {
@@ -756,7 +796,10 @@ export class Participant {
 
   /** Ask the owner of `term` for control. */
   requestAdoption(term: number): ActionError | undefined {
-    return this.act("requestAdoption", term, { case: "adoptionRequest", value: { terminalId: term } });
+    const err = this.act("requestAdoption", term, { case: "adoptionRequest", value: { terminalId: term } });
+    // Keys typed meanwhile are held (sendInput).
+    if (!err && !this.held.has(term)) this.held.set(term, []);
+    return err;
   }
 
   /** Answer an adoption request for a terminal this participant owns. */

@@ -10,7 +10,7 @@ import { AgentState, ControlSchema, RefusalReason, SealedRecordSchema } from "..
 import { parseLink, Role } from "../src/link.js";
 import { KeySchedule } from "../src/schedule.js";
 import { StreamSealer } from "../src/stream.js";
-import { DEFAULT_CONFIG, Participant, type ParticipantEvent, type Transmit } from "../src/participant.js";
+import { DEFAULT_CONFIG, HELD_INPUT_BYTES, Participant, type ParticipantEvent, type Transmit } from "../src/participant.js";
 import { field, hex, toHex, vectors } from "./spec.js";
 
 const v = vectors().get("crypto/schedule-1");
@@ -443,4 +443,38 @@ test("hand-offs follow the ownership table", () => {
   assert.deepEqual(p.revoke(1), { kind: "Refused", refusal: "NotOwner" });
   assert.deepEqual(p.takeOver(1), { kind: "Refused", refusal: "NotAdmin" });
   assert.deepEqual(sent(p), []);
+});
+
+test("keys typed while control is pending go out whole or not at all (SPEC.md 11.2)", () => {
+  const p = participant("writer");
+  join(p, 2, 2);
+  replayVectorOutput(p);
+  const held = (events: ParticipantEvent[]) => events.filter((e) => e.type === "heldInput");
+  const line = new TextEncoder().encode("echo abc\r");
+  // Denied: nothing of it is sent.
+  assert.equal(p.requestAdoption(1), undefined);
+  sent(p);
+  assert.equal(p.sendInput(1, line), undefined);
+  assert.deepEqual(sent(p), []);
+  p.handleMessage(
+    control({ case: "controlChanged", value: { terminalId: 1, owner: 0, controller: 0, reason: 3, requester: 2 } }),
+    5,
+  );
+  assert.deepEqual(held(drain(() => p.pollEvent())), [{ type: "heldInput", term: 1, len: 9, sent: false }]);
+  p.handleMessage(ticket(2), 6);
+  assert.deepEqual(sent(p), []);
+  // Held keys are bounded.
+  assert.equal(p.requestAdoption(1), undefined);
+  sent(p);
+  assert.deepEqual(p.sendInput(1, new Uint8Array(HELD_INPUT_BYTES + 1)), { kind: "Backlog" });
+  // Approved: all of it, in one run.
+  assert.equal(p.sendInput(1, line), undefined);
+  assert.deepEqual(sent(p), []);
+  p.handleMessage(
+    control({ case: "controlChanged", value: { terminalId: 1, owner: 0, controller: 2, reason: 2, requester: 2 } }),
+    7,
+  );
+  assert.deepEqual(held(drain(() => p.pollEvent())), [{ type: "heldInput", term: 1, len: 9, sent: true }]);
+  // The run start and one data frame with the whole line.
+  assert.equal(sent(p).length, 2);
 });
