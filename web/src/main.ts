@@ -8,7 +8,7 @@ import "./style.css";
 import { Terminal } from "@xterm/xterm";
 import { installStyleShim } from "./csp-styles.js";
 import { ActionRefusal, AgentState, ControlReason, EndReason, RefusalReason } from "./gen/taiku_pb.js";
-import { LinkError, parseLink, Role } from "./link.js";
+import { formatLink, LinkError, parseLink, Role } from "./link.js";
 import { type ActionError, DEFAULT_CONFIG, Participant, type ParticipantEvent } from "./participant.js";
 
 /** Longest wait between reconnect attempts (SPEC.md 12.2). */
@@ -43,6 +43,38 @@ const chatLog = $("chat-log");
 const chatForm = $<HTMLFormElement>("chat-form");
 const chatInput = $<HTMLInputElement>("chat-input");
 const newTerminal = $<HTMLButtonElement>("new-terminal");
+const inviteButton = $<HTMLButtonElement>("invite");
+const invitePanel = $("invite-panel");
+
+/** Show the links this participant may hand on, built here from its own secret and never sent anywhere; closing the panel removes them from the page. */
+function showInvite(p: Participant, origin: string, sessionId: string, pin?: Uint8Array): void {
+  invitePanel.replaceChildren();
+  for (const { role, secret } of p.inviteSecrets()) {
+    const label = document.createElement("label");
+    label.textContent = `${ROLE_NAMES[role]} link `;
+    const input = document.createElement("input");
+    input.readOnly = true;
+    input.dataset.role = ROLE_NAMES[role];
+    input.value = formatLink(origin, sessionId, role, secret, pin);
+    secret.fill(0);
+    const copy = document.createElement("button");
+    copy.textContent = "Copy";
+    copy.addEventListener("click", () => {
+      input.select();
+      void navigator.clipboard?.writeText(input.value).catch(() => undefined);
+    });
+    label.append(input, " ", copy);
+    invitePanel.append(label);
+  }
+  const close = document.createElement("button");
+  close.textContent = "Close";
+  close.addEventListener("click", () => {
+    invitePanel.replaceChildren();
+    invitePanel.hidden = true;
+  });
+  invitePanel.append(close);
+  invitePanel.hidden = false;
+}
 const nameForm = $<HTMLFormElement>("name-form");
 const nameInput = $<HTMLInputElement>("name-input");
 
@@ -97,7 +129,10 @@ function start(): void {
   const p = new Participant(link.role, link.secret, link.sessionId, { ...DEFAULT_CONFIG, name: "guest", deviceLabel: "browser" }, random);
   link.secret.fill(0);
   // A pin (SPEC.md 2) is for native clients: the browser checks the
-  // relay's certificate itself.
+  // relay's certificate itself; invite links keep it.
+  const { origin, sessionId, pin } = link;
+  inviteButton.hidden = false;
+  inviteButton.addEventListener("click", () => showInvite(p, origin, sessionId, pin));
   roleEl.textContent = `${ROLE_NAMES[link.role]} link`;
   const session = new Session(p);
   // SPEC.md 12.1: no plain ws:// to a host that is not this machine unless

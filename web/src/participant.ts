@@ -358,6 +358,18 @@ export class Participant {
     return this.events.shift();
   }
 
+  /**
+   * The secrets this participant may hand on, for invite links (SPEC.md
+   * 4.2): the reader secret always, the writer secret if it holds one
+   * (writer and admin links). Never the admin secret. Copies: the caller
+   * wipes them.
+   */
+  inviteSecrets(): { role: Role; secret: Uint8Array }[] {
+    const out = [{ role: Role.Reader, secret: this.keys.readerSecret.slice() }];
+    if (this.keys.writerSecret) out.push({ role: Role.Writer, secret: this.keys.writerSecret.slice() });
+    return out;
+  }
+
   /** Overwrite every key this participant holds; call when it is dropped. */
   wipe(): void {
     this.keys.wipe();

@@ -197,8 +197,25 @@ test("the writer link shows the prompt, types a command and sees its output", as
   mkdirSync(OUTPUT, { recursive: true });
   await page.setViewportSize({ width: 1100, height: 560 });
   await page.screenshot({ path: `${OUTPUT}/browser.png` });
+
+  // Invite (issue 16, item 7): a writer derives the reader link from its
+  // own secret in the page; it parses and joins as a reader. A writer may
+  // hand on its own link too, never an admin one.
+  await page.locator("#invite").click();
+  const reader = await page.locator('#invite-panel input[data-role="reader"]').inputValue();
+  const writer = await page.locator('#invite-panel input[data-role="writer"]').inputValue();
+  assert.equal(await page.locator('#invite-panel input[data-role="admin"]').count(), 0);
+  assert.equal(writer, link);
+  const readerLink = links.get("reader") ?? "";
+  assert.equal(reader, readerLink, "the derived reader link is the host's reader link");
+  await page.locator("#invite-panel button", { hasText: "Close" }).click();
+  assert.equal(await page.locator("#invite-panel input").count(), 0, "closed, the links leave the page");
   assertFragmentPrivate(link, traffic);
   await page.close();
+  const invited = await open(reader);
+  await invited.page.locator("#role").filter({ hasText: "reader link" }).waitFor({ timeout: TIMEOUT });
+  await waitForScreen(invited.page, "taiku-42");
+  await invited.page.close();
 });
 
 test("the reader link watches the same terminal and is refused typing", async () => {
