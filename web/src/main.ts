@@ -75,6 +75,25 @@ function showInvite(p: Participant, origin: string, sessionId: string, pin?: Uin
   invitePanel.append(close);
   invitePanel.hidden = false;
 }
+/** Where the last name used is kept: names are not secrets; links never go into storage. */
+const NAME_KEY = "taiku.name";
+
+function savedName(): string | undefined {
+  try {
+    return localStorage.getItem(NAME_KEY)?.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function saveName(name: string): void {
+  try {
+    localStorage.setItem(NAME_KEY, name);
+  } catch {
+    // Storage refused (private mode): the name lasts this visit.
+  }
+}
+
 const nameForm = $<HTMLFormElement>("name-form");
 const nameInput = $<HTMLInputElement>("name-input");
 
@@ -126,7 +145,7 @@ function start(): void {
     return;
   }
   const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
-  const p = new Participant(link.role, link.secret, link.sessionId, { ...DEFAULT_CONFIG, name: "guest", deviceLabel: "browser" }, random);
+  const p = new Participant(link.role, link.secret, link.sessionId, { ...DEFAULT_CONFIG, name: savedName() ?? "guest", deviceLabel: "browser" }, random);
   link.secret.fill(0);
   // A pin (SPEC.md 2) is for native clients: the browser checks the
   // relay's certificate itself; invite links keep it.
@@ -182,7 +201,10 @@ class Session {
     nameForm.addEventListener("submit", (e) => {
       e.preventDefault();
       const name = nameInput.value.trim();
-      if (name && !this.p.setProfile(name, "browser")) nameInput.blur();
+      if (name && !this.p.setProfile(name, "browser")) {
+        saveName(name);
+        nameInput.blur();
+      }
       this.pump();
       this.render();
     });
@@ -300,6 +322,8 @@ class Session {
         if (e.role === Role.Reader) notice("Read-only link: you can watch, but not type.");
         newTerminal.hidden = e.role === Role.Reader;
         nameForm.hidden = false;
+        nameInput.value = this.p.view.peers.get(e.id)?.name ?? "";
+        if (!savedName() && e.role !== Role.Reader) notice("You appear as “guest”: type your name at the top, so the others know who you are.");
         break;
       case "denied":
         this.denied(e.reason);
@@ -535,7 +559,11 @@ class Session {
   private name(id: number): string {
     const peer = this.p.view.peers.get(id);
     const me = this.p.view.me?.id === id ? " (you)" : "";
-    return `${peer?.name || (id === 0 ? "host" : `participant ${id}`)}${me}`;
+    const base = peer?.name || (id === 0 ? "host" : `participant ${id}`);
+    // Names are chosen by people: the second "guest" is "guest 2".
+    const same = [...this.p.view.peers].filter(([, q]) => q.name === peer?.name).map(([pid]) => pid).sort((a, b) => a - b);
+    const nth = peer?.name ? same.indexOf(id) : -1;
+    return `${base}${nth > 0 ? ` ${nth + 1}` : ""}${me}`;
   }
 
   private label(term: number): string {

@@ -189,6 +189,10 @@ test("the writer link shows the prompt, types a command and sees its output", as
   await page.locator("#name-input").fill("ana");
   await page.locator("#name-input").press("Enter");
   await page.locator("#people").filter({ hasText: "ana (you)" }).waitFor({ timeout: TIMEOUT });
+  // The name is kept for next time (issue 16, item 5); nothing else is
+  // stored, the link least of all.
+  assert.equal(await page.evaluate(() => JSON.stringify({ ...localStorage })), JSON.stringify({ "taiku.name": "ana" }));
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
 
   await page.locator("#chat-input").fill("hello from the browser");
   await page.locator("#chat-input").press("Enter");
@@ -230,6 +234,11 @@ test("the reader link watches the same terminal and is refused typing", async ()
   // Nothing was sent for those keys (a sealed frame starts 01 02).
   const sealed = traffic.frames.slice(before).filter((f) => typeof f !== "string" && f[1] === 0x02);
   assert.deepEqual(sealed, []);
+  // Two people called "guest" are told apart (issue 16, item 5).
+  const second = await open(link);
+  await second.page.locator("#people").filter({ hasText: "guest 2 (you)" }).waitFor({ timeout: TIMEOUT });
+  await page.locator("#people").filter({ hasText: "guest 2" }).waitFor({ timeout: TIMEOUT });
+  await second.page.close();
   assertFragmentPrivate(link, traffic);
   await page.close();
 });
