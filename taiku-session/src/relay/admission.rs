@@ -371,13 +371,9 @@ impl<R: CryptoRng> Relay<R> {
         if s.members.len() >= self.config.max_participants {
             return Admission::Refused(RefusalReason::SessionFull);
         }
-        // Ids are never reused within a session: when they run out (after
-        // 2^32 - 1 joins) the session takes nobody new.
-        let Some(next) = s.next_id.checked_add(1) else {
+        let Some(id) = s.take_participant_id() else {
             return Admission::Refused(RefusalReason::SessionFull);
         };
-        let id = ParticipantId(s.next_id);
-        s.next_id = next;
         let member = Member {
             conn,
             role,
@@ -474,63 +470,4 @@ fn accepted(id: ParticipantId, role: Role, options: m::SessionOptions, host_onli
             host_online,
         })),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::admission as wire;
-    use rand_core::SeedableRng;
-    use taiku_crypto::{KeySchedule, LinkSecret};
-
-    /// Finding 13.5: participant ids came from a saturating add, so after
-    /// 2^32 - 1 joins every joiner got id u32::MAX. Ids are never reused:
-    /// at the end of the id space the session takes nobody new.
-    #[test]
-    fn participant_ids_never_repeat() {
-        let now = Instant::now();
-        let mut relay = Relay::new(
-            crate::relay::RelayConfig::default(),
-            chacha20::ChaCha20Rng::from_seed([3; 32]),
-        );
-        let sid = SessionId::new("ids-never-repeat").unwrap();
-        let keys = KeySchedule::new(&LinkSecret::from_bytes(Role::Admin, [8; 32]), &sid);
-        let admit = |relay: &mut Relay<_>, conn: ConnId, first: Body| {
-            relay.handle_connect(conn, now);
-            relay.handle_frame(conn, Frame::control(first), now);
-            let mut outcome = None;
-            while let Some(t) = relay.poll_transmit() {
-                if let crate::relay::Transmit::Send {
-                    conn: c,
-                    frame: Frame::Control(m::Control { body: Some(b) }),
-                } = t
-                    && c == conn
-                {
-                    if let Some(challenge) = wire::challenge(&b) {
-                        let proof = wire::join_proof(&keys.prover(), &challenge);
-                        relay.handle_frame(conn, Frame::control(proof), now);
-                    } else if let Some(result) = wire::join_result(&b) {
-                        outcome = Some(result.map(|a| a.participant_id));
-                    }
-                }
-            }
-            outcome
-        };
-        let create = wire::session_create(&keys, m::SessionOptions::default(), None).unwrap();
-        assert_eq!(admit(&mut relay, ConnId(1), create), Some(Ok(0)));
-        let join = || {
-            Body::JoinRequest(m::JoinRequest {
-                session_id: sid.to_string(),
-                profile: None,
-            })
-        };
-        if let Some(s) = relay.sessions.get_mut(&sid) {
-            s.next_id = u32::MAX - 1;
-        }
-        assert_eq!(admit(&mut relay, ConnId(2), join()), Some(Ok(u32::MAX - 1)));
-        assert_eq!(
-            admit(&mut relay, ConnId(3), join()),
-            Some(Err(RefusalReason::SessionFull))
-        );
-    }
 }

@@ -80,6 +80,16 @@ pub(super) struct Session {
 }
 
 impl Session {
+    /// The id for the next participant. Ids are never reused within a
+    /// session: when they run out (after 2^32 - 1 joins) the session takes
+    /// nobody new (`None`).
+    pub(super) fn take_participant_id(&mut self) -> Option<ParticipantId> {
+        let next = self.next_id.checked_add(1)?;
+        let id = ParticipantId(self.next_id);
+        self.next_id = next;
+        Some(id)
+    }
+
     pub(super) fn new(
         verifiers: Verifiers,
         options: m::SessionOptions,
@@ -276,4 +286,31 @@ pub(super) fn session_ended(reason: EndReason) -> Frame {
     Frame::control(Body::SessionEnded(m::SessionEnded {
         reason: reason as i32,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taiku_crypto::{KeySchedule, LinkSecret};
+    use taiku_proto::{Role, SessionId};
+
+    /// Finding 13.5: participant ids came from a saturating add, so after
+    /// 2^32 - 1 joins every joiner got id u32::MAX. Ids are never reused:
+    /// at the end of the id space the session takes nobody new.
+    #[test]
+    fn participant_ids_never_repeat() {
+        let sid = SessionId::new("ids-never-repeat").unwrap();
+        let keys = KeySchedule::new(&LinkSecret::from_bytes(Role::Admin, [8; 32]), &sid);
+        let mut s = Session::new(
+            keys.verifiers().unwrap(),
+            m::SessionOptions::default(),
+            ConnId(1),
+            m::Profile::default(),
+        );
+        assert_eq!(s.take_participant_id(), Some(ParticipantId(1)));
+        s.next_id = u32::MAX - 1;
+        assert_eq!(s.take_participant_id(), Some(ParticipantId(u32::MAX - 1)));
+        assert_eq!(s.take_participant_id(), None);
+        assert_eq!(s.take_participant_id(), None);
+    }
 }
