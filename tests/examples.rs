@@ -102,6 +102,28 @@ fn start_tool(name: &str, args: &[&str], env: &[(&str, &str)]) -> Sharing {
     }
 }
 
+/// Gather a participant's output into `screen` until it shows `needle`
+/// (within 20 s).
+async fn output_until(
+    handle: &mut taiku_transport::drive::ClientHandle<Participant<taiku_transport::drive::OsRng>>,
+    screen: &mut Vec<u8>,
+    needle: &str,
+) {
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(e) = handle.events.recv().await {
+            if let ParticipantEvent::Output { bytes, .. } = e {
+                screen.extend_from_slice(&bytes);
+                if String::from_utf8_lossy(screen).contains(needle) {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "{}", String::from_utf8_lossy(screen));
+}
+
 /// `share` with `args`, once it has printed its writer link.
 fn start_share(args: &[&str]) -> Sharing {
     let mut sharing = start_tool("share", args, &[]);
@@ -130,19 +152,7 @@ async fn share_prints_a_link_that_join_can_use() {
     // The host types in its own terminal; the participant sees the output.
     writer.write_all(b"echo from-share-$((6*7))\r").unwrap();
     let mut screen = Vec::new();
-    let found = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(e) = handle.events.recv().await {
-            if let ParticipantEvent::Output { bytes, .. } = e {
-                screen.extend_from_slice(&bytes);
-                if String::from_utf8_lossy(&screen).contains("from-share-42") {
-                    return true;
-                }
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(found, Ok(true), "{}", String::from_utf8_lossy(&screen));
+    output_until(&mut handle, &mut screen, "from-share-42").await;
     // Issue 15, item 7: the host's window changes size; the shared
     // terminal follows (its shell sees it, and so does the participant).
     master
@@ -170,19 +180,7 @@ async fn share_prints_a_link_that_join_can_use() {
         .flatten();
     assert_eq!(size, Some((31, 101)));
     writer.write_all(b"stty size\r").unwrap();
-    let found = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(e) = handle.events.recv().await {
-            if let ParticipantEvent::Output { bytes, .. } = e {
-                screen.extend_from_slice(&bytes);
-                if String::from_utf8_lossy(&screen).contains("31 101") {
-                    return true;
-                }
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(found, Ok(true), "{}", String::from_utf8_lossy(&screen));
+    output_until(&mut handle, &mut screen, "31 101").await;
     // Ctrl-] q stops sharing; the participant is told.
     writer.write_all(&[0x1d, b'q']).unwrap();
     let ended = tokio::time::timeout(Duration::from_secs(20), async {
