@@ -7,15 +7,15 @@
 //!     [--web DIR] [--public-origin https://relay.example:8443]
 //! ```
 //!
-//! Links (`/s/<session>`) open the browser client from `--web DIR`, by
-//! default `web/dist` of this repository when it is built.
+//! Links (`/s/<session>`) open the browser client compiled in, or the one
+//! in `--web DIR` (a build of `web/`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use taiku_examples::{fail, init_logging, web_build_hint, web_client};
+use taiku_examples::{fail, init_logging, web_client};
 use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::RelayServer;
 use taiku_transport::drive::relay::ServerOptions;
@@ -48,7 +48,7 @@ struct Cli {
     /// Replay buffer per terminal, in bytes.
     #[arg(long, value_name = "N")]
     ring_bytes: Option<usize>,
-    /// The browser client to serve (default: web/dist when it is built).
+    /// Serve the browser client built in DIR instead of the one compiled in.
     #[arg(long, value_name = "DIR")]
     web: Option<PathBuf>,
     /// The origin people use, e.g. https://relay.example:8443: only that
@@ -91,8 +91,7 @@ async fn main() {
             "warning: serving plain ws:// on a non-loopback address; clients refuse it unless told to allow it"
         );
     }
-    let web = web_client(args.web.as_deref());
-    let served = web.is_some();
+    let web = Some(web_client(args.web.as_deref()));
     // The names the relay answers for (SPEC.md 12.3): its public origin;
     // without one, loopback names on a loopback address, any elsewhere.
     let mut options = ServerOptions::default();
@@ -112,9 +111,6 @@ async fn main() {
     let origin = relay.origin();
     let ws = origin.replacen("http", "ws", 1);
     println!("taiku relay listening on {ws}/ws (links: {origin}/s/<session>)");
-    if !served {
-        println!("{}", web_build_hint());
-    }
     let _ = tokio::signal::ctrl_c().await;
     println!("shutting down");
     relay.shutdown().await;

@@ -9,8 +9,7 @@
 //! With no arguments it starts an embedded relay on 127.0.0.1 (a free
 //! port; `--bind 192.168.1.5:8443` to let others on your network in, over
 //! TLS with a certificate made at start that the printed links pin) that
-//! also serves the browser client (`--web DIR`, by default
-//! `web/dist` of this repository when it is built), spawns your shell in a PTY, shows it in this terminal as usual,
+//! also serves the browser client (the one compiled in, or `--web DIR`), spawns your shell in a PTY, shows it in this terminal as usual,
 //! and prints the writer link. Keys: everything goes to the terminal on
 //! screen (if you control it), except Ctrl-] then `n` (open another
 //! terminal), `t` (show the next terminal), `l` (list them), `c` (a chat
@@ -27,8 +26,7 @@ use std::time::Duration;
 
 use taiku_examples::{
     ChatKey, ChatLine, ESCAPE, RawMode, Screens, check_relay, client_tls, end_reason,
-    endpoint_or_fail, fail, init_file_logging, notice, stdin_chunks, user_name, web_build_hint,
-    web_client,
+    endpoint_or_fail, fail, init_file_logging, notice, stdin_chunks, user_name, web_client,
 };
 use taiku_proto::message as m;
 use taiku_proto::{ParticipantId, Role, TerminalId};
@@ -80,8 +78,8 @@ struct Cli {
     /// Allow plain ws:// to a relay that is not on this machine.
     #[arg(long)]
     allow_insecure: bool,
-    /// The browser client the embedded relay serves (default: web/dist
-    /// when it is built).
+    /// Serve the browser client built in DIR (`npm --prefix web run build`
+    /// writes taiku-transport/client) instead of the one compiled in.
     #[arg(long, value_name = "DIR")]
     web: Option<PathBuf>,
     /// Approve every request to type in your terminals without asking.
@@ -151,7 +149,6 @@ async fn main() {
 
     // The relay: remote, or embedded (on loopback unless --bind says
     // otherwise) with the browser client.
-    let mut browser_client = true;
     let mut pin = None;
     let (origin, embedded) = match args.relay.as_deref() {
         Some(_) if args.web.is_some() || args.bind.is_some() => fail(
@@ -183,8 +180,7 @@ async fn main() {
                 allow_insecure |= args.plain;
                 None
             };
-            let web = web_client(args.web.as_deref());
-            browser_client = web.is_some();
+            let web = Some(web_client(args.web.as_deref()));
             let relay = RelayServer::bind_with(bind, tls, RelayConfig::default(), web)
                 .await
                 .unwrap_or_else(|e| {
@@ -212,7 +208,6 @@ async fn main() {
             endpoint.clone(),
             tls.clone(),
             pin,
-            browser_client,
             log.as_deref(),
         )
         .await;
@@ -245,7 +240,6 @@ async fn run_session(
     endpoint: taiku_transport::endpoint::Endpoint,
     tls: ClientTls,
     pin: Option<[u8; taiku_crypto::PIN_LEN]>,
-    browser_client: bool,
     log: Option<&std::path::Path>,
 ) -> Outcome {
     let options = m::SessionOptions {
@@ -301,9 +295,6 @@ async fn run_session(
         if args.qr && role == "writer" {
             print!("{}", qr_code(&link.to_url()));
         }
-    }
-    if !browser_client {
-        println!("{}", web_build_hint());
     }
     if pin.is_some() {
         println!(

@@ -12,7 +12,7 @@ use taiku_proto::TerminalId;
 
 use taiku_transport::endpoint::{Endpoint, EndpointError};
 use taiku_transport::tls::ClientTls;
-use taiku_transport::web::{BUILD_COMMAND, WebClient};
+use taiku_transport::web::WebClient;
 use taiku_transport::ws::ConnectError;
 
 /// Print a one-line error and exit with `code`. Messages never carry a
@@ -225,29 +225,16 @@ fn read_hidden_line() -> String {
     String::from_utf8_lossy(&line).into_owned()
 }
 
-/// Where the browser client (`web/`) is built to.
-pub const DEFAULT_WEB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist");
-
-/// The browser client a relay serves: `--web DIR` if given, else
-/// [`DEFAULT_WEB_DIR`] if it has an `index.html`, else none. A client that
-/// is there but cannot be loaded is an error (exit 1).
-pub fn web_client(dir: Option<&Path>) -> Option<WebClient> {
-    let dir = match dir {
-        Some(dir) => dir,
-        None if Path::new(DEFAULT_WEB_DIR).join("index.html").is_file() => {
-            Path::new(DEFAULT_WEB_DIR)
+/// The browser client a relay serves: `--web DIR` if given (a client that
+/// cannot be loaded is an error, exit 1), else the one compiled in
+/// ([`WebClient::embedded`]), so a fresh clone needs no Node.
+pub fn web_client(dir: Option<&Path>) -> WebClient {
+    match dir {
+        None => WebClient::embedded(),
+        Some(dir) => {
+            WebClient::load(dir).unwrap_or_else(|e| fail(1, format!("browser client: {e}")))
         }
-        None => return None,
-    };
-    match WebClient::load(dir) {
-        Ok(web) => Some(web),
-        Err(e) => fail(1, format!("browser client: {e}")),
     }
-}
-
-/// The line printed when a relay has no browser client.
-pub fn web_build_hint() -> String {
-    format!("Links open in a browser once the browser client is built: {BUILD_COMMAND}")
 }
 
 /// The local user's name for display.

@@ -859,3 +859,56 @@ async fn share_starts_a_new_session_after_a_relay_restart() {
     relay.kill().unwrap();
     let _ = relay.wait();
 }
+
+/// `GET path` from `origin` (`http://HOST:PORT`): the status line and body.
+fn http_get(origin: &str, path: &str) -> (String, Vec<u8>) {
+    let host = origin.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    (status, response[split + 4..].to_vec())
+}
+
+/// Issue 16, item 2: a fresh clone, with no build of `web/` and no Node
+/// on the PATH, serves the browser client compiled into `share`: the page
+/// and every asset it names, byte for byte the committed build.
+#[test]
+fn share_serves_the_browser_client_with_nothing_built() {
+    let mut sharing = start_tool("share", &[], &[("PATH", "/nonexistent")]);
+    sharing.wait_for("writer link: ");
+    let start = sharing.from;
+    sharing.wait_for("\n");
+    let link = Link::parse(sharing.seen[start..sharing.from].trim()).unwrap();
+    let origin = link.origin().to_owned();
+    let (status, page) = http_get(&origin, &format!("/s/{}", link.session_id()));
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let client = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("taiku-transport/client");
+    assert_eq!(page, std::fs::read(client.join("index.html")).unwrap());
+    let page = String::from_utf8(page).unwrap();
+    let assets: Vec<&str> = page
+        .split('"')
+        .filter(|s| s.starts_with("/assets/"))
+        .collect();
+    assert_eq!(assets.len(), 2, "a script and a style sheet: {page}");
+    for asset in assets {
+        let (status, body) = http_get(&origin, asset);
+        assert_eq!(status, "HTTP/1.1 200 OK", "{asset}");
+        assert_eq!(body, std::fs::read(client.join(&asset[1..])).unwrap());
+    }
+    sharing.writer.write_all(&[0x1d, b'q']).unwrap();
+    assert!(sharing.child.wait().unwrap().success());
+}

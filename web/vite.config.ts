@@ -6,7 +6,11 @@ import { defineConfig } from "vite";
 export default defineConfig({
   base: "/",
   build: {
-    outDir: "dist",
+    // The built client is committed there and embedded in the relay server
+    // (taiku-transport, feature `embedded-client`); .ci/run rebuilds it and
+    // fails if it differs.
+    outDir: "../taiku-transport/client",
+    emptyOutDir: true,
     assetsDir: "assets",
     sourcemap: false,
     modulePreload: { polyfill: false },

@@ -4,18 +4,18 @@
 // refused with a visible notice; no request the page made carries the
 // fragment; a damaged and an unknown link get clear messages.
 //
-// Needs `npm run build` first (the relay serves `dist/`), and builds the
-// `share` example with cargo unless TAIKU_SHARE_BIN names it.
+// `share` serves the client compiled into it (taiku-transport/client, which
+// `npm run build` writes): the test builds the `share` example with cargo
+// unless TAIKU_SHARE_BIN names it, so rebuild it after building the client.
 
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const DIST = fileURLToPath(new URL("../dist/index.html", import.meta.url));
 const OUTPUT = fileURLToPath(new URL("../test-output", import.meta.url));
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const PROMPT = "taiku-test$ ";
@@ -33,10 +33,9 @@ function shareBinary(): string {
 }
 
 before(async () => {
-  assert.ok(existsSync(DIST), "build the client first: npm run build");
   const bin = shareBinary();
   // `share` wants a terminal: `script` gives it a pseudo-terminal.
-  share = spawn("script", ["-qfec", `${bin} --enable-readers --admin-link --approve-all --web ${fileURLToPath(new URL("../dist", import.meta.url))}`, "/dev/null"], {
+  share = spawn("script", ["-qfec", `${bin} --enable-readers --admin-link --approve-all`, "/dev/null"], {
     env: { ...process.env, SHELL: "/bin/sh", PS1: PROMPT, ENV: "", USER: "host", RUST_LOG: "warn" },
     stdio: ["pipe", "pipe", "pipe"],
   });

@@ -3,6 +3,13 @@
 
 use super::*;
 
+/// The committed build of `web/` (see [`WebClient::embedded`]). The build
+/// script asks cargo to rebuild when the directory changes, which the
+/// macro alone cannot on a stable toolchain.
+#[cfg(feature = "embedded-client")]
+static EMBEDDED: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/client");
+
 /// The browser client: `index.html` and the files under `assets/`, held
 /// in memory.
 #[derive(Clone)]
@@ -168,6 +175,42 @@ impl WebClient {
         Ok(WebClient { index, assets })
     }
 
+    /// The client built from this repository's `web/` and committed under
+    /// `taiku-transport/client/`, compiled into the binary (feature
+    /// `embedded-client`), so a relay serves it with no Node and no files
+    /// next to it. The committed build is checked by this crate's tests
+    /// (it loads within the limits and equals [`WebClient::load`] of the
+    /// directory) and rebuilt by CI, which fails if it differs.
+    #[cfg(feature = "embedded-client")]
+    pub fn embedded() -> WebClient {
+        let index = EMBEDDED
+            .get_file("index.html")
+            .map_or(&[][..], |f| f.contents());
+        let mut assets = BTreeMap::new();
+        let mut pending: Vec<&include_dir::Dir<'static>> =
+            EMBEDDED.get_dir("assets").into_iter().collect();
+        while let Some(dir) = pending.pop() {
+            pending.extend(dir.dirs());
+            for file in dir.files() {
+                let Ok(key) = file.path().strip_prefix("assets") else {
+                    continue;
+                };
+                let key = key.to_string_lossy().replace('\\', "/");
+                let name = key.rsplit('/').next().unwrap_or_default();
+                if name.starts_with('.') {
+                    continue;
+                }
+                let content_type = content_type(name);
+                let body = file.contents().into();
+                assets.insert(key, Asset { body, content_type });
+            }
+        }
+        WebClient {
+            index: index.into(),
+            assets,
+        }
+    }
+
     /// The asset paths below `assets/`, in order.
     pub fn asset_names(&self) -> impl Iterator<Item = &str> {
         self.assets.keys().map(String::as_str)
@@ -258,6 +301,34 @@ mod tests {
         fn drop(&mut self) {
             let _ = fs::remove_dir_all(&self.0);
         }
+    }
+
+    /// The committed client is what `WebClient::load` reads from the
+    /// directory, within every limit, and serves its own script.
+    #[cfg(feature = "embedded-client")]
+    #[test]
+    fn embedded_client_is_the_committed_build() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("client");
+        let loaded = WebClient::load(&dir).unwrap();
+        let embedded = WebClient::embedded();
+        assert_eq!(embedded.index, loaded.index);
+        assert_eq!(
+            embedded.asset_names().collect::<Vec<_>>(),
+            loaded.asset_names().collect::<Vec<_>>()
+        );
+        for (name, asset) in &loaded.assets {
+            assert_eq!(embedded.assets[name].body, asset.body, "{name}");
+            assert_eq!(embedded.assets[name].content_type, asset.content_type);
+        }
+        let index = std::str::from_utf8(&embedded.index).unwrap();
+        let script = embedded
+            .asset_names()
+            .find(|n| n.ends_with(".js"))
+            .expect("a script");
+        assert!(index.contains(&format!("/assets/{script}")), "{index}");
+        let page = route(Some(&embedded), "GET", "/s/AAAAAAAAAAAAAAAA");
+        assert_eq!(page.status(), Status::Ok);
+        assert_eq!(page.body(), &embedded.index[..]);
     }
 
     #[test]

@@ -70,7 +70,8 @@ pub const MAX_WEB_TOTAL_BYTES: u64 = 64 * 1024 * 1024;
 pub const MAX_WEB_DEPTH: usize = 8;
 
 /// The command, run at the repository root, that builds the browser client
-/// into `web/dist`.
+/// into `taiku-transport/client` (compiled in by the `embedded-client`
+/// feature).
 pub const BUILD_COMMAND: &str = "npm --prefix web ci && npm --prefix web run build";
 
 /// `Content-Security-Policy` of every response: the page loads its own
