@@ -977,9 +977,8 @@ async fn floods_of_each_kind_disturb_nobody() {
         (
             "Chat",
             Body::Chat(m::Chat {
-                from: 0,
-                seq: 0,
                 text: "z".repeat(1000),
+                ..m::Chat::default()
             }),
         ),
     ];

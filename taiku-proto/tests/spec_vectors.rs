@@ -37,6 +37,7 @@ fn expected(name: &str) -> Option<Frame> {
             from: 0,
             seq: 0,
             text: "x".repeat(300),
+            age_ms: 0,
         })),
         _ => None,
     }

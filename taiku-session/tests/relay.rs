@@ -819,6 +819,71 @@ fn focus_lock_blocks_other_typers_but_never_the_owner() {
     let _ = bid;
 }
 
+/// Whoever loses control loses its typing lock with it: an admin who takes
+/// over from a writer who typed a moment ago types at once.
+#[test]
+fn losing_control_releases_the_typing_lock() {
+    let Two {
+        mut h,
+        a,
+        aid,
+        b,
+        bid,
+        t,
+    } = two_writers();
+    h.send(
+        a,
+        Body::ControlGrant(m::ControlGrant {
+            terminal_id: t.0,
+            grantee: bid.0,
+        }),
+    );
+    let mut writer_in = h.input_sealer(Role::Writer, t, bid, 3);
+    h.send_sealed(b, writer_in.seal(b"w").unwrap());
+    assert!(refusals(&h.take_controls(b)).is_empty());
+    let (adm, admid) = h.join(Role::Admin, "adm");
+    h.take(a);
+    h.send(
+        adm,
+        Body::TakeOver(m::TakeOver {
+            terminal_id: t.0,
+            ..Default::default()
+        }),
+    );
+    let seen = h.take_controls(a);
+    let lock = seen
+        .iter()
+        .position(|x| {
+            *x == Body::FocusLock(m::FocusLock {
+                terminal_id: t.0,
+                holder: 0,
+                expires_in_ms: 0,
+            })
+        })
+        .expect("the lock is released");
+    let change = seen
+        .iter()
+        .position(|x| matches!(x, Body::ControlChanged(_)))
+        .unwrap();
+    assert!(change < lock, "{seen:?}");
+    let mut admin_in = h.input_sealer(Role::Admin, t, admid, 9);
+    h.send_sealed(adm, admin_in.seal(b"a").unwrap());
+    assert!(refusals(&h.take_controls(adm)).is_empty());
+    // A lock held by someone who keeps control (the owner) stays.
+    let mut owner_in = h.input_sealer(Role::Writer, t, aid, 1);
+    h.send_sealed(a, owner_in.seal(b"o").unwrap());
+    h.take(a);
+    h.send(
+        a,
+        Body::ControlRevoke(m::ControlRevoke { terminal_id: t.0 }),
+    );
+    assert!(
+        !h.take_controls(a)
+            .iter()
+            .any(|x| matches!(x, Body::FocusLock(_)))
+    );
+}
+
 // ---- 5. routing -----------------------------------------------------------
 
 #[test]
@@ -899,14 +964,17 @@ fn chat_is_filled_in_bounded_rate_limited_and_replayed() {
             from: 0,
             seq: 99,
             text: "hi".into(),
+            age_ms: 7,
         }),
     );
+    // The relay fills in sender and number; a live line is 0 ms old.
     assert_eq!(
         h.take_controls(h.host),
         vec![Body::Chat(m::Chat {
             from: aid.0,
             seq: 1,
-            text: "hi".into()
+            text: "hi".into(),
+            age_ms: 0,
         })]
     );
     h.send(
@@ -953,20 +1021,24 @@ fn chat_is_filled_in_bounded_rate_limited_and_replayed() {
         refusals(&h.take_controls(a)),
         vec![(12, AR::RateLimited as i32)]
     );
+    h.advance(Duration::from_millis(1500));
     let (late, _) = (h.connect(), ());
     let prover = h.keys(Role::Writer).prover();
     let req = join_req(&h);
     h.admit(late, req, &prover).unwrap();
-    let texts: Vec<String> = h
+    let lines: Vec<(String, u64)> = h
         .take_controls(late)
         .into_iter()
         .filter_map(|b| match b {
-            Body::Chat(c) => Some(c.text),
+            Body::Chat(c) => Some((c.text, c.age_ms)),
             _ => None,
         })
         .collect();
-    // The last three accepted lines.
-    assert_eq!(texts, ["2", "3", "4"]);
+    // The last three accepted lines, each with its age at the replay.
+    assert_eq!(
+        lines,
+        [("2".into(), 4500), ("3".into(), 1500), ("4".into(), 1500)]
+    );
 }
 
 // ---- 6. history -------------------------------------------------------------

@@ -2,14 +2,25 @@
 // (never sending it anywhere), joins through the relay that served this
 // page, and drives the Sans-IO participant machine over one WebSocket.
 // Terminal bytes are decrypted here and only here.
+//
+// Every banner is computed from the current state on each change
+// (`render`): the connection (`#status`), the host (`#host-state`) and who
+// controls the terminal with the keyboard (`#control`).
 
 import "@xterm/xterm/css/xterm.css";
 import "./style.css";
-import { Terminal } from "@xterm/xterm";
 import { installStyleShim } from "./csp-styles.js";
-import { ActionRefusal, AgentState, ControlReason, EndReason, RefusalReason } from "./gen/taiku_pb.js";
-import { formatLink, LinkError, parseLink, Role } from "./link.js";
+import { ControlReason, RefusalReason } from "./gen/taiku_pb.js";
+import { LinkError, parseLink, Role } from "./link.js";
 import { type ActionError, DEFAULT_CONFIG, Participant, type ParticipantEvent } from "./participant.js";
+import { Attention, startsWaiting } from "./ui/attention.js";
+import { ChatPanel } from "./ui/chat.js";
+import { button, byId, el } from "./ui/dom.js";
+import { showInvite } from "./ui/invite.js";
+import { Notices } from "./ui/notices.js";
+import { agentText, endText, LINK_ERRORS, minutes, refusalText, ROLE_NAMES } from "./ui/text.js";
+import { thumbnail, Workspace } from "./ui/tiles.js";
+import type { AgentState } from "./gen/taiku_pb.js";
 
 /** Longest wait between reconnect attempts (SPEC.md 12.2). */
 const BACKOFF_MAX_MS = 15_000;
@@ -21,62 +32,40 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const STABLE_MS = 30_000;
 /** Wait before retrying a session or relay that is full. */
 const FULL_RETRY_MS = 30_000;
-/** Terminal sizes shown, whatever the relay says (SPEC.md 7.1). */
-const MAX_COLS = 1000;
-const MAX_ROWS = 1000;
+/**
+ * Attempts in a row before the page gives up (and offers to try again): at
+ * the longest backoff, about the host's 5-minute grace window, after which
+ * a session whose relay was unreachable is gone anyway.
+ */
+const MAX_ATTEMPTS = 24;
 /** Keys count as typed by the user for this long after a key event. */
 const USER_INPUT_MS = 1000;
 /** `AdoptionRequest` field number, its `Refused.action` (SPEC.md 8). */
 const ADOPTION_REQUEST_ACTION = 30;
+/** `Chat` field number, its `Refused.action` (SPEC.md 8). */
+const CHAT_ACTION = 12;
+/** Where the last name used is kept: names are not secrets; links never go into storage. */
+const NAME_KEY = "taiku.name";
 
 installStyleShim(document);
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const statusEl = $("status");
-const roleEl = $("role");
-const noticeEl = $("notice");
-const requestsEl = $("requests");
-const screenEl = $("screen");
-const terminalsEl = $("terminals");
-const peopleEl = $("people");
-const chatLog = $("chat-log");
-const chatForm = $<HTMLFormElement>("chat-form");
-const chatInput = $<HTMLInputElement>("chat-input");
-const newTerminal = $<HTMLButtonElement>("new-terminal");
-const inviteButton = $<HTMLButtonElement>("invite");
-const invitePanel = $("invite-panel");
-
-/** Show the links this participant may hand on, built here from its own secret and never sent anywhere; closing the panel removes them from the page. */
-function showInvite(p: Participant, origin: string, sessionId: string, pin?: Uint8Array): void {
-  invitePanel.replaceChildren();
-  for (const { role, secret } of p.inviteSecrets()) {
-    const label = document.createElement("label");
-    label.textContent = `${ROLE_NAMES[role]} link `;
-    const input = document.createElement("input");
-    input.readOnly = true;
-    input.dataset.role = ROLE_NAMES[role];
-    input.value = formatLink(origin, sessionId, role, secret, pin);
-    secret.fill(0);
-    const copy = document.createElement("button");
-    copy.textContent = "Copy";
-    copy.addEventListener("click", () => {
-      input.select();
-      void navigator.clipboard?.writeText(input.value).catch(() => undefined);
-    });
-    label.append(input, " ", copy);
-    invitePanel.append(label);
-  }
-  const close = document.createElement("button");
-  close.textContent = "Close";
-  close.addEventListener("click", () => {
-    invitePanel.replaceChildren();
-    invitePanel.hidden = true;
-  });
-  invitePanel.append(close);
-  invitePanel.hidden = false;
-}
-/** Where the last name used is kept: names are not secrets; links never go into storage. */
-const NAME_KEY = "taiku.name";
+const statusEl = byId("status");
+const hostEl = byId("host-state");
+const roleEl = byId("role");
+const controlEl = byId("control");
+const requestsEl = byId("requests");
+const terminalsEl = byId("terminals");
+const peopleEl = byId("people");
+const chatInput = byId<HTMLInputElement>("chat-input");
+const newTerminal = byId<HTMLButtonElement>("new-terminal");
+const inviteButton = byId<HTMLButtonElement>("invite");
+const splitButton = byId<HTMLButtonElement>("split");
+const nameForm = byId<HTMLFormElement>("name-form");
+const nameInput = byId<HTMLInputElement>("name-input");
+const panelToggle = byId<HTMLButtonElement>("panel-toggle");
+const unreadEl = byId("unread");
+const chatUnreadEl = byId("chat-unread");
+const notices = new Notices(byId("notices"));
 
 function savedName(): string | undefined {
   try {
@@ -94,86 +83,79 @@ function saveName(name: string): void {
   }
 }
 
-const nameForm = $<HTMLFormElement>("name-form");
-const nameInput = $<HTMLInputElement>("name-input");
-
-function notice(text: string, bad = false, action?: { label: string; run: () => void }): void {
-  noticeEl.replaceChildren(document.createTextNode(text));
-  if (action) {
-    const button = document.createElement("button");
-    button.textContent = action.label;
-    button.addEventListener("click", action.run);
-    noticeEl.append(" ", button);
-  }
-  noticeEl.className = bad ? "bad" : "";
-  noticeEl.hidden = false;
-}
-
-function clearNotice(): void {
-  noticeEl.hidden = true;
-}
-
-const clamp = (n: number, max: number, fallback: number) => (n >= 1 ? Math.min(n, max) : fallback);
-
-const LINK_ERRORS: Record<string, string> = {
-  MissingFragment: "This link has no secret: copy the whole link, including the part after #.",
-  NotALink: "This page address is not a taiku link.",
-  BadSessionId: "The session id in this link is not valid.",
-  UnsupportedVersion: "This link is from another version of taiku.",
-  UnknownRole: "This link's role is not one taiku knows.",
-  SecretLength: "This link's secret is cut short or too long: copy the whole link.",
-  SecretEncoding: "This link's secret is damaged: copy the whole link again.",
-  PinLength: "This link's relay pin is cut short or too long: copy the whole link.",
-  PinEncoding: "This link's relay pin is damaged: copy the whole link again.",
-  PinNeedsHttps: "This link pins a certificate but is not https://: it is not valid.",
-};
-
-const ROLE_NAMES: Record<number, string> = { [Role.Reader]: "reader", [Role.Writer]: "writer", [Role.Admin]: "admin" };
-
 function loopback(hostname: string): boolean {
   return hostname === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === "[::1]";
 }
 
+function setStatus(text: string, tone: "" | "wait" | "bad" = ""): void {
+  statusEl.textContent = text;
+  statusEl.className = tone;
+}
+
+/** Parse the link, ask for a name (prefilled with the last one), then join. */
 function start(): void {
   let link: ReturnType<typeof parseLink>;
   try {
     link = parseLink(location.href);
   } catch (e) {
     const kind = e instanceof LinkError ? e.kind : "NotALink";
-    statusEl.textContent = "cannot join";
-    notice(LINK_ERRORS[kind] ?? "This link is not valid.", true);
+    setStatus("cannot join", "bad");
+    notices.say(LINK_ERRORS[kind] ?? "This link is not valid.", true);
     return;
   }
   const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
-  const p = new Participant(link.role, link.secret, link.sessionId, { ...DEFAULT_CONFIG, name: savedName() ?? "guest", deviceLabel: "browser" }, random);
+  const { origin, sessionId, pin, role } = link;
+  const p = new Participant(role, link.secret, sessionId, { ...DEFAULT_CONFIG, name: savedName() ?? "guest", deviceLabel: "browser" }, random);
   link.secret.fill(0);
+  roleEl.textContent = `${ROLE_NAMES[role]} link`;
   // A pin (SPEC.md 2) is for native clients: the browser checks the
   // relay's certificate itself; invite links keep it.
-  const { origin, sessionId, pin } = link;
   inviteButton.hidden = false;
-  inviteButton.addEventListener("click", () => showInvite(p, origin, sessionId, pin));
-  roleEl.textContent = `${ROLE_NAMES[link.role]} link`;
+  inviteButton.addEventListener("click", () => showInvite(byId("invite-panel"), p, origin, sessionId, pin));
   const session = new Session(p);
-  // SPEC.md 12.1: no plain ws:// to a host that is not this machine unless
-  // the user says so.
-  if (location.protocol === "http:" && !loopback(location.hostname)) {
-    statusEl.textContent = "not connected";
-    notice("This relay is not using TLS: terminal bytes stay encrypted, but names, chat and sizes would cross the network in the clear.", true, {
-      label: "Connect anyway",
-      run: () => {
-        clearNotice();
-        session.connect();
-      },
-    });
-    return;
-  }
-  session.connect();
+
+  const form = byId<HTMLFormElement>("join");
+  const input = byId<HTMLInputElement>("join-name");
+  input.value = savedName() ?? "";
+  form.hidden = false;
+  setStatus("not connected yet");
+  input.focus();
+  form.addEventListener(
+    "submit",
+    (e) => {
+      e.preventDefault();
+      form.hidden = true;
+      const name = input.value.trim() || "guest";
+      if (input.value.trim()) saveName(name);
+      p.setProfile(name, "browser");
+      nameInput.value = name;
+      // SPEC.md 12.1: no plain ws:// to a host that is not this machine
+      // unless the user says so.
+      if (location.protocol === "http:" && !loopback(location.hostname)) {
+        setStatus("not connected", "bad");
+        notices.say("This relay is not using TLS: terminal bytes stay encrypted, but names, chat and sizes would cross the network in the clear.", true, {
+          label: "Connect anyway",
+          run: () => {
+            notices.clear();
+            session.connect();
+          },
+        });
+        return;
+      }
+      session.connect();
+    },
+    { once: true },
+  );
 }
 
-interface Screen {
-  term: Terminal;
-  el: HTMLDivElement;
-}
+type Connection =
+  | { state: "connecting"; attempt: number }
+  | { state: "joined" }
+  | { state: "retrying"; attempt: number; at: number }
+  | { state: "full"; at: number }
+  | { state: "gaveUp"; attempts: number }
+  | { state: "refused" }
+  | { state: "ended" };
 
 class Session {
   private ws?: WebSocket;
@@ -182,20 +164,57 @@ class Session {
   private stopped = false;
   private joinedAt?: number;
   private everJoined = false;
-  private screens = new Map<number, Screen>();
-  private selected?: number;
+  private conn: Connection = { state: "connecting", attempt: 1 };
+  /** Terminals this participant asked to control, answer still to come. */
   private asked = new Set<number>();
   private lastKey = -Infinity;
   private requests = new Map<string, HTMLElement>();
+  /** When the host's grace window runs out, while it is away. */
+  private hostDeadline?: number;
+  private ticker?: number;
+  private agents = new Map<number, AgentState | undefined>();
+  /** A layout change waits to be sent. */
+  private layoutDue = false;
+  private readonly workspace: Workspace;
+  private readonly chat: ChatPanel;
+  private readonly attention = new Attention(byId<HTMLButtonElement>("notify"));
 
   constructor(private readonly p: Participant) {
-    chatForm.addEventListener("submit", (e) => {
+    this.workspace = new Workspace(byId("workspace"), byId("peek"), {
+      typed: (term, bytes) => this.typed(term, bytes),
+      key: () => {
+        this.lastKey = performance.now();
+      },
+      // Told while an event is handled, too: act after it, never inside.
+      focused: (term) => {
+        queueMicrotask(() => {
+          this.p.focus(term);
+          this.pump();
+          this.render();
+        });
+      },
+      arranged: () => {
+        if (this.layoutDue) return;
+        this.layoutDue = true;
+        queueMicrotask(() => {
+          this.layoutDue = false;
+          this.p.layout(this.workspace.layout());
+          this.pump();
+          this.render();
+        });
+      },
+    });
+    this.chat = new ChatPanel(byId("chat-log"), chatInput, notices, () => this.chatVisible(), () => this.renderUnread());
+    byId<HTMLFormElement>("chat-form").addEventListener("submit", (e) => {
       e.preventDefault();
       const text = chatInput.value.trim();
       if (!text) return;
       const err = this.p.chat(text);
-      if (err) notice(err.kind === "TooLong" ? "That message is too long." : "Not connected.");
-      else chatInput.value = "";
+      if (err) notices.say(err.kind === "TooLong" ? "That message is too long." : "Not connected: the message was not sent.", true);
+      else {
+        this.chat.sent(text);
+        chatInput.value = "";
+      }
       this.pump();
     });
     nameForm.addEventListener("submit", (e) => {
@@ -209,16 +228,34 @@ class Session {
       this.render();
     });
     newTerminal.addEventListener("click", () => {
-      // A terminal of your own: you type into it without asking anyone.
-      const err = this.p.createTerminal(24, 80, "browser");
-      if (err) notice(err.kind === "Refused" ? "Only writer and admin links open terminals." : "Not connected.");
+      // A terminal of your own, the size of the space it will have: you
+      // type into it without asking anyone.
+      const { rows, cols } = this.workspace.newSize();
+      const err = this.p.createTerminal(rows, cols, "browser");
+      if (err) notices.say(err.kind === "Refused" ? "Only writer and admin links open terminals." : "Not connected.");
       this.pump();
+    });
+    splitButton.addEventListener("click", () => {
+      splitButton.textContent = this.workspace.toggleSplit() === "columns" ? "Stack" : "Side by side";
+    });
+    byId("zoom-in").addEventListener("click", () => this.workspace.zoomBy(1));
+    byId("zoom-out").addEventListener("click", () => this.workspace.zoomBy(-1));
+    byId("zoom-fit").addEventListener("click", () => this.workspace.zoomBy(0));
+    panelToggle.addEventListener("click", () => {
+      const open = document.body.classList.toggle("panel-open");
+      panelToggle.setAttribute("aria-expanded", String(open));
+      if (open) this.chat.seen();
+      this.workspace.fit();
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (this.chatVisible()) this.chat.seen();
     });
   }
 
   connect(): void {
     if (this.stopped) return;
-    statusEl.textContent = "connecting…";
+    this.conn = { state: "connecting", attempt: this.attempt + 1 };
+    this.render();
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     let ws: WebSocket;
     try {
@@ -252,22 +289,41 @@ class Session {
     if (this.ws !== ws) return;
     this.ws = undefined;
     this.p.handleDisconnect(performance.now());
+    this.chat.disconnected();
+    this.asked.clear();
     this.pump();
     if (this.joinedAt !== undefined && performance.now() - this.joinedAt >= STABLE_MS) this.attempt = 0;
     this.joinedAt = undefined;
     if (this.stopped || this.p.ended) return;
-    statusEl.textContent = "disconnected, reconnecting…";
+    if (this.conn.state === "full") return;
     this.retry();
   }
 
   private retry(delay?: number): void {
+    if (this.attempt >= MAX_ATTEMPTS) {
+      this.conn = { state: "gaveUp", attempts: this.attempt };
+      notices.keep("gave-up", `Gave up after ${this.attempt} attempts to reach the relay.`, true, {
+        label: "Try again",
+        run: () => {
+          notices.drop("gave-up");
+          this.attempt = 0;
+          this.connect();
+        },
+      });
+      this.render();
+      return;
+    }
     const bound = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
-    this.attempt = Math.min(this.attempt + 1, 16);
-    window.setTimeout(() => this.connect(), delay ?? Math.random() * bound);
+    this.attempt += 1;
+    const wait = delay ?? Math.random() * bound;
+    this.conn = delay === undefined ? { state: "retrying", attempt: this.attempt, at: performance.now() + wait } : { state: "full", at: performance.now() + wait };
+    window.setTimeout(() => this.connect(), wait);
+    this.render();
   }
 
-  private stop(): void {
+  private stop(how: "refused" | "ended"): void {
     this.stopped = true;
+    this.conn = { state: how };
     this.ws?.close();
     this.p.wipe();
   }
@@ -283,8 +339,7 @@ class Session {
           const ws = this.ws;
           ws?.close();
           if (ws) this.lost(ws);
-        }
-        else if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(t.frame as Uint8Array<ArrayBuffer>);
+        } else if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(t.frame as Uint8Array<ArrayBuffer>);
       }
       for (let e = this.p.pollEvent(); e; e = this.p.pollEvent()) {
         try {
@@ -298,10 +353,13 @@ class Session {
       window.clearTimeout(this.timer);
       const due = this.p.pollTimeout();
       if (due !== undefined) {
-        this.timer = window.setTimeout(() => {
-          this.p.handleTimeout(performance.now());
-          this.pump();
-        }, Math.max(0, due - performance.now()));
+        this.timer = window.setTimeout(
+          () => {
+            this.p.handleTimeout(performance.now());
+            this.pump();
+          },
+          Math.max(0, due - performance.now()),
+        );
       }
     }
     if (changed) this.render();
@@ -310,106 +368,92 @@ class Session {
   private handle(e: ParticipantEvent): void {
     switch (e.type) {
       case "joined":
-        this.joinedAt = performance.now();
         this.everJoined = true;
-        for (const s of this.screens.values()) this.dropScreen(s);
-        this.screens.clear();
-        this.selected = undefined;
-        this.asked.clear();
-        for (const el of this.requests.values()) el.remove();
-        this.requests.clear();
-        clearNotice();
-        if (e.role === Role.Reader) notice("Read-only link: you can watch, but not type.");
-        newTerminal.hidden = e.role === Role.Reader;
+        this.joinedAt = performance.now();
+        this.conn = { state: "joined" };
+        notices.drop("gave-up");
         nameForm.hidden = false;
-        nameInput.value = this.p.view.peers.get(e.id)?.name ?? "";
-        if (!savedName() && e.role !== Role.Reader) notice("You appear as “guest”: type your name at the top, so the others know who you are.");
+        newTerminal.hidden = e.role === Role.Reader;
+        if (!nameInput.value) nameInput.value = this.p.view.peers.get(e.id)?.name ?? "";
+        // Others see what is on this screen (SPEC.md 7.2).
+        this.p.layout(this.workspace.layout());
         break;
       case "denied":
         this.denied(e.reason);
         break;
       case "ended":
-        this.stop();
-        statusEl.textContent = "session ended";
-        notice(`The session has ended (${endText(e.reason)}).`, true);
+        this.stop("ended");
+        notices.keep("ended", `The session has ended (${endText(e.reason)}).`, true);
         break;
-      case "terminalOpened":
-        this.openScreen(e.term);
-        break;
-      case "terminalClosed": {
-        const s = this.screens.get(e.term);
-        if (s) this.dropScreen(s);
-        this.screens.delete(e.term);
-        this.asked.delete(e.term);
-        if (this.selected === e.term) {
-          this.selected = undefined;
-          const next = this.screens.keys().next();
-          if (!next.done) this.select(next.value);
-        }
+      case "terminalOpened": {
+        const t = this.p.view.terminals.get(e.term);
+        if (!t) break;
+        const mine = t.control.owner === this.p.view.me?.id;
+        this.workspace.add(e.term, t.rows, t.cols, mine);
         break;
       }
+      case "terminalClosed":
+        this.workspace.remove(e.term);
+        this.asked.delete(e.term);
+        this.agents.delete(e.term);
+        break;
       case "terminalResized": {
         const t = this.p.view.terminals.get(e.term);
-        if (t) this.screens.get(e.term)?.term.resize(clamp(t.cols, MAX_COLS, 80), clamp(t.rows, MAX_ROWS, 24));
+        if (t) this.workspace.resize(e.term, t.rows, t.cols);
         break;
       }
       case "output":
-        this.screens.get(e.term)?.term.write(e.bytes);
+        this.workspace.write(e.term, e.bytes);
         break;
-      case "snapshot": {
-        const s = this.screens.get(e.term);
-        if (s) {
-          s.term.reset();
-          s.term.resize(clamp(e.cols, MAX_COLS, 80), clamp(e.rows, MAX_ROWS, 24));
-          s.term.write(e.screen);
-        }
+      case "snapshot":
+        this.workspace.replace(e.term, e.rows, e.cols, e.screen);
         break;
-      }
       case "controlChanged": {
         this.asked.delete(e.term);
         this.dropRequest(e.term, e.requester);
         const me = this.p.view.me?.id;
-        if (e.requester !== me && this.p.view.terminals.get(e.term)?.control.controller !== me) break;
-        const label = this.label(e.term);
-        if (e.reason === ControlReason.ADOPTION_APPROVED || e.reason === ControlReason.GRANTED) {
-          notice(`You control ${label} now: type away.`);
-        } else if (e.reason === ControlReason.ADOPTION_DENIED || e.reason === ControlReason.ADOPTION_EXPIRED) {
-          notice(`The owner of ${label} did not hand over control.`);
+        const now = this.p.view.terminals.get(e.term)?.control.controller;
+        if (now === me && me !== undefined && (e.reason === ControlReason.ADOPTION_APPROVED || e.reason === ControlReason.GRANTED)) {
+          this.attention.alert("taiku: you have control", `You control ${this.label(e.term)} now.`, `control-${e.term}`);
+        } else if (e.requester === me && (e.reason === ControlReason.ADOPTION_DENIED || e.reason === ControlReason.ADOPTION_EXPIRED)) {
+          notices.say(`The owner of ${this.label(e.term)} did not hand over control.`);
         }
         break;
       }
       case "heldInput":
         if (!e.sent && e.len > 0) {
-          notice(`Control of ${this.label(e.term)} was not handed over: the ${e.len} keys you typed meanwhile were not sent.`, true);
+          notices.keep(`held-${e.term}`, `Control of ${this.label(e.term)} was not handed over: the ${e.len} bytes you typed meanwhile were not sent (none of them).`);
         }
         break;
       case "adoptionRequested":
         this.showRequest(e.term, e.requester);
+        this.attention.alert("taiku: someone asks for control", `${this.name(e.requester)} asks for control of ${this.label(e.term)}.`, `request-${e.term}-${e.requester}`);
         break;
-      case "actionRefused":
-        if (e.action === ADOPTION_REQUEST_ACTION) this.asked.delete(e.term);
-        notice(`The relay refused that: ${refusalText(e.reason)}.`);
-        break;
-      case "hostOffline":
-        notice(`The host is away; the session waits ${Math.round(Number(e.graceRemainingMs) / 1000)} s for it to come back.`);
-        break;
-      case "hostOnline":
-        clearNotice();
-        break;
-      case "protocolError":
-        notice(`Connection error (${e.error}); reconnecting.`, true);
-        break;
-      case "chat": {
-        const li = document.createElement("li");
-        const from = document.createElement("span");
-        from.className = "from";
-        from.textContent = this.name(e.line.from);
-        li.append(from, document.createTextNode(e.line.text));
-        chatLog.append(li);
-        while (chatLog.childElementCount > 200) chatLog.firstElementChild?.remove();
-        chatLog.scrollTop = chatLog.scrollHeight;
+      case "agentStatus": {
+        const before = this.agents.get(e.term);
+        this.agents.set(e.term, e.status?.state);
+        if (startsWaiting(before, e.status?.state)) {
+          this.attention.alert("taiku: an agent is waiting", `${e.status?.agent ?? "An agent"} in ${this.label(e.term)} waits for input.`, `agent-${e.term}`);
+        }
         break;
       }
+      case "actionRefused":
+        if (e.action === ADOPTION_REQUEST_ACTION) this.asked.delete(e.term);
+        if (e.action === CHAT_ACTION) this.chat.refused(e.reason);
+        else notices.say(`The relay refused that: ${refusalText(e.reason)}.`);
+        break;
+      case "hostOffline":
+        this.hostDeadline = performance.now() + Number(e.graceRemainingMs);
+        break;
+      case "hostOnline":
+        this.hostDeadline = undefined;
+        break;
+      case "protocolError":
+        notices.say(`Connection error (${e.error}); reconnecting.`, true);
+        break;
+      case "chat":
+        this.chat.line(e.line, this.p.view.me?.id, (id) => this.name(id));
+        break;
       default:
         break;
     }
@@ -417,19 +461,17 @@ class Session {
 
   private denied(reason: RefusalReason): void {
     if (reason === RefusalReason.RATE_LIMITED) {
-      notice("Too many attempts; retrying shortly.");
+      notices.say("Too many attempts; retrying shortly.");
       return;
     }
     if (reason === RefusalReason.SESSION_FULL || reason === RefusalReason.RELAY_FULL) {
       // Someone may leave: try again later, without hammering.
-      notice(`The ${reason === RefusalReason.SESSION_FULL ? "session" : "relay"} is full; trying again in ${FULL_RETRY_MS / 1000} s.`);
-      this.ws?.close();
-      this.ws = undefined;
+      notices.say(`The ${reason === RefusalReason.SESSION_FULL ? "session" : "relay"} is full; trying again in ${FULL_RETRY_MS / 1000} s.`);
       this.retry(FULL_RETRY_MS);
+      this.ws?.close();
       return;
     }
-    this.stop();
-    statusEl.textContent = "cannot join";
+    this.stop("refused");
     let text: string;
     if (reason === RefusalReason.DENIED) {
       text = this.everJoined
@@ -442,45 +484,7 @@ class Session {
     } else {
       text = `The relay refused to let you join (${RefusalReason[reason] ?? reason}).`;
     }
-    notice(text, true);
-  }
-
-  private openScreen(id: number): void {
-    const t = this.p.view.terminals.get(id);
-    if (!t || this.screens.has(id)) return;
-    const el = document.createElement("div");
-    el.className = "term";
-    el.dataset.terminal = String(id);
-    screenEl.append(el);
-    const term = new Terminal({ rows: clamp(t.rows, MAX_ROWS, 24), cols: clamp(t.cols, MAX_COLS, 80), scrollback: 5000 });
-    quietReplies(term);
-    term.attachCustomKeyEventHandler(() => {
-      this.lastKey = performance.now();
-      return true;
-    });
-    term.open(el);
-    term.textarea?.addEventListener("paste", () => {
-      this.lastKey = performance.now();
-    });
-    term.onData((data) => this.typed(id, new TextEncoder().encode(data)));
-    term.onBinary((data) => this.typed(id, Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
-    this.screens.set(id, { term, el });
-    if (this.selected === undefined || t.control.owner === this.p.view.me?.id) this.select(id);
-    else el.hidden = true;
-  }
-
-  private dropScreen(s: Screen): void {
-    s.term.dispose();
-    s.el.remove();
-  }
-
-  private select(id: number): void {
-    this.selected = id;
-    for (const [tid, s] of this.screens) s.el.hidden = tid !== id;
-    this.screens.get(id)?.term.focus();
-    this.p.focus(id);
-    this.pump();
-    this.render();
+    notices.say(text, true);
   }
 
   private typed(term: number, bytes: Uint8Array): void {
@@ -494,21 +498,20 @@ class Session {
       if (err.kind === "Refused" && err.refusal === "NotController") this.p.sendInput(term, bytes);
     }
     this.pump();
+    this.render();
   }
 
   private refusedLocally(term: number, err: ActionError): void {
     if (err.kind === "NotJoined") {
-      notice("Not connected yet: your keys were not sent.");
+      notices.say("Not connected: your keys were not sent.");
     } else if (err.kind === "Backlog") {
-      notice("Still waiting for the host: your last keys were not sent.");
+      notices.say("Still waiting for the host: your last keys were not sent.");
     } else if (err.kind === "Refused" && err.refusal === "ReadOnly") {
-      notice("Read-only link: typing is disabled. Ask the host for a writer link to type.");
-    } else if (err.kind === "Refused" && err.refusal === "NotController") {
-      if (!this.asked.has(term)) {
-        this.asked.add(term);
-        this.p.requestAdoption(term);
-        notice(`${this.name(this.p.view.terminals.get(term)?.control.controller ?? 0)} controls ${this.label(term)}: asked for control. What you type is sent once it is handed over.`);
-      }
+      notices.say("Read-only link: typing is disabled. Ask the host for a writer link to type.");
+    } else if (err.kind === "Refused" && err.refusal === "NotController" && !this.asked.has(term)) {
+      this.asked.add(term);
+      notices.drop(`held-${term}`);
+      this.p.requestAdoption(term);
     }
   }
 
@@ -517,22 +520,17 @@ class Session {
     const key = `${term}:${requester}`;
     if (this.requests.has(key)) return;
     const peer = this.p.view.peers.get(requester);
-    const li = document.createElement("li");
-    li.textContent = `Participant ${requester} (${peer ? ROLE_NAMES[peer.role] : "unknown"}${peer?.name ? `, says "${peer.name}"` : ""}) asks for control of ${this.label(term)}. `;
+    const li = el("li", "", `Participant ${requester} (${peer ? ROLE_NAMES[peer.role] : "unknown"}${peer?.name ? `, says "${peer.name}"` : ""}) asks for control of ${this.label(term)}. `);
     const answer = (approve: boolean) => () => {
       this.p.answerAdoption(term, requester, approve);
       this.dropRequest(term, requester);
       this.pump();
     };
-    for (const [label, approve] of [["Hand over", true], ["Decline", false]] as const) {
-      const b = document.createElement("button");
-      b.textContent = label;
-      b.addEventListener("click", answer(approve));
-      li.append(b, " ");
-    }
+    li.append(button("Hand over", answer(true)), " ", button("Decline", answer(false)));
     this.requests.set(key, li);
     requestsEl.append(li);
     requestsEl.hidden = false;
+    this.renderUnread();
   }
 
   private dropRequest(term: number, requester: number): void {
@@ -540,20 +538,20 @@ class Session {
     this.requests.get(key)?.remove();
     this.requests.delete(key);
     requestsEl.hidden = this.requests.size === 0;
+    this.renderUnread();
   }
 
   /** A small action button; what it does is checked again by the machine and the relay. */
-  private button(label: string, act: () => ActionError | undefined): HTMLButtonElement {
-    const b = document.createElement("button");
-    b.className = "act";
-    b.textContent = label;
-    b.addEventListener("click", (e) => {
-      e.stopPropagation();
-      const err = act();
-      if (err) notice(err.kind === "Refused" ? `Not allowed: ${err.refusal}.` : "Not connected.");
-      this.pump();
-    });
-    return b;
+  private action(label: string, act: () => ActionError | undefined): HTMLButtonElement {
+    return button(
+      label,
+      () => {
+        const err = act();
+        if (err) notices.say(err.kind === "Refused" ? `Not allowed: ${err.refusal}.` : "Not connected.");
+        this.pump();
+      },
+      "act",
+    );
   }
 
   private name(id: number): string {
@@ -561,7 +559,10 @@ class Session {
     const me = this.p.view.me?.id === id ? " (you)" : "";
     const base = peer?.name || (id === 0 ? "host" : `participant ${id}`);
     // Names are chosen by people: the second "guest" is "guest 2".
-    const same = [...this.p.view.peers].filter(([, q]) => q.name === peer?.name).map(([pid]) => pid).sort((a, b) => a - b);
+    const same = [...this.p.view.peers]
+      .filter(([, q]) => q.name === peer?.name)
+      .map(([pid]) => pid)
+      .sort((a, b) => a - b);
     const nth = peer?.name ? same.indexOf(id) : -1;
     return `${base}${nth > 0 ? ` ${nth + 1}` : ""}${me}`;
   }
@@ -571,120 +572,160 @@ class Session {
     return `terminal ${term}${label ? ` (${label})` : ""}`;
   }
 
-  private render(): void {
-    const v = this.p.view;
-    if (v.me && !this.stopped) {
-      statusEl.textContent = v.hostOnline ? `joined as ${this.name(v.me.id)}` : "joined; the host is away";
+  private chatVisible(): boolean {
+    return document.visibilityState === "visible" && (!this.workspace.narrow || document.body.classList.contains("panel-open"));
+  }
+
+  private renderUnread(): void {
+    const n = this.chat.unread;
+    for (const badge of [unreadEl, chatUnreadEl]) {
+      badge.textContent = String(n);
+      badge.hidden = n === 0;
     }
-    terminalsEl.replaceChildren(
-      ...[...v.terminals].map(([id, t]) => {
-        const li = document.createElement("li");
-        li.dataset.terminal = String(id);
-        li.className = id === this.selected ? "selected" : "";
-        li.addEventListener("click", () => this.select(id));
-        const title = document.createElement("div");
-        title.textContent = `${id}. ${t.label || "terminal"} (${t.cols}×${t.rows})`;
-        const meta = document.createElement("div");
-        meta.className = "meta";
-        const controller = t.control.controller === t.control.owner ? "" : `, controlled by ${this.name(t.control.controller)}`;
-        meta.textContent = `owner: ${this.name(t.control.owner)}${controller}${t.lock !== undefined ? `, typing: ${this.name(t.lock)}` : ""}`;
-        li.append(title, meta);
-        const me = v.me;
-        if (me && t.control.owner === me.id && t.control.controller !== me.id) {
-          li.append(this.button("Take back", () => this.p.revoke(id)));
-        }
-        if (me && me.role === Role.Admin && t.control.controller !== me.id && t.control.owner !== me.id) {
-          li.append(this.button("Take over", () => this.p.takeOver(id)));
-        }
-        if (t.agent) {
-          const agent = document.createElement("div");
-          agent.className = "agent";
-          agent.textContent = `agent ${t.agent.agent}: ${agentText(t.agent.state)}${t.agent.detail ? ` (${t.agent.detail})` : ""}`;
-          li.append(agent);
-        }
-        return li;
-      }),
-    );
-    peopleEl.replaceChildren(
-      ...[...v.peers].map(([id, peer]) => {
-        const li = document.createElement("li");
-        const meta = document.createElement("span");
-        meta.className = "meta";
-        meta.textContent = ` ${id === 0 ? "host" : ROLE_NAMES[peer.role]}${peer.deviceLabel ? `, ${peer.deviceLabel}` : ""}`;
-        li.append(document.createTextNode(this.name(id)), meta);
-        // The owner (or an admin) of the terminal on screen may hand it to
-        // a writer or admin directly.
-        const t = this.selected === undefined ? undefined : v.terminals.get(this.selected);
-        const term = this.selected;
-        const mine = v.me && t && (t.control.owner === v.me.id || v.me.role === Role.Admin);
-        if (mine && term !== undefined && id !== v.me?.id && id !== t.control.controller && peer.role !== Role.Reader) {
-          li.append(this.button(`Hand over ${term}`, () => this.p.grant(term, id)));
-        }
-        return li;
-      }),
-    );
+    this.attention.waiting(n + this.requests.size);
   }
-}
 
-/**
- * The terminal emulator would answer queries in the output (device
- * attributes, cursor position, modes, version, colours) by typing the
- * answer. The host's own terminal answers those; a browser that echoed
- * them would type into someone else's shell. Swallow them.
- */
-function quietReplies(term: Terminal): void {
-  const swallow = () => true;
-  const parser = term.parser;
-  parser.registerCsiHandler({ final: "c" }, swallow); // primary device attributes
-  parser.registerCsiHandler({ prefix: ">", final: "c" }, swallow); // secondary device attributes
-  parser.registerCsiHandler({ prefix: "=", final: "c" }, swallow); // tertiary device attributes
-  parser.registerCsiHandler({ final: "n" }, swallow); // status and cursor position reports
-  parser.registerCsiHandler({ prefix: "?", final: "n" }, swallow);
-  parser.registerCsiHandler({ intermediates: "$", final: "p" }, swallow); // mode requests
-  parser.registerCsiHandler({ prefix: "?", intermediates: "$", final: "p" }, swallow);
-  parser.registerCsiHandler({ prefix: ">", final: "q" }, swallow); // version
-  parser.registerDcsHandler({ intermediates: "$", final: "q" }, swallow); // setting requests
-  for (const osc of [4, 10, 11, 12]) parser.registerOscHandler(osc, (data) => data.includes("?")); // colour queries
-}
-
-function endText(reason: EndReason): string {
-  switch (reason) {
-    case EndReason.HOST_ENDED:
-      return "the host stopped sharing";
-    case EndReason.HOST_GRACE_EXPIRED:
-      return "the host did not come back in time";
-    case EndReason.RELAY_SHUTDOWN:
-      return "the relay shut down";
-    case EndReason.EVICTED:
-      return "this connection was replaced";
-    case EndReason.TOO_SLOW:
-      return "this connection fell too far behind";
-    default:
-      return "no reason given";
+  /** Every banner from the current state. */
+  private render(): void {
+    this.renderConnection();
+    this.renderControl();
+    const v = this.p.view;
+    splitButton.hidden = v.terminals.size < 2;
+    terminalsEl.replaceChildren(...[...v.terminals].map(([id]) => this.terminalItem(id)));
+    for (const id of v.terminals.keys()) this.workspace.setTitle(id, this.tileTitle(id));
+    peopleEl.replaceChildren(...[...v.peers].map(([id]) => this.personItem(id)));
   }
-}
 
-function refusalText(reason: ActionRefusal): string {
-  switch (reason) {
-    case ActionRefusal.READ_ONLY:
-      return "this link is read-only";
-    case ActionRefusal.NOT_CONTROLLER:
-      return "you do not control that terminal";
-    case ActionRefusal.FOCUS_LOCKED:
-      return "someone else is typing there; try again in a moment";
-    case ActionRefusal.HOST_OFFLINE:
-      return "the host is away";
-    case ActionRefusal.RATE_LIMITED:
-      return "too many messages, slow down";
-    case ActionRefusal.NO_PENDING_REQUEST:
-      return "that request has already expired";
-    default:
-      return ActionRefusal[reason] ?? "unknown reason";
+  private renderConnection(): void {
+    const c = this.conn;
+    const v = this.p.view;
+    switch (c.state) {
+      case "connecting":
+        setStatus(c.attempt > 1 ? `reconnecting (attempt ${c.attempt})…` : "connecting…", c.attempt > 1 ? "wait" : "");
+        break;
+      case "joined":
+        setStatus(`connected as ${v.me ? this.name(v.me.id) : "…"}`);
+        break;
+      case "retrying":
+        setStatus(`disconnected; reconnecting (attempt ${c.attempt + 1}) in ${Math.max(1, Math.ceil((c.at - performance.now()) / 1000))} s`, "wait");
+        break;
+      case "full":
+        setStatus("waiting for a place", "wait");
+        break;
+      case "gaveUp":
+        setStatus(`gave up after ${c.attempts} attempts`, "bad");
+        break;
+      case "refused":
+        setStatus("cannot join", "bad");
+        break;
+      case "ended":
+        setStatus("session ended", "bad");
+        break;
+    }
+    let host = "";
+    let tone = "";
+    if (c.state === "ended") {
+      host = "host: session ended";
+      tone = "ended";
+    } else if (c.state === "joined" && v.hostOnline) {
+      host = "host online";
+    } else if (c.state === "joined" && this.hostDeadline !== undefined) {
+      host = `host away: ${minutes(this.hostDeadline - performance.now())} left to come back`;
+      tone = "away";
+    }
+    hostEl.textContent = host;
+    hostEl.className = tone;
+    // A countdown ticks while someone is waiting on a time.
+    const ticking = c.state === "retrying" || (c.state === "joined" && !v.hostOnline && this.hostDeadline !== undefined);
+    if (ticking && this.ticker === undefined) this.ticker = window.setInterval(() => this.renderConnection(), 1000);
+    if (!ticking && this.ticker !== undefined) {
+      window.clearInterval(this.ticker);
+      this.ticker = undefined;
+    }
   }
-}
 
-function agentText(state: AgentState): string {
-  return (AgentState[state] ?? "unknown").toLowerCase().replaceAll("_", " ");
+  /** Who has the keyboard of the focused terminal, and what typing there does. */
+  private renderControl(): void {
+    const v = this.p.view;
+    const term = this.workspace.focused;
+    const t = term === undefined ? undefined : v.terminals.get(term);
+    let text = "";
+    let tone = "";
+    if (term === undefined || !t) {
+      text = "";
+    } else if (!v.me) {
+      text = `Not connected: keys typed into ${this.label(term)} are not sent.`;
+    } else if (v.me.role === Role.Reader) {
+      text = `Watching ${this.label(term)}: this is a read-only link.`;
+    } else if (t.control.controller === v.me.id) {
+      text = `You control ${this.label(term)}: type away.`;
+      tone = "mine";
+    } else if (this.asked.has(term)) {
+      text = `Asked ${this.name(t.control.owner)} for control of ${this.label(term)}: what you type is held, and sent in full once it is handed over (or not at all).`;
+      tone = "pending";
+    } else {
+      text = `${this.name(t.control.controller)} controls ${this.label(term)}: typing asks ${this.name(t.control.owner)} for control.`;
+    }
+    controlEl.textContent = text;
+    controlEl.className = tone;
+    controlEl.hidden = text === "";
+  }
+
+  private tileTitle(id: number): (Node | string)[] {
+    const t = this.p.view.terminals.get(id);
+    if (!t) return [];
+    const parts: (Node | string)[] = [el("span", "name", `${id}. ${t.label || "terminal"}`), el("span", "", `${t.cols}×${t.rows}`)];
+    parts.push(el("span", "", `owner ${this.name(t.control.owner)}`));
+    if (t.control.controller !== t.control.owner) parts.push(el("span", "", `controlled by ${this.name(t.control.controller)}`));
+    if (t.agent) parts.push(el("span", "agent", `${t.agent.agent}: ${agentText(t.agent.state)}`));
+    return parts;
+  }
+
+  private terminalItem(id: number): HTMLLIElement {
+    const v = this.p.view;
+    const t = v.terminals.get(id);
+    const li = el("li");
+    if (!t) return li;
+    li.dataset.terminal = String(id);
+    li.className = id === this.workspace.focused ? "focused" : "";
+    li.addEventListener("click", () => this.workspace.focus(id));
+    const shown = this.workspace.isShown(id) ? "" : " (not on screen)";
+    li.append(el("div", "", `${id}. ${t.label || "terminal"} (${t.cols}×${t.rows})${shown}`));
+    const controller = t.control.controller === t.control.owner ? "" : `, controlled by ${this.name(t.control.controller)}`;
+    li.append(el("div", "meta", `owner: ${this.name(t.control.owner)}${controller}${t.lock !== undefined ? `, typing: ${this.name(t.lock)}` : ""}`));
+    const me = v.me;
+    li.append(button("Peek", () => this.workspace.peek(id), "act"));
+    if (me && t.control.owner === me.id && t.control.controller !== me.id) {
+      li.append(this.action("Take back", () => this.p.revoke(id)));
+    }
+    if (me && me.role === Role.Admin && t.control.controller !== me.id && t.control.owner !== me.id) {
+      li.append(this.action("Take over", () => this.p.takeOver(id)));
+    }
+    if (t.agent) {
+      li.append(el("div", "agent", `agent ${t.agent.agent}: ${agentText(t.agent.state)}${t.agent.detail ? ` (${t.agent.detail})` : ""}`));
+    }
+    return li;
+  }
+
+  private personItem(id: number): HTMLLIElement {
+    const v = this.p.view;
+    const peer = v.peers.get(id);
+    const li = el("li");
+    if (!peer) return li;
+    li.dataset.participant = String(id);
+    li.append(document.createTextNode(this.name(id)));
+    li.append(el("span", "meta", `${id === 0 ? "host" : ROLE_NAMES[peer.role]}${peer.deviceLabel ? `, ${peer.deviceLabel}` : ""}${peer.focus !== undefined ? `, on ${peer.focus}` : ""}`));
+    if (peer.layout.length > 0) li.append(thumbnail(peer.layout, peer.focus));
+    // The owner (or an admin) of the focused terminal may hand it to a
+    // writer or admin directly.
+    const term = this.workspace.focused;
+    const t = term === undefined ? undefined : v.terminals.get(term);
+    const mine = v.me && t && (t.control.owner === v.me.id || v.me.role === Role.Admin);
+    if (mine && term !== undefined && id !== v.me?.id && id !== t.control.controller && peer.role !== Role.Reader) {
+      li.append(this.action(`Hand over ${term}`, () => this.p.grant(term, id)));
+    }
+    return li;
+  }
 }
 
 start();

@@ -5,10 +5,8 @@
 // Node tests drive the same code.
 
 import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { type Action, type Control, check, mayControl, type Refusal } from "./access.js";
+import { type Action, check, mayControl } from "./access.js";
 import {
-  type ActionRefusal,
-  type AgentState,
   type Control as ControlMessage,
   ControlSchema,
   ControlReason,
@@ -18,118 +16,29 @@ import {
   RefusalReason,
   type ReplayRun,
   SealedRecordSchema,
-  type Tile,
 } from "./gen/taiku_pb.js";
-import { DEFAULT_MAX_FRAME_LEN, Direction, decodeFrame, encodeControl, FrameError, type SealedFrame } from "./frame.js";
+import { Direction, decodeFrame, encodeControl, FrameError, type SealedFrame } from "./frame.js";
 import { Role } from "./link.js";
 import { KeySchedule } from "./schedule.js";
-import { EPOCH_LEN, OpenError, type OpenErrorKind, StreamOpener, StreamSealer } from "./stream.js";
+import { EPOCH_LEN, OpenError, StreamOpener, StreamSealer } from "./stream.js";
 
-/** Chat lines kept in the view. */
-export const CHAT_KEPT = 200;
-/** Snapshot epochs remembered to refuse a replayed snapshot. */
-export const SNAPSHOTS_REMEMBERED = 64;
-/** Longest chat message in UTF-8 bytes (SPEC.md 7.1). */
-export const MAX_CHAT_BYTES = 2048;
-/** Output and status runs remembered per terminal (SPEC.md 11.5). */
-export const RUNS_REMEMBERED = 64;
-/** `Refused.action` of a refused sealed input frame: 0x100 + direction (SPEC.md 8). */
-export const REFUSED_INPUT_ACTION = 0x100 + Direction.Input;
-/** Longest display name and label in UTF-8 bytes (SPEC.md 7.1). */
-export const MAX_NAME_BYTES = 64;
+import {
+  type ActionError,
+  CHAT_KEPT,
+  type ParticipantConfig,
+  type ParticipantEvent,
+  REFUSED_INPUT_ACTION,
+  RUNS_REMEMBERED,
+  SNAPSHOTS_REMEMBERED,
+  type View,
+  MAX_CHAT_BYTES,
+  MAX_NAME_BYTES,
+  MAX_CHAT_AGE_MS,
+  MAX_LAYOUT_TILES,
+  type LayoutTile,
+} from "./view.js";
 
-/** Participant tuning; defaults as SPEC.md 11.5. */
-export interface ParticipantConfig {
-  name: string;
-  deviceLabel: string;
-  maxFrameLen: number;
-  keepaliveMs: number;
-  /** Silence after which the connection is dead and closed (SPEC.md 12.2). */
-  livenessMs: number;
-}
-
-/** The defaults of SPEC.md 11.5. */
-export const DEFAULT_CONFIG: ParticipantConfig = {
-  name: "guest",
-  deviceLabel: "browser",
-  maxFrameLen: DEFAULT_MAX_FRAME_LEN,
-  keepaliveMs: 30_000,
-  livenessMs: 60_000,
-};
-
-/** An agent's status as the host sealed it. */
-export interface AgentStatusView {
-  agent: string;
-  state: AgentState;
-  detail: string;
-}
-
-/** One participant as this participant sees it. */
-export interface Peer {
-  name: string;
-  deviceLabel: string;
-  role: Role;
-  focus?: number;
-  layout: Tile[];
-}
-
-/** One terminal as this participant sees it. */
-export interface TerminalView {
-  control: Control;
-  rows: number;
-  cols: number;
-  label: string;
-  agent?: AgentStatusView;
-  lock?: number;
-}
-
-/** A chat line. */
-export interface ChatLine {
-  from: number;
-  seq: bigint;
-  text: string;
-}
-
-/** Everything a UI shows. */
-export interface View {
-  me?: { id: number; role: Role };
-  hostOnline: boolean;
-  peers: Map<number, Peer>;
-  terminals: Map<number, TerminalView>;
-  chat: ChatLine[];
-}
-
-/** Something a UI reacts to. */
-export type ParticipantEvent =
-  | { type: "joined"; id: number; role: Role }
-  | { type: "denied"; reason: RefusalReason }
-  | { type: "output"; term: number; bytes: Uint8Array }
-  | { type: "snapshot"; term: number; rows: number; cols: number; screen: Uint8Array }
-  | { type: "agentStatus"; term: number; status?: AgentStatusView }
-  | { type: "terminalOpened"; term: number }
-  | { type: "terminalClosed"; term: number }
-  | { type: "terminalResized"; term: number }
-  | { type: "controlChanged"; term: number; reason: ControlReason; requester: number }
-  /** Keys typed while this participant's request to control `term` waited: all sent, or all dropped (SPEC.md 11.2). */
-  | { type: "heldInput"; term: number; len: number; sent: boolean }
-  | { type: "adoptionRequested"; term: number; requester: number }
-  | { type: "presence"; id: number }
-  | { type: "chat"; line: ChatLine }
-  | { type: "focusLock"; term: number }
-  | { type: "hostOnline" }
-  | { type: "hostOffline"; graceRemainingMs: bigint }
-  | { type: "ended"; reason: EndReason }
-  | { type: "actionRefused"; action: number; term: number; reason: ActionRefusal }
-  | { type: "streamError"; term: number; direction: Direction; error: OpenErrorKind }
-  | { type: "protocolError"; error: string };
-
-/** Why a local request was refused before anything was sent. */
-export type ActionError =
-  | { kind: "NotJoined" }
-  | { kind: "Refused"; refusal: Refusal }
-  | { kind: "TooLong" }
-  | { kind: "Backlog" }
-  | { kind: "NotReady" };
+export * from "./view.js";
 
 /** Kind bytes of administrative actions (SPEC.md 4.7). */
 const ADMIN_TAKE_OVER = 0x01;
@@ -528,15 +437,19 @@ export class Participant {
       case "focus": {
         const peer = this.state.peers.get(body.value.participantId);
         if (peer) peer.focus = body.value.terminalId === 0 ? undefined : body.value.terminalId;
+        if (peer) this.events.push({ type: "presence", id: body.value.participantId });
         break;
       }
       case "layout": {
         const peer = this.state.peers.get(body.value.participantId);
         if (peer) peer.layout = body.value.tiles;
+        if (peer) this.events.push({ type: "presence", id: body.value.participantId });
         break;
       }
       case "chat": {
-        const line = { from: body.value.from, seq: body.value.seq, text: body.value.text };
+        // Clamped: an age is display data, and a relay could send any.
+        const ageMs = Math.min(Number(body.value.ageMs), MAX_CHAT_AGE_MS);
+        const line = { from: body.value.from, seq: body.value.seq, text: body.value.text, ageMs };
         if (this.state.chat.length === CHAT_KEPT) this.state.chat.shift();
         this.state.chat.push(line);
         this.events.push({ type: "chat", line });
@@ -909,13 +822,29 @@ export class Participant {
   }
 
   /**
+   * Show everyone which terminals this participant has on screen and
+   * where (SPEC.md 7.2): at most `MAX_LAYOUT_TILES` tiles, in grid units.
+   */
+  layout(tiles: LayoutTile[]): ActionError | undefined {
+    if (this.phase !== "joined") return { kind: "NotJoined" };
+    if (tiles.length > MAX_LAYOUT_TILES) return { kind: "TooLong" };
+    this.send({ case: "layout", value: { tiles } });
+    return undefined;
+  }
+
+  /**
    * Change the display name and device label (each cut to
    * `MAX_NAME_BYTES`): everyone is told, and a rejoin uses them. Names are
    * display data, never permission.
    */
   setProfile(name: string, deviceLabel: string): ActionError | undefined {
     const me = this.phase === "joined" ? this.state.me : undefined;
-    if (!me) return { kind: "NotJoined" };
+    if (!me) {
+      // Not joined: the next join carries them.
+      this.config.name = cutLabel(name);
+      this.config.deviceLabel = cutLabel(deviceLabel);
+      return { kind: "NotJoined" };
+    }
     this.config.name = cutLabel(name);
     this.config.deviceLabel = cutLabel(deviceLabel);
     const peer = this.state.peers.get(me.id);

@@ -10,7 +10,7 @@ import { AgentState, ControlSchema, RefusalReason, SealedRecordSchema } from "..
 import { parseLink, Role } from "../src/link.js";
 import { KeySchedule } from "../src/schedule.js";
 import { StreamSealer } from "../src/stream.js";
-import { DEFAULT_CONFIG, HELD_INPUT_BYTES, Participant, type ParticipantEvent, type Transmit } from "../src/participant.js";
+import { DEFAULT_CONFIG, HELD_INPUT_BYTES, MAX_LAYOUT_TILES, Participant, type ParticipantEvent, type Transmit } from "../src/participant.js";
 import { field, hex, toHex, vectors } from "./spec.js";
 
 const v = vectors().get("crypto/schedule-1");
@@ -477,4 +477,53 @@ test("keys typed while control is pending go out whole or not at all (SPEC.md 11
   assert.deepEqual(held(drain(() => p.pollEvent())), [{ type: "heldInput", term: 1, len: 9, sent: true }]);
   // The run start and one data frame with the whole line.
   assert.equal(sent(p).length, 2);
+});
+
+test("a layout is sent only while joined and within MAX_LAYOUT_TILES; others' layouts and focus are news", () => {
+  const p = participant("reader");
+  assert.deepEqual(p.layout([]), { kind: "NotJoined" });
+  join(p, 4, Role.Reader);
+  sent(p);
+  drain(() => p.pollEvent());
+  const tiles = Array.from({ length: MAX_LAYOUT_TILES + 1 }, (_, i) => ({ terminalId: i + 1, x: i, y: 0, w: 1, h: 1 }));
+  assert.deepEqual(p.layout(tiles), { kind: "TooLong" });
+  assert.deepEqual(sent(p), []);
+  assert.equal(p.layout(tiles.slice(0, 2)), undefined);
+  const [frame] = sent(p);
+  const d = decodeFrame(frame ?? new Uint8Array());
+  assert.ok(d.type === "control" && d.control.body.case === "layout");
+  assert.deepEqual(
+    d.control.body.value.tiles.map((t) => [t.terminalId, t.x, t.y, t.w, t.h]),
+    [
+      [1, 0, 0, 1, 1],
+      [2, 1, 0, 1, 1],
+    ],
+  );
+  p.handleMessage(control({ case: "presence", value: { participantId: 7, role: 2, state: 1, profile: { name: "ana", deviceLabel: "" } } }), 10);
+  drain(() => p.pollEvent());
+  p.handleMessage(control({ case: "layout", value: { participantId: 7, tiles: [{ terminalId: 1, x: 0, y: 0, w: 1, h: 1 }] } }), 11);
+  p.handleMessage(control({ case: "focus", value: { participantId: 7, terminalId: 1 } }), 12);
+  assert.deepEqual(drain(() => p.pollEvent()), [
+    { type: "presence", id: 7 },
+    { type: "presence", id: 7 },
+  ]);
+  assert.equal(p.view.peers.get(7)?.focus, 1);
+  assert.equal(p.view.peers.get(7)?.layout.length, 1);
+});
+
+test("a chat line carries its age, clamped to a day", () => {
+  const p = participant("reader");
+  join(p, 4, Role.Reader);
+  drain(() => p.pollEvent());
+  p.handleMessage(control({ case: "chat", value: { from: 0, seq: 1n, text: "old", ageMs: 90_000n } }), 10);
+  p.handleMessage(control({ case: "chat", value: { from: 0, seq: 2n, text: "ancient", ageMs: 10n ** 15n } }), 11);
+  p.handleMessage(control({ case: "chat", value: { from: 0, seq: 3n, text: "live" } }), 12);
+  assert.deepEqual(
+    p.view.chat.map((l) => [l.text, l.ageMs]),
+    [
+      ["old", 90_000],
+      ["ancient", 86_400_000],
+      ["live", 0],
+    ],
+  );
 });

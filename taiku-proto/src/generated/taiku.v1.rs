@@ -313,8 +313,9 @@ pub struct Focus {
     #[prost(uint32, tag = "2")]
     pub terminal_id: u32,
 }
-/// A chat line. Sent with from = 0 and seq = 0; the relay fills in the
-/// sender and a per-session sequence number.
+/// A chat line. Sent with from = 0, seq = 0 and age_ms = 0; the relay fills
+/// in the sender and a per-session sequence number, and, in the history it
+/// replays to a joiner, how long ago it accepted the line.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Chat {
     #[prost(uint32, tag = "1")]
@@ -324,6 +325,10 @@ pub struct Chat {
     /// At most MAX_CHAT_BYTES of UTF-8.
     #[prost(string, tag = "3")]
     pub text: ::prost::alloc::string::String,
+    /// Milliseconds between the relay accepting the line and sending it: 0
+    /// live, the line's age in replayed history (section 7.2).
+    #[prost(uint64, tag = "4")]
+    pub age_ms: u64,
 }
 /// Compact layout metadata for workspace and peek views.
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -138,11 +138,14 @@ fn collaboration() -> impl Strategy<Value = Body> {
             participant_id,
             terminal_id
         })),
-        (any::<u32>(), any::<u64>(), text()).prop_map(|(from, seq, text)| Body::Chat(m::Chat {
-            from,
-            seq,
-            text
-        })),
+        (any::<u32>(), any::<u64>(), text(), any::<u64>()).prop_map(|(from, seq, text, age_ms)| {
+            Body::Chat(m::Chat {
+                from,
+                seq,
+                text,
+                age_ms,
+            })
+        }),
         (
             any::<u32>(),
             proptest::collection::vec(any::<(u32, u32, u32, u32, u32)>(), 0..4)

@@ -295,9 +295,8 @@ impl<R: CryptoRng> Host<R> {
         access::check_chat(text, taiku_proto::limits::MAX_CHAT_BYTES)
             .map_err(HostError::Refused)?;
         self.out.push_back(Frame::control(Body::Chat(m::Chat {
-            from: 0,
-            seq: 0,
             text: text.to_owned(),
+            ..m::Chat::default()
         })));
         Ok(())
     }

@@ -218,9 +218,8 @@ impl<R: CryptoRng> Participant<R> {
         self.me()?;
         access::check_chat(text, MAX_CHAT_BYTES).map_err(|_| ActionError::TooLong)?;
         self.out.push_back(Frame::control(Body::Chat(m::Chat {
-            from: 0,
-            seq: 0,
             text: text.to_owned(),
+            ..m::Chat::default()
         })));
         Ok(())
     }

@@ -55,6 +55,9 @@ pub struct ChatLine {
     pub seq: u64,
     /// Text.
     pub text: String,
+    /// How long before it arrived the relay accepted it: 0 for a live
+    /// line, its age for one replayed from the history (SPEC.md 7.2).
+    pub age_ms: u64,
 }
 
 /// Everything a UI shows.
@@ -162,6 +165,7 @@ impl View {
                     from: ParticipantId(c.from),
                     seq: c.seq,
                     text: c.text,
+                    age_ms: c.age_ms,
                 };
                 if self.chat.len() == CHAT_KEPT {
                     self.chat.pop_front();

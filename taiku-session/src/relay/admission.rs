@@ -447,8 +447,12 @@ impl<R: CryptoRng> Relay<R> {
                 frames.push(control_changed(*id, &change));
             }
         }
-        for chat in &s.chat {
-            frames.push(Frame::control(Body::Chat(chat.clone())));
+        for (chat, at) in &s.chat {
+            let age = now.saturating_duration_since(*at).as_millis();
+            frames.push(Frame::control(Body::Chat(m::Chat {
+                age_ms: u64::try_from(age).unwrap_or(u64::MAX),
+                ..chat.clone()
+            })));
         }
         let ids: Vec<TerminalId> = s.terminals.keys().copied().collect();
         for frame in frames {

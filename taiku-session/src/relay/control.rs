@@ -10,9 +10,9 @@ use rand_core::CryptoRng;
 use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{Frame, ParticipantId, Role, SessionId, TerminalId};
 
-use super::session::{Terminal, control_changed, presence};
+use super::session::{Terminal, control_changed, focus_lock, presence};
 use super::{Relay, Timer};
-use crate::access::{self, Action, Handoff, Refusal};
+use crate::access::{self, Action, Handoff, LockChange, Refusal};
 
 /// A refusal and the terminal it names (0 for none).
 type Refused = (TerminalId, Refusal);
@@ -222,8 +222,9 @@ impl<R: CryptoRng> Relay<R> {
             from: id.0,
             seq: s.chat_seq,
             text: chat.text,
+            age_ms: 0,
         };
-        s.chat.push_back(line.clone());
+        s.chat.push_back((line.clone(), now));
         while s.chat.len() > config.chat_history {
             s.chat.pop_front();
         }
@@ -343,6 +344,7 @@ impl<R: CryptoRng> Relay<R> {
         let Some(term) = term else {
             return Err((t, Refusal::UnknownTerminal));
         };
+        let before = term.control.controller;
         term.control = change.control;
         if let Handoff::Answer { requester, .. }
         | Handoff::Grant {
@@ -351,7 +353,15 @@ impl<R: CryptoRng> Relay<R> {
         {
             term.adoptions.remove(&requester);
         }
+        // Whoever lost control may not type any more: its typing lock goes
+        // with it, so the new controller is not locked out (SPEC.md 6.3).
+        let released = before != change.control.controller
+            && before != change.control.owner
+            && term.lock.release(before) == LockChange::Released;
         self.broadcast(session, &control_changed(t, &change));
+        if released {
+            self.broadcast(session, &focus_lock(t, ParticipantId::HOST, 0));
+        }
         Ok(())
     }
 

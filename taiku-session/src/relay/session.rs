@@ -71,7 +71,8 @@ pub(super) struct Session {
     pub(super) members: BTreeMap<ParticipantId, Member>,
     pub(super) next_id: u32,
     pub(super) terminals: BTreeMap<TerminalId, Terminal>,
-    pub(super) chat: VecDeque<m::Chat>,
+    /// The last chat lines, each with when the relay accepted it.
+    pub(super) chat: VecDeque<(m::Chat, Instant)>,
     pub(super) chat_seq: u64,
     /// Deadlines of creates forwarded to the host and not yet answered.
     pub(super) pending_creates: VecDeque<Instant>,
