@@ -249,6 +249,8 @@ async fn run_session(
     let config = HostConfig {
         name: user_name(),
         device_label: "terminal".into(),
+        // Late joiners get the true screen (SPEC.md 11.6).
+        screens: true,
         ..HostConfig::default()
     };
     let host = Host::generate(config, options, os_rng());

@@ -461,7 +461,9 @@ impl Screens {
     }
 
     fn repaint(&mut self) {
-        out(b"\x1b[2J\x1b[H");
+        // A snapshot assumes a terminal in its initial state (SPEC.md
+        // 11.6): reset this one (RIS) before painting.
+        out(b"\x1bc\x1b[2J\x1b[H");
         if let Some(buf) = self.current.and_then(|t| self.buffers.get(&t)) {
             self.watch.saw(buf);
             out(buf);

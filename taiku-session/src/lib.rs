@@ -16,7 +16,9 @@
 //!   (SPEC.md section 11.2);
 //! - [`access`]: the role and ownership rules, written once and applied by
 //!   the relay, the host and the participant;
-//! - [`agent`]: agent status and the detector interface.
+//! - [`agent`]: agent status and the detector interface;
+//! - [`screen`]: terminal screen models, from which the host makes
+//!   snapshots (SPEC.md section 11.6).
 //!
 //! Like every core crate of taiku it has no IO, no clock and no async
 //! runtime: time is an argument, randomness is injected, output is drained
@@ -33,6 +35,7 @@ pub mod host;
 mod keepalive;
 pub mod participant;
 pub mod relay;
+pub mod screen;
 mod ticket;
 
 /// The SPEC.md vector reader shared by every crate's tests.

@@ -22,6 +22,7 @@ use taiku_session::host::{
 };
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::relay::{ConnId, Relay, RelayConfig, Transmit};
+use taiku_session::screen::{Screen, ScreenModel};
 
 type Rng64 = chacha20::ChaCha20Rng;
 
@@ -756,7 +757,9 @@ fn a_late_joiner_after_the_ring_wrapped_gets_a_snapshot() {
         readers_enabled: true,
         viewer_sign_in_required: false,
     };
-    let host = Host::generate(HostConfig::default(), options, Rng64::from_seed([7; 32]));
+    // No screen model (the default): the application answers (SPEC.md 11.6).
+    let config = HostConfig::default();
+    let host = Host::generate(config, options, Rng64::from_seed([7; 32]));
     let relay = RelayConfig {
         ring_bytes: 4096,
         ..RelayConfig::default()
@@ -800,6 +803,79 @@ fn a_late_joiner_after_the_ring_wrapped_gets_a_snapshot() {
         .flatten()
         .collect();
     assert_eq!(after_snapshot, b"after");
+}
+
+/// With its screen model (`HostConfig::screens`) the host answers the snapshot
+/// request itself: the late joiner's screen, built from the snapshot and
+/// the output after it, is the host's, cell for cell, and stays so.
+#[test]
+fn the_host_repaints_a_late_joiner_from_its_screen_model() {
+    let options = m::SessionOptions {
+        readers_enabled: true,
+        viewer_sign_in_required: false,
+    };
+    let config = HostConfig {
+        screens: true,
+        ..HostConfig::default()
+    };
+    let host = Host::generate(config, options, Rng64::from_seed([8; 32]));
+    let relay = RelayConfig {
+        ring_bytes: 4096,
+        ..RelayConfig::default()
+    };
+    let mut net = Net::with(host, relay, 8);
+    let (t, _) = net.open(ParticipantId::HOST);
+    net.host.resize(t, 6, 30).unwrap();
+    // A full-screen program redrawing far past what the ring keeps.
+    net.output(t, b"$ top\r\n\x1b]2;top\x07\x1b[?1049h\x1b[?1000h");
+    for i in 0..400 {
+        let frame = format!(
+            "\x1b[H\x1b[2J\x1b[1mtasks: {i}\x1b[0m\r\n\x1b[32mcpu {}%\x1b[0m",
+            i % 100
+        );
+        net.output(t, frame.as_bytes());
+        net.advance(Duration::from_millis(5));
+    }
+    let late = net.add_peer(Role::Reader, "late");
+    net.run();
+    assert!(
+        !net.host_events
+            .iter()
+            .any(|e| matches!(e, HostEvent::SnapshotRequested { .. })),
+        "the host left the snapshot to the application"
+    );
+    net.output(t, b"\x1b[3;1Hlive");
+    net.advance(Duration::from_millis(10));
+    let mut viewer = Screen::new(6, 30);
+    let mut seen_snapshot = false;
+    for e in &net.peers[late].events {
+        match e {
+            ParticipantEvent::Snapshot {
+                term,
+                screen,
+                rows,
+                cols,
+            } if *term == t => {
+                assert_eq!((*rows, *cols), (6, 30));
+                viewer = Screen::new(6, 30);
+                viewer.feed(screen);
+                seen_snapshot = true;
+            }
+            ParticipantEvent::Output { term, bytes } if *term == t && seen_snapshot => {
+                viewer.feed(bytes)
+            }
+            _ => {}
+        }
+    }
+    assert!(seen_snapshot, "no snapshot reached the late joiner");
+    let host_screen = net.host.screen(t).unwrap().snapshot(1 << 20);
+    assert_eq!(
+        String::from_utf8_lossy(&viewer.snapshot(1 << 20)),
+        String::from_utf8_lossy(&host_screen)
+    );
+    assert_eq!(viewer.text()[0], "tasks: 399");
+    assert_eq!(viewer.text()[2], "live");
+    assert_eq!(viewer.title(), "top");
 }
 
 #[test]

@@ -36,6 +36,7 @@ use crate::admin::{AdminAction, AdminRefusal};
 use crate::admission;
 use crate::agent::{AgentDetector, AgentStatus};
 use crate::keepalive::Keepalive;
+use crate::screen::ScreenModel;
 use output::OutputStream;
 
 /// Host tuning, with documented defaults (SPEC.md section 11.5).
@@ -72,6 +73,16 @@ pub struct HostConfig {
     pub name: String,
     /// The host's device label.
     pub device_label: String,
+    /// Keep a [`Screen`](crate::screen::Screen) of every terminal (needs
+    /// the feature `screen`, on by default), answer snapshot requests from
+    /// it, and repaint viewers after an [`HostEvent::OutputGap`] (SPEC.md
+    /// 11.6). Off by default: the model reads every output byte, at about
+    /// a tenth of the speed the rest of the host seals it (BENCHMARKS.md,
+    /// screen_model), so an application opts in (the `share` example
+    /// does). Off, snapshot requests are raised as
+    /// [`HostEvent::SnapshotRequested`] unless the application installed
+    /// its own model with [`Host::set_screen`].
+    pub screens: bool,
 }
 
 impl Default for HostConfig {
@@ -88,6 +99,7 @@ impl Default for HostConfig {
             max_terminals: 32,
             name: "host".into(),
             device_label: String::new(),
+            screens: false,
         }
     }
 }
@@ -117,6 +129,8 @@ pub(super) struct HostTerminal {
     status: StreamSealer,
     agent: Option<AgentStatus>,
     detector: Option<Box<dyn AgentDetector>>,
+    /// The terminal's screen, fed its output, for snapshots.
+    screen: Option<Box<dyn ScreenModel>>,
     /// Output not yet sealed: coalescing, or offline.
     pending: BytesMut,
     pending_since: Option<Instant>,
@@ -433,10 +447,13 @@ impl<R: CryptoRng> Host<R> {
                     requester: ParticipantId(r.requester),
                 })
             }
-            Body::SnapshotRequest(r) => self.events.push_back(HostEvent::SnapshotRequested {
-                term: TerminalId(r.terminal_id),
-                requester: ParticipantId(r.requester),
-            }),
+            Body::SnapshotRequest(r) => {
+                let (term, requester) = (TerminalId(r.terminal_id), ParticipantId(r.requester));
+                if !self.snapshot_from_screen(term, requester, now) {
+                    self.events
+                        .push_back(HostEvent::SnapshotRequested { term, requester });
+                }
+            }
             Body::AdoptionRequest(a) => self.events.push_back(HostEvent::AdoptionRequested {
                 term: TerminalId(a.terminal_id),
                 requester: ParticipantId(a.requester),

@@ -48,6 +48,10 @@ pub(super) struct OutputStream {
     pub(super) backlog_bytes: usize,
 }
 
+/// Room kept in a snapshot frame for the record around the screen bytes
+/// (epoch, sequence number, size, field headers).
+const SNAPSHOT_RECORD_OVERHEAD: usize = 64;
+
 impl<R: CryptoRng> Host<R> {
     /// PTY output of a terminal.
     pub fn handle_output(
@@ -72,6 +76,9 @@ impl<R: CryptoRng> Host<R> {
             return Err(HostError::OutputFull(term));
         }
         let detected = t.detector.as_mut().and_then(|d| d.feed(bytes));
+        if let Some(screen) = t.screen.as_mut() {
+            screen.feed(bytes);
+        }
         t.pending.extend_from_slice(bytes);
         if online {
             let echo = t
@@ -113,7 +120,8 @@ impl<R: CryptoRng> Host<R> {
             return;
         };
         t.pending_since = None;
-        if t.lost_frames > 0 {
+        let gap = t.lost_frames > 0;
+        if gap {
             self.events.push_back(HostEvent::OutputGap {
                 term,
                 frames: t.lost_frames,
@@ -148,6 +156,10 @@ impl<R: CryptoRng> Host<R> {
                     };
                 }
             }
+        }
+        // Viewers missed frames: repaint them from the screen (SPEC.md 11.6).
+        if gap {
+            self.seal_screen_snapshot(term, ParticipantId::HOST);
         }
     }
 
@@ -220,6 +232,50 @@ impl<R: CryptoRng> Host<R> {
         }
         // The snapshot reflects everything sealed so far.
         self.flush(term, now);
+        self.seal_snapshot(term, requester, screen)
+    }
+
+    /// Answer a snapshot request from the terminal's screen model, if it
+    /// has one; false if it has none (the application answers).
+    pub(super) fn snapshot_from_screen(
+        &mut self,
+        term: TerminalId,
+        requester: ParticipantId,
+        now: Instant,
+    ) -> bool {
+        if self.terminals.get(&term).is_none_or(|t| t.screen.is_none()) {
+            return false;
+        }
+        self.flush(term, now);
+        self.seal_screen_snapshot(term, requester);
+        true
+    }
+
+    /// Seal a snapshot of the screen model (after a flush: it reflects
+    /// everything sealed), as large as a frame holds.
+    fn seal_screen_snapshot(&mut self, term: TerminalId, requester: ParticipantId) {
+        let Some(t) = self.terminals.get(&term) else {
+            return;
+        };
+        let Some(screen) = t.screen.as_ref() else {
+            return;
+        };
+        let room = t
+            .output
+            .sealer
+            .max_plaintext_len()
+            .saturating_sub(SNAPSHOT_RECORD_OVERHEAD);
+        let bytes = screen.snapshot(room);
+        // Too large only if the screen alone outgrows a frame: nothing sent.
+        let _ = self.seal_snapshot(term, requester, &bytes);
+    }
+
+    fn seal_snapshot(
+        &mut self,
+        term: TerminalId,
+        requester: ParticipantId,
+        screen: &[u8],
+    ) -> Result<(), HostError> {
         let mut sealer = self.new_sealer(term, Direction::Snapshot, requester);
         let Some(t) = self.terminals.get(&term) else {
             return Err(HostError::UnknownTerminal(term));

@@ -19,6 +19,12 @@ use super::shell::{BindError, ShellToken};
 use super::{Host, HostError, HostTerminal, Phase, ShellAction};
 use crate::access;
 use crate::agent::{AgentDetector, AgentStatus};
+use crate::screen::ScreenModel;
+
+/// A terminal dimension (already fitted by `terminal_size`) as a model's.
+fn fit_u16(n: u32) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
 
 impl<R: CryptoRng> Host<R> {
     /// A new PTY exists: announce it and return its id and the token to put
@@ -58,6 +64,7 @@ impl<R: CryptoRng> Host<R> {
                 status,
                 agent: None,
                 detector: None,
+                screen: self.default_screen(rows, cols),
                 pending: BytesMut::new(),
                 pending_since: None,
                 lost_frames: 0,
@@ -132,6 +139,41 @@ impl<R: CryptoRng> Host<R> {
         Ok(())
     }
 
+    /// Install the model of `term`'s screen that snapshots are made from,
+    /// fed with this terminal's output only from now on (SPEC.md 11.6); or
+    /// none, to raise [`HostEvent::SnapshotRequested`](super::HostEvent)
+    /// instead.
+    pub fn set_screen(
+        &mut self,
+        term: TerminalId,
+        mut screen: Option<Box<dyn ScreenModel>>,
+    ) -> Result<(), HostError> {
+        let t = self
+            .terminals
+            .get_mut(&term)
+            .ok_or(HostError::UnknownTerminal(term))?;
+        if let Some(s) = screen.as_mut() {
+            s.resize(fit_u16(t.rows), fit_u16(t.cols));
+        }
+        t.screen = screen;
+        Ok(())
+    }
+
+    /// The screen model of a terminal, if it has one.
+    pub fn screen(&self, term: TerminalId) -> Option<&dyn ScreenModel> {
+        self.terminals.get(&term)?.screen.as_deref()
+    }
+
+    pub(super) fn default_screen(&self, rows: u32, cols: u32) -> Option<Box<dyn ScreenModel>> {
+        #[cfg(feature = "screen")]
+        if self.config.screens {
+            let screen = crate::screen::Screen::new(fit_u16(rows), fit_u16(cols));
+            return Some(Box::new(screen));
+        }
+        let _ = (rows, cols);
+        None
+    }
+
     /// The PTY's size changed (on a participant's request or locally). The
     /// size announced is fitted by
     /// [`terminal_size`](taiku_proto::limits::terminal_size).
@@ -143,6 +185,9 @@ impl<R: CryptoRng> Host<R> {
         let (rows, cols) = terminal_size(rows, cols);
         t.rows = rows;
         t.cols = cols;
+        if let Some(s) = t.screen.as_mut() {
+            s.resize(fit_u16(rows), fit_u16(cols));
+        }
         if self.phase == Phase::Online {
             self.out
                 .push_back(Frame::control(Body::TerminalResize(m::TerminalResize {

@@ -1,0 +1,283 @@
+use proptest::prelude::*;
+
+use super::*;
+
+/// Large enough for any screen these tests make.
+const ROOM: usize = 1 << 20;
+
+/// `b` built from `a`'s snapshot, then both fed `then`: they must agree.
+fn assert_repaints(a: &mut Screen, then: &[u8]) {
+    let snap = a.snapshot(ROOM);
+    assert_allowed(&snap);
+    let (rows, cols) = a.size();
+    let mut b = Screen::new(rows, cols);
+    b.feed(&snap);
+    assert_same(a, &b);
+    a.feed(then);
+    b.feed(then);
+    assert_same(a, &b);
+}
+
+/// The sequences SPEC.md 11.6 allows in a snapshot, and nothing else; only
+/// the very end may be a sequence (or a UTF-8 character) cut short.
+fn assert_allowed(snap: &[u8]) {
+    const DEC_MODES: [u16; 15] = [
+        1, 6, 7, 9, 25, 1000, 1002, 1003, 1004, 1005, 1006, 1015, 1047, 1048, 1049,
+    ];
+    let text = String::from_utf8_lossy(snap);
+    let text = text.trim_end_matches('\u{fffd}');
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '\x1b' {
+            let seq = &rest[1..];
+            if seq.is_empty() {
+                return;
+            }
+            if let Some(body) = seq.strip_prefix('[') {
+                let Some(end) = body.find(|c: char| ('\u{40}'..='\u{7e}').contains(&c)) else {
+                    return; // cut short at the end
+                };
+                let (params, fin) = (&body[..end], &body[end..end + 1]);
+                let nums = |p: &str| {
+                    p.split(';')
+                        .all(|n| n.is_empty() || n.parse::<u16>().is_ok())
+                };
+                let ok = match fin {
+                    "A" | "B" | "C" | "D" | "G" | "b" | "H" | "r" => nums(params),
+                    "m" => nums(params),
+                    "g" => params == "3",
+                    "u" => params.is_empty(),
+                    "h" | "l" => match params.strip_prefix('?') {
+                        Some(p) => p.split(';').all(|n| {
+                            n.parse()
+                                .is_ok_and(|n: u16| DEC_MODES.contains(&n) || n == 2004)
+                        }),
+                        None => params == "4" || params == "20",
+                    },
+                    _ => false,
+                };
+                assert!(ok, "CSI {params:?} {fin:?} is not allowed in {text:?}");
+                rest = &body[end + 1..];
+            } else if let Some(body) = seq.strip_prefix(']') {
+                let Some(end) = body.find('\x07') else {
+                    return;
+                };
+                assert!(body.starts_with("2;"), "OSC {body:?}");
+                rest = &body[end + 1..];
+            } else {
+                let two = seq.chars().next().unwrap_or_default();
+                let len = match two {
+                    '7' | '8' | 'H' | '=' => 1,
+                    '(' | ')' => {
+                        if seq.len() < 2 {
+                            return;
+                        }
+                        assert!(matches!(&seq[1..2], "0" | "B"), "charset {seq:?}");
+                        2
+                    }
+                    _ => panic!("ESC {two:?} is not allowed in {text:?}"),
+                };
+                rest = &seq[len..];
+            }
+        } else {
+            assert!(
+                !c.is_control() || matches!(c, '\r' | '\n' | '\x08' | '\x0e' | '\x0f'),
+                "control {c:?} is not allowed"
+            );
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+}
+
+fn assert_same(a: &Screen, b: &Screen) {
+    assert_eq!(a.text(), b.text());
+    assert_eq!(a.cursor(), b.cursor());
+    assert_eq!(a.alternate(), b.alternate());
+    assert_eq!(a.title(), b.title());
+    let (mut ma, mut mb) = (Vec::new(), Vec::new());
+    a.modes.write(&mut ma);
+    b.modes.write(&mut mb);
+    assert_eq!(ma, mb);
+    // The snapshot is a function of the whole state: equal snapshots, equal
+    // screens (cells, attributes, scrollback, modes, parser state).
+    assert_eq!(
+        String::from_utf8_lossy(&a.snapshot(ROOM)),
+        String::from_utf8_lossy(&b.snapshot(ROOM))
+    );
+}
+
+#[test]
+fn a_full_screen_program_over_a_shell_repaints_exactly() {
+    let mut a = Screen::new(6, 20);
+    // A shell with colour and a scrolled history...
+    for i in 0..12 {
+        a.feed(format!("$ echo \x1b[1;31mline {i}\x1b[0m\r\nline {i}\r\n").as_bytes());
+    }
+    // ...then an editor on the alternate screen, with a title, a scroll
+    // region, true colour, wide characters, modes, a hidden cursor and an
+    // escape sequence cut in the middle.
+    a.feed(b"\x1b]2;vi notes.txt\x07\x1b[?1049h\x1b[?1h\x1b=\x1b[?2004h\x1b[?1000h\x1b[?1006h");
+    a.feed("\x1b[H\x1b[2J\x1b[38;2;10;20;30m漢字\x1b[0m text\x1b[2;5r\x1b[6;1H~ \x1b[7m-- INSERT --\x1b[27m\x1b[?25l\x1b[3".as_bytes());
+    assert!(a.alternate());
+    assert_eq!(a.title(), "vi notes.txt");
+    assert_repaints(&mut a, b"1;4H\x1b[?1049l$ ");
+    assert!(!a.alternate());
+    assert_eq!(a.text()[5], "$");
+}
+
+#[test]
+fn a_cut_utf8_sequence_is_finished_by_the_next_output() {
+    let mut a = Screen::new(2, 10);
+    a.feed(&"é".as_bytes()[..1]);
+    assert_repaints(&mut a, &"é".as_bytes()[1..]);
+    assert_eq!(a.text()[0], "é");
+}
+
+#[test]
+fn scrollback_is_cut_oldest_first_to_fit() {
+    let mut a = Screen::new(3, 10);
+    for i in 0..100 {
+        a.feed(format!("l{i:03}\r\n").as_bytes());
+    }
+    let full = a.snapshot(ROOM);
+    assert!(String::from_utf8_lossy(&full).starts_with("l000\r\n"));
+    let small = a.snapshot(200);
+    assert!(small.len() <= 200, "{}", small.len());
+    let text = String::from_utf8_lossy(&small);
+    assert!(!text.contains("l000") && text.contains("l097"), "{text}");
+    // The newest history lines and the screen all survive the cut.
+    let mut b = Screen::new(3, 10);
+    b.feed(&small);
+    assert_eq!(a.text(), b.text());
+    // The history is bounded by SCROLLBACK_LINES.
+    for i in 0..SCROLLBACK_LINES + 10 {
+        a.feed(format!("m{i}\r\n").as_bytes());
+    }
+    let lines = String::from_utf8_lossy(&a.snapshot(ROOM))
+        .matches("\r\n")
+        .count();
+    assert!(lines <= SCROLLBACK_LINES + 4, "{lines}");
+}
+
+fn op(rows: u16, cols: u16) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        "[a-z ]{0,12}".prop_map(String::into_bytes),
+        Just("漢".as_bytes().to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"\n".to_vec()),
+        Just(b"\r".to_vec()),
+        Just(b"\x08".to_vec()),
+        Just(b"\t".to_vec()),
+        prop::sample::select(vec![
+            "\x1b[0m",
+            "\x1b[1m",
+            "\x1b[2m",
+            "\x1b[3m",
+            "\x1b[4m",
+            "\x1b[5m",
+            "\x1b[7m",
+            "\x1b[9m",
+            "\x1b[31m",
+            "\x1b[92m",
+            "\x1b[44m",
+            "\x1b[38;5;200m",
+            "\x1b[48;2;1;2;3m",
+            "\x1b[39;49m",
+        ])
+        .prop_map(|s| s.as_bytes().to_vec()),
+        (1..=rows, 1..=cols).prop_map(|(r, c)| format!("\x1b[{r};{c}H").into_bytes()),
+        (1..=rows, 1..=rows).prop_map(|(t, b)| format!("\x1b[{t};{b}r").into_bytes()),
+        prop::sample::select(vec![
+            "\x1b[?1049h",
+            "\x1b[?1049l",
+            "\x1b[?1047h",
+            "\x1b[?1047l",
+            "\x1b[?25l",
+            "\x1b[?25h",
+            "\x1b[?1h",
+            "\x1b[?1l",
+            "\x1b[?6h",
+            "\x1b[?6l",
+            "\x1b[?7l",
+            "\x1b[?7h",
+            "\x1b[2J",
+            "\x1b[K",
+            "\x1b[1J",
+            "\x1b[L",
+            "\x1b[M",
+            "\x1b[P",
+            "\x1b[@",
+            "\x1b[S",
+            "\x1b[T",
+            "\x1b7",
+            "\x1b8",
+            "\x1b(0",
+            "\x1b(B",
+            "\x1bM",
+            "\x1bD",
+            "\x1bH",
+            "\x1b[g",
+            "\x1b[4h",
+            "\x1b[4l",
+            "\x1b[?1000h",
+            "\x1b[?1002h",
+            "\x1b[?1006h",
+            "\x1b[?2004h",
+            "\x1b[?2004l",
+            "\x1b=",
+            "\x1b>",
+            "\x1b]2;a title\x07",
+            "\x1b]0;x\x1b\\",
+        ])
+        .prop_map(|s| s.as_bytes().to_vec()),
+    ]
+}
+
+fn case() -> impl Strategy<Value = (u16, u16, Vec<Vec<u8>>, usize, Vec<Vec<u8>>)> {
+    (1u16..12, 1u16..30).prop_flat_map(|(rows, cols)| {
+        (
+            Just(rows),
+            Just(cols),
+            prop::collection::vec(op(rows, cols), 0..60),
+            0usize..8,
+            prop::collection::vec(op(rows, cols), 0..10),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Whatever the output, a screen built from a snapshot is the screen,
+    /// and stays it as output continues, even from inside a sequence.
+    #[test]
+    fn snapshots_repaint_any_screen((rows, cols, script, cut, then) in case()) {
+        let mut a = Screen::new(rows, cols);
+        let mut bytes: Vec<u8> = script.concat();
+        let mut tail: Vec<u8> = then.concat();
+        // Stop anywhere, even inside a sequence; the rest follows live.
+        let at = bytes.len().saturating_sub(cut);
+        tail.splice(0..0, bytes.split_off(at));
+        a.feed(&bytes);
+        assert_repaints(&mut a, &tail);
+    }
+}
+
+/// SPEC.md 11.6's vector: exactly these bytes, and they repaint the screen.
+#[test]
+fn snapshot_vector() {
+    let vectors = crate::spec::vectors("screen/snapshot-1");
+    let v = vectors.first().expect("SPEC.md has screen/snapshot-1");
+    let rows: u16 = v.get("rows").parse().unwrap();
+    let cols: u16 = v.get("cols").parse().unwrap();
+    let mut a = Screen::new(rows, cols);
+    a.feed(&v.hex("output"));
+    let snap = a.snapshot(ROOM);
+    assert_eq!(hex::encode(&snap), hex::encode(v.hex("snapshot")));
+    assert_eq!(a.text(), ["hi 漢", "~", "-- INSERT --"]);
+    assert_eq!(
+        (a.title(), a.alternate(), a.cursor()),
+        ("vi", true, (2, 0, false))
+    );
+    assert_repaints(&mut a, b"m");
+}
