@@ -48,6 +48,12 @@ class Tile {
   /** Where xterm.js draws: moved into the peek and back. */
   readonly host = el("div", "term");
   opened = false;
+  /**
+   * While a snapshot waits for the writes queued before it: what came
+   * after it, in order (xterm.js parses writes later; reset and resize act
+   * at once).
+   */
+  held?: (() => void)[];
 
   constructor(
     readonly id: number,
@@ -149,23 +155,41 @@ export class Workspace {
   }
 
   write(id: number, bytes: Uint8Array): void {
-    this.tiles.get(id)?.term.write(bytes);
+    const tile = this.tiles.get(id);
+    if (tile?.held) tile.held.push(() => tile.term.write(bytes));
+    else tile?.term.write(bytes);
   }
 
-  /** A snapshot: the screen as it is now, at `cols` × `rows`. */
+  /**
+   * A snapshot (SPEC.md 11.6): the screen as it is now, at `cols` ×
+   * `rows`, written to a terminal in its initial state. Output written
+   * before it is parsed first, and is then reset away; output after it
+   * waits until it is in.
+   */
   replace(id: number, rows: number, cols: number, screen: Uint8Array): void {
     const tile = this.tiles.get(id);
     if (!tile) return;
-    tile.term.reset();
-    this.resize(id, rows, cols);
-    tile.term.write(screen);
+    const held: (() => void)[] = tile.held ?? [];
+    tile.held = held;
+    tile.term.write("", () => {
+      tile.term.reset();
+      tile.term.resize(clamp(cols, MAX_COLS, 80), clamp(rows, MAX_ROWS, 24));
+      tile.term.write(screen);
+      tile.held = undefined;
+      for (const next of held) next();
+      this.scheduleFit();
+    });
   }
 
   resize(id: number, rows: number, cols: number): void {
     const tile = this.tiles.get(id);
     if (!tile) return;
-    tile.term.resize(clamp(cols, MAX_COLS, 80), clamp(rows, MAX_ROWS, 24));
-    this.scheduleFit();
+    const apply = () => {
+      tile.term.resize(clamp(cols, MAX_COLS, 80), clamp(rows, MAX_ROWS, 24));
+      this.scheduleFit();
+    };
+    if (tile.held) tile.held.push(apply);
+    else apply();
   }
 
   /** The tile title's contents. */
