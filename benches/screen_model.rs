@@ -1,7 +1,8 @@
 //! The host's screen model (SPEC.md 11.6) at the speed a PTY produces
 //! output: a recorded session (`fixtures/session.raw`, below) fed through
 //! `screen::Screen` in 4 KiB reads, next to a plain byte scan of the same
-//! bytes (the least any reader of the output does) as the baseline; the
+//! bytes (the least any reader of the output does) as the baseline, and
+//! the same for `cat SPEC.md` (scrolling text); the
 //! cost of a snapshot with full scrollback; and the memory one terminal's
 //! model holds.
 //!
@@ -48,6 +49,38 @@ fn bench(c: &mut Criterion) {
         let mut screen = Screen::new(ROWS, COLS);
         b.iter(|| {
             for read in session.chunks(READ) {
+                screen.feed(black_box(read));
+            }
+        })
+    });
+    group.finish();
+
+    // `cat SPEC.md` as a PTY delivers it (LF becomes CR LF): scrolling text.
+    let cat: Vec<u8> = include_str!("../SPEC.md")
+        .bytes()
+        .flat_map(|b| {
+            if b == b'\n' {
+                vec![b'\r', b'\n']
+            } else {
+                vec![b]
+            }
+        })
+        .collect();
+    let mut group = c.benchmark_group("screen_model_cat");
+    group.throughput(Throughput::Bytes(cat.len() as u64));
+    group.bench_function("baseline: scan for ESC", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for read in cat.chunks(READ) {
+                n += read.iter().filter(|&&x| x == 0x1b).count();
+            }
+            black_box(n)
+        })
+    });
+    group.bench_function("feed Screen 120x32", |b| {
+        let mut screen = Screen::new(ROWS, COLS);
+        b.iter(|| {
+            for read in cat.chunks(READ) {
                 screen.feed(black_box(read));
             }
         })

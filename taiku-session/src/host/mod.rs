@@ -76,8 +76,8 @@ pub struct HostConfig {
     /// Keep a [`Screen`](crate::screen::Screen) of every terminal (needs
     /// the feature `screen`, on by default), answer snapshot requests from
     /// it, and repaint viewers after an [`HostEvent::OutputGap`] (SPEC.md
-    /// 11.6). Off by default: the model reads every output byte, at about
-    /// a tenth of the speed the rest of the host seals it (BENCHMARKS.md,
+    /// 11.6). Off by default: the model reads every output byte (about
+    /// 180 MB/s, half the speed the host seals and sends it; BENCHMARKS.md,
     /// screen_model), so an application opts in (the `share` example
     /// does). Off, snapshot requests are raised as
     /// [`HostEvent::SnapshotRequested`] unless the application installed

@@ -5,30 +5,35 @@
 //!
 //! [`ScreenModel`] is the interface the host machine uses; embedders may
 //! supply their own. [`Screen`] (feature `screen`, on by default) is the
-//! model taiku ships, built on the `avt` virtual terminal of asciinema,
-//! which keeps both screens (normal and alternate), every cell's
-//! character and attributes, the cursor, margins, charsets and tab stops,
-//! and can write all of it back as escape sequences. The few modes a
-//! renderer needs that `avt` does not keep (mouse reporting, bracketed
-//! paste, focus reports, keypad mode, the window title) are tracked beside
-//! it by [`modes`].
+//! model taiku ships: the `vte` parser driving a grid that keeps both
+//! screens (normal and alternate), every cell's character and attributes,
+//! the cursor and saved cursors, margins, modes, character sets, tab
+//! stops, the window title and scrollback, and writes all of it back as
+//! the snapshot payload.
 //!
 //! A model never sees another terminal's bytes: the host keeps one per
 //! terminal.
 
 #[cfg(feature = "screen")]
-mod avt_screen;
-pub mod modes;
-mod utf8;
+mod dump;
+#[cfg(feature = "screen")]
+mod grid;
+#[cfg(all(test, feature = "screen"))]
+mod tests;
+#[cfg(feature = "screen")]
+mod vt;
 
 #[cfg(feature = "screen")]
-pub use avt_screen::{SCROLLBACK_LINES, Screen};
-pub use utf8::Utf8Stream;
+pub use vt::{SCROLLBACK_LINES, Screen};
+
+/// Longest window title a snapshot carries, in bytes (longer titles are
+/// cut on a character boundary; control characters are removed).
+pub const MAX_TITLE_BYTES: usize = 256;
 
 /// A model of one terminal's screen, fed with its output.
 pub trait ScreenModel: Send {
     /// Output of the terminal, exactly as the program wrote it (any bytes;
-    /// a UTF-8 sequence may be split across calls).
+    /// a UTF-8 sequence or an escape sequence may be split across calls).
     fn feed(&mut self, bytes: &[u8]);
 
     /// The terminal's size changed.
