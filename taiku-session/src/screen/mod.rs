@@ -18,6 +18,8 @@
 mod dump;
 #[cfg(feature = "screen")]
 mod grid;
+#[cfg(feature = "screen")]
+mod perform;
 #[cfg(all(test, feature = "screen"))]
 mod tests;
 #[cfg(feature = "screen")]

@@ -14,10 +14,11 @@
 use std::fmt::Write as _;
 
 use unicode_width::UnicodeWidthChar;
-use vte::{Params, Perform};
+use vte::Params;
 
 use super::grid::{Buffer, Cell, Colour, Line, Pen, attr};
-use super::{MAX_TITLE_BYTES, ScreenModel, dump};
+use super::perform::{drawing, extended};
+use super::{ScreenModel, dump};
 
 /// Lines of scrollback a [`Screen`] keeps, and so at most what a snapshot
 /// carries (SPEC.md 11.6).
@@ -88,7 +89,7 @@ fn default_tabs(cols: usize) -> Vec<bool> {
 }
 
 impl State {
-    fn new(rows: usize, cols: usize) -> State {
+    pub(super) fn new(rows: usize, cols: usize) -> State {
         State {
             rows,
             cols,
@@ -133,7 +134,7 @@ impl State {
         }
     }
 
-    fn buffer_mut(&mut self) -> &mut Buffer {
+    pub(super) fn buffer_mut(&mut self) -> &mut Buffer {
         if self.alt {
             &mut self.alternate
         } else {
@@ -141,7 +142,7 @@ impl State {
         }
     }
 
-    fn line(&mut self) -> &mut Line {
+    pub(super) fn line(&mut self) -> &mut Line {
         let row = self.row;
         &mut self.buffer_mut().lines[row]
     }
@@ -149,7 +150,7 @@ impl State {
     // ---- printing -----------------------------------------------------
 
     #[inline(always)]
-    fn print(&mut self, c: char) {
+    pub(super) fn print(&mut self, c: char) {
         let c = if self.charsets[usize::from(self.shifted)] == Charset::Drawing {
             drawing(c)
         } else {
@@ -182,7 +183,7 @@ impl State {
     }
 
     #[inline(never)]
-    fn print_slow(&mut self, c: char) {
+    pub(super) fn print_slow(&mut self, c: char) {
         let width = match c.width() {
             Some(w @ 1..=2) => w,
             // Combining and other zero-width characters, and controls
@@ -240,7 +241,7 @@ impl State {
     // ---- movement -----------------------------------------------------
 
     /// LF, IND: down one line, scrolling at the bottom margin.
-    fn index(&mut self) {
+    pub(super) fn index(&mut self) {
         self.pending_wrap = false;
         if self.row == self.bottom {
             let (top, bottom, pen) = (self.top, self.bottom, self.pen.erased());
@@ -251,7 +252,7 @@ impl State {
     }
 
     /// RI: up one line, scrolling at the top margin.
-    fn reverse_index(&mut self) {
+    pub(super) fn reverse_index(&mut self) {
         self.pending_wrap = false;
         if self.row == self.top {
             let (top, bottom, pen) = (self.top, self.bottom, self.pen.erased());
@@ -262,7 +263,7 @@ impl State {
     }
 
     /// The rows the cursor may move in: the margins when inside them.
-    fn vertical_bounds(&self) -> (usize, usize) {
+    pub(super) fn vertical_bounds(&self) -> (usize, usize) {
         if self.row >= self.top && self.row <= self.bottom {
             (self.top, self.bottom)
         } else {
@@ -270,7 +271,7 @@ impl State {
         }
     }
 
-    fn goto(&mut self, row: usize, col: usize) {
+    pub(super) fn goto(&mut self, row: usize, col: usize) {
         let (base, max) = if self.origin {
             (self.top, self.bottom)
         } else {
@@ -281,7 +282,7 @@ impl State {
         self.pending_wrap = false;
     }
 
-    fn tab(&mut self, n: usize) {
+    pub(super) fn tab(&mut self, n: usize) {
         for _ in 0..n {
             let next = (self.col + 1..self.cols).find(|&c| self.tabs[c]);
             self.col = next.unwrap_or(self.cols - 1);
@@ -289,7 +290,7 @@ impl State {
         self.pending_wrap = false;
     }
 
-    fn back_tab(&mut self, n: usize) {
+    pub(super) fn back_tab(&mut self, n: usize) {
         for _ in 0..n {
             let prev = (0..self.col).rev().find(|&c| self.tabs[c]);
             self.col = prev.unwrap_or(0);
@@ -299,7 +300,7 @@ impl State {
 
     // ---- screens and saving ---------------------------------------------
 
-    fn save_cursor(&mut self) {
+    pub(super) fn save_cursor(&mut self) {
         self.saved[usize::from(self.alt)] = Some(Saved {
             col: self.col,
             row: self.row,
@@ -311,7 +312,7 @@ impl State {
         });
     }
 
-    fn restore_cursor(&mut self) {
+    pub(super) fn restore_cursor(&mut self) {
         let s = self.saved[usize::from(self.alt)].unwrap_or_default();
         self.col = s.col.min(self.cols - 1);
         self.row = s.row.min(self.rows - 1);
@@ -330,7 +331,7 @@ impl State {
     /// To the alternate screen, cleared with the current background (as
     /// xterm.js does for 47, 1047 and 1049 alike: what the alternate screen
     /// showed before never comes back).
-    fn enter_alternate(&mut self) {
+    pub(super) fn enter_alternate(&mut self) {
         if !self.alt {
             self.alt = true;
             let pen = self.pen.erased();
@@ -338,11 +339,11 @@ impl State {
         }
     }
 
-    fn enter_primary(&mut self) {
+    pub(super) fn enter_primary(&mut self) {
         self.alt = false;
     }
 
-    fn dec_mode(&mut self, mode: u16, on: bool) {
+    pub(super) fn dec_mode(&mut self, mode: u16, on: bool) {
         match mode {
             1 => self.app_cursor = on,
             6 => {
@@ -398,7 +399,7 @@ impl State {
     }
 
     /// DECSTR.
-    fn soft_reset(&mut self) {
+    pub(super) fn soft_reset(&mut self) {
         self.pen = Pen::default();
         self.origin = false;
         self.autowrap = true;
@@ -419,7 +420,7 @@ impl State {
     /// The column erasing starts or ends at: past the last one while a
     /// wrap is pending (as xterm.js, whose cursor is then beyond the line;
     /// an erase leaves the wrap pending, as there).
-    fn erase_col(&self) -> usize {
+    pub(super) fn erase_col(&self) -> usize {
         if self.pending_wrap {
             self.cols
         } else {
@@ -427,7 +428,7 @@ impl State {
         }
     }
 
-    fn erase_display(&mut self, mode: u16) {
+    pub(super) fn erase_display(&mut self, mode: u16) {
         let pen = self.pen.erased();
         let (row, col, cols) = (self.row, self.erase_col(), self.cols);
         let buffer = self.buffer_mut();
@@ -450,7 +451,7 @@ impl State {
         }
     }
 
-    fn erase_line(&mut self, mode: u16) {
+    pub(super) fn erase_line(&mut self, mode: u16) {
         let pen = self.pen.erased();
         let (col, cols) = (self.erase_col(), self.cols);
         let line = self.line();
@@ -462,7 +463,7 @@ impl State {
         }
     }
 
-    fn insert_lines(&mut self, n: usize) {
+    pub(super) fn insert_lines(&mut self, n: usize) {
         if self.row < self.top || self.row > self.bottom {
             return;
         }
@@ -472,7 +473,7 @@ impl State {
         self.pending_wrap = false;
     }
 
-    fn delete_lines(&mut self, n: usize) {
+    pub(super) fn delete_lines(&mut self, n: usize) {
         if self.row < self.top || self.row > self.bottom {
             return;
         }
@@ -485,7 +486,7 @@ impl State {
         self.pending_wrap = false;
     }
 
-    fn scroll(&mut self, up: bool, n: usize) {
+    pub(super) fn scroll(&mut self, up: bool, n: usize) {
         let (top, bottom, pen) = (self.top, self.bottom, self.pen.erased());
         if up {
             self.buffer_mut().scroll_up(top, bottom, n, pen);
@@ -496,7 +497,7 @@ impl State {
 
     // ---- SGR ---------------------------------------------------------------
 
-    fn sgr(&mut self, params: &Params) {
+    pub(super) fn sgr(&mut self, params: &Params) {
         if params.is_empty() {
             self.pen = Pen::default();
             return;
@@ -563,266 +564,6 @@ impl State {
                 }
                 _ => {}
             }
-        }
-    }
-}
-
-/// `5;n` or `2;r;g;b` (after 38 or 48); with `:` subparameters, `2` may
-/// carry a colour space id first (`2::r:g:b`, ITU T.416).
-fn extended(p: &[u16], colon: bool) -> Option<Colour> {
-    match p.first()? {
-        5 => Some(Colour::Indexed(u8::try_from(*p.get(1)?).ok()?)),
-        2 => {
-            let rgb = if colon && p.len() >= 5 {
-                &p[2..5]
-            } else {
-                p.get(1..4)?
-            };
-            let c = |i: usize| u8::try_from(rgb[i]).ok();
-            Some(Colour::Rgb(c(0)?, c(1)?, c(2)?))
-        }
-        _ => None,
-    }
-}
-
-/// DEC special graphics: `_` to `~` drawn as lines.
-fn drawing(c: char) -> char {
-    const TABLE: [char; 32] = [
-        ' ', '◆', '▒', '␉', '␌', '␍', '␊', '°', '±', '␤', '␋', '┘', '┐', '┌', '└', '┼', '⎺', '⎻',
-        '─', '⎼', '⎽', '├', '┤', '┴', '┬', '│', '≤', '≥', 'π', '≠', '£', '·',
-    ];
-    match c {
-        '_'..='~' => TABLE[c as usize - '_' as usize],
-        _ => c,
-    }
-}
-
-/// The first parameter, 0 or absent read as `default`.
-fn arg(params: &Params, i: usize, default: usize) -> usize {
-    match params.iter().nth(i).and_then(|p| p.first()) {
-        Some(0) | None => default,
-        Some(&n) => usize::from(n),
-    }
-}
-
-impl Perform for State {
-    #[inline]
-    fn print(&mut self, c: char) {
-        State::print(self, c);
-    }
-
-    fn execute(&mut self, byte: u8) {
-        match byte {
-            0x08 => {
-                if self.col > 0 {
-                    self.col -= 1;
-                }
-                self.pending_wrap = false;
-            }
-            0x09 => self.tab(1),
-            0x0a..=0x0c => {
-                self.index();
-                if self.newline {
-                    self.col = 0;
-                }
-            }
-            0x0d => {
-                self.col = 0;
-                self.pending_wrap = false;
-            }
-            0x0e => self.shifted = true,
-            0x0f => self.shifted = false,
-            _ => {}
-        }
-    }
-
-    fn csi_dispatch(&mut self, params: &Params, intermediates: &[u8], ignore: bool, action: char) {
-        if ignore {
-            return;
-        }
-        let n = arg(params, 0, 1);
-        match (intermediates, action) {
-            ([], '@') => {
-                let (col, pen) = (self.col, self.pen.erased());
-                self.line().insert(col, n, pen);
-            }
-            ([], 'A') => {
-                let (top, _) = self.vertical_bounds();
-                self.row = self.row.saturating_sub(n).max(top);
-                self.pending_wrap = false;
-            }
-            ([], 'B' | 'e') => {
-                let (_, bottom) = self.vertical_bounds();
-                self.row = (self.row + n).min(bottom);
-                self.pending_wrap = false;
-            }
-            ([], 'C' | 'a') => {
-                self.col = (self.col + n).min(self.cols - 1);
-                self.pending_wrap = false;
-            }
-            ([], 'D') => {
-                self.col = self.col.saturating_sub(n);
-                self.pending_wrap = false;
-            }
-            ([], 'E') => {
-                let (_, bottom) = self.vertical_bounds();
-                self.row = (self.row + n).min(bottom);
-                self.col = 0;
-                self.pending_wrap = false;
-            }
-            ([], 'F') => {
-                let (top, _) = self.vertical_bounds();
-                self.row = self.row.saturating_sub(n).max(top);
-                self.col = 0;
-                self.pending_wrap = false;
-            }
-            ([], 'G' | '`') => {
-                self.col = (n - 1).min(self.cols - 1);
-                self.pending_wrap = false;
-            }
-            ([], 'H' | 'f') => self.goto(n - 1, arg(params, 1, 1) - 1),
-            ([], 'I') => self.tab(n),
-            ([], 'Z') => self.back_tab(n),
-            ([], 'J') => self.erase_display(
-                params
-                    .iter()
-                    .next()
-                    .and_then(|p| p.first().copied())
-                    .unwrap_or(0),
-            ),
-            ([], 'K') => self.erase_line(
-                params
-                    .iter()
-                    .next()
-                    .and_then(|p| p.first().copied())
-                    .unwrap_or(0),
-            ),
-            ([], 'L') => self.insert_lines(n),
-            ([], 'M') => self.delete_lines(n),
-            ([], 'P') => {
-                let (col, pen) = (self.col, self.pen.erased());
-                self.line().delete(col, n, pen);
-                self.pending_wrap = false;
-            }
-            ([], 'S') => self.scroll(true, n),
-            ([], 'T') => self.scroll(false, n),
-            ([], 'X') => {
-                let (col, pen) = (self.col, self.pen.erased());
-                self.line().erase(col, col + n, pen);
-                self.pending_wrap = false;
-            }
-            ([], 'b') => {
-                if let Some(c) = self.last {
-                    // Bounded: a screenful at most matters.
-                    for _ in 0..n.min(self.rows * self.cols) {
-                        State::print(self, c);
-                    }
-                }
-            }
-            ([], 'd') => {
-                let col = self.col;
-                self.goto(n - 1, col);
-            }
-            ([], 'g') => match params
-                .iter()
-                .next()
-                .and_then(|p| p.first().copied())
-                .unwrap_or(0)
-            {
-                0 => {
-                    let col = self.col;
-                    self.tabs[col] = false;
-                }
-                3 => self.tabs.iter_mut().for_each(|t| *t = false),
-                _ => {}
-            },
-            ([], 'h' | 'l') => {
-                for p in params.iter() {
-                    match p.first() {
-                        Some(4) => self.insert = action == 'h',
-                        Some(20) => self.newline = action == 'h',
-                        _ => {}
-                    }
-                }
-            }
-            ([b'?'], 'h' | 'l') => {
-                for p in params.iter() {
-                    if let Some(&mode) = p.first() {
-                        self.dec_mode(mode, action == 'h');
-                    }
-                }
-            }
-            ([], 'm') => self.sgr(params),
-            ([], 'r') => {
-                let top = arg(params, 0, 1) - 1;
-                let bottom = arg(params, 1, self.rows).min(self.rows) - 1;
-                if top < bottom {
-                    self.top = top;
-                    self.bottom = bottom;
-                    self.goto(0, 0);
-                }
-            }
-            ([], 's') if params.is_empty() => self.save_cursor(),
-            ([], 'u') if params.is_empty() => self.restore_cursor(),
-            ([b'!'], 'p') => self.soft_reset(),
-            _ => {}
-        }
-    }
-
-    fn esc_dispatch(&mut self, intermediates: &[u8], ignore: bool, byte: u8) {
-        if ignore {
-            return;
-        }
-        match (intermediates, byte) {
-            ([], b'7') => self.save_cursor(),
-            ([], b'8') => self.restore_cursor(),
-            ([], b'D') => self.index(),
-            ([], b'E') => {
-                self.index();
-                self.col = 0;
-            }
-            ([], b'M') => self.reverse_index(),
-            ([], b'H') => {
-                let col = self.col;
-                self.tabs[col] = true;
-            }
-            ([], b'c') => *self = State::new(self.rows, self.cols),
-            ([], b'=') => self.app_keypad = true,
-            ([], b'>') => self.app_keypad = false,
-            ([b'('], b'0') => self.charsets[0] = Charset::Drawing,
-            ([b'('], b'B') => self.charsets[0] = Charset::Ascii,
-            ([b')'], b'0') => self.charsets[1] = Charset::Drawing,
-            ([b')'], b'B') => self.charsets[1] = Charset::Ascii,
-            ([b'#'], b'8') => {
-                let (rows, cols) = (self.rows, self.cols);
-                let buffer = self.buffer_mut();
-                for line in buffer.lines.iter_mut().take(rows) {
-                    *line = Line(vec![Cell::new('E', 1, Pen::default()); cols], false);
-                }
-                self.top = 0;
-                self.bottom = rows - 1;
-                self.goto(0, 0);
-            }
-            _ => {}
-        }
-    }
-
-    fn osc_dispatch(&mut self, params: &[&[u8]], _bell_terminated: bool) {
-        if let [code, rest @ ..] = params
-            && (*code == b"0" || *code == b"2")
-        {
-            let text = rest.join(&b';');
-            let text = String::from_utf8_lossy(&text);
-            // Printable characters only: the title is written back inside
-            // an OSC, which a control character would end or break.
-            let mut title = String::new();
-            for c in text.chars().filter(|c| !c.is_control()) {
-                if title.len() + c.len_utf8() > MAX_TITLE_BYTES {
-                    break;
-                }
-                title.push(c);
-            }
-            self.title = title;
         }
     }
 }
