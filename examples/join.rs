@@ -124,8 +124,12 @@ async fn main() {
     let mut chat = ChatLine::default();
     let mut screens = Screens::default();
     let mut last_refusal: Option<Instant> = None;
+    // A smaller or larger window changes what part of a terminal is shown.
+    let mut window = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+        .unwrap_or_else(|e| fail(1, format!("cannot watch the window size: {e}")));
     loop {
         tokio::select! {
+            _ = window.recv() => screens.window_resized(None),
             event = handle.events.recv() => {
                 let Some(event) = event else {
                     drop(raw);
@@ -133,10 +137,15 @@ async fn main() {
                 };
                 match event {
                     ParticipantEvent::Output { term, bytes } => screens.output(term, &bytes),
-                    ParticipantEvent::Snapshot { term, screen, .. } => screens.replace(term, &screen),
+                    ParticipantEvent::Snapshot { term, rows, cols, screen } => screens.replace(term, rows, cols, &screen),
                     ParticipantEvent::TerminalOpened(t) => {
-                        screens.opened(t);
-                        notice(&format!("terminal {t} opened"));
+                        let (rows, cols) = terminal_size(&handle, t).await;
+                        screens.opened(t, rows, cols);
+                        notice(&format!("terminal {t} opened ({cols}×{rows})"));
+                    }
+                    ParticipantEvent::TerminalResized(t) => {
+                        let (rows, cols) = terminal_size(&handle, t).await;
+                        screens.resized(t, rows, cols);
                     }
                     ParticipantEvent::TerminalClosed(t) => {
                         notice(&format!("terminal {t} closed"));
@@ -294,4 +303,16 @@ async fn main() {
     }
     drop(raw);
     println!("\r\nLeft the session.");
+}
+
+/// A terminal's size as the participant's view has it.
+async fn terminal_size(
+    handle: &taiku_transport::drive::ClientHandle<Participant<taiku_transport::drive::OsRng>>,
+    t: taiku_proto::TerminalId,
+) -> (u32, u32) {
+    handle
+        .call(move |p, _| p.view().terminals.get(&t).map(|t| (t.rows, t.cols)))
+        .await
+        .flatten()
+        .unwrap_or((24, 80))
 }

@@ -342,7 +342,7 @@ async fn run_session(
         .await
         .unwrap_or_else(|e| fail(1, format!("cannot start your shell: {e}")));
     tags.insert(0, main);
-    screens.opened(main);
+    screens.opened(main, u32::from(rows), u32::from(cols));
     let mut next_tag = 1u64;
     let mut last_watching: Option<std::time::Instant> = None;
 
@@ -409,10 +409,11 @@ async fn run_session(
                                 extra += 1;
                                 next_tag += 1;
                                 let spec = ShellSpec { label: format!("shell {extra}"), tap: Some(tap(next_tag)), ..ShellSpec::shell(ParticipantId::HOST) };
+                                let (rows, cols) = (u32::from(spec.rows), u32::from(spec.cols));
                                 match terminals.open_shell(&host, spec).await {
                                     Ok(t) => {
                                         tags.insert(next_tag, t);
-                                        screens.opened(t);
+                                        screens.opened(t, rows, cols);
                                         notice(&format!("opened terminal {t}; Ctrl-] t switches to it"));
                                     }
                                     Err(e) => notice(&format!("cannot open a terminal: {e}")),
@@ -459,6 +460,10 @@ async fn run_session(
             }
             event = host.events.recv(), if !lost => {
                 let Some(event) = event else { break };
+                // A participant resized one of its terminals: so does its model here.
+                if let HostEvent::ResizeRequested { term, rows, cols, .. } = &event {
+                    screens.resized(*term, *rows, *cols);
+                }
                 if terminals.handle_event(&host, &event).await {
                     continue;
                 }
@@ -494,10 +499,11 @@ async fn run_session(
                             tap: Some(tap(next_tag)),
                             ..ShellSpec::shell(requester)
                         };
+                        let (rows, cols) = (u32::from(spec.rows), u32::from(spec.cols));
                         match terminals.open_shell(&host, spec).await {
                             Ok(t) => {
                                 tags.insert(next_tag, t);
-                                screens.opened(t);
+                                screens.opened(t, rows, cols);
                                 notice(&format!("{} opened terminal {t}; Ctrl-] t shows it", who(&names, requester)));
                             }
                             Err(e) => notice(&format!("cannot open a terminal: {e}")),
@@ -558,9 +564,11 @@ async fn run_session(
                 if let Ok((cols, rows)) = crossterm::terminal::size()
                     && cols > 0
                     && rows > 0
-                    && let Err(e) = terminals.resize(&host, main, rows, cols).await
                 {
-                    notice(&format!("cannot resize the shared terminal: {e}"));
+                    screens.resized(main, u32::from(rows), u32::from(cols));
+                    if let Err(e) = terminals.resize(&host, main, rows, cols).await {
+                        notice(&format!("cannot resize the shared terminal: {e}"));
+                    }
                 }
             }
             _ = tokio::signal::ctrl_c() => break,

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use taiku_proto::TerminalId;
+use taiku_session::screen::{Screen, ScreenModel};
 
 use taiku_transport::endpoint::{Endpoint, EndpointError};
 use taiku_transport::tls::ClientTls;
@@ -371,17 +372,22 @@ impl ScreenWatch {
     }
 }
 
-/// Output kept per terminal to repaint it when switching.
-pub const SCROLLBACK: usize = 256 * 1024;
-
-/// The terminals a tool shows, one at a time: each one's recent output,
-/// kept to repaint it when the user switches to it, and which is on
-/// screen.
+/// The terminals a tool shows, one at a time: a model of each one's
+/// screen (SPEC.md 11.6), fed its output, to repaint it when the user
+/// switches to it, and which is on screen. When the local window is at
+/// least the terminal's size, output goes to it as it comes; when it is
+/// smaller, the terminal is drawn from its model, clipped to the window
+/// around the cursor, with a line saying what part is shown (never the
+/// terminal's lines wrapped into a narrower window).
 #[derive(Default)]
 pub struct Screens {
-    buffers: BTreeMap<TerminalId, Vec<u8>>,
+    models: BTreeMap<TerminalId, Screen>,
     current: Option<TerminalId>,
     watch: ScreenWatch,
+    /// The top-left corner of the part shown while clipped.
+    view: (usize, usize),
+    /// The local window size, once asked; `None` asks the terminal.
+    window: Option<(u16, u16)>,
 }
 
 impl Screens {
@@ -390,32 +396,58 @@ impl Screens {
         self.current
     }
 
-    /// A terminal exists (the first one is shown).
-    pub fn opened(&mut self, term: TerminalId) {
-        self.buffers.entry(term).or_default();
+    /// A terminal of `rows` × `cols` exists (the first one is shown).
+    pub fn opened(&mut self, term: TerminalId, rows: u32, cols: u32) {
+        let size = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+        self.models
+            .entry(term)
+            .or_insert_with(|| Screen::new(size(rows), size(cols)));
         self.current.get_or_insert(term);
+    }
+
+    /// `term` is now `rows` × `cols`.
+    pub fn resized(&mut self, term: TerminalId, rows: u32, cols: u32) {
+        let size = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+        if let Some(model) = self.models.get_mut(&term) {
+            model.resize(size(rows), size(cols));
+        }
+        if self.current == Some(term) {
+            self.repaint();
+        }
+    }
+
+    /// The local window changed size (or use `rows` × `cols` instead of
+    /// asking the terminal, for tests).
+    pub fn window_resized(&mut self, size: Option<(u16, u16)>) {
+        self.window = size;
+        self.repaint();
     }
 
     /// Output of `term`: kept, and shown if it is on screen.
     pub fn output(&mut self, term: TerminalId, bytes: &[u8]) {
-        self.opened(term);
-        if let Some(buf) = self.buffers.get_mut(&term) {
-            buf.extend_from_slice(bytes);
-            if buf.len() > SCROLLBACK {
-                let cut = buf.len() - SCROLLBACK;
-                buf.drain(..cut);
-            }
+        self.models
+            .entry(term)
+            .or_insert_with(|| Screen::new(24, 80))
+            .feed(bytes);
+        self.current.get_or_insert(term);
+        if self.current != Some(term) {
+            return;
         }
-        if self.current == Some(term) {
+        if self.clipped().is_some() {
+            self.draw_clipped();
+        } else {
             self.watch.saw(bytes);
             out(bytes);
             self.watch.shown();
         }
     }
 
-    /// `term`'s screen is now `screen` (a snapshot).
-    pub fn replace(&mut self, term: TerminalId, screen: &[u8]) {
-        self.buffers.insert(term, screen.to_vec());
+    /// `term`'s screen is now `screen` (a snapshot of `rows` × `cols`).
+    pub fn replace(&mut self, term: TerminalId, rows: u32, cols: u32, screen: &[u8]) {
+        let size = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+        let mut model = Screen::new(size(rows), size(cols));
+        model.feed(screen);
+        self.models.insert(term, model);
         if self.current == Some(term) {
             self.repaint();
         }
@@ -424,12 +456,10 @@ impl Screens {
     /// `term`'s history is about to be replayed: forget what was shown of
     /// it, so nothing appears twice.
     pub fn reset(&mut self, term: TerminalId) {
-        let shown = self
-            .buffers
-            .insert(term, Vec::new())
-            .is_some_and(|b| !b.is_empty());
+        let (rows, cols) = self.models.get(&term).map_or((24, 80), Screen::size);
+        self.models.insert(term, Screen::new(rows, cols));
         self.current.get_or_insert(term);
-        if shown && self.current == Some(term) {
+        if self.current == Some(term) {
             out(b"\x1b[2J\x1b[H");
         }
     }
@@ -437,9 +467,9 @@ impl Screens {
     /// `term` closed: the next one is shown if it was on screen. Returns
     /// the terminal now on screen.
     pub fn closed(&mut self, term: TerminalId) -> Option<TerminalId> {
-        self.buffers.remove(&term);
+        self.models.remove(&term);
         if self.current == Some(term) {
-            self.current = self.buffers.keys().next().copied();
+            self.current = self.models.keys().next().copied();
             self.repaint();
         }
         self.current
@@ -447,7 +477,7 @@ impl Screens {
 
     /// Show the terminal after the current one, in id order.
     pub fn show_next(&mut self) -> Option<TerminalId> {
-        let ids: Vec<TerminalId> = self.buffers.keys().copied().collect();
+        let ids: Vec<TerminalId> = self.models.keys().copied().collect();
         if let Some(pos) = self.current.and_then(|c| ids.iter().position(|t| *t == c)) {
             self.current = ids.get((pos + 1) % ids.len()).copied();
             self.repaint();
@@ -457,20 +487,89 @@ impl Screens {
 
     /// The terminals, in id order.
     pub fn ids(&self) -> Vec<TerminalId> {
-        self.buffers.keys().copied().collect()
+        self.models.keys().copied().collect()
+    }
+
+    /// The local window (rows, cols), if known.
+    fn window(&self) -> Option<(u16, u16)> {
+        self.window.or_else(|| {
+            crossterm::terminal::size()
+                .ok()
+                .map(|(cols, rows)| (rows, cols))
+        })
+    }
+
+    /// The window's size if it is smaller than the terminal on screen.
+    fn clipped(&self) -> Option<(u16, u16)> {
+        let model = self.current.and_then(|t| self.models.get(&t))?;
+        let (rows, cols) = model.size();
+        let (wrows, wcols) = self.window()?;
+        (wrows < rows || wcols < cols).then_some((wrows, wcols))
     }
 
     fn repaint(&mut self) {
         // A snapshot assumes a terminal in its initial state (SPEC.md
         // 11.6): reset this one (RIS) before painting.
         out(b"\x1bc\x1b[2J\x1b[H");
-        if let Some(buf) = self.current.and_then(|t| self.buffers.get(&t)) {
-            self.watch.saw(buf);
-            out(buf);
+        if self.clipped().is_some() {
+            self.view = (0, 0);
+            self.draw_clipped();
+        } else if let Some(model) = self.current.and_then(|t| self.models.get(&t)) {
+            let screen = model.snapshot(usize::MAX);
+            self.watch.saw(&screen);
+            out(&screen);
         }
         if let Some(t) = self.current {
             notice(&format!("showing terminal {t}"));
         }
+    }
+
+    /// The part of the terminal on screen that fits the window, around
+    /// its cursor, and on the last line what part that is.
+    fn draw_clipped(&mut self) {
+        let (Some((wrows, wcols)), Some(model)) = (
+            self.clipped(),
+            self.current.and_then(|t| self.models.get(&t)),
+        ) else {
+            return;
+        };
+        let (rows, cols) = model.size();
+        let (rows, cols) = (usize::from(rows), usize::from(cols));
+        let view_rows = usize::from(wrows.max(2)) - 1;
+        let view_cols = usize::from(wcols.max(1));
+        let (ccol, crow, _) = model.cursor();
+        let follow = |start: usize, at: usize, span: usize, total: usize| {
+            let start = if at < start {
+                at
+            } else if at >= start + span {
+                at + 1 - span
+            } else {
+                start
+            };
+            start.min(total.saturating_sub(span))
+        };
+        self.view = (
+            follow(self.view.0, crow, view_rows, rows),
+            follow(self.view.1, ccol, view_cols, cols),
+        );
+        let (top, left) = self.view;
+        let status = format!(
+            "[taiku] terminal {} is {cols}×{rows}, this window {wcols}×{wrows}: columns {}–{}, rows {}–{}",
+            self.current.map_or(0, |t| t.0),
+            left + 1,
+            (left + view_cols).min(cols),
+            top + 1,
+            (top + view_rows).min(rows),
+        );
+        let status: String = status.chars().take(view_cols).collect();
+        let mut frame = format!("\x1b[{wrows};1H\x1b[0;7m{status}\x1b[0m\x1b[K").into_bytes();
+        frame.extend_from_slice(&model.viewport(
+            top,
+            left,
+            view_rows.min(rows),
+            view_cols.min(cols),
+        ));
+        out(&frame);
     }
 }
 

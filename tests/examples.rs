@@ -9,98 +9,17 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use portable_pty::PtySize;
+
+#[path = "support/tools.rs"]
+mod tools;
 use taiku_crypto::Link;
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::RelayServer;
 use taiku_transport::drive::{DriverConfig, os_rng, spawn_participant};
 use taiku_transport::endpoint::Endpoint;
-
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join("examples").join(name);
-    assert!(path.exists(), "{} is not built", path.display());
-    path
-}
-
-/// `share` running in a pseudo-terminal, and the writer link it printed.
-struct Sharing {
-    master: Box<dyn portable_pty::MasterPty + Send>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    writer: Box<dyn Write + Send>,
-    link: String,
-    /// What `share` prints after the link.
-    output: mpsc::Receiver<Vec<u8>>,
-    /// What it printed so far, and where the last wait ended.
-    seen: String,
-    from: usize,
-}
-
-impl Sharing {
-    /// Wait until `share` prints `needle` (within 20 s), after what the
-    /// previous wait found.
-    fn wait_for(&mut self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(at) = self.seen.get(self.from..).and_then(|s| s.find(needle)) {
-                self.from += at + needle.len();
-                return;
-            }
-            let chunk = self
-                .output
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "share never printed {needle:?}: {:?}",
-                        self.seen.get(self.from..).unwrap_or_default()
-                    )
-                });
-            self.seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-}
-
-/// One of the tools running in a pseudo-terminal, with `env`.
-fn start_tool(name: &str, args: &[&str], env: &[(&str, &str)]) -> Sharing {
-    let pty = native_pty_system()
-        .openpty(PtySize {
-            rows: 24,
-            cols: 80,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    let mut cmd = CommandBuilder::new(example(name));
-    cmd.args(args);
-    cmd.env("SHELL", "/bin/sh");
-    for (key, value) in env {
-        cmd.env(key, value);
-    }
-    let child = pty.slave.spawn_command(cmd).unwrap();
-    drop(pty.slave);
-    let mut reader = pty.master.try_clone_reader().unwrap();
-    let writer = pty.master.take_writer().unwrap();
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    Sharing {
-        master: pty.master,
-        child,
-        writer,
-        link: String::new(),
-        output: rx,
-        seen: String::new(),
-        from: 0,
-    }
-}
+use tools::{Sharing, example, start_share, start_tool};
 
 /// Gather a participant's output into `screen` until it shows `needle`
 /// (within 20 s).
@@ -122,16 +41,6 @@ async fn output_until(
     })
     .await;
     assert_eq!(found, Ok(true), "{}", String::from_utf8_lossy(screen));
-}
-
-/// `share` with `args`, once it has printed its writer link.
-fn start_share(args: &[&str]) -> Sharing {
-    let mut sharing = start_tool("share", args, &[]);
-    sharing.wait_for("writer link: ");
-    let start = sharing.from;
-    sharing.wait_for("\n");
-    sharing.link = sharing.seen[start..sharing.from].trim().to_owned();
-    sharing
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

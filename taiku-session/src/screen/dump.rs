@@ -146,6 +146,39 @@ fn cells(line: &Line, out: &mut String) {
     }
 }
 
+/// Cells `from..to` of a line (clipped to it) with SGR where the
+/// attributes change, trailing default blanks dropped; the right half of a
+/// wide character cut at `from` is a blank, a wide character cut at `to`
+/// is left out.
+pub(crate) fn cells_between(line: &Line, from: usize, to: usize, out: &mut String) {
+    let to = to.min(line.0.len());
+    if from >= to {
+        return;
+    }
+    let cells = &line.0[from..to];
+    let end = cells
+        .iter()
+        .rposition(|c| !c.is_default_blank())
+        .map_or(0, |i| i + 1);
+    let mut pen = Pen::default();
+    for (i, cell) in cells[..end].iter().enumerate() {
+        let (ch, cell_pen) = match cell.width() {
+            0 if i == 0 => (' ', cell.pen()),
+            0 => continue,
+            2 if from + i + 1 >= to => (' ', cell.pen()),
+            _ => (cell.ch(), cell.pen()),
+        };
+        if cell_pen != pen {
+            pen = cell_pen;
+            sgr(&pen, out);
+        }
+        out.push(ch);
+    }
+    if !pen.is_default() {
+        out.push_str("\x1b[0m");
+    }
+}
+
 /// Put the cursor at `row`, `col` (origin-relative if `origin`), with the
 /// wrap pending if it was: the character there is written again.
 fn place(

@@ -356,3 +356,23 @@ proptest! {
         prop_assert_eq!(ours.alternate(), alt, "alternate screen");
     }
 }
+
+/// A viewer smaller than the terminal sees exactly the part it covers,
+/// never the rest wrapped into it.
+#[test]
+fn a_viewport_shows_exactly_the_part_of_the_screen_it_covers() {
+    let mut a = Screen::new(4, 10);
+    a.feed("0123456789\r\nabcdefghij\r\n\x1b[31mKLMNOPQRST\x1b[0m\r\n漢字xyz".as_bytes());
+    let mut b = Screen::new(2, 5);
+    b.feed(&a.viewport(1, 2, 2, 5));
+    assert_eq!(b.text(), ["cdefg", "MNOPQ"]);
+    assert!(!b.cursor().2, "the cursor is outside: hidden");
+    // A wide character cut by the left edge is a blank.
+    let mut c = Screen::new(2, 4);
+    c.feed(&a.viewport(2, 1, 2, 4));
+    assert_eq!(c.text(), ["LMNO", " 字x"]);
+    // The cursor, inside, is where it is in that part.
+    let mut d = Screen::new(2, 8);
+    d.feed(&a.viewport(2, 2, 2, 8));
+    assert_eq!(d.cursor(), (5, 1, true));
+}

@@ -625,6 +625,32 @@ impl Screen {
         &self.state.title
     }
 
+    /// Paint the part of the active screen `rows` × `cols` from row `top`,
+    /// column `left` onto a terminal at least that large, from its
+    /// top-left corner: for a viewer whose window is smaller than the
+    /// terminal (a wide character cut by the left edge shows as a blank).
+    /// The cursor is left where it is in that part, shown if it is inside
+    /// and visible, hidden otherwise.
+    pub fn viewport(&self, top: usize, left: usize, rows: usize, cols: usize) -> Vec<u8> {
+        let s = &self.state;
+        let mut out = String::from("\x1b[?25l");
+        for i in 0..rows {
+            let _ = write!(out, "\x1b[{};1H", i + 1);
+            if let Some(line) = s.buffer().lines.get(top + i) {
+                dump::cells_between(line, left, left + cols, &mut out);
+            }
+            out.push_str("\x1b[0m\x1b[K");
+        }
+        let (row, col) = (s.row, s.col);
+        if row >= top && row < top + rows && col >= left && col < left + cols {
+            let _ = write!(out, "\x1b[{};{}H", row - top + 1, col - left + 1);
+            if s.cursor_visible {
+                out.push_str("\x1b[?25h");
+            }
+        }
+        out.into_bytes()
+    }
+
     #[cfg(test)]
     pub(crate) fn state(&self) -> &State {
         &self.state
