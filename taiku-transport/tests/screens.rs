@@ -1,5 +1,5 @@
 //! Issue 17 end to end: a host with its screen model (`HostConfig::screens`)
-//! runs full-screen programs in a real PTY behind a relay whose replay
+//! runs full-screen programs (vi, less, top) in a real PTY behind a relay whose replay
 //! ring is small, so a participant who joins late cannot replay what drew
 //! the screen. The host answers the relay's snapshot request from its
 //! model; the participant's own model, built from the snapshot and the
@@ -94,7 +94,7 @@ async fn assert_same_screen(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_late_joiner_sees_exactly_the_hosts_screen_in_vi_and_less() {
+async fn a_late_joiner_sees_exactly_the_hosts_screen_in_vi_less_and_top() {
     let file = std::env::temp_dir().join(format!("taiku-screens-{}.txt", std::process::id()));
     let text: String = (1..=400)
         .map(|i| format!("line {i:03} of the shared file\n"))
@@ -190,6 +190,12 @@ async fn a_late_joiner_sees_exactly_the_hosts_screen_in_vi_and_less() {
     terminals.write_local(t, b"q").unwrap();
     assert_same_screen(&host, &mut w, t, "after less").await;
     assert!(!w.screen.alternate());
+    // top, refreshing once a minute: its whole screen, in colour.
+    terminals.write_local(t, b"top -d 60\r").unwrap();
+    assert_same_screen(&host, &mut w, t, "top").await;
+    assert!(w.screen.text().iter().any(|l| l.contains("PID")), "{:?}", w.screen.text());
+    terminals.write_local(t, b"q").unwrap();
+    assert_same_screen(&host, &mut w, t, "after top").await;
     terminals.shutdown();
     let _ = std::fs::remove_file(&file);
     relay.shutdown().await;
