@@ -193,7 +193,11 @@ async fn a_late_joiner_sees_exactly_the_hosts_screen_in_vi_less_and_top() {
     // top, refreshing once a minute: its whole screen, in colour.
     terminals.write_local(t, b"top -d 60\r").unwrap();
     assert_same_screen(&host, &mut w, t, "top").await;
-    assert!(w.screen.text().iter().any(|l| l.contains("PID")), "{:?}", w.screen.text());
+    assert!(
+        w.screen.text().iter().any(|l| l.contains("PID")),
+        "{:?}",
+        w.screen.text()
+    );
     terminals.write_local(t, b"q").unwrap();
     assert_same_screen(&host, &mut w, t, "after top").await;
     terminals.shutdown();

@@ -76,10 +76,10 @@ pub struct HostConfig {
     /// Keep a [`Screen`](crate::screen::Screen) of every terminal (needs
     /// the feature `screen`, on by default), answer snapshot requests from
     /// it, and repaint viewers after an [`HostEvent::OutputGap`] (SPEC.md
-    /// 11.6). Off by default: the model reads every output byte (about
-    /// 180 MB/s, half the speed the host seals and sends it; BENCHMARKS.md,
-    /// screen_model), so an application opts in (the `share` example
-    /// does). Off, snapshot requests are raised as
+    /// 11.6). Off by default: the model reads every output byte on the
+    /// host's loop (about 220 MB/s, against 390 MB/s for sealing and
+    /// sending it; BENCHMARKS.md, screen_model), so an application opts in
+    /// (the `share` example does). Off, snapshot requests are raised as
     /// [`HostEvent::SnapshotRequested`] unless the application installed
     /// its own model with [`Host::set_screen`].
     pub screens: bool,

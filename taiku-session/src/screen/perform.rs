@@ -76,7 +76,15 @@ impl Perform for State {
         }
     }
 
+    /// Stop `vte` once it is back in its ground state, for
+    /// [`Screen::feed`](super::Screen) to read the text that follows.
+    #[inline(always)]
+    fn terminated(&self) -> bool {
+        self.dispatched
+    }
+
     fn csi_dispatch(&mut self, params: &Params, intermediates: &[u8], ignore: bool, action: char) {
+        self.dispatched = true;
         if ignore {
             return;
         }
@@ -210,6 +218,7 @@ impl Perform for State {
     }
 
     fn esc_dispatch(&mut self, intermediates: &[u8], ignore: bool, byte: u8) {
+        self.dispatched = true;
         if ignore {
             return;
         }
@@ -247,7 +256,10 @@ impl Perform for State {
         }
     }
 
-    fn osc_dispatch(&mut self, params: &[&[u8]], _bell_terminated: bool) {
+    fn osc_dispatch(&mut self, params: &[&[u8]], bell_terminated: bool) {
+        // Ended by ESC (of ST), `vte` is not back in its ground state yet:
+        // the `\` of ST dispatches next.
+        self.dispatched = bell_terminated;
         if let [code, rest @ ..] = params
             && (*code == b"0" || *code == b"2")
         {

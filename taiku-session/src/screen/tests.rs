@@ -376,3 +376,29 @@ fn a_viewport_shows_exactly_the_part_of_the_screen_it_covers() {
     d.feed(&a.viewport(2, 2, 2, 8));
     assert_eq!(d.cursor(), (5, 1, true));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// However the output is split into reads (inside a sequence, inside
+    /// a character, anywhere), the screen is the same.
+    #[test]
+    fn reads_split_anywhere_make_the_same_screen(
+        (rows, cols, script, _cut, _then) in case(),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+    ) {
+        let bytes = script.concat();
+        let mut whole = Screen::new(rows, cols);
+        whole.feed(&bytes);
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+        at.sort_unstable();
+        let mut split = Screen::new(rows, cols);
+        let mut from = 0;
+        for to in at.into_iter().chain([bytes.len()]) {
+            split.feed(&bytes[from..to]);
+            from = to;
+        }
+        let (got, want) = (split.snapshot(ROOM), whole.snapshot(ROOM));
+        prop_assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
+    }
+}

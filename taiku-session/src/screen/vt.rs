@@ -14,7 +14,7 @@
 use std::fmt::Write as _;
 
 use unicode_width::UnicodeWidthChar;
-use vte::Params;
+use vte::{Params, Perform};
 
 use super::grid::{Buffer, Cell, Colour, Line, Pen, attr};
 use super::perform::{drawing, extended};
@@ -52,6 +52,9 @@ pub(crate) struct Saved {
 /// The whole state of a terminal (what a snapshot writes back).
 #[derive(Clone, Debug)]
 pub(crate) struct State {
+    /// Set when `vte` completes a sequence (it is back in its ground
+    /// state): see [`Screen::feed`].
+    pub dispatched: bool,
     pub rows: usize,
     pub cols: usize,
     pub primary: Buffer,
@@ -119,6 +122,7 @@ impl State {
             tabs: default_tabs(cols),
             saved: [None, None],
             last: None,
+            dispatched: false,
         }
     }
 
@@ -235,6 +239,75 @@ impl State {
         if self.col >= self.cols {
             self.col = self.cols - 1;
             self.pending_wrap = self.autowrap;
+        }
+    }
+
+    /// Text in the ground state (no sequence under way), as `vte` would
+    /// hand it over character by character, with runs of printable ASCII
+    /// written a row at a time.
+    pub(super) fn ground_text(&mut self, text: &str) {
+        let b = text.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                0x20..=0x7e => {
+                    let run = b[i..]
+                        .iter()
+                        .position(|x| !(0x20..=0x7e).contains(x))
+                        .unwrap_or(b.len() - i);
+                    self.print_ascii(&b[i..i + run]);
+                    i += run;
+                }
+                0x7f => {
+                    self.print('\x7f');
+                    i += 1;
+                }
+                c @ 0..=0x1f => {
+                    Perform::execute(self, c);
+                    i += 1;
+                }
+                _ => {
+                    let c = text[i..].chars().next().unwrap_or('\u{fffd}');
+                    match u32::from(c) {
+                        c1 @ 0x80..=0x9f => Perform::execute(self, c1 as u8),
+                        _ => self.print(c),
+                    }
+                    i += c.len_utf8();
+                }
+            }
+        }
+    }
+
+    /// Printable ASCII: as many cells of the cursor's row at once as fit,
+    /// when nothing needs looking at per character.
+    fn print_ascii(&mut self, run: &[u8]) {
+        let mut i = 0;
+        while i < run.len() {
+            let drawing = self.charsets[usize::from(self.shifted)] == Charset::Drawing;
+            let (row, col, cols, pen) = (self.row, self.col, self.cols, self.pen);
+            let buffer = if self.alt {
+                &mut self.alternate
+            } else {
+                &mut self.primary
+            };
+            let line = &mut buffer.lines[row];
+            if self.pending_wrap || self.insert || drawing || line.1 {
+                self.print(char::from(run[i]));
+                i += 1;
+                continue;
+            }
+            let n = (cols - col).min(run.len() - i);
+            for (cell, &b) in line.0[col..col + n].iter_mut().zip(&run[i..i + n]) {
+                *cell = Cell::new(char::from(b), 1, pen);
+            }
+            self.last = Some(char::from(run[i + n - 1]));
+            i += n;
+            if col + n < cols {
+                self.col = col + n;
+            } else {
+                self.col = cols - 1;
+                self.pending_wrap = self.autowrap;
+            }
         }
     }
 
@@ -676,7 +749,47 @@ impl Screen {
 
 impl ScreenModel for Screen {
     fn feed(&mut self, bytes: &[u8]) {
-        self.parser.advance(&mut self.state, bytes);
+        // `vte` parses escape sequences; text between them (most output)
+        // is handled here, a run at a time. Only from a ground state: when
+        // the last output ended inside a sequence or a character, `vte`
+        // holds its beginning and reads on.
+        let mut i = 0;
+        if self.tail.is_empty() {
+            while i < bytes.len() {
+                let end = bytes[i..]
+                    .iter()
+                    .position(|&b| b == 0x1b)
+                    .map_or(bytes.len(), |p| i + p);
+                match std::str::from_utf8(&bytes[i..end]) {
+                    Ok(text) => self.state.ground_text(text),
+                    Err(e) => {
+                        // A character cut short or not UTF-8: `vte` deals
+                        // with it and everything after.
+                        let good = i + e.valid_up_to();
+                        let text = std::str::from_utf8(&bytes[i..good]).unwrap_or_default();
+                        self.state.ground_text(text);
+                        self.parser.advance(&mut self.state, &bytes[good..]);
+                        i = bytes.len();
+                        break;
+                    }
+                }
+                i = end;
+                if i == bytes.len() {
+                    break;
+                }
+                // An escape sequence: `vte` until it has dispatched one.
+                self.state.dispatched = false;
+                i += self
+                    .parser
+                    .advance_until_terminated(&mut self.state, &bytes[i..]);
+                if !self.state.dispatched {
+                    break;
+                }
+            }
+        }
+        if i < bytes.len() {
+            self.parser.advance(&mut self.state, &bytes[i..]);
+        }
         self.track_tail(bytes);
     }
 
