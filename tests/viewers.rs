@@ -1,7 +1,9 @@
-//! Issue 17, item 4: a viewer whose window is not the host terminal's size.
-//! `join` in a 100 × 30 window watching the host's 120 × 32 shell draws
-//! the part of it that fits, around the cursor, with a line saying what is
-//! shown: never the host's lines wrapped into the narrower window.
+//! Issue 17 with the terminal tools: `join` joining a busy full-screen
+//! session late shows exactly the host's screen; and a viewer whose window
+//! is not the host terminal's size (`join` in a 100 × 30 window watching
+//! the host's 120 × 32 shell) sees the part of it that fits, around the
+//! cursor, with a line saying what is shown: never the host's lines
+//! wrapped into the narrower window.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -10,7 +12,7 @@ use taiku_session::screen::{Screen, ScreenModel};
 
 #[path = "support/tools.rs"]
 mod tools;
-use tools::{start_share_sized, start_tool_sized};
+use tools::{example, start_share, start_share_sized, start_tool, start_tool_sized};
 
 /// What a 30 × 100 terminal shows after `bytes`.
 fn window(bytes: &[u8]) -> Vec<String> {
@@ -69,4 +71,62 @@ fn a_smaller_viewer_sees_the_part_that_fits_never_wrapped_lines() {
     let _ = sharing.writer.write_all(&[0x1d, b'q']);
     let _ = joiner.child.wait();
     let _ = sharing.child.wait();
+}
+
+/// `join` starts after the relay has evicted megabytes of a full-screen
+/// session whose header was drawn long before (above a scroll region the
+/// megabytes went through): its window shows what the host's own terminal
+/// shows, row for row, header included, which only a snapshot carries.
+#[test]
+fn join_late_shows_exactly_the_hosts_screen() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut relay = std::process::Command::new(example("relay"))
+        .args(["--bind", &addr, "--ring-bytes", "2097152"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(relay.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains("listening"), "{line:?}");
+    let mut sharing = start_share(&["--relay", &format!("http://{addr}")]);
+    let start = sharing.raw.len();
+    sharing
+        .writer
+        .write_all(b"printf '\\033[?1049h\\033[H\\033[1;31mHEADER-top\\033[0m\\033[3;22r\\033[22;1H'; seq 1 500000; echo done-$((2*3))\r")
+        .unwrap();
+    sharing.wait_for("done-6");
+    sharing.settle(Duration::from_millis(1000));
+    let mut host = Screen::new(24, 80);
+    host.feed(&sharing.raw[start..]);
+    let expected = host.text();
+    assert_eq!(expected[0], "HEADER-top", "{expected:?}");
+
+    let mut joiner = start_tool("join", &[], &[("TAIKU_LINK", &sharing.link)]);
+    joiner.wait_for("Joined as Writer");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let got = loop {
+        joiner.settle(Duration::from_millis(500));
+        let mut screen = Screen::new(24, 80);
+        screen.feed(&joiner.raw);
+        if screen.text() == expected || Instant::now() > deadline {
+            break screen.text();
+        }
+    };
+    assert_eq!(got, expected, "join's screen is not the host's");
+    let _ = joiner.writer.write_all(&[0x1d, b'q']);
+    let _ = sharing.writer.write_all(&[0x1d, b'q']);
+    let _ = joiner.child.wait();
+    let _ = sharing.child.wait();
+    let _ = relay.kill();
+    let _ = relay.wait();
 }
