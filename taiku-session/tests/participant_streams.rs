@@ -395,3 +395,59 @@ fn a_replay_is_announced_with_whether_it_is_complete() {
         }]
     );
 }
+
+/// SPEC.md 11.6 against a relay that replays: a snapshot the participant
+/// applied, sent again (to repaint a screen to an old state, say), is
+/// refused, and so is a snapshot frame at any sequence number but 0; the
+/// participant's screen changes only for a fresh one.
+#[test]
+fn an_old_snapshot_replayed_by_the_relay_is_refused() {
+    use prost::Message;
+    let now = Instant::now();
+    let host = host_keys();
+    let mut p = joined_reader(&host, now);
+    let record = |screen: &[u8]| {
+        m::SealedRecord {
+            body: Some(m::sealed_record::Body::Snapshot(m::Snapshot {
+                output_epoch: bytes::Bytes::copy_from_slice(&[3; 16]),
+                output_seq: 0,
+                rows: 24,
+                cols: 80,
+                screen: bytes::Bytes::copy_from_slice(screen),
+            })),
+        }
+        .encode_to_vec()
+    };
+    let old = sealer(&host, Direction::Snapshot, 0x51)
+        .seal(&record(b"old screen"))
+        .unwrap();
+    p.handle_frame(Frame::Sealed(old.clone()), now);
+    let shown = |ev: &[ParticipantEvent]| -> Vec<Vec<u8>> {
+        ev.iter()
+            .filter_map(|e| match e {
+                ParticipantEvent::Snapshot { screen, .. } => Some(screen.to_vec()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(shown(&events(&mut p)), [b"old screen".to_vec()]);
+    // The relay sends it again: refused, nothing repainted.
+    p.handle_frame(Frame::Sealed(old), now);
+    let ev = events(&mut p);
+    assert_eq!(shown(&ev), Vec::<Vec<u8>>::new());
+    assert_eq!(errors(&ev), ["Replayed(Seq(0))"]);
+    // A second frame of a snapshot run is not a snapshot.
+    let mut run = sealer(&host, Direction::Snapshot, 0x52);
+    let _first = run.seal(&record(b"first")).unwrap();
+    let second = run.seal(&record(b"second")).unwrap();
+    p.handle_frame(Frame::Sealed(second), now);
+    let ev = events(&mut p);
+    assert_eq!(shown(&ev), Vec::<Vec<u8>>::new());
+    assert_eq!(errors(&ev).len(), 1, "{ev:?}");
+    // A fresh one is applied.
+    let fresh = sealer(&host, Direction::Snapshot, 0x53)
+        .seal(&record(b"new screen"))
+        .unwrap();
+    p.handle_frame(Frame::Sealed(fresh), now);
+    assert_eq!(shown(&events(&mut p)), [b"new screen".to_vec()]);
+}
