@@ -185,7 +185,12 @@ fn main() {
 
     // Structured targets: deterministic pseudo-random operation streams.
     let mut rng = chacha20::ChaCha20Rng::from_seed([42; 32]);
-    for target in ["relay_machine", "host_machine", "participant_machine"] {
+    for target in [
+        "relay_machine",
+        "host_machine",
+        "participant_machine",
+        "screen_model",
+    ] {
         let mut corpus = Corpus::new(target);
         for len in [16usize, 64, 256, 1024, 4096] {
             for _ in 0..4 {
@@ -194,6 +199,14 @@ fn main() {
                 corpus.add(&seed);
             }
         }
+    }
+    // screen_model: real terminal output too (the bench's recording).
+    let mut screens = Corpus::new("screen_model");
+    let session = include_bytes!("../../benches/fixtures/session.raw");
+    for chunk in session.chunks(4096).step_by(8) {
+        let mut seed = vec![23u8, 79];
+        seed.extend_from_slice(chunk);
+        screens.add(&seed);
     }
     // http_request: the request heads a browser and a client send, and
     // near misses.

@@ -389,7 +389,9 @@ fuzz_target!(|ops: Vec<Op>| {
                         terminal_id: t(terminal),
                     }),
                     ControlOp::TakeOver { terminal } => Body::TakeOver(m::TakeOver {
-                        terminal_id: t(terminal), ..Default::default() }),
+                        terminal_id: t(terminal),
+                        ..Default::default()
+                    }),
                     ControlOp::Adopt { terminal } => Body::AdoptionRequest(m::AdoptionRequest {
                         terminal_id: t(terminal),
                         requester: 0,

@@ -77,7 +77,7 @@ pub struct HostConfig {
     /// the feature `screen`, on by default), answer snapshot requests from
     /// it, and repaint viewers after an [`HostEvent::OutputGap`] (SPEC.md
     /// 11.6). Off by default: the model reads every output byte on the
-    /// host's loop (about 220 MB/s, against 390 MB/s for sealing and
+    /// host's loop (about 235 MB/s, against 390 MB/s for sealing and
     /// sending it; BENCHMARKS.md, screen_model), so an application opts in
     /// (the `share` example does). Off, snapshot requests are raised as
     /// [`HostEvent::SnapshotRequested`] unless the application installed

@@ -76,15 +76,7 @@ impl Perform for State {
         }
     }
 
-    /// Stop `vte` once it is back in its ground state, for
-    /// [`Screen::feed`](super::Screen) to read the text that follows.
-    #[inline(always)]
-    fn terminated(&self) -> bool {
-        self.dispatched
-    }
-
     fn csi_dispatch(&mut self, params: &Params, intermediates: &[u8], ignore: bool, action: char) {
-        self.dispatched = true;
         if ignore {
             return;
         }
@@ -218,7 +210,6 @@ impl Perform for State {
     }
 
     fn esc_dispatch(&mut self, intermediates: &[u8], ignore: bool, byte: u8) {
-        self.dispatched = true;
         if ignore {
             return;
         }
@@ -235,7 +226,9 @@ impl Perform for State {
                 let col = self.col;
                 self.tabs[col] = true;
             }
-            ([], b'c') => *self = State::new(self.rows, self.cols),
+            ([], b'c') => {
+                *self = State::new(self.rows, self.cols);
+            }
             ([], b'=') => self.app_keypad = true,
             ([], b'>') => self.app_keypad = false,
             ([b'('], b'0') => self.charsets[0] = Charset::Drawing,
@@ -256,10 +249,7 @@ impl Perform for State {
         }
     }
 
-    fn osc_dispatch(&mut self, params: &[&[u8]], bell_terminated: bool) {
-        // Ended by ESC (of ST), `vte` is not back in its ground state yet:
-        // the `\` of ST dispatches next.
-        self.dispatched = bell_terminated;
+    fn osc_dispatch(&mut self, params: &[&[u8]], _bell_terminated: bool) {
         if let [code, rest @ ..] = params
             && (*code == b"0" || *code == b"2")
         {

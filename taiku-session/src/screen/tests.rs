@@ -402,3 +402,28 @@ proptest! {
         prop_assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
     }
 }
+
+/// Found by the fuzzer: a byte that can start no UTF-8 sequence (0xF7) at
+/// the end of the output is a replacement character already, not the
+/// start of one the next output finishes.
+#[test]
+fn a_byte_that_starts_no_character_is_not_a_cut_character() {
+    for bytes in [
+        &[0xf7u8][..],
+        &[0xf7, 0xf7],
+        &[b'a', 0xc0],
+        &[0xff],
+        &[0xf0, 0x80],
+    ] {
+        let mut a = Screen::new(4, 16);
+        a.feed(bytes);
+        assert!(a.tail.is_empty(), "{bytes:?}");
+        assert_repaints(&mut a, b"x");
+    }
+    // A valid start is kept and finished.
+    let mut a = Screen::new(4, 16);
+    a.feed(&[0xf0, 0x9f]);
+    assert_eq!(a.tail, [0xf0, 0x9f]);
+    assert_repaints(&mut a, &[0x98, 0x80]);
+    assert_eq!(a.text()[0], "😀");
+}
