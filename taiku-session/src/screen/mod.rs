@@ -17,6 +17,8 @@
 #[cfg(feature = "screen")]
 mod dump;
 #[cfg(feature = "screen")]
+mod feed;
+#[cfg(feature = "screen")]
 mod grid;
 #[cfg(feature = "screen")]
 mod perform;
