@@ -68,11 +68,13 @@ impl Screen {
                 self.tail.clear();
             }
             let start = start.unwrap_or(0);
-            // Kept to find its end and for the snapshot, without what a
-            // parser does not keep in a sequence: C0 controls (executed
-            // already), DEL and bytes from 0x80 (ignored).
+            // Kept to find its end and for the snapshot, as received but
+            // for what a parser does not keep in a sequence: C0 controls
+            // (executed already) and DEL (ignored). Bytes from 0x80 stay:
+            // ignored in a sequence, they are text in a string (an OSC
+            // title).
             for &b in &bytes[start..n] {
-                if ((0x20..0x7f).contains(&b) || b == 0x1b) && self.tail.len() < MAX_TAIL_BYTES {
+                if ((b >= 0x20 && b != 0x7f) || b == 0x1b) && self.tail.len() < MAX_TAIL_BYTES {
                     self.tail.push(b);
                 }
             }
@@ -213,6 +215,12 @@ impl ScreenModel for Screen {
         s.top = 0;
         s.bottom = rows - 1;
         s.pending_wrap = false;
+        // The saved cursors are clamped to the new size as the cursor is.
+        for saved in s.saved.iter_mut().flatten() {
+            saved.row = (saved.row - gone.min(saved.row)).min(rows - 1);
+            saved.col = saved.col.min(cols - 1);
+            saved.pending_wrap = false;
+        }
         let old = s.tabs.len();
         s.tabs.resize(cols, false);
         for (c, tab) in s.tabs.iter_mut().enumerate().skip(old) {

@@ -202,8 +202,10 @@ impl Perform for State {
                     self.goto(0, 0);
                 }
             }
-            ([], 's') if params.is_empty() => self.save_cursor(),
-            ([], 'u') if params.is_empty() => self.restore_cursor(),
+            // SCOSC and SCORC take no parameter (`vte` reports an absent one
+            // as a single 0).
+            ([], 's') if params.len() <= 1 && arg(params, 0, 0) == 0 => self.save_cursor(),
+            ([], 'u') if params.len() <= 1 && arg(params, 0, 0) == 0 => self.restore_cursor(),
             ([b'!'], 'p') => self.soft_reset(),
             _ => {}
         }

@@ -427,3 +427,32 @@ fn a_byte_that_starts_no_character_is_not_a_cut_character() {
     assert_repaints(&mut a, &[0x98, 0x80]);
     assert_eq!(a.text()[0], "😀");
 }
+
+/// Found in review: saved cursors follow a resize, SCOSC/SCORC work
+/// (`vte` reports their absent parameter as 0), resetting any mouse mode
+/// stops reporting, and a cut OSC keeps its non-ASCII text.
+#[test]
+fn review_findings_hold() {
+    let mut a = Screen::new(2, 4);
+    a.feed(b"abcd\x1b7");
+    a.resize(2, 8);
+    assert_repaints(&mut a, b"\x1b8x");
+    let mut a = Screen::new(5, 10);
+    a.feed(b"\x1b[5;10H\x1b7");
+    a.resize(3, 5);
+    assert_repaints(&mut a, b"\x1b8y");
+
+    let mut a = Screen::new(8, 8);
+    a.feed(b"\x1b[5;5H\x1b[s\x1b[H\x1b[u");
+    assert_eq!(a.cursor(), (4, 4, true));
+
+    let mut a = Screen::new(2, 8);
+    a.feed(b"\x1b[?1002h\x1b[?1000l\x1b[?1006h\x1b[?1015l");
+    assert_eq!(a.state().mouse, None);
+    assert_eq!(a.state().mouse_encoding, None);
+
+    let mut a = Screen::new(2, 8);
+    a.feed("\x1b]2;é".as_bytes());
+    assert_repaints(&mut a, b"\x07");
+    assert_eq!(a.title(), "é");
+}

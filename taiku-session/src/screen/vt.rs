@@ -447,20 +447,10 @@ impl State {
                     self.restore_cursor();
                 }
             }
-            9 | 1000 | 1002 | 1003 => {
-                if on {
-                    self.mouse = Some(mode);
-                } else if self.mouse == Some(mode) {
-                    self.mouse = None;
-                }
-            }
-            1005 | 1006 | 1015 => {
-                if on {
-                    self.mouse_encoding = Some(mode);
-                } else if self.mouse_encoding == Some(mode) {
-                    self.mouse_encoding = None;
-                }
-            }
+            // Resetting any mouse mode (or encoding) turns reporting (or the
+            // encoding) back to none, as xterm and xterm.js do.
+            9 | 1000 | 1002 | 1003 => self.mouse = on.then_some(mode),
+            1005 | 1006 | 1015 => self.mouse_encoding = on.then_some(mode),
             1004 => self.focus_events = on,
             2004 => self.bracketed_paste = on,
             _ => {}
