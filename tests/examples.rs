@@ -19,7 +19,7 @@ use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::RelayServer;
 use taiku_transport::drive::{DriverConfig, os_rng, spawn_participant};
 use taiku_transport::endpoint::Endpoint;
-use tools::{Sharing, example, start_share, start_tool};
+use tools::{Sharing, example, free_addr, relay_process, start_share, start_tool};
 
 /// Gather a participant's output into `screen` until it shows `needle`
 /// (within 20 s).
@@ -302,25 +302,6 @@ async fn next<M: taiku_transport::drive::Machine>(
         .expect("an event within 5 s")
 }
 
-/// The `relay` example on `addr`, until killed.
-fn relay_process(addr: &str) -> std::process::Child {
-    let mut child = Command::new(example("relay"))
-        .args(["--bind", addr])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // It says where it listens once it does.
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert!(line.contains("listening"), "{line:?}");
-    child
-}
-
 /// Issue 15, item 5: a relay killed with SIGKILL and started again has
 /// lost the session. The host notices the loss at once, says it is
 /// reconnecting, and learns within 5 s of the relay's return that the
@@ -329,13 +310,8 @@ fn relay_process(addr: &str) -> std::process::Child {
 async fn after_a_relay_restart_the_host_is_told_the_session_is_gone() {
     use taiku_session::host::{Host, HostConfig, HostEvent};
     use taiku_transport::drive::spawn_host;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut relay = relay_process(&addr);
+    let addr = free_addr();
+    let mut relay = relay_process(&addr, &[]);
     let origin = format!("http://{addr}");
     let host = Host::generate(HostConfig::default(), Default::default(), os_rng());
     let (mut host, _task) = spawn_host(
@@ -350,7 +326,7 @@ async fn after_a_relay_restart_the_host_is_told_the_session_is_gone() {
         next(&mut host).await,
         Some(HostEvent::Reconnecting { attempt: 1, .. })
     ));
-    let mut relay = relay_process(&addr);
+    let mut relay = relay_process(&addr, &[]);
     let back = Instant::now();
     loop {
         match next(&mut host).await {
@@ -638,13 +614,8 @@ fn keys_typed_while_waiting_arrive_whole_or_not_at_all() {
 /// within 5 s that the host is away and how long the session waits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_learn_within_5_s_that_a_killed_host_is_away() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut relay = relay_process(&addr);
+    let addr = free_addr();
+    let mut relay = relay_process(&addr, &[]);
     let mut sharing = start_share(&["--relay", &format!("http://{addr}")]);
     let link = Link::parse(&sharing.link).unwrap();
     let (mut viewer, _task) = spawn_participant(
@@ -730,19 +701,14 @@ async fn share_logs_to_a_file_never_to_the_shared_screen() {
 /// gone, and on Ctrl-] r starts a new one with new links that work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn share_starts_a_new_session_after_a_relay_restart() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut relay = relay_process(&addr);
+    let addr = free_addr();
+    let mut relay = relay_process(&addr, &[]);
     let mut sharing = start_share(&["--relay", &format!("http://{addr}")]);
     let old = sharing.link.clone();
     relay.kill().unwrap();
     relay.wait().unwrap();
     sharing.wait_for("connection to the relay lost");
-    let mut relay = relay_process(&addr);
+    let mut relay = relay_process(&addr, &[]);
     sharing.wait_for("the relay no longer knows this session");
     sharing.writer.write_all(&[0x1d, b'r']).unwrap();
     sharing.wait_for("Starting a new session");

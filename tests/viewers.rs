@@ -12,7 +12,9 @@ use taiku_session::screen::{Screen, ScreenModel};
 
 #[path = "support/tools.rs"]
 mod tools;
-use tools::{example, start_share, start_share_sized, start_tool, start_tool_sized};
+use tools::{
+    free_addr, relay_process, start_share, start_share_sized, start_tool, start_tool_sized,
+};
 
 /// What a 30 × 100 terminal shows after `bytes`.
 fn window(bytes: &[u8]) -> Vec<String> {
@@ -79,25 +81,8 @@ fn a_smaller_viewer_sees_the_part_that_fits_never_wrapped_lines() {
 /// shows, row for row, header included, which only a snapshot carries.
 #[test]
 fn join_late_shows_exactly_the_hosts_screen() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut relay = std::process::Command::new(example("relay"))
-        .args(["--bind", &addr, "--ring-bytes", "2097152"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(relay.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert!(line.contains("listening"), "{line:?}");
+    let addr = free_addr();
+    let mut relay = relay_process(&addr, &["--ring-bytes", "2097152"]);
     let mut sharing = start_share(&["--relay", &format!("http://{addr}")]);
     let start = sharing.raw.len();
     sharing

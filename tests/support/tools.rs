@@ -133,3 +133,33 @@ pub fn start_share_sized(args: &[&str], rows: u16, cols: u16) -> Sharing {
     sharing.link = sharing.seen[start..sharing.from].trim().to_owned();
     sharing
 }
+
+/// A loopback address with a free port.
+pub fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// The `relay` example on `addr` with `args`, until killed.
+pub fn relay_process(addr: &str, args: &[&str]) -> std::process::Child {
+    let mut child = std::process::Command::new(example("relay"))
+        .args(["--bind", addr])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // It says where it listens once it does.
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains("listening"), "{line:?}");
+    child
+}

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
 
@@ -17,6 +18,17 @@ export const TIMEOUT = 20_000;
 /** The host terminal's size: wider than 80 columns, as a real one is. */
 export const HOST_COLS = 120;
 export const HOST_ROWS = 32;
+
+/** A free port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
 
 /** The directory of the example binaries: TAIKU_SHARE_BIN's, or built here. */
 export function examplesDir(): string {

@@ -4,26 +4,15 @@
 // the session, the page says the session ended and stops.
 
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { after, before, test } from "node:test";
 import type { Browser } from "playwright-core";
-import { assertFragmentPrivate, examplesDir, launch, openJoined, PROMPT, TIMEOUT, Tool, waitForScreen } from "./browser-support.js";
+import { assertFragmentPrivate, examplesDir, freePort, launch, openJoined, PROMPT, TIMEOUT, Tool, waitForScreen } from "./browser-support.js";
 
 let relay: Tool;
 let share: Tool;
 let browser: Browser;
 let dir: string;
 let addr: string;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 before(async () => {
   dir = examplesDir();

@@ -7,24 +7,13 @@
 // screens must match row for row, colours included.
 
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { after, before, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { assertFragmentPrivate, examplesDir, launch, openJoined, PROMPT, ROOT, screenshot, Tool, tile, waitForScreen } from "./browser-support.js";
+import { assertFragmentPrivate, examplesDir, freePort, launch, openJoined, PROMPT, ROOT, screenshot, tile, Tool, waitForScreen } from "./browser-support.js";
 
 let relay: Tool;
 let share: Tool;
 let browser: Browser;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 before(async () => {
   const dir = examplesDir();

@@ -160,12 +160,7 @@ impl State {
         // pending, no insert mode.
         if (' '..='~').contains(&c) && !self.pending_wrap && !self.insert {
             let (row, col, cols, pen) = (self.row, self.col, self.cols, self.pen);
-            let buffer = if self.alt {
-                &mut self.alternate
-            } else {
-                &mut self.primary
-            };
-            let line = &mut buffer.lines[row];
+            let line = &mut self.buffer_mut().lines[row];
             let fits = !line.1
                 || (line.0[col].width() == 1 && line.0.get(col + 1).is_none_or(|n| n.width() != 0));
             if fits {
@@ -279,15 +274,12 @@ impl State {
     fn print_ascii(&mut self, run: &[u8]) {
         let mut i = 0;
         while i < run.len() {
-            let drawing = self.charsets[usize::from(self.shifted)] == Charset::Drawing;
+            let slow = self.pending_wrap
+                || self.insert
+                || self.charsets[usize::from(self.shifted)] == Charset::Drawing;
             let (row, col, cols, pen) = (self.row, self.col, self.cols, self.pen);
-            let buffer = if self.alt {
-                &mut self.alternate
-            } else {
-                &mut self.primary
-            };
-            let line = &mut buffer.lines[row];
-            if self.pending_wrap || self.insert || drawing || line.1 {
+            let line = &mut self.buffer_mut().lines[row];
+            if slow || line.1 {
                 self.print(char::from(run[i]));
                 i += 1;
                 continue;
