@@ -19,10 +19,11 @@ use clap::Parser;
 use taiku_crypto::Link;
 use taiku_examples::{
     ChatKey, ChatLine, ESCAPE, LINK_ENV, LinkSource, RawMode, Screens, check_relay, client_tls,
-    end_reason, endpoint_or_fail, fail, init_file_logging, notice, read_link, stdin_chunks,
+    end_reason, endpoint_or_fail, fail, init_file_logging, notice, out, read_link, stdin_chunks,
     user_name,
 };
 use taiku_proto::ParticipantId;
+use taiku_session::agent::{AgentStatus, needs_attention};
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
 use taiku_transport::drive::{DriverConfig, os_rng, spawn_participant};
 
@@ -123,6 +124,9 @@ async fn main() {
     // A chat line being typed (Ctrl-] c).
     let mut chat = ChatLine::default();
     let mut screens = Screens::default();
+    // Each terminal's agent status, to tell when one starts waiting.
+    let mut agents: std::collections::BTreeMap<taiku_proto::TerminalId, AgentStatus> =
+        Default::default();
     let mut last_refusal: Option<Instant> = None;
     // A smaller or larger window changes what part of a terminal is shown.
     let mut window = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
@@ -152,8 +156,28 @@ async fn main() {
                         screens.closed(t);
                     }
                     ParticipantEvent::AgentStatus { term, status } => {
-                        let text = status.map_or("no agent".to_string(), |s| format!("{} {:?}", s.agent, s.state));
-                        notice(&format!("terminal {term}: {text}"));
+                        let before = agents.remove(&term);
+                        // Waiting or done: the bell, so you notice.
+                        if needs_attention(before.as_ref(), status.as_ref()) {
+                            out(b"\x07");
+                        }
+                        match &status {
+                            Some(s) => notice(&format!("terminal {term}: {}", s)),
+                            None => notice(&format!("terminal {term}: no agent")),
+                        }
+                        if let Some(s) = status {
+                            agents.insert(term, s);
+                        }
+                    }
+                    ParticipantEvent::Notice { term, text } => {
+                        out(b"\x07");
+                        notice(&format!("terminal {term} says: {}", text));
+                    }
+                    ParticipantEvent::TerminalLabeled(t) => {
+                        let label = handle.call(move |p, _| p.view().terminals.get(&t).map(|t| t.label.clone())).await.flatten();
+                        if let Some(label) = label {
+                            notice(&format!("terminal {t} is now \"{}\"", label));
+                        }
                     }
                     ParticipantEvent::ControlChanged { term, .. } => {
                         let view = handle.call(move |p, _| {
@@ -234,7 +258,7 @@ async fn main() {
                             b'l' => {
                                 let list = handle.call(|p, _| {
                                     p.view().terminals.iter().map(|(id, t)| {
-                                        let agent = t.agent.as_ref().map_or(String::new(), |a| format!(", {} {:?}", a.agent, a.state));
+                                        let agent = t.agent.as_ref().map_or(String::new(), |a| format!(", {a}"));
                                         format!("terminal {id} \"{}\": owner {}, controller {}{agent}", t.label, t.control.owner, t.control.controller)
                                     }).collect::<Vec<_>>()
                                 }).await.unwrap_or_default();

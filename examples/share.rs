@@ -34,6 +34,7 @@ use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::relay::RelayConfig;
 use taiku_transport::drive::relay::RelayServer;
 use taiku_transport::drive::{DriverConfig, OutputTap, ShellSpec, Terminals, os_rng, spawn_host};
+use taiku_transport::local::{COMMAND_NAME, LocalChannel, command_main};
 use taiku_transport::tls::{ClientTls, self_signed};
 
 /// A participant's name for notices: its display name and id (names are
@@ -143,6 +144,13 @@ async fn sleep_until(when: Option<tokio::time::Instant>) {
 
 #[tokio::main]
 async fn main() {
+    // Run through the `taiku` link put on each shared shell's PATH, this
+    // program is that shell's command to its host (SPEC.md 11.7).
+    let mut argv = std::env::args();
+    let program = argv.next().unwrap_or_default();
+    if std::path::Path::new(&program).file_name() == Some(std::ffi::OsStr::new(COMMAND_NAME)) {
+        std::process::exit(command_main(argv));
+    }
     let log = init_file_logging("share");
     let args = Cli::parse();
     let mut allow_insecure = args.allow_insecure;
@@ -320,6 +328,18 @@ async fn run_session(
         .filter(|&(cols, rows)| cols > 0 && rows > 0)
         .unwrap_or((80, 24));
     let mut terminals = Terminals::default();
+    // Commands from inside the shells (`taiku status waiting`, SPEC.md
+    // 11.7): a socket only you can reach, and `taiku` on each shell's PATH.
+    let mut channel = LocalChannel::bind()
+        .map_err(|e| notice(&format!("no `taiku` command in the shells: {e}")))
+        .ok();
+    let serving = channel.as_mut().map(|c| c.serve(host.commander()));
+    if let Some(c) = &channel {
+        match c.shell_env(std::env::current_exe().ok().as_deref()) {
+            Ok(env) => terminals.set_shell_env(env),
+            Err(e) => notice(&format!("no `taiku` command in the shells: {e}")),
+        }
+    }
     // Every terminal's output comes here, tagged, to be kept and shown
     // when it is on screen.
     let (shown_tx, mut shown) = tokio::sync::mpsc::unbounded_channel::<(u64, Vec<u8>)>();
@@ -425,10 +445,11 @@ async fn run_session(
                             b'l' => {
                                 let ids = screens.ids();
                                 let list = host.call(move |h, _| {
-                                    ids.iter().filter_map(|t| h.terminal_control(*t).map(|c| (*t, c))).collect::<Vec<_>>()
+                                    ids.iter().filter_map(|t| h.terminal_control(*t).map(|c| (*t, c, h.agent_status(*t).cloned()))).collect::<Vec<_>>()
                                 }).await.unwrap_or_default();
-                                for (t, c) in list {
-                                    notice(&format!("terminal {t}: owner {}, controller {}", who(&names, c.owner), who(&names, c.controller)));
+                                for (t, c, agent) in list {
+                                    let agent = agent.map(|a| format!(", {a}")).unwrap_or_default();
+                                    notice(&format!("terminal {t}: owner {}, controller {}{agent}", who(&names, c.owner), who(&names, c.controller)));
                                 }
                             }
                             ESCAPE => forward.push(ESCAPE),
@@ -594,6 +615,10 @@ async fn run_session(
         }
     }
     drop(raw);
+    if let Some(serving) = serving {
+        serving.abort();
+    }
+    drop(channel);
     if restart {
         terminals.shutdown();
         return Outcome::Restart;

@@ -306,6 +306,13 @@ static HELD: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 /// the terminal's title instead and is printed once the program leaves,
 /// so it never lands in the middle of the program's screen.
 pub fn notice(text: &str) {
+    // Names, chat, labels and notices come from other people: no control
+    // character of theirs reaches this terminal.
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    let text = text.as_str();
     if FULL_SCREEN.load(std::sync::atomic::Ordering::Acquire) {
         out(format!("\x1b]0;[taiku] {}\x07", text.replace(['\x07', '\x1b'], "")).as_bytes());
         HELD.lock()

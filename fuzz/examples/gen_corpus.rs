@@ -190,6 +190,7 @@ fn main() {
         "host_machine",
         "participant_machine",
         "screen_model",
+        "shell_request",
     ] {
         let mut corpus = Corpus::new(target);
         for len in [16usize, 64, 256, 1024, 4096] {

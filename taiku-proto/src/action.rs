@@ -60,6 +60,8 @@ pub enum ActionCode {
     TerminalResize,
     /// `InputTicket` (25).
     InputTicket,
+    /// `TerminalLabel` (26).
+    TerminalLabel,
     /// `AdoptionRequest` (30).
     AdoptionRequest,
     /// `AdoptionAnswer` (31).
@@ -95,7 +97,7 @@ pub enum ActionCode {
 }
 
 /// Every control code with its `Control` field number, in field order.
-const CONTROL_CODES: [(ActionCode, u32); 34] = [
+const CONTROL_CODES: [(ActionCode, u32); 35] = [
     (ActionCode::SessionCreate, 1),
     (ActionCode::SessionResume, 2),
     (ActionCode::JoinRequest, 3),
@@ -115,6 +117,7 @@ const CONTROL_CODES: [(ActionCode, u32); 34] = [
     (ActionCode::TerminalClosed, 23),
     (ActionCode::TerminalResize, 24),
     (ActionCode::InputTicket, 25),
+    (ActionCode::TerminalLabel, 26),
     (ActionCode::AdoptionRequest, 30),
     (ActionCode::AdoptionAnswer, 31),
     (ActionCode::ControlGrant, 32),
@@ -155,6 +158,7 @@ impl ActionCode {
             Body::TerminalClosed(_) => ActionCode::TerminalClosed,
             Body::TerminalResize(_) => ActionCode::TerminalResize,
             Body::InputTicket(_) => ActionCode::InputTicket,
+            Body::TerminalLabel(_) => ActionCode::TerminalLabel,
             Body::AdoptionRequest(_) => ActionCode::AdoptionRequest,
             Body::AdoptionAnswer(_) => ActionCode::AdoptionAnswer,
             Body::ControlGrant(_) => ActionCode::ControlGrant,
@@ -228,6 +232,7 @@ mod tests {
             Body::TerminalClosed(Default::default()),
             Body::TerminalResize(Default::default()),
             Body::InputTicket(Default::default()),
+            Body::TerminalLabel(Default::default()),
             Body::AdoptionRequest(Default::default()),
             Body::AdoptionAnswer(Default::default()),
             Body::ControlGrant(Default::default()),
@@ -282,7 +287,7 @@ mod tests {
 
     #[test]
     fn unknown_values_are_none() {
-        for value in [0, 14, 19, 26, 43, 54, 0xff, 0x100, 0x105, 0x200, u32::MAX] {
+        for value in [0, 14, 19, 27, 43, 54, 0xff, 0x100, 0x105, 0x200, u32::MAX] {
             assert_eq!(ActionCode::from_wire(value), None, "{value:#x}");
         }
     }

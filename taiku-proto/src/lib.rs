@@ -40,6 +40,7 @@ mod error;
 mod frame;
 mod ids;
 pub mod limits;
+pub mod local;
 pub mod message;
 mod varint;
 

@@ -71,3 +71,15 @@ pub const MIN_SESSION_ID_LEN: usize = 8;
 
 /// Longest session id, in characters.
 pub const MAX_SESSION_ID_LEN: usize = 64;
+
+/// Longest notice text (`Notice.text`, SPEC.md 11.4), in bytes; longer
+/// texts are cut at a character boundary.
+pub const MAX_NOTICE_BYTES: usize = 512;
+
+/// Largest `ShellRequest` body on the local command channel (SPEC.md
+/// 11.7), in bytes.
+pub const MAX_SHELL_REQUEST_BYTES: usize = 4096;
+
+/// Largest `ShellReply` body on the local command channel, in bytes: room
+/// for a `who` of the host's largest participant table.
+pub const MAX_SHELL_REPLY_BYTES: usize = 256 * 1024;

@@ -30,6 +30,7 @@ pub mod access;
 pub mod admin;
 pub mod admission;
 pub mod agent;
+mod bucket;
 mod epochs;
 pub mod host;
 mod keepalive;

@@ -6,321 +6,25 @@
 //! accepted; agent status and shell-bound commands only affect their own
 //! terminal; and the relay never sees a secret or a plaintext byte.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand_core::{Rng, SeedableRng};
-use taiku_crypto::Link;
 use taiku_proto::message::{self as m, control::Body};
-use taiku_proto::{Frame, ParticipantId, Role, TerminalId};
+use taiku_proto::{Frame, ParticipantId, Role};
 use taiku_session::access::Control;
 use taiku_session::admin::AdminRefusal;
 use taiku_session::agent::{AgentDetector, AgentState, AgentStatus};
 use taiku_session::host::{
-    BindError, Host, HostConfig, HostError, HostEvent, InputDrop, ShellAction, ShellToken,
+    BindError, Host, HostConfig, HostError, HostEvent, InputDrop, ShellAction, ShellOutcome,
 };
-use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
-use taiku_session::relay::{ConnId, Relay, RelayConfig, Transmit};
+use taiku_session::participant::{ActionError, ParticipantEvent};
+use taiku_session::relay::RelayConfig;
 use taiku_session::screen::{Screen, ScreenModel};
 
-type Rng64 = chacha20::ChaCha20Rng;
-
-const ORIGIN: &str = "https://relay.example";
-
-struct Peer {
-    machine: Participant<Rng64>,
-    conn: Option<ConnId>,
-    /// Decrypted output per terminal since the last (re)join.
-    screens: BTreeMap<TerminalId, Vec<u8>>,
-    events: Vec<ParticipantEvent>,
-}
-
-struct Net {
-    now: Instant,
-    relay: Relay<Rng64>,
-    host: Host<Rng64>,
-    host_conn: Option<ConnId>,
-    peers: Vec<Peer>,
-    next_conn: u64,
-    /// What the host's PTYs produced, per terminal.
-    produced: BTreeMap<TerminalId, Vec<u8>>,
-    host_events: Vec<HostEvent>,
-    /// Every frame the relay received or sent, encoded.
-    relay_saw: Vec<Bytes>,
-    /// (sender, receiver, kind) of every frame, for checking against the
-    /// SPEC's state tables.
-    transcript: Vec<(String, String, String)>,
-    /// Every frame the relay handed the host, for replaying.
-    host_got: Vec<Frame>,
-}
-
-impl Net {
-    fn new(seed: u8) -> Self {
-        let options = m::SessionOptions {
-            readers_enabled: true,
-            viewer_sign_in_required: false,
-        };
-        let host = Host::generate(HostConfig::default(), options, Rng64::from_seed([seed; 32]));
-        Net::with(host, RelayConfig::default(), seed)
-    }
-
-    fn with(host: Host<Rng64>, relay: RelayConfig, seed: u8) -> Self {
-        let now = Instant::now();
-        let mut net = Net {
-            now,
-            relay: Relay::new(relay, Rng64::from_seed([seed.wrapping_add(1); 32])),
-            host,
-            host_conn: None,
-            peers: Vec::new(),
-            next_conn: 0,
-            produced: BTreeMap::new(),
-            host_events: Vec::new(),
-            relay_saw: Vec::new(),
-            transcript: Vec::new(),
-            host_got: Vec::new(),
-        };
-        net.connect_host();
-        net
-    }
-
-    fn conn(&mut self) -> ConnId {
-        self.next_conn += 1;
-        let c = ConnId(self.next_conn);
-        self.relay.handle_connect(c, self.now);
-        c
-    }
-
-    fn connect_host(&mut self) {
-        let c = self.conn();
-        self.host_conn = Some(c);
-        self.host.connect(self.now);
-        self.run();
-    }
-
-    fn drop_host(&mut self) {
-        if let Some(c) = self.host_conn.take() {
-            self.relay.handle_disconnect(c, self.now);
-            self.host.handle_disconnect(self.now);
-            self.run();
-        }
-    }
-
-    fn add_peer(&mut self, role: Role, name: &str) -> usize {
-        let link = Link::parse(&self.host.link(ORIGIN, role).unwrap().to_url()).unwrap();
-        let config = ParticipantConfig {
-            name: name.into(),
-            ..ParticipantConfig::default()
-        };
-        let seed = 100 + self.peers.len() as u8;
-        self.peers.push(Peer {
-            machine: Participant::new(config, &link, Rng64::from_seed([seed; 32])),
-            conn: None,
-            screens: BTreeMap::new(),
-            events: Vec::new(),
-        });
-        let i = self.peers.len() - 1;
-        self.connect_peer(i);
-        i
-    }
-
-    fn connect_peer(&mut self, i: usize) {
-        let c = self.conn();
-        self.peers[i].conn = Some(c);
-        self.peers[i].screens.clear();
-        self.peers[i].machine.connect(self.now);
-        self.run();
-    }
-
-    fn drop_peer(&mut self, i: usize) {
-        if let Some(c) = self.peers[i].conn.take() {
-            self.relay.handle_disconnect(c, self.now);
-            self.peers[i].machine.handle_disconnect(self.now);
-            self.run();
-        }
-    }
-
-    fn id(&self, i: usize) -> ParticipantId {
-        self.peers[i].machine.view().me.expect("joined").0
-    }
-
-    fn record(&mut self, from: &str, to: &str, frame: &Frame) {
-        self.relay_saw.push(frame.to_bytes(1 << 20).unwrap());
-        let kind = match frame {
-            Frame::Sealed(s) => format!("sealed {:?}", s.header().direction),
-            Frame::Control(m::Control { body: Some(b) }) => {
-                format!("{b:?}").split('(').next().unwrap_or("").to_string()
-            }
-            Frame::Control(m::Control { body: None }) => "empty".into(),
-        };
-        self.transcript.push((from.into(), to.into(), kind));
-    }
-
-    fn who(&self, conn: ConnId) -> String {
-        if Some(conn) == self.host_conn {
-            "host".into()
-        } else {
-            self.peers
-                .iter()
-                .position(|p| p.conn == Some(conn))
-                .map_or("?".into(), |i| format!("peer{i}"))
-        }
-    }
-
-    /// The kinds of frames between `a` and `b`, in order.
-    fn kinds(&self, from: &str, to: &str) -> Vec<&str> {
-        self.transcript
-            .iter()
-            .filter(|(f, t, _)| f == from && t == to)
-            .map(|(_, _, k)| k.as_str())
-            .collect()
-    }
-
-    /// Move frames until nothing moves.
-    fn run(&mut self) {
-        loop {
-            let mut moved = false;
-            if let Some(hc) = self.host_conn {
-                while let Some(f) = self.host.poll_transmit() {
-                    self.record("host", "relay", &f);
-                    self.relay.handle_frame(hc, f, self.now);
-                    moved = true;
-                }
-            }
-            for i in 0..self.peers.len() {
-                let Some(pc) = self.peers[i].conn else {
-                    continue;
-                };
-                while let Some(f) = self.peers[i].machine.poll_transmit() {
-                    self.record(&format!("peer{i}"), "relay", &f);
-                    self.relay.handle_frame(pc, f, self.now);
-                    moved = true;
-                }
-            }
-            while let Some(t) = self.relay.poll_transmit() {
-                moved = true;
-                match t {
-                    Transmit::Send { conn, frame } => {
-                        let to = self.who(conn);
-                        self.record("relay", &to, &frame);
-                        if Some(conn) == self.host_conn {
-                            self.host_got.push(frame.clone());
-                            self.host.handle_frame(frame, self.now);
-                        } else if let Some(p) = self.peers.iter_mut().find(|p| p.conn == Some(conn))
-                        {
-                            p.machine.handle_frame(frame, self.now);
-                        }
-                    }
-                    Transmit::Close { conn } => {
-                        if Some(conn) == self.host_conn {
-                            self.host_conn = None;
-                            self.host.handle_disconnect(self.now);
-                        } else if let Some(p) = self.peers.iter_mut().find(|p| p.conn == Some(conn))
-                        {
-                            p.conn = None;
-                            p.machine.handle_disconnect(self.now);
-                        }
-                    }
-                }
-            }
-            while let Some(e) = self.host.poll_event() {
-                self.host_events.push(e);
-            }
-            for p in &mut self.peers {
-                while let Some(e) = p.machine.poll_event() {
-                    if let ParticipantEvent::Output { term, bytes } = &e {
-                        p.screens.entry(*term).or_default().extend_from_slice(bytes);
-                    }
-                    p.events.push(e);
-                }
-            }
-            while self.relay.poll_event().is_some() {}
-            if !moved {
-                break;
-            }
-        }
-    }
-
-    fn advance(&mut self, d: Duration) {
-        let end = self.now + d;
-        loop {
-            let next = [self.relay.poll_timeout(), self.host.poll_timeout()]
-                .into_iter()
-                .chain(self.peers.iter().map(|p| p.machine.poll_timeout()))
-                .flatten()
-                .filter(|t| *t <= end)
-                .min();
-            let Some(t) = next else { break };
-            self.now = t.max(self.now);
-            self.tick();
-        }
-        self.now = end;
-        self.tick();
-    }
-
-    fn tick(&mut self) {
-        self.relay.handle_timeout(self.now);
-        self.host.handle_timeout(self.now);
-        for p in &mut self.peers {
-            p.machine.handle_timeout(self.now);
-        }
-        self.run();
-    }
-
-    fn open(&mut self, owner: ParticipantId) -> (TerminalId, ShellToken) {
-        let (t, token) = self
-            .host
-            .open_terminal(owner, 24, 80, "sh", self.now)
-            .unwrap();
-        self.produced.insert(t, Vec::new());
-        self.run();
-        (t, token)
-    }
-
-    fn output(&mut self, t: TerminalId, bytes: &[u8]) {
-        self.host.handle_output(t, bytes, self.now).unwrap();
-        self.produced.get_mut(&t).unwrap().extend_from_slice(bytes);
-        self.run();
-    }
-
-    fn inputs(&self) -> Vec<(TerminalId, ParticipantId, Vec<u8>)> {
-        self.host_events
-            .iter()
-            .filter_map(|e| match e {
-                HostEvent::Input { term, from, bytes } => Some((*term, *from, bytes.to_vec())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn assert_screens_match(&self) {
-        for (i, p) in self.peers.iter().enumerate() {
-            if p.conn.is_none() {
-                continue;
-            }
-            for (t, produced) in &self.produced {
-                let got = p.screens.get(t).cloned().unwrap_or_default();
-                assert_eq!(
-                    String::from_utf8_lossy(&got),
-                    String::from_utf8_lossy(produced),
-                    "peer {i} terminal {t}"
-                );
-            }
-        }
-    }
-
-    /// No secret, key, token or marked plaintext in anything the relay saw.
-    fn assert_relay_blind(&self, secrets: &[Vec<u8>]) {
-        for frame in &self.relay_saw {
-            for s in secrets {
-                assert!(
-                    !frame.windows(s.len()).any(|w| w == s.as_slice()),
-                    "the relay saw a secret or plaintext"
-                );
-            }
-        }
-    }
-}
+#[path = "support/net.rs"]
+mod net;
+use net::{Net, ORIGIN, Rng64};
 
 fn marker(n: usize) -> Vec<u8> {
     format!("<plaintext-marker-{n:04}>").into_bytes()
@@ -422,25 +126,28 @@ fn whole_session_as_spec_describes_it() {
         net.host.shell_command(
             Some(&env),
             Some(t2),
-            ShellAction::SetAgentStatus(Some(status.clone()))
+            ShellAction::SetAgentStatus(Some(status.clone())),
+            net.now
         ),
         Err(BindError::WrongTerminal {
             bound: t1,
             named: t2
-        })
+        }
+        .into())
     );
     assert_eq!(
         net.host
-            .shell_command(None, None, ShellAction::SetAgentStatus(None)),
-        Err(BindError::NoToken)
+            .shell_command(None, None, ShellAction::SetAgentStatus(None), net.now),
+        Err(BindError::NoToken.into())
     );
     assert_eq!(
         net.host.shell_command(
             Some(&env),
             None,
-            ShellAction::SetAgentStatus(Some(status.clone()))
+            ShellAction::SetAgentStatus(Some(status.clone())),
+            net.now
         ),
-        Ok(t1)
+        Ok(ShellOutcome::Done(t1))
     );
     net.run();
     for p in &net.peers {
@@ -493,8 +200,8 @@ fn whole_session_as_spec_describes_it() {
     net.run();
     assert_eq!(
         net.host
-            .shell_command(Some(&env), None, ShellAction::SetAgentStatus(None)),
-        Err(BindError::ClosedTerminal)
+            .shell_command(Some(&env), None, ShellAction::SetAgentStatus(None), net.now),
+        Err(BindError::ClosedTerminal.into())
     );
     assert!(
         net.peers
@@ -566,7 +273,7 @@ fn input_from_readers_and_non_controllers_never_reaches_the_pty() {
 struct Keyword;
 
 impl AgentDetector for Keyword {
-    fn feed(&mut self, output: &[u8]) -> Option<AgentStatus> {
+    fn feed(&mut self, output: &[u8], _now: Instant) -> Option<AgentStatus> {
         let text = String::from_utf8_lossy(output);
         text.contains("Claude is thinking")
             .then(|| AgentStatus::new("claude", AgentState::Thinking, ""))
@@ -733,6 +440,7 @@ fn the_relay_never_sees_a_secret_seed_root_or_plaintext() {
             Some(&token.to_env_value()),
             None,
             ShellAction::SetAgentStatus(Some(status)),
+            net.now,
         )
         .unwrap();
     let (t2, _) = net.open(wid);
@@ -930,25 +638,26 @@ fn unknown_shell_tokens_are_refused() {
     let set = |s| ShellAction::SetAgentStatus(Some(AgentStatus::new("x", s, "")));
     assert_eq!(
         net.host
-            .shell_command(Some(&"0".repeat(64)), None, set(AgentState::Idle)),
-        Err(BindError::UnknownToken)
+            .shell_command(Some(&"0".repeat(64)), None, set(AgentState::Idle), net.now),
+        Err(BindError::UnknownToken.into())
     );
     assert_eq!(
         net.host
-            .shell_command(Some("not-hex"), None, set(AgentState::Idle)),
-        Err(BindError::UnknownToken)
+            .shell_command(Some("not-hex"), None, set(AgentState::Idle), net.now),
+        Err(BindError::UnknownToken.into())
     );
     assert_eq!(
         net.host.shell_command(
             Some(&token.to_env_value()),
             Some(t),
-            set(AgentState::Finished)
+            set(AgentState::Done),
+            net.now
         ),
-        Ok(t)
+        Ok(ShellOutcome::Done(t))
     );
     assert_eq!(
         net.host.agent_status(t).map(|s| s.state),
-        Some(AgentState::Finished)
+        Some(AgentState::Done)
     );
 }
 

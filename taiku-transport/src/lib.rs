@@ -21,6 +21,8 @@ pub mod web;
 #[cfg(feature = "tokio")]
 pub mod drive;
 #[cfg(feature = "tokio")]
+pub mod local;
+#[cfg(feature = "tokio")]
 pub mod pty;
 #[cfg(feature = "tokio")]
 pub mod tls;

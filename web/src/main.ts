@@ -13,14 +13,14 @@ import { installStyleShim } from "./csp-styles.js";
 import { ControlReason, RefusalReason } from "./gen/taiku_pb.js";
 import { LinkError, parseLink, Role } from "./link.js";
 import { type ActionError, DEFAULT_CONFIG, Participant, type ParticipantEvent } from "./participant.js";
-import { Attention, startsWaiting } from "./ui/attention.js";
+import { Attention, needsAttention } from "./ui/attention.js";
 import { ChatPanel } from "./ui/chat.js";
 import { button, byId, el } from "./ui/dom.js";
 import { showInvite } from "./ui/invite.js";
 import { Notices } from "./ui/notices.js";
-import { agentText, endText, LINK_ERRORS, minutes, refusalText, ROLE_NAMES } from "./ui/text.js";
+import { agentLine, endText, LINK_ERRORS, minutes, refusalText, ROLE_NAMES } from "./ui/text.js";
 import { thumbnail, Workspace } from "./ui/tiles.js";
-import type { AgentState } from "./gen/taiku_pb.js";
+import { AgentState } from "./gen/taiku_pb.js";
 
 /** Longest wait between reconnect attempts (SPEC.md 12.2). */
 const BACKOFF_MAX_MS = 15_000;
@@ -432,11 +432,20 @@ class Session {
       case "agentStatus": {
         const before = this.agents.get(e.term);
         this.agents.set(e.term, e.status?.state);
-        if (startsWaiting(before, e.status?.state)) {
-          this.attention.alert("taiku: an agent is waiting", `${e.status?.agent ?? "An agent"} in ${this.label(e.term)} waits for input.`, `agent-${e.term}`);
+        if (e.status && needsAttention(before, e.status.state)) {
+          const done = e.status.state === AgentState.DONE;
+          this.attention.alert(
+            done ? "taiku: an agent is done" : "taiku: an agent is waiting",
+            `${agentLine(e.status)} in ${this.label(e.term)}`,
+            `agent-${e.term}`,
+          );
         }
         break;
       }
+      case "notice":
+        notices.say(`${this.label(e.term)}: ${e.text}`);
+        this.attention.alert(`taiku: ${this.label(e.term)}`, e.text, `notice-${e.term}`);
+        break;
       case "actionRefused":
         if (e.action === ADOPTION_REQUEST_ACTION) this.asked.delete(e.term);
         if (e.action === CHAT_ACTION) this.chat.refused(e.reason);
@@ -677,7 +686,7 @@ class Session {
     const parts: (Node | string)[] = [el("span", "name", `${id}. ${t.label || "terminal"}`), el("span", "", `${t.cols}×${t.rows}`)];
     parts.push(el("span", "", `owner ${this.name(t.control.owner)}`));
     if (t.control.controller !== t.control.owner) parts.push(el("span", "", `controlled by ${this.name(t.control.controller)}`));
-    if (t.agent) parts.push(el("span", "agent", `${t.agent.agent}: ${agentText(t.agent.state)}`));
+    if (t.agent) parts.push(el("span", `agent state-${t.agent.state}`, agentLine(t.agent)));
     return parts;
   }
 
@@ -702,7 +711,7 @@ class Session {
       li.append(this.action("Take over", () => this.p.takeOver(id)));
     }
     if (t.agent) {
-      li.append(el("div", "agent", `agent ${t.agent.agent}: ${agentText(t.agent.state)}${t.agent.detail ? ` (${t.agent.detail})` : ""}`));
+      li.append(el("div", "agent", agentLine(t.agent)));
     }
     return li;
   }

@@ -33,6 +33,7 @@ import {
   type View,
   MAX_CHAT_BYTES,
   MAX_NAME_BYTES,
+  MAX_NOTICE_BYTES,
   MAX_CHAT_AGE_MS,
   MAX_LAYOUT_TILES,
   type LayoutTile,
@@ -412,6 +413,14 @@ export class Participant {
         }
         break;
       }
+      case "terminalLabel": {
+        const t = this.state.terminals.get(body.value.terminalId);
+        if (t) {
+          t.label = cutLabel(body.value.label);
+          this.events.push({ type: "terminalLabeled", term: body.value.terminalId });
+        }
+        break;
+      }
       case "controlChanged": {
         const c = body.value;
         const t = this.state.terminals.get(c.terminalId);
@@ -593,6 +602,10 @@ export class Participant {
     try {
       record = fromBinary(SealedRecordSchema, opened.bytes);
     } catch {
+      return;
+    }
+    if (record.body.case === "notice") {
+      this.events.push({ type: "notice", term: h.terminal, text: cutLabel(record.body.value.text, MAX_NOTICE_BYTES) });
       return;
     }
     if (record.body.case !== "agentStatus") return;

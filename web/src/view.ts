@@ -21,6 +21,8 @@ export const RUNS_REMEMBERED = 64;
 export const REFUSED_INPUT_ACTION = 0x100 + Direction.Input;
 /** Longest display name and label in UTF-8 bytes (SPEC.md 7.1). */
 export const MAX_NAME_BYTES = 64;
+/** Longest notice text in UTF-8 bytes (SPEC.md 7.1). */
+export const MAX_NOTICE_BYTES = 512;
 
 /** Participant tuning; defaults as SPEC.md 11.5. */
 export interface ParticipantConfig {
@@ -109,6 +111,10 @@ export type ParticipantEvent =
   | { type: "terminalOpened"; term: number }
   | { type: "terminalClosed"; term: number }
   | { type: "terminalResized"; term: number }
+  /** A command in the terminal's shell changed its label. */
+  | { type: "terminalLabeled"; term: number }
+  /** `taiku notify` from a command in the terminal's shell, sealed in its status stream (SPEC.md 11.4). */
+  | { type: "notice"; term: number; text: string }
   | { type: "controlChanged"; term: number; reason: ControlReason; requester: number }
   /** Keys typed while this participant's request to control `term` waited: all sent, or all dropped (SPEC.md 11.2). */
   | { type: "heldInput"; term: number; len: number; sent: boolean }

@@ -253,6 +253,16 @@ test("agent status and snapshots open under their own terminal's keys only", () 
   assert.deepEqual(drain(() => p.pollEvent()), [{ type: "agentStatus", term: 1, status: want }]);
   assert.deepEqual(p.view.terminals.get(1)?.agent, want);
 
+  // A notice in the same run is news from terminal 1; the status stays.
+  const notice = toBinary(SealedRecordSchema, create(SealedRecordSchema, { body: { case: "notice", value: { text: "tests pass" } } }));
+  p.handleMessage(status.seal(notice), 5);
+  assert.deepEqual(drain(() => p.pollEvent()), [{ type: "notice", term: 1, text: "tests pass" }]);
+  assert.deepEqual(p.view.terminals.get(1)?.agent, want);
+  // A label from the host.
+  p.handleMessage(control({ case: "terminalLabel", value: { terminalId: 2, label: "api server" } }), 5);
+  assert.deepEqual(drain(() => p.pollEvent()), [{ type: "terminalLabeled", term: 2 }]);
+  assert.equal(p.view.terminals.get(2)?.label, "api server");
+
   // A snapshot resets the screen; output it already reflects is skipped.
   const snap = toBinary(
     SealedRecordSchema,

@@ -4,16 +4,19 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AgentState } from "../src/gen/taiku_pb.js";
-import { startsWaiting, titleFor } from "../src/ui/attention.js";
+import { needsAttention, titleFor } from "../src/ui/attention.js";
 import { minutes } from "../src/ui/text.js";
 
-test("an agent starts waiting only on the change into waiting for input", () => {
-  assert.equal(startsWaiting(undefined, AgentState.WAITING_FOR_INPUT), true);
-  assert.equal(startsWaiting(AgentState.RUNNING, AgentState.WAITING_FOR_INPUT), true);
-  assert.equal(startsWaiting(AgentState.WAITING_FOR_INPUT, AgentState.WAITING_FOR_INPUT), false, "a repeated status is not news");
-  assert.equal(startsWaiting(AgentState.WAITING_FOR_INPUT, AgentState.RUNNING), false);
-  assert.equal(startsWaiting(AgentState.THINKING, AgentState.IDLE), false);
-  assert.equal(startsWaiting(AgentState.RUNNING, undefined), false);
+test("an agent asks for the user when it starts waiting or is done", () => {
+  assert.equal(needsAttention(undefined, AgentState.WAITING_FOR_INPUT), true);
+  assert.equal(needsAttention(AgentState.RUNNING, AgentState.WAITING_FOR_INPUT), true);
+  assert.equal(needsAttention(AgentState.WAITING_FOR_INPUT, AgentState.WAITING_FOR_INPUT), false, "a repeated status is not news");
+  assert.equal(needsAttention(AgentState.WAITING_FOR_INPUT, AgentState.RUNNING), false);
+  assert.equal(needsAttention(AgentState.THINKING, AgentState.IDLE), false);
+  assert.equal(needsAttention(AgentState.RUNNING, undefined), false);
+  assert.equal(needsAttention(AgentState.RUNNING, AgentState.DONE), true, "done asks for the user too");
+  assert.equal(needsAttention(AgentState.DONE, AgentState.DONE), false);
+  assert.equal(needsAttention(AgentState.TOOL_USE, AgentState.RUNNING), false);
 });
 
 test("the title counts what waits for the user", () => {

@@ -36,7 +36,7 @@ pub struct SessionOptions {
 pub struct Control {
     #[prost(
         oneof = "control::Body",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25, 30, 31, 32, 33, 34, 35, 36, 40, 41, 42, 45, 50, 51, 52, 53"
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25, 26, 30, 31, 32, 33, 34, 35, 36, 40, 41, 42, 45, 50, 51, 52, 53"
     )]
     pub body: ::core::option::Option<control::Body>,
 }
@@ -85,6 +85,8 @@ pub mod control {
         TerminalResize(super::TerminalResize),
         #[prost(message, tag = "25")]
         InputTicket(super::InputTicket),
+        #[prost(message, tag = "26")]
+        TerminalLabel(super::TerminalLabel),
         /// Ownership and handoff (section 5.5).
         #[prost(message, tag = "30")]
         AdoptionRequest(super::AdoptionRequest),
@@ -398,6 +400,16 @@ pub struct TerminalClosed {
     #[prost(sint32, tag = "2")]
     pub exit_status: i32,
 }
+/// Host -> relay -> participants: a terminal's label changed (a command run
+/// in its shell set it, SPEC.md 11.7). At most MAX_LABEL_BYTES of UTF-8.
+/// Display only, like every label.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TerminalLabel {
+    #[prost(uint32, tag = "1")]
+    pub terminal_id: u32,
+    #[prost(string, tag = "2")]
+    pub label: ::prost::alloc::string::String,
+}
 /// Controller -> relay -> host -> everyone: new size. Sent by the
 /// controller or host; the relay fills in `requester`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -620,10 +632,19 @@ pub struct Snapshot {
     #[prost(bytes = "bytes", tag = "5")]
     pub screen: ::prost::bytes::Bytes,
 }
+/// A notification to everyone in the session from a command run in the
+/// terminal whose status stream carries it (SPEC.md 11.4). Like
+/// AgentStatus it names no terminal: the stream it is sealed in does.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Notice {
+    /// At most MAX_NOTICE_BYTES of UTF-8.
+    #[prost(string, tag = "1")]
+    pub text: ::prost::alloc::string::String,
+}
 /// The plaintext of a snapshot- or status-direction sealed frame.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct SealedRecord {
-    #[prost(oneof = "sealed_record::Body", tags = "1, 2")]
+    #[prost(oneof = "sealed_record::Body", tags = "1, 2, 3")]
     pub body: ::core::option::Option<sealed_record::Body>,
 }
 /// Nested message and enum types in `SealedRecord`.
@@ -634,7 +655,69 @@ pub mod sealed_record {
         AgentStatus(super::AgentStatus),
         #[prost(message, tag = "2")]
         Snapshot(super::Snapshot),
+        #[prost(message, tag = "3")]
+        Notice(super::Notice),
     }
+}
+/// Command -> host: one request per connection.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ShellRequest {
+    /// The calling shell's TAIKU_SHELL_TOKEN, 64 lowercase hex digits.
+    #[prost(string, tag = "1")]
+    pub token: ::prost::alloc::string::String,
+    /// The terminal the command names, or 0 for "the one I run in".
+    #[prost(uint32, tag = "2")]
+    pub terminal_id: u32,
+    #[prost(oneof = "shell_request::Action", tags = "10, 11, 12, 13")]
+    pub action: ::core::option::Option<shell_request::Action>,
+}
+/// Nested message and enum types in `ShellRequest`.
+pub mod shell_request {
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Action {
+        /// Set this terminal's agent status; state UNSPECIFIED clears it.
+        #[prost(message, tag = "10")]
+        SetStatus(super::AgentStatus),
+        /// Notify everyone (a Notice sealed in this terminal's status stream).
+        #[prost(string, tag = "11")]
+        Notify(::prost::alloc::string::String),
+        /// Set this terminal's label.
+        #[prost(string, tag = "12")]
+        SetLabel(::prost::alloc::string::String),
+        /// List the people present.
+        #[prost(message, tag = "13")]
+        Who(super::Who),
+    }
+}
+/// The `who` action: no arguments.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Who {}
+/// One person present, for `who`.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Person {
+    #[prost(uint32, tag = "1")]
+    pub participant_id: u32,
+    #[prost(string, tag = "2")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(enumeration = "Role", tag = "3")]
+    pub role: i32,
+    #[prost(string, tag = "4")]
+    pub device_label: ::prost::alloc::string::String,
+}
+/// Host -> command: the answer, then the host closes the connection.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ShellReply {
+    #[prost(enumeration = "ShellRefusal", tag = "1")]
+    pub refused: i32,
+    /// The terminal the request was bound to (0 when refused before binding).
+    #[prost(uint32, tag = "2")]
+    pub terminal_id: u32,
+    /// For WRONG_TERMINAL: the terminal it named.
+    #[prost(uint32, tag = "3")]
+    pub named: u32,
+    /// For `who`: the host first, then every participant by id.
+    #[prost(message, repeated, tag = "4")]
+    pub people: ::prost::alloc::vec::Vec<Person>,
 }
 /// The role a connection proved by signing the relay's challenge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
@@ -916,8 +999,9 @@ pub enum AgentState {
     Thinking = 2,
     WaitingForInput = 3,
     Idle = 4,
-    Finished = 5,
+    Done = 5,
     Error = 6,
+    ToolUse = 7,
 }
 impl AgentState {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -931,8 +1015,9 @@ impl AgentState {
             Self::Thinking => "AGENT_STATE_THINKING",
             Self::WaitingForInput => "AGENT_STATE_WAITING_FOR_INPUT",
             Self::Idle => "AGENT_STATE_IDLE",
-            Self::Finished => "AGENT_STATE_FINISHED",
+            Self::Done => "AGENT_STATE_DONE",
             Self::Error => "AGENT_STATE_ERROR",
+            Self::ToolUse => "AGENT_STATE_TOOL_USE",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -943,8 +1028,62 @@ impl AgentState {
             "AGENT_STATE_THINKING" => Some(Self::Thinking),
             "AGENT_STATE_WAITING_FOR_INPUT" => Some(Self::WaitingForInput),
             "AGENT_STATE_IDLE" => Some(Self::Idle),
-            "AGENT_STATE_FINISHED" => Some(Self::Finished),
+            "AGENT_STATE_DONE" => Some(Self::Done),
             "AGENT_STATE_ERROR" => Some(Self::Error),
+            "AGENT_STATE_TOOL_USE" => Some(Self::ToolUse),
+            _ => None,
+        }
+    }
+}
+/// Why the host refused a ShellRequest. Nothing happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum ShellRefusal {
+    /// Not refused: the request was carried out.
+    Unspecified = 0,
+    /// No token: the command did not run inside a shared shell.
+    NoToken = 1,
+    /// The token is no terminal's.
+    UnknownToken = 2,
+    /// The token's terminal has closed.
+    ClosedTerminal = 3,
+    /// The request names another terminal than the token's.
+    WrongTerminal = 4,
+    /// This terminal sent more requests (or notices) than its rate allows.
+    RateLimited = 5,
+    /// Not a ShellRequest, no action, or too large.
+    Malformed = 6,
+    /// The host is not connected to the relay: a notice cannot be sent now.
+    Offline = 7,
+}
+impl ShellRefusal {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "SHELL_REFUSAL_UNSPECIFIED",
+            Self::NoToken => "SHELL_REFUSAL_NO_TOKEN",
+            Self::UnknownToken => "SHELL_REFUSAL_UNKNOWN_TOKEN",
+            Self::ClosedTerminal => "SHELL_REFUSAL_CLOSED_TERMINAL",
+            Self::WrongTerminal => "SHELL_REFUSAL_WRONG_TERMINAL",
+            Self::RateLimited => "SHELL_REFUSAL_RATE_LIMITED",
+            Self::Malformed => "SHELL_REFUSAL_MALFORMED",
+            Self::Offline => "SHELL_REFUSAL_OFFLINE",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "SHELL_REFUSAL_UNSPECIFIED" => Some(Self::Unspecified),
+            "SHELL_REFUSAL_NO_TOKEN" => Some(Self::NoToken),
+            "SHELL_REFUSAL_UNKNOWN_TOKEN" => Some(Self::UnknownToken),
+            "SHELL_REFUSAL_CLOSED_TERMINAL" => Some(Self::ClosedTerminal),
+            "SHELL_REFUSAL_WRONG_TERMINAL" => Some(Self::WrongTerminal),
+            "SHELL_REFUSAL_RATE_LIMITED" => Some(Self::RateLimited),
+            "SHELL_REFUSAL_MALFORMED" => Some(Self::Malformed),
+            "SHELL_REFUSAL_OFFLINE" => Some(Self::Offline),
             _ => None,
         }
     }

@@ -244,6 +244,9 @@ fn ownership() -> impl Strategy<Value = Body> {
                 })
             }
         ),
+        (any::<u32>(), text()).prop_map(|(terminal_id, label)| {
+            Body::TerminalLabel(m::TerminalLabel { terminal_id, label })
+        }),
         (any::<(u32, u32)>(), blob(16)).prop_map(|((participant_id, _), ticket)| {
             Body::InputTicket(m::InputTicket {
                 participant_id,

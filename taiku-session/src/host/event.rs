@@ -6,6 +6,7 @@ use taiku_crypto::OpenError;
 use taiku_proto::message::{ActionRefusal, EndReason, RefusalReason};
 use taiku_proto::{ActionCode, ParticipantId, Role, TerminalId};
 
+use super::shell::BindError;
 use crate::access::Refusal;
 use crate::admin::{AdminAction, AdminRefusal};
 use crate::agent::AgentStatus;
@@ -33,12 +34,62 @@ pub enum InputDrop {
     StaleRun,
 }
 
-/// What a shell command asks for, once bound to its terminal.
+/// What a shell command asks for, once bound to its terminal (SPEC.md
+/// 11.7).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ShellAction {
     /// Set (or with `None`, clear) the agent status of the command's own
-    /// terminal.
+    /// terminal. A status set this way is exact (an agent's hooks): the
+    /// terminal's detector is not heard until a command clears it.
     SetAgentStatus(Option<AgentStatus>),
+    /// Notify everyone, from the command's own terminal; the text is cut
+    /// to [`MAX_NOTICE_BYTES`](taiku_proto::limits::MAX_NOTICE_BYTES).
+    Notify(String),
+    /// Set the command's own terminal's label; cut to
+    /// [`MAX_LABEL_BYTES`](taiku_proto::limits::MAX_LABEL_BYTES).
+    SetLabel(String),
+    /// List the people present.
+    Who,
+}
+
+/// What a shell command got back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShellOutcome {
+    /// Done, in this terminal.
+    Done(TerminalId),
+    /// The people present (for [`ShellAction::Who`]): the host first,
+    /// then every participant by id.
+    People(TerminalId, Vec<Person>),
+}
+
+/// One person present, as the host knows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    /// Their id ([`ParticipantId::HOST`] for the host).
+    pub id: ParticipantId,
+    /// Display name (display only, never permission).
+    pub name: String,
+    /// Their proven role.
+    pub role: Role,
+    /// Device label.
+    pub device_label: String,
+}
+
+/// Why a shell command was refused. Nothing happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShellError {
+    /// The command could not be bound to its terminal.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The terminal sent more commands, or notices, than its rate allows
+    /// ([`HostConfig::command_burst`](super::HostConfig) and the fields
+    /// after it).
+    #[error("terminal {0} sends too many commands; slow down")]
+    RateLimited(TerminalId),
+    /// The host is not connected to the relay, so a notice cannot be sent
+    /// now (a status or label is kept and sent on reconnect).
+    #[error("the host is not connected to the relay; the notice was not sent")]
+    Offline,
 }
 
 /// Something the application must know or act on.

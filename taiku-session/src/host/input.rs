@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand_core::CryptoRng;
 use taiku_crypto::{KeySchedule, Opened, Start, StreamOpener};
+use taiku_proto::limits::MAX_NAME_BYTES;
 use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{Direction, Frame, ParticipantId, Role, SealedFrame, TerminalId};
 
@@ -21,6 +22,9 @@ use crate::ticket::Ticket;
 /// name, and its current input run into each terminal.
 pub(super) struct Member {
     pub(super) role: Role,
+    /// Display name and device label, for `who` (SPEC.md 11.7).
+    pub(super) name: String,
+    pub(super) device_label: String,
     ticket: Ticket,
     runs: BTreeMap<TerminalId, InputRun>,
     /// The last admin-action counter accepted under the ticket.
@@ -39,7 +43,12 @@ impl<R: CryptoRng> Host<R> {
     /// gets a fresh ticket; one already known keeps its ticket, which is
     /// sent again so that it can go on typing. `false` when the host knows
     /// [`HostConfig::max_participants`](super::HostConfig) already.
-    pub(super) fn member_joined(&mut self, id: ParticipantId, role: Role) -> bool {
+    pub(super) fn member_joined(
+        &mut self,
+        id: ParticipantId,
+        role: Role,
+        profile: &m::Profile,
+    ) -> bool {
         let known = self.members.get(&id).is_some_and(|m| m.role == role);
         if !known {
             if self.members.len() >= self.config.max_participants && !self.members.contains_key(&id)
@@ -48,12 +57,15 @@ impl<R: CryptoRng> Host<R> {
             }
             let member = Member {
                 role,
+                name: String::new(),
+                device_label: String::new(),
                 ticket: Ticket::generate(&mut self.rng),
                 runs: BTreeMap::new(),
                 admin_counter: 0,
             };
             self.members.insert(id, member);
         }
+        self.member_updated(id, profile);
         if let Some(member) = self.members.get(&id)
             && member.role >= Role::Writer
         {
@@ -115,6 +127,14 @@ impl<R: CryptoRng> Host<R> {
 
     /// A participant left: its ticket and runs die with it, so nothing it
     /// sealed before can start again.
+    /// A participant's profile changed (the relay has checked its limits).
+    pub(super) fn member_updated(&mut self, id: ParticipantId, profile: &m::Profile) {
+        if let Some(member) = self.members.get_mut(&id) {
+            member.name = crate::agent::cut_text(profile.name.clone(), MAX_NAME_BYTES);
+            member.device_label = crate::agent::cut_label(profile.device_label.clone());
+        }
+    }
+
     pub(super) fn member_left(&mut self, id: ParticipantId) {
         self.members.remove(&id);
     }
@@ -232,6 +252,8 @@ mod tests {
         let ticket = Ticket::from_slice(&v.hex("ticket")).unwrap();
         let mut member = Member {
             role: Role::Writer,
+            name: String::new(),
+            device_label: String::new(),
             ticket,
             runs: BTreeMap::new(),
             admin_counter: 0,
@@ -261,6 +283,8 @@ mod tests {
         // Under another ticket it is stale too.
         let mut other = Member {
             role: Role::Writer,
+            name: String::new(),
+            device_label: String::new(),
             ticket: Ticket([0; 16]),
             runs: BTreeMap::new(),
             admin_counter: 0,

@@ -6,6 +6,7 @@
 //! Sans-IO: the application reports PTY output, relay frames, disconnects
 //! and time; it drains frames for the relay, timeouts and [`HostEvent`]s.
 
+mod command;
 mod event;
 mod input;
 mod output;
@@ -28,13 +29,14 @@ use taiku_proto::message::{
 use taiku_proto::{ActionCode, Frame, ParticipantId, Role, SessionId, TerminalId};
 
 pub use crate::ticket::{RUN_START_LEN, TICKET_LEN};
-pub use event::{HostError, HostEvent, InputDrop, ShellAction};
+pub use event::{HostError, HostEvent, InputDrop, Person, ShellAction, ShellError, ShellOutcome};
 pub use shell::{BindError, CLOSED_TOKENS_REMEMBERED, SHELL_TOKEN_ENV, ShellToken};
 
 use crate::access::{self, Handoff};
 use crate::admin::{AdminAction, AdminRefusal};
 use crate::admission;
 use crate::agent::{AgentDetector, AgentStatus};
+use crate::bucket::TokenBucket;
 use crate::keepalive::Keepalive;
 use crate::screen::ScreenModel;
 use output::OutputStream;
@@ -83,6 +85,18 @@ pub struct HostConfig {
     /// [`HostEvent::SnapshotRequested`] unless the application installed
     /// its own model with [`Host::set_screen`].
     pub screens: bool,
+    /// Install the agent detectors of
+    /// [`agent::detect`](crate::agent::detect) on every terminal the host
+    /// opens (SPEC.md 11.4); [`Host::set_detector`] replaces them.
+    pub detectors: bool,
+    /// Shell commands a terminal may send at once (SPEC.md 11.7)...
+    pub command_burst: u32,
+    /// ...and one more each this long.
+    pub command_refill: Duration,
+    /// Notices a terminal may send at once...
+    pub notice_burst: u32,
+    /// ...and one more each this long.
+    pub notice_refill: Duration,
 }
 
 impl Default for HostConfig {
@@ -100,6 +114,11 @@ impl Default for HostConfig {
             name: "host".into(),
             device_label: String::new(),
             screens: false,
+            detectors: true,
+            command_burst: 20,
+            command_refill: Duration::from_millis(100),
+            notice_burst: 5,
+            notice_refill: Duration::from_secs(2),
         }
     }
 }
@@ -128,7 +147,13 @@ pub(super) struct HostTerminal {
     output: OutputStream,
     status: StreamSealer,
     agent: Option<AgentStatus>,
+    /// The status was set by a shell command (hooks): the detector is not
+    /// heard until a command clears it.
+    hooked: bool,
     detector: Option<Box<dyn AgentDetector>>,
+    /// Shell commands and notices from this terminal (SPEC.md 11.7).
+    commands: TokenBucket,
+    notices: TokenBucket,
     /// The terminal's screen, fed its output, for snapshots.
     screen: Option<Box<dyn ScreenModel>>,
     /// Output not yet sealed: coalescing, or offline.
@@ -395,15 +420,19 @@ impl<R: CryptoRng> Host<R> {
                         self.events.push_back(HostEvent::Left { participant: id });
                     }
                     Ok(m::presence::State::Joined) => {
+                        let profile = p.profile.unwrap_or_default();
                         if let Some(role) = Role::from_proto(p.role)
-                            && self.member_joined(id, role)
+                            && self.member_joined(id, role, &profile)
                         {
                             self.events.push_back(HostEvent::Joined {
                                 participant: id,
                                 role,
-                                name: p.profile.map(|p| p.name).unwrap_or_default(),
+                                name: profile.name,
                             });
                         }
+                    }
+                    Ok(m::presence::State::Updated) => {
+                        self.member_updated(id, &p.profile.unwrap_or_default());
                     }
                     _ => {}
                 }

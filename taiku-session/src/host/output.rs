@@ -15,6 +15,7 @@ use taiku_proto::{Direction, Epoch, Frame, ParticipantId, Seq, TerminalId};
 
 use super::{Host, HostError, HostEvent, HostTerminal, Phase};
 use crate::access;
+use crate::agent::AgentStatus;
 
 /// Pings not yet answered, each with the next output sequence number of
 /// every terminal when it was sent. At most [`MAX_ACKS`] are kept (the
@@ -75,7 +76,13 @@ impl<R: CryptoRng> Host<R> {
             // stops reading the PTY until there is room (SPEC.md 11.1).
             return Err(HostError::OutputFull(term));
         }
-        let detected = t.detector.as_mut().and_then(|d| d.feed(bytes));
+        // A detector reads every byte, but while a command (an agent's
+        // hooks) owns the status it is not heard (SPEC.md 11.4).
+        let detected = t
+            .detector
+            .as_mut()
+            .and_then(|d| d.feed(bytes, now))
+            .filter(|_| !t.hooked);
         if let Some(screen) = t.screen.as_mut() {
             screen.feed(bytes);
         }
@@ -335,6 +342,8 @@ impl<R: CryptoRng> Host<R> {
                     controller: ParticipantId(r.controller),
                 };
             }
+            // A label set while offline.
+            let relabel = relay.is_some_and(|r| r.label != t.label);
             // What the relay does not hold of the old run.
             let held_until = relay
                 .filter(|r| r.has_output && r.last_epoch.as_ref() == old.sealer.epoch().0)
@@ -367,6 +376,9 @@ impl<R: CryptoRng> Host<R> {
             if relay.is_none() {
                 self.announce(id);
             }
+            if relabel {
+                self.send_label(id);
+            }
             self.flush(id, now);
             self.send_status(id);
         }
@@ -384,8 +396,31 @@ impl<R: CryptoRng> Host<R> {
         self.terminals
             .values()
             .filter_map(|t| t.pending_since.map(|since| since + delay))
+            .chain(self.detector_deadline())
             .chain(self.keepalive.deadline())
             .min()
+    }
+
+    /// The earliest time a detector's state changes by silence alone.
+    fn detector_deadline(&self) -> Option<Instant> {
+        self.terminals
+            .values()
+            .filter(|t| !t.hooked)
+            .filter_map(|t| t.detector.as_ref()?.poll_timeout())
+            .min()
+    }
+
+    /// Detectors whose state silence changes (SPEC.md 11.4).
+    fn detectors_timeout(&mut self, now: Instant) {
+        let changed: Vec<(TerminalId, AgentStatus)> = self
+            .terminals
+            .iter_mut()
+            .filter(|(_, t)| !t.hooked)
+            .filter_map(|(id, t)| Some((*id, t.detector.as_mut()?.handle_timeout(now)?)))
+            .collect();
+        for (id, status) in changed {
+            self.apply_status(id, Some(status));
+        }
     }
 
     /// Time passed: seal coalesced output that has waited long enough.
@@ -400,6 +435,7 @@ impl<R: CryptoRng> Host<R> {
         for id in due {
             self.flush(id, now);
         }
+        self.detectors_timeout(now);
         if let Some(ping) = self.keepalive.poll(now) {
             self.send_ping(ping);
         }

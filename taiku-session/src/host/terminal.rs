@@ -7,18 +7,18 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use prost::Message;
 use rand_core::CryptoRng;
 use taiku_crypto::{StreamSealer, random_epoch};
 use taiku_proto::limits::terminal_size;
-use taiku_proto::message::{self as m, control::Body, sealed_record};
+use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{Direction, Frame, ParticipantId, TerminalId};
 
 use super::output::OutputStream;
-use super::shell::{BindError, ShellToken};
-use super::{Host, HostError, HostTerminal, Phase, ShellAction};
+use super::shell::ShellToken;
+use super::{Host, HostError, HostTerminal, Phase};
 use crate::access;
-use crate::agent::{AgentDetector, AgentStatus};
+use crate::agent::AgentDetector;
+use crate::bucket::TokenBucket;
 use crate::screen::ScreenModel;
 
 /// A terminal dimension (already fitted by `terminal_size`) as a model's.
@@ -36,7 +36,7 @@ impl<R: CryptoRng> Host<R> {
         rows: u32,
         cols: u32,
         label: &str,
-        _now: Instant,
+        now: Instant,
     ) -> Result<(TerminalId, ShellToken), HostError> {
         access::may_own(self.role_of(owner)).map_err(|_| HostError::InvalidOwner(owner))?;
         if self.terminals.len() >= self.config.max_terminals {
@@ -63,7 +63,10 @@ impl<R: CryptoRng> Host<R> {
                 output,
                 status,
                 agent: None,
-                detector: None,
+                hooked: false,
+                detector: self.default_detector(),
+                commands: TokenBucket::full(self.config.command_burst, now),
+                notices: TokenBucket::full(self.config.notice_burst, now),
                 screen: self.default_screen(rows, cols),
                 pending: BytesMut::new(),
                 pending_since: None,
@@ -164,6 +167,12 @@ impl<R: CryptoRng> Host<R> {
         self.terminals.get(&term)?.screen.as_deref()
     }
 
+    pub(super) fn default_detector(&self) -> Option<Box<dyn AgentDetector>> {
+        self.config
+            .detectors
+            .then(crate::agent::detect::default_detector)
+    }
+
     pub(super) fn default_screen(&self, rows: u32, cols: u32) -> Option<Box<dyn ScreenModel>> {
         #[cfg(feature = "screen")]
         if self.config.screens {
@@ -232,66 +241,5 @@ impl<R: CryptoRng> Host<R> {
             self.closed_offline.push((term, exit_status));
         }
         Ok(())
-    }
-
-    // ---- shell binding and agent status ---------------------------------
-
-    /// A command run inside a shared shell presented `token` (from its
-    /// environment) and optionally named a terminal. It is bound to the
-    /// token's terminal, and only that terminal can be affected.
-    pub fn shell_command(
-        &mut self,
-        token: Option<&str>,
-        named: Option<TerminalId>,
-        action: ShellAction,
-    ) -> Result<TerminalId, BindError> {
-        let term = self.tokens.bind(token, named)?;
-        match action {
-            ShellAction::SetAgentStatus(status) => self.apply_status(term, status),
-        }
-        Ok(term)
-    }
-
-    pub(super) fn apply_status(&mut self, term: TerminalId, status: Option<AgentStatus>) {
-        let Some(t) = self.terminals.get_mut(&term) else {
-            return;
-        };
-        if t.agent == status {
-            return;
-        }
-        t.agent = status;
-        self.send_status(term);
-    }
-
-    pub(super) fn send_status(&mut self, term: TerminalId) {
-        if self.phase != Phase::Online {
-            return;
-        }
-        let Some(t) = self.terminals.get_mut(&term) else {
-            return;
-        };
-        let record = m::SealedRecord {
-            body: Some(sealed_record::Body::AgentStatus(
-                t.agent
-                    .as_ref()
-                    .map(AgentStatus::to_proto)
-                    .unwrap_or_default(),
-            )),
-        };
-        let record = record.encode_to_vec();
-        match t.status.seal(&record) {
-            Ok(frame) => self.out.push_back(Frame::Sealed(frame)),
-            // A status record is a few hundred bytes at most, so only an
-            // exhausted run (2^64 - 1 frames) fails: go on in a new run.
-            Err(_) => {
-                let mut fresh = self.new_sealer(term, Direction::Status, ParticipantId::HOST);
-                if let Ok(frame) = fresh.seal(&record) {
-                    self.out.push_back(Frame::Sealed(frame));
-                }
-                if let Some(t) = self.terminals.get_mut(&term) {
-                    t.status = fresh;
-                }
-            }
-        }
     }
 }

@@ -98,6 +98,16 @@ pub enum ParticipantEvent {
     TerminalClosed(TerminalId),
     /// A terminal's size changed.
     TerminalResized(TerminalId),
+    /// A terminal's label changed (a command in its shell set it).
+    TerminalLabeled(TerminalId),
+    /// A notice from a command run in a terminal (`taiku notify`), sealed
+    /// in that terminal's status stream (SPEC.md 11.4).
+    Notice {
+        /// The terminal it comes from.
+        term: TerminalId,
+        /// Its text, at most `MAX_NOTICE_BYTES`.
+        text: String,
+    },
     /// Control of a terminal changed.
     ControlChanged {
         /// The terminal.

@@ -300,6 +300,7 @@ impl<R: CryptoRng> Participant<R> {
             Body::InputTicket(t) => self.input_ticket(t),
             other @ (Body::Presence(_)
             | Body::TerminalResize(_)
+            | Body::TerminalLabel(_)
             | Body::ControlChanged(_)
             | Body::AdoptionRequest(_)
             | Body::FocusLock(_)

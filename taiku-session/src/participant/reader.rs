@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use prost::Message;
 use rand_core::CryptoRng;
 use taiku_crypto::{OpenError, Opened, Start, StreamOpener};
+use taiku_proto::limits::MAX_NOTICE_BYTES;
 use taiku_proto::message::{self as m, sealed_record};
 use taiku_proto::{Direction, Epoch, SealedFrame, Seq, TerminalId};
 
@@ -274,6 +275,15 @@ impl<R: CryptoRng> Participant<R> {
             Ok(m::SealedRecord {
                 body: Some(sealed_record::Body::AgentStatus(s)),
             }) => AgentStatus::from_proto(&s),
+            Ok(m::SealedRecord {
+                body: Some(sealed_record::Body::Notice(n)),
+            }) => {
+                self.events.push_back(ParticipantEvent::Notice {
+                    term: h.terminal,
+                    text: crate::agent::cut_text(n.text, MAX_NOTICE_BYTES),
+                });
+                return Ok(());
+            }
             _ => return Ok(()),
         };
         if let Some(t) = self.view.terminals.get_mut(&h.terminal)

@@ -130,6 +130,12 @@ impl View {
                 t.cols = r.cols;
                 Some(ParticipantEvent::TerminalResized(term))
             }
+            Body::TerminalLabel(l) => {
+                let term = TerminalId(l.terminal_id);
+                let t = self.terminals.get_mut(&term)?;
+                t.label = crate::agent::cut_label(l.label);
+                Some(ParticipantEvent::TerminalLabeled(term))
+            }
             Body::ControlChanged(c) => {
                 let term = TerminalId(c.terminal_id);
                 if let Some(t) = self.terminals.get_mut(&term) {

@@ -9,13 +9,13 @@ use taiku_crypto::{Challenge, Proof, Verifiers};
 use taiku_proto::message::{self as m, ControlReason, EndReason, RefusalReason, control::Body};
 use taiku_proto::{Frame, ParticipantId, Role, SessionId, TerminalId};
 
-use super::bucket::TokenBucket;
 use super::conn::{ConnState, Intent};
 use super::session::{
     HostSeat, Member, Session, control_changed, host_status, opened, presence, session_ended,
 };
 use super::{ConnId, Event, EvictReason, Relay};
 use crate::access::{self, Change};
+use crate::bucket::TokenBucket;
 
 /// The outcome of an admission attempt.
 enum Admission {

@@ -33,7 +33,6 @@
 //! ```
 
 mod admission;
-mod bucket;
 mod config;
 mod conn;
 mod control;

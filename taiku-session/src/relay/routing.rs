@@ -33,6 +33,7 @@ impl<R: CryptoRng> Relay<R> {
             Body::TerminalOpened(msg) => self.terminal_opened(session, msg),
             Body::TerminalClosed(msg) => self.terminal_closed(session, msg),
             Body::TerminalResize(msg) => self.terminal_resized(session, msg),
+            Body::TerminalLabel(msg) => self.terminal_labeled(session, msg),
             Body::InputTicket(msg) => {
                 self.input_ticket(session, msg);
                 Ok(())
@@ -122,6 +123,23 @@ impl<R: CryptoRng> Relay<R> {
         t.rows = msg.rows;
         t.cols = msg.cols;
         self.send_to_participants(session, &Frame::control(Body::TerminalResize(msg)));
+        Ok(())
+    }
+
+    fn terminal_labeled(
+        &mut self,
+        session: &SessionId,
+        msg: m::TerminalLabel,
+    ) -> Result<(), (TerminalId, Refusal)> {
+        let id = TerminalId(msg.terminal_id);
+        access::check_label(&msg.label).map_err(|r| (id, r))?;
+        let t = self
+            .sessions
+            .get_mut(session)
+            .and_then(|s| s.terminals.get_mut(&id))
+            .ok_or((id, Refusal::UnknownTerminal))?;
+        t.label.clone_from(&msg.label);
+        self.send_to_participants(session, &Frame::control(Body::TerminalLabel(msg)));
         Ok(())
     }
 

@@ -11,11 +11,11 @@ use taiku_crypto::Verifiers;
 use taiku_proto::message::{self as m, EndReason, control::Body};
 use taiku_proto::{Frame, ParticipantId, Role, SealedFrame, SessionId, TerminalId};
 
-use super::bucket::TokenBucket;
 use super::conn::ConnState;
 use super::ring::Ring;
 use super::{ConnId, Event, EvictReason, Relay, Timer};
 use crate::access::{self, Change, FocusLock, LockChange};
+use crate::bucket::TokenBucket;
 
 #[derive(Debug)]
 pub(super) struct Member {

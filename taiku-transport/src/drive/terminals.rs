@@ -86,6 +86,9 @@ impl ShellSpec {
 #[derive(Default)]
 pub struct Terminals {
     ptys: HashMap<TerminalId, Pty>,
+    /// Added to every shell's environment (the local command channel's
+    /// `TAIKU_SOCKET`, `TAIKU_BIN`, `PATH`).
+    env: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Terminals {
@@ -101,6 +104,13 @@ impl std::fmt::Debug for Terminals {
 pub type OutputTap = Box<dyn FnMut(&[u8]) + Send>;
 
 impl Terminals {
+    /// Add `env` to the environment of every shell opened from now on,
+    /// next to its shell token (for instance
+    /// [`LocalChannel::shell_env`](crate::local::LocalChannel::shell_env)).
+    pub fn set_shell_env(&mut self, env: Vec<(String, String)>) {
+        self.env = env;
+    }
+
     /// Open a terminal on the host machine and spawn its shell in a PTY.
     pub async fn open_shell(
         &mut self,
@@ -126,13 +136,9 @@ impl Terminals {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let (term, token) = opened;
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (pty, mut output) = Pty::spawn(
-            &program,
-            &args,
-            rows,
-            cols,
-            &[(SHELL_TOKEN_ENV, token.as_str())],
-        )?;
+        let mut env: Vec<(&str, &str)> = vec![(SHELL_TOKEN_ENV, token.as_str())];
+        env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let (pty, mut output) = Pty::spawn(&program, &args, rows, cols, &env)?;
         drop(token);
         self.ptys.insert(term, pty);
         let commander: Commander<Host<OsRng>> = host.commander();

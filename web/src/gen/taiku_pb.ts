@@ -31,7 +31,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taiku.proto.
  */
 export const file_taiku: GenFile = /*@__PURE__*/
-  fileDesc("Cgt0YWlrdS5wcm90bxIIdGFpa3UudjEiLQoHUHJvZmlsZRIMCgRuYW1lGAEgASgJEhQKDGRldmljZV9sYWJlbBgCIAEoCSI+Cg1Sb2xlVmVyaWZpZXJzEg4KBnJlYWRlchgBIAEoDBIOCgZ3cml0ZXIYAiABKAwSDQoFYWRtaW4YAyABKAwiSgoOU2Vzc2lvbk9wdGlvbnMSFwoPcmVhZGVyc19lbmFibGVkGAEgASgIEh8KF3ZpZXdlcl9zaWduX2luX3JlcXVpcmVkGAIgASgIIqQMCgdDb250cm9sEjEKDnNlc3Npb25fY3JlYXRlGAEgASgLMhcudGFpa3UudjEuU2Vzc2lvbkNyZWF0ZUgAEjEKDnNlc3Npb25fcmVzdW1lGAIgASgLMhcudGFpa3UudjEuU2Vzc2lvblJlc3VtZUgAEi0KDGpvaW5fcmVxdWVzdBgDIAEoCzIVLnRhaWt1LnYxLkpvaW5SZXF1ZXN0SAASKAoJY2hhbGxlbmdlGAQgASgLMhMudGFpa3UudjEuQ2hhbGxlbmdlSAASKQoKam9pbl9wcm9vZhgFIAEoCzITLnRhaWt1LnYxLkpvaW5Qcm9vZkgAEisKC2pvaW5fcmVzdWx0GAYgASgLMhQudGFpa3UudjEuSm9pblJlc3VsdEgAEisKC2hvc3Rfc3RhdHVzGAcgASgLMhQudGFpa3UudjEuSG9zdFN0YXR1c0gAEi8KDXNlc3Npb25fZW5kZWQYCCABKAsyFi50YWlrdS52MS5TZXNzaW9uRW5kZWRIABItCgxyZXN1bWVfc3RhdGUYCSABKAsyFS50YWlrdS52MS5SZXN1bWVTdGF0ZUgAEiYKCHByZXNlbmNlGAogASgLMhIudGFpa3UudjEuUHJlc2VuY2VIABIgCgVmb2N1cxgLIAEoCzIPLnRhaWt1LnYxLkZvY3VzSAASHgoEY2hhdBgMIAEoCzIOLnRhaWt1LnYxLkNoYXRIABIiCgZsYXlvdXQYDSABKAsyEC50YWlrdS52MS5MYXlvdXRIABIzCg90ZXJtaW5hbF9jcmVhdGUYFCABKAsyGC50YWlrdS52MS5UZXJtaW5hbENyZWF0ZUgAEjMKD3Rlcm1pbmFsX29wZW5lZBgVIAEoCzIYLnRhaWt1LnYxLlRlcm1pbmFsT3BlbmVkSAASMQoOdGVybWluYWxfY2xvc2UYFiABKAsyFy50YWlrdS52MS5UZXJtaW5hbENsb3NlSAASMwoPdGVybWluYWxfY2xvc2VkGBcgASgLMhgudGFpa3UudjEuVGVybWluYWxDbG9zZWRIABIzCg90ZXJtaW5hbF9yZXNpemUYGCABKAsyGC50YWlrdS52MS5UZXJtaW5hbFJlc2l6ZUgAEi0KDGlucHV0X3RpY2tldBgZIAEoCzIVLnRhaWt1LnYxLklucHV0VGlja2V0SAASNQoQYWRvcHRpb25fcmVxdWVzdBgeIAEoCzIZLnRhaWt1LnYxLkFkb3B0aW9uUmVxdWVzdEgAEjMKD2Fkb3B0aW9uX2Fuc3dlchgfIAEoCzIYLnRhaWt1LnYxLkFkb3B0aW9uQW5zd2VySAASLwoNY29udHJvbF9ncmFudBggIAEoCzIWLnRhaWt1LnYxLkNvbnRyb2xHcmFudEgAEjEKDmNvbnRyb2xfcmV2b2tlGCEgASgLMhcudGFpa3UudjEuQ29udHJvbFJldm9rZUgAEicKCXRha2Vfb3ZlchgiIAEoCzISLnRhaWt1LnYxLlRha2VPdmVySAASMwoPY29udHJvbF9jaGFuZ2VkGCMgASgLMhgudGFpa3UudjEuQ29udHJvbENoYW5nZWRIABIpCgpmb2N1c19sb2NrGCQgASgLMhMudGFpa3UudjEuRm9jdXNMb2NrSAASMwoPaGlzdG9yeV9yZXF1ZXN0GCggASgLMhgudGFpa3UudjEuSGlzdG9yeVJlcXVlc3RIABI1ChBzbmFwc2hvdF9yZXF1ZXN0GCkgASgLMhkudGFpa3UudjEuU25hcHNob3RSZXF1ZXN0SAASLQoMcmVwbGF5X3N0YXJ0GCogASgLMhUudGFpa3UudjEuUmVwbGF5U3RhcnRIABItCgx0dW5uZWxfYWRtaW4YLSABKAsyFS50YWlrdS52MS5UdW5uZWxBZG1pbkgAEh4KBHBpbmcYMiABKAsyDi50YWlrdS52MS5QaW5nSAASHgoEcG9uZxgzIAEoCzIOLnRhaWt1LnYxLlBvbmdIABIkCgdyZWZ1c2VkGDQgASgLMhEudGFpa3UudjEuUmVmdXNlZEgAEiAKBWVycm9yGDUgASgLMg8udGFpa3UudjEuRXJyb3JIAEIGCgRib2R5Ip4BCg1TZXNzaW9uQ3JlYXRlEhIKCnNlc3Npb25faWQYASABKAkSKgoJdmVyaWZpZXJzGAIgASgLMhcudGFpa3UudjEuUm9sZVZlcmlmaWVycxIpCgdvcHRpb25zGAMgASgLMhgudGFpa3UudjEuU2Vzc2lvbk9wdGlvbnMSIgoHcHJvZmlsZRgEIAEoCzIRLnRhaWt1LnYxLlByb2ZpbGUiRwoNU2Vzc2lvblJlc3VtZRISCgpzZXNzaW9uX2lkGAEgASgJEiIKB3Byb2ZpbGUYAiABKAsyES50YWlrdS52MS5Qcm9maWxlIkUKC0pvaW5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSIgoHcHJvZmlsZRgCIAEoCzIRLnRhaWt1LnYxLlByb2ZpbGUiGgoJQ2hhbGxlbmdlEg0KBW5vbmNlGAEgASgMIjwKCUpvaW5Qcm9vZhIcCgRyb2xlGAEgASgOMg4udGFpa3UudjEuUm9sZRIRCglzaWduYXR1cmUYAiABKAwiawoKSm9pblJlc3VsdBImCghhY2NlcHRlZBgBIAEoCzISLnRhaWt1LnYxLkFjY2VwdGVkSAASKgoHcmVmdXNlZBgCIAEoDjIXLnRhaWt1LnYxLlJlZnVzYWxSZWFzb25IAEIJCgdvdXRjb21lIoABCghBY2NlcHRlZBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoDRIcCgRyb2xlGAIgASgOMg4udGFpa3UudjEuUm9sZRIpCgdvcHRpb25zGAMgASgLMhgudGFpa3UudjEuU2Vzc2lvbk9wdGlvbnMSEwoLaG9zdF9vbmxpbmUYBCABKAgiOAoKSG9zdFN0YXR1cxIOCgZvbmxpbmUYASABKAgSGgoSZ3JhY2VfcmVtYWluaW5nX21zGAIgASgEIqwBCg1UZXJtaW5hbFN0YXRlEhMKC3Rlcm1pbmFsX2lkGAEgASgNEg0KBW93bmVyGAIgASgNEhIKCmNvbnRyb2xsZXIYAyABKA0SDAoEcm93cxgEIAEoDRIMCgRjb2xzGAUgASgNEg0KBWxhYmVsGAYgASgJEhIKCmxhc3RfZXBvY2gYByABKAwSEAoIbGFzdF9zZXEYCCABKAQSEgoKaGFzX291dHB1dBgJIAEoCCI5CgtSZXN1bWVTdGF0ZRIqCgl0ZXJtaW5hbHMYASADKAsyFy50YWlrdS52MS5UZXJtaW5hbFN0YXRlIjMKDFNlc3Npb25FbmRlZBIjCgZyZWFzb24YASABKA4yEy50YWlrdS52MS5FbmRSZWFzb24i4gEKCFByZXNlbmNlEhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEiIKB3Byb2ZpbGUYAiABKAsyES50YWlrdS52MS5Qcm9maWxlEhwKBHJvbGUYAyABKA4yDi50YWlrdS52MS5Sb2xlEicKBXN0YXRlGAQgASgOMhgudGFpa3UudjEuUHJlc2VuY2UuU3RhdGUiUwoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIQCgxTVEFURV9KT0lORUQQARIRCg1TVEFURV9VUERBVEVEEAISDgoKU1RBVEVfTEVGVBADIjQKBUZvY3VzEhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEhMKC3Rlcm1pbmFsX2lkGAIgASgNIj8KBENoYXQSDAoEZnJvbRgBIAEoDRILCgNzZXEYAiABKAQSDAoEdGV4dBgDIAEoCRIOCgZhZ2VfbXMYBCABKAQiPwoGTGF5b3V0EhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEh0KBXRpbGVzGAIgAygLMg4udGFpa3UudjEuVGlsZSJHCgRUaWxlEhMKC3Rlcm1pbmFsX2lkGAEgASgNEgkKAXgYAiABKA0SCQoBeRgDIAEoDRIJCgF3GAQgASgNEgkKAWgYBSABKA0iTgoOVGVybWluYWxDcmVhdGUSEQoJcmVxdWVzdGVyGAEgASgNEgwKBHJvd3MYAiABKA0SDAoEY29scxgDIAEoDRINCgVsYWJlbBgEIAEoCSJfCg5UZXJtaW5hbE9wZW5lZBITCgt0ZXJtaW5hbF9pZBgBIAEoDRINCgVvd25lchgCIAEoDRIMCgRyb3dzGAMgASgNEgwKBGNvbHMYBCABKA0SDQoFbGFiZWwYBSABKAkiNwoNVGVybWluYWxDbG9zZRITCgt0ZXJtaW5hbF9pZBgBIAEoDRIRCglyZXF1ZXN0ZXIYAiABKA0iOgoOVGVybWluYWxDbG9zZWQSEwoLdGVybWluYWxfaWQYASABKA0SEwoLZXhpdF9zdGF0dXMYAiABKBEiVAoOVGVybWluYWxSZXNpemUSEwoLdGVybWluYWxfaWQYASABKA0SDAoEcm93cxgCIAEoDRIMCgRjb2xzGAMgASgNEhEKCXJlcXVlc3RlchgEIAEoDSI1CgtJbnB1dFRpY2tldBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoDRIOCgZ0aWNrZXQYAiABKAwiOQoPQWRvcHRpb25SZXF1ZXN0EhMKC3Rlcm1pbmFsX2lkGAEgASgNEhEKCXJlcXVlc3RlchgCIAEoDSJJCg5BZG9wdGlvbkFuc3dlchITCgt0ZXJtaW5hbF9pZBgBIAEoDRIRCglyZXF1ZXN0ZXIYAiABKA0SDwoHYXBwcm92ZRgDIAEoCCI0CgxDb250cm9sR3JhbnQSEwoLdGVybWluYWxfaWQYASABKA0SDwoHZ3JhbnRlZRgCIAEoDSIkCg1Db250cm9sUmV2b2tlEhMKC3Rlcm1pbmFsX2lkGAEgASgNIlYKCFRha2VPdmVyEhMKC3Rlcm1pbmFsX2lkGAEgASgNEhEKCXJlcXVlc3RlchgCIAEoDRIPCgdjb3VudGVyGAMgASgEEhEKCXNpZ25hdHVyZRgEIAEoDCKEAQoOQ29udHJvbENoYW5nZWQSEwoLdGVybWluYWxfaWQYASABKA0SDQoFb3duZXIYAiABKA0SEgoKY29udHJvbGxlchgDIAEoDRInCgZyZWFzb24YBCABKA4yFy50YWlrdS52MS5Db250cm9sUmVhc29uEhEKCXJlcXVlc3RlchgFIAEoDSJHCglGb2N1c0xvY2sSEwoLdGVybWluYWxfaWQYASABKA0SDgoGaG9sZGVyGAIgASgNEhUKDWV4cGlyZXNfaW5fbXMYAyABKA0iJQoOSGlzdG9yeVJlcXVlc3QSEwoLdGVybWluYWxfaWQYASABKA0iOQoPU25hcHNob3RSZXF1ZXN0EhMKC3Rlcm1pbmFsX2lkGAEgASgNEhEKCXJlcXVlc3RlchgCIAEoDSJCCglSZXBsYXlSdW4SDQoFZXBvY2gYASABKAwSEQoJZmlyc3Rfc2VxGAIgASgEEhMKC2ZyYW1lX2NvdW50GAMgASgNIlcKC1JlcGxheVN0YXJ0EhMKC3Rlcm1pbmFsX2lkGAEgASgNEiEKBHJ1bnMYAiADKAsyEy50YWlrdS52MS5SZXBsYXlSdW4SEAoIY29tcGxldGUYAyABKAgiYgoLVHVubmVsQWRtaW4SDAoEcG9ydBgBIAEoDRIOCgZlbmFibGUYAiABKAgSEQoJcmVxdWVzdGVyGAMgASgNEg8KB2NvdW50ZXIYBCABKAQSEQoJc2lnbmF0dXJlGAUgASgMIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiFQoEUG9uZxINCgVub25jZRgBIAEoBCJXCgdSZWZ1c2VkEg4KBmFjdGlvbhgBIAEoDRITCgt0ZXJtaW5hbF9pZBgCIAEoDRInCgZyZWFzb24YAyABKA4yFy50YWlrdS52MS5BY3Rpb25SZWZ1c2FsIioKBUVycm9yEiEKBGNvZGUYASABKA4yEy50YWlrdS52MS5FcnJvckNvZGUiUQoLQWdlbnRTdGF0dXMSDQoFYWdlbnQYASABKAkSIwoFc3RhdGUYAiABKA4yFC50YWlrdS52MS5BZ2VudFN0YXRlEg4KBmRldGFpbBgDIAEoCSJgCghTbmFwc2hvdBIUCgxvdXRwdXRfZXBvY2gYASABKAwSEgoKb3V0cHV0X3NlcRgCIAEoBBIMCgRyb3dzGAMgASgNEgwKBGNvbHMYBCABKA0SDgoGc2NyZWVuGAUgASgMIm0KDFNlYWxlZFJlY29yZBItCgxhZ2VudF9zdGF0dXMYASABKAsyFS50YWlrdS52MS5BZ2VudFN0YXR1c0gAEiYKCHNuYXBzaG90GAIgASgLMhIudGFpa3UudjEuU25hcHNob3RIAEIGCgRib2R5Kk4KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfUkVBREVSEAESDwoLUk9MRV9XUklURVIQAhIOCgpST0xFX0FETUlOEAMqlwIKDVJlZnVzYWxSZWFzb24SHgoaUkVGVVNBTF9SRUFTT05fVU5TUEVDSUZJRUQQABIZChVSRUZVU0FMX1JFQVNPTl9ERU5JRUQQARIfChtSRUZVU0FMX1JFQVNPTl9SQVRFX0xJTUlURUQQAhIjCh9SRUZVU0FMX1JFQVNPTl9TSUdOX0lOX1JFUVVJUkVEEAMSIQodUkVGVVNBTF9SRUFTT05fU0VTU0lPTl9FWElTVFMQBBIfChtSRUZVU0FMX1JFQVNPTl9TRVNTSU9OX0ZVTEwQBRIdChlSRUZVU0FMX1JFQVNPTl9SRUxBWV9GVUxMEAYSIgoeUkVGVVNBTF9SRUFTT05fSU5WQUxJRF9SRVFVRVNUEAcqtQEKCUVuZFJlYXNvbhIaChZFTkRfUkVBU09OX1VOU1BFQ0lGSUVEEAASGQoVRU5EX1JFQVNPTl9IT1NUX0VOREVEEAESIQodRU5EX1JFQVNPTl9IT1NUX0dSQUNFX0VYUElSRUQQAhIdChlFTkRfUkVBU09OX1JFTEFZX1NIVVRET1dOEAMSFgoSRU5EX1JFQVNPTl9FVklDVEVEEAQSFwoTRU5EX1JFQVNPTl9UT09fU0xPVxAFKtMCCg1Db250cm9sUmVhc29uEh4KGkNPTlRST0xfUkVBU09OX1VOU1BFQ0lGSUVEEAASGQoVQ09OVFJPTF9SRUFTT05fT1BFTkVEEAESJAogQ09OVFJPTF9SRUFTT05fQURPUFRJT05fQVBQUk9WRUQQAhIiCh5DT05UUk9MX1JFQVNPTl9BRE9QVElPTl9ERU5JRUQQAxIjCh9DT05UUk9MX1JFQVNPTl9BRE9QVElPTl9FWFBJUkVEEAQSGgoWQ09OVFJPTF9SRUFTT05fR1JBTlRFRBAFEhoKFkNPTlRST0xfUkVBU09OX1JFVk9LRUQQBhIdChlDT05UUk9MX1JFQVNPTl9UQUtFTl9PVkVSEAcSIgoeQ09OVFJPTF9SRUFTT05fQ09OVFJPTExFUl9MRUZUEAgSHQoZQ09OVFJPTF9SRUFTT05fT1dORVJfTEVGVBAJKt4DCg1BY3Rpb25SZWZ1c2FsEh4KGkFDVElPTl9SRUZVU0FMX1VOU1BFQ0lGSUVEEAASHAoYQUNUSU9OX1JFRlVTQUxfUkVBRF9PTkxZEAESIQodQUNUSU9OX1JFRlVTQUxfTk9UX0NPTlRST0xMRVIQAhIcChhBQ1RJT05fUkVGVVNBTF9OT1RfT1dORVIQAxIcChhBQ1RJT05fUkVGVVNBTF9OT1RfQURNSU4QBBIjCh9BQ1RJT05fUkVGVVNBTF9VTktOT1dOX1RFUk1JTkFMEAUSJgoiQUNUSU9OX1JFRlVTQUxfVU5LTk9XTl9QQVJUSUNJUEFOVBAGEiAKHEFDVElPTl9SRUZVU0FMX0xJTUlUX1JFQUNIRUQQBxIfChtBQ1RJT05fUkVGVVNBTF9SQVRFX0xJTUlURUQQCBIbChdBQ1RJT05fUkVGVVNBTF9UT09fTE9ORxAJEiUKIUFDVElPTl9SRUZVU0FMX05PX1BFTkRJTkdfUkVRVUVTVBAKEh8KG0FDVElPTl9SRUZVU0FMX0hPU1RfT0ZGTElORRALEhoKFkFDVElPTl9SRUZVU0FMX0lOVkFMSUQQDBIfChtBQ1RJT05fUkVGVVNBTF9GT0NVU19MT0NLRUQQDSrGAQoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIeChpFUlJPUl9DT0RFX01BTEZPUk1FRF9GUkFNRRABEiEKHUVSUk9SX0NPREVfVU5FWFBFQ1RFRF9NRVNTQUdFEAISIgoeRVJST1JfQ09ERV9VTlNVUFBPUlRFRF9WRVJTSU9OEAMSHQoZRVJST1JfQ09ERV9RVUVVRV9PVkVSRkxPVxAEEhcKE0VSUk9SX0NPREVfSU5URVJOQUwQBSrGAQoKQWdlbnRTdGF0ZRIbChdBR0VOVF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0FHRU5UX1NUQVRFX1JVTk5JTkcQARIYChRBR0VOVF9TVEFURV9USElOS0lORxACEiEKHUFHRU5UX1NUQVRFX1dBSVRJTkdfRk9SX0lOUFVUEAMSFAoQQUdFTlRfU1RBVEVfSURMRRAEEhgKFEFHRU5UX1NUQVRFX0ZJTklTSEVEEAUSFQoRQUdFTlRfU1RBVEVfRVJST1IQBmIGcHJvdG8z");
+  fileDesc("Cgt0YWlrdS5wcm90bxIIdGFpa3UudjEiLQoHUHJvZmlsZRIMCgRuYW1lGAEgASgJEhQKDGRldmljZV9sYWJlbBgCIAEoCSI+Cg1Sb2xlVmVyaWZpZXJzEg4KBnJlYWRlchgBIAEoDBIOCgZ3cml0ZXIYAiABKAwSDQoFYWRtaW4YAyABKAwiSgoOU2Vzc2lvbk9wdGlvbnMSFwoPcmVhZGVyc19lbmFibGVkGAEgASgIEh8KF3ZpZXdlcl9zaWduX2luX3JlcXVpcmVkGAIgASgIItcMCgdDb250cm9sEjEKDnNlc3Npb25fY3JlYXRlGAEgASgLMhcudGFpa3UudjEuU2Vzc2lvbkNyZWF0ZUgAEjEKDnNlc3Npb25fcmVzdW1lGAIgASgLMhcudGFpa3UudjEuU2Vzc2lvblJlc3VtZUgAEi0KDGpvaW5fcmVxdWVzdBgDIAEoCzIVLnRhaWt1LnYxLkpvaW5SZXF1ZXN0SAASKAoJY2hhbGxlbmdlGAQgASgLMhMudGFpa3UudjEuQ2hhbGxlbmdlSAASKQoKam9pbl9wcm9vZhgFIAEoCzITLnRhaWt1LnYxLkpvaW5Qcm9vZkgAEisKC2pvaW5fcmVzdWx0GAYgASgLMhQudGFpa3UudjEuSm9pblJlc3VsdEgAEisKC2hvc3Rfc3RhdHVzGAcgASgLMhQudGFpa3UudjEuSG9zdFN0YXR1c0gAEi8KDXNlc3Npb25fZW5kZWQYCCABKAsyFi50YWlrdS52MS5TZXNzaW9uRW5kZWRIABItCgxyZXN1bWVfc3RhdGUYCSABKAsyFS50YWlrdS52MS5SZXN1bWVTdGF0ZUgAEiYKCHByZXNlbmNlGAogASgLMhIudGFpa3UudjEuUHJlc2VuY2VIABIgCgVmb2N1cxgLIAEoCzIPLnRhaWt1LnYxLkZvY3VzSAASHgoEY2hhdBgMIAEoCzIOLnRhaWt1LnYxLkNoYXRIABIiCgZsYXlvdXQYDSABKAsyEC50YWlrdS52MS5MYXlvdXRIABIzCg90ZXJtaW5hbF9jcmVhdGUYFCABKAsyGC50YWlrdS52MS5UZXJtaW5hbENyZWF0ZUgAEjMKD3Rlcm1pbmFsX29wZW5lZBgVIAEoCzIYLnRhaWt1LnYxLlRlcm1pbmFsT3BlbmVkSAASMQoOdGVybWluYWxfY2xvc2UYFiABKAsyFy50YWlrdS52MS5UZXJtaW5hbENsb3NlSAASMwoPdGVybWluYWxfY2xvc2VkGBcgASgLMhgudGFpa3UudjEuVGVybWluYWxDbG9zZWRIABIzCg90ZXJtaW5hbF9yZXNpemUYGCABKAsyGC50YWlrdS52MS5UZXJtaW5hbFJlc2l6ZUgAEi0KDGlucHV0X3RpY2tldBgZIAEoCzIVLnRhaWt1LnYxLklucHV0VGlja2V0SAASMQoOdGVybWluYWxfbGFiZWwYGiABKAsyFy50YWlrdS52MS5UZXJtaW5hbExhYmVsSAASNQoQYWRvcHRpb25fcmVxdWVzdBgeIAEoCzIZLnRhaWt1LnYxLkFkb3B0aW9uUmVxdWVzdEgAEjMKD2Fkb3B0aW9uX2Fuc3dlchgfIAEoCzIYLnRhaWt1LnYxLkFkb3B0aW9uQW5zd2VySAASLwoNY29udHJvbF9ncmFudBggIAEoCzIWLnRhaWt1LnYxLkNvbnRyb2xHcmFudEgAEjEKDmNvbnRyb2xfcmV2b2tlGCEgASgLMhcudGFpa3UudjEuQ29udHJvbFJldm9rZUgAEicKCXRha2Vfb3ZlchgiIAEoCzISLnRhaWt1LnYxLlRha2VPdmVySAASMwoPY29udHJvbF9jaGFuZ2VkGCMgASgLMhgudGFpa3UudjEuQ29udHJvbENoYW5nZWRIABIpCgpmb2N1c19sb2NrGCQgASgLMhMudGFpa3UudjEuRm9jdXNMb2NrSAASMwoPaGlzdG9yeV9yZXF1ZXN0GCggASgLMhgudGFpa3UudjEuSGlzdG9yeVJlcXVlc3RIABI1ChBzbmFwc2hvdF9yZXF1ZXN0GCkgASgLMhkudGFpa3UudjEuU25hcHNob3RSZXF1ZXN0SAASLQoMcmVwbGF5X3N0YXJ0GCogASgLMhUudGFpa3UudjEuUmVwbGF5U3RhcnRIABItCgx0dW5uZWxfYWRtaW4YLSABKAsyFS50YWlrdS52MS5UdW5uZWxBZG1pbkgAEh4KBHBpbmcYMiABKAsyDi50YWlrdS52MS5QaW5nSAASHgoEcG9uZxgzIAEoCzIOLnRhaWt1LnYxLlBvbmdIABIkCgdyZWZ1c2VkGDQgASgLMhEudGFpa3UudjEuUmVmdXNlZEgAEiAKBWVycm9yGDUgASgLMg8udGFpa3UudjEuRXJyb3JIAEIGCgRib2R5Ip4BCg1TZXNzaW9uQ3JlYXRlEhIKCnNlc3Npb25faWQYASABKAkSKgoJdmVyaWZpZXJzGAIgASgLMhcudGFpa3UudjEuUm9sZVZlcmlmaWVycxIpCgdvcHRpb25zGAMgASgLMhgudGFpa3UudjEuU2Vzc2lvbk9wdGlvbnMSIgoHcHJvZmlsZRgEIAEoCzIRLnRhaWt1LnYxLlByb2ZpbGUiRwoNU2Vzc2lvblJlc3VtZRISCgpzZXNzaW9uX2lkGAEgASgJEiIKB3Byb2ZpbGUYAiABKAsyES50YWlrdS52MS5Qcm9maWxlIkUKC0pvaW5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSIgoHcHJvZmlsZRgCIAEoCzIRLnRhaWt1LnYxLlByb2ZpbGUiGgoJQ2hhbGxlbmdlEg0KBW5vbmNlGAEgASgMIjwKCUpvaW5Qcm9vZhIcCgRyb2xlGAEgASgOMg4udGFpa3UudjEuUm9sZRIRCglzaWduYXR1cmUYAiABKAwiawoKSm9pblJlc3VsdBImCghhY2NlcHRlZBgBIAEoCzISLnRhaWt1LnYxLkFjY2VwdGVkSAASKgoHcmVmdXNlZBgCIAEoDjIXLnRhaWt1LnYxLlJlZnVzYWxSZWFzb25IAEIJCgdvdXRjb21lIoABCghBY2NlcHRlZBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoDRIcCgRyb2xlGAIgASgOMg4udGFpa3UudjEuUm9sZRIpCgdvcHRpb25zGAMgASgLMhgudGFpa3UudjEuU2Vzc2lvbk9wdGlvbnMSEwoLaG9zdF9vbmxpbmUYBCABKAgiOAoKSG9zdFN0YXR1cxIOCgZvbmxpbmUYASABKAgSGgoSZ3JhY2VfcmVtYWluaW5nX21zGAIgASgEIqwBCg1UZXJtaW5hbFN0YXRlEhMKC3Rlcm1pbmFsX2lkGAEgASgNEg0KBW93bmVyGAIgASgNEhIKCmNvbnRyb2xsZXIYAyABKA0SDAoEcm93cxgEIAEoDRIMCgRjb2xzGAUgASgNEg0KBWxhYmVsGAYgASgJEhIKCmxhc3RfZXBvY2gYByABKAwSEAoIbGFzdF9zZXEYCCABKAQSEgoKaGFzX291dHB1dBgJIAEoCCI5CgtSZXN1bWVTdGF0ZRIqCgl0ZXJtaW5hbHMYASADKAsyFy50YWlrdS52MS5UZXJtaW5hbFN0YXRlIjMKDFNlc3Npb25FbmRlZBIjCgZyZWFzb24YASABKA4yEy50YWlrdS52MS5FbmRSZWFzb24i4gEKCFByZXNlbmNlEhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEiIKB3Byb2ZpbGUYAiABKAsyES50YWlrdS52MS5Qcm9maWxlEhwKBHJvbGUYAyABKA4yDi50YWlrdS52MS5Sb2xlEicKBXN0YXRlGAQgASgOMhgudGFpa3UudjEuUHJlc2VuY2UuU3RhdGUiUwoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIQCgxTVEFURV9KT0lORUQQARIRCg1TVEFURV9VUERBVEVEEAISDgoKU1RBVEVfTEVGVBADIjQKBUZvY3VzEhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEhMKC3Rlcm1pbmFsX2lkGAIgASgNIj8KBENoYXQSDAoEZnJvbRgBIAEoDRILCgNzZXEYAiABKAQSDAoEdGV4dBgDIAEoCRIOCgZhZ2VfbXMYBCABKAQiPwoGTGF5b3V0EhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEh0KBXRpbGVzGAIgAygLMg4udGFpa3UudjEuVGlsZSJHCgRUaWxlEhMKC3Rlcm1pbmFsX2lkGAEgASgNEgkKAXgYAiABKA0SCQoBeRgDIAEoDRIJCgF3GAQgASgNEgkKAWgYBSABKA0iTgoOVGVybWluYWxDcmVhdGUSEQoJcmVxdWVzdGVyGAEgASgNEgwKBHJvd3MYAiABKA0SDAoEY29scxgDIAEoDRINCgVsYWJlbBgEIAEoCSJfCg5UZXJtaW5hbE9wZW5lZBITCgt0ZXJtaW5hbF9pZBgBIAEoDRINCgVvd25lchgCIAEoDRIMCgRyb3dzGAMgASgNEgwKBGNvbHMYBCABKA0SDQoFbGFiZWwYBSABKAkiNwoNVGVybWluYWxDbG9zZRITCgt0ZXJtaW5hbF9pZBgBIAEoDRIRCglyZXF1ZXN0ZXIYAiABKA0iOgoOVGVybWluYWxDbG9zZWQSEwoLdGVybWluYWxfaWQYASABKA0SEwoLZXhpdF9zdGF0dXMYAiABKBEiMwoNVGVybWluYWxMYWJlbBITCgt0ZXJtaW5hbF9pZBgBIAEoDRINCgVsYWJlbBgCIAEoCSJUCg5UZXJtaW5hbFJlc2l6ZRITCgt0ZXJtaW5hbF9pZBgBIAEoDRIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0SEQoJcmVxdWVzdGVyGAQgASgNIjUKC0lucHV0VGlja2V0EhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEg4KBnRpY2tldBgCIAEoDCI5Cg9BZG9wdGlvblJlcXVlc3QSEwoLdGVybWluYWxfaWQYASABKA0SEQoJcmVxdWVzdGVyGAIgASgNIkkKDkFkb3B0aW9uQW5zd2VyEhMKC3Rlcm1pbmFsX2lkGAEgASgNEhEKCXJlcXVlc3RlchgCIAEoDRIPCgdhcHByb3ZlGAMgASgIIjQKDENvbnRyb2xHcmFudBITCgt0ZXJtaW5hbF9pZBgBIAEoDRIPCgdncmFudGVlGAIgASgNIiQKDUNvbnRyb2xSZXZva2USEwoLdGVybWluYWxfaWQYASABKA0iVgoIVGFrZU92ZXISEwoLdGVybWluYWxfaWQYASABKA0SEQoJcmVxdWVzdGVyGAIgASgNEg8KB2NvdW50ZXIYAyABKAQSEQoJc2lnbmF0dXJlGAQgASgMIoQBCg5Db250cm9sQ2hhbmdlZBITCgt0ZXJtaW5hbF9pZBgBIAEoDRINCgVvd25lchgCIAEoDRISCgpjb250cm9sbGVyGAMgASgNEicKBnJlYXNvbhgEIAEoDjIXLnRhaWt1LnYxLkNvbnRyb2xSZWFzb24SEQoJcmVxdWVzdGVyGAUgASgNIkcKCUZvY3VzTG9jaxITCgt0ZXJtaW5hbF9pZBgBIAEoDRIOCgZob2xkZXIYAiABKA0SFQoNZXhwaXJlc19pbl9tcxgDIAEoDSIlCg5IaXN0b3J5UmVxdWVzdBITCgt0ZXJtaW5hbF9pZBgBIAEoDSI5Cg9TbmFwc2hvdFJlcXVlc3QSEwoLdGVybWluYWxfaWQYASABKA0SEQoJcmVxdWVzdGVyGAIgASgNIkIKCVJlcGxheVJ1bhINCgVlcG9jaBgBIAEoDBIRCglmaXJzdF9zZXEYAiABKAQSEwoLZnJhbWVfY291bnQYAyABKA0iVwoLUmVwbGF5U3RhcnQSEwoLdGVybWluYWxfaWQYASABKA0SIQoEcnVucxgCIAMoCzITLnRhaWt1LnYxLlJlcGxheVJ1bhIQCghjb21wbGV0ZRgDIAEoCCJiCgtUdW5uZWxBZG1pbhIMCgRwb3J0GAEgASgNEg4KBmVuYWJsZRgCIAEoCBIRCglyZXF1ZXN0ZXIYAyABKA0SDwoHY291bnRlchgEIAEoBBIRCglzaWduYXR1cmUYBSABKAwiFQoEUGluZxINCgVub25jZRgBIAEoBCIVCgRQb25nEg0KBW5vbmNlGAEgASgEIlcKB1JlZnVzZWQSDgoGYWN0aW9uGAEgASgNEhMKC3Rlcm1pbmFsX2lkGAIgASgNEicKBnJlYXNvbhgDIAEoDjIXLnRhaWt1LnYxLkFjdGlvblJlZnVzYWwiKgoFRXJyb3ISIQoEY29kZRgBIAEoDjITLnRhaWt1LnYxLkVycm9yQ29kZSJRCgtBZ2VudFN0YXR1cxINCgVhZ2VudBgBIAEoCRIjCgVzdGF0ZRgCIAEoDjIULnRhaWt1LnYxLkFnZW50U3RhdGUSDgoGZGV0YWlsGAMgASgJImAKCFNuYXBzaG90EhQKDG91dHB1dF9lcG9jaBgBIAEoDBISCgpvdXRwdXRfc2VxGAIgASgEEgwKBHJvd3MYAyABKA0SDAoEY29scxgEIAEoDRIOCgZzY3JlZW4YBSABKAwiFgoGTm90aWNlEgwKBHRleHQYASABKAkikQEKDFNlYWxlZFJlY29yZBItCgxhZ2VudF9zdGF0dXMYASABKAsyFS50YWlrdS52MS5BZ2VudFN0YXR1c0gAEiYKCHNuYXBzaG90GAIgASgLMhIudGFpa3UudjEuU25hcHNob3RIABIiCgZub3RpY2UYAyABKAsyEC50YWlrdS52MS5Ob3RpY2VIAEIGCgRib2R5Iq4BCgxTaGVsbFJlcXVlc3QSDQoFdG9rZW4YASABKAkSEwoLdGVybWluYWxfaWQYAiABKA0SKwoKc2V0X3N0YXR1cxgKIAEoCzIVLnRhaWt1LnYxLkFnZW50U3RhdHVzSAASEAoGbm90aWZ5GAsgASgJSAASEwoJc2V0X2xhYmVsGAwgASgJSAASHAoDd2hvGA0gASgLMg0udGFpa3UudjEuV2hvSABCCAoGYWN0aW9uIgUKA1dobyJiCgZQZXJzb24SFgoOcGFydGljaXBhbnRfaWQYASABKA0SDAoEbmFtZRgCIAEoCRIcCgRyb2xlGAMgASgOMg4udGFpa3UudjEuUm9sZRIUCgxkZXZpY2VfbGFiZWwYBCABKAkiewoKU2hlbGxSZXBseRInCgdyZWZ1c2VkGAEgASgOMhYudGFpa3UudjEuU2hlbGxSZWZ1c2FsEhMKC3Rlcm1pbmFsX2lkGAIgASgNEg0KBW5hbWVkGAMgASgNEiAKBnBlb3BsZRgEIAMoCzIQLnRhaWt1LnYxLlBlcnNvbipOCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1JFQURFUhABEg8KC1JPTEVfV1JJVEVSEAISDgoKUk9MRV9BRE1JThADKpcCCg1SZWZ1c2FsUmVhc29uEh4KGlJFRlVTQUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASGQoVUkVGVVNBTF9SRUFTT05fREVOSUVEEAESHwobUkVGVVNBTF9SRUFTT05fUkFURV9MSU1JVEVEEAISIwofUkVGVVNBTF9SRUFTT05fU0lHTl9JTl9SRVFVSVJFRBADEiEKHVJFRlVTQUxfUkVBU09OX1NFU1NJT05fRVhJU1RTEAQSHwobUkVGVVNBTF9SRUFTT05fU0VTU0lPTl9GVUxMEAUSHQoZUkVGVVNBTF9SRUFTT05fUkVMQVlfRlVMTBAGEiIKHlJFRlVTQUxfUkVBU09OX0lOVkFMSURfUkVRVUVTVBAHKrUBCglFbmRSZWFzb24SGgoWRU5EX1JFQVNPTl9VTlNQRUNJRklFRBAAEhkKFUVORF9SRUFTT05fSE9TVF9FTkRFRBABEiEKHUVORF9SRUFTT05fSE9TVF9HUkFDRV9FWFBJUkVEEAISHQoZRU5EX1JFQVNPTl9SRUxBWV9TSFVURE9XThADEhYKEkVORF9SRUFTT05fRVZJQ1RFRBAEEhcKE0VORF9SRUFTT05fVE9PX1NMT1cQBSrTAgoNQ29udHJvbFJlYXNvbhIeChpDT05UUk9MX1JFQVNPTl9VTlNQRUNJRklFRBAAEhkKFUNPTlRST0xfUkVBU09OX09QRU5FRBABEiQKIENPTlRST0xfUkVBU09OX0FET1BUSU9OX0FQUFJPVkVEEAISIgoeQ09OVFJPTF9SRUFTT05fQURPUFRJT05fREVOSUVEEAMSIwofQ09OVFJPTF9SRUFTT05fQURPUFRJT05fRVhQSVJFRBAEEhoKFkNPTlRST0xfUkVBU09OX0dSQU5URUQQBRIaChZDT05UUk9MX1JFQVNPTl9SRVZPS0VEEAYSHQoZQ09OVFJPTF9SRUFTT05fVEFLRU5fT1ZFUhAHEiIKHkNPTlRST0xfUkVBU09OX0NPTlRST0xMRVJfTEVGVBAIEh0KGUNPTlRST0xfUkVBU09OX09XTkVSX0xFRlQQCSreAwoNQWN0aW9uUmVmdXNhbBIeChpBQ1RJT05fUkVGVVNBTF9VTlNQRUNJRklFRBAAEhwKGEFDVElPTl9SRUZVU0FMX1JFQURfT05MWRABEiEKHUFDVElPTl9SRUZVU0FMX05PVF9DT05UUk9MTEVSEAISHAoYQUNUSU9OX1JFRlVTQUxfTk9UX09XTkVSEAMSHAoYQUNUSU9OX1JFRlVTQUxfTk9UX0FETUlOEAQSIwofQUNUSU9OX1JFRlVTQUxfVU5LTk9XTl9URVJNSU5BTBAFEiYKIkFDVElPTl9SRUZVU0FMX1VOS05PV05fUEFSVElDSVBBTlQQBhIgChxBQ1RJT05fUkVGVVNBTF9MSU1JVF9SRUFDSEVEEAcSHwobQUNUSU9OX1JFRlVTQUxfUkFURV9MSU1JVEVEEAgSGwoXQUNUSU9OX1JFRlVTQUxfVE9PX0xPTkcQCRIlCiFBQ1RJT05fUkVGVVNBTF9OT19QRU5ESU5HX1JFUVVFU1QQChIfChtBQ1RJT05fUkVGVVNBTF9IT1NUX09GRkxJTkUQCxIaChZBQ1RJT05fUkVGVVNBTF9JTlZBTElEEAwSHwobQUNUSU9OX1JFRlVTQUxfRk9DVVNfTE9DS0VEEA0qxgEKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHgoaRVJST1JfQ09ERV9NQUxGT1JNRURfRlJBTUUQARIhCh1FUlJPUl9DT0RFX1VORVhQRUNURURfTUVTU0FHRRACEiIKHkVSUk9SX0NPREVfVU5TVVBQT1JURURfVkVSU0lPThADEh0KGUVSUk9SX0NPREVfUVVFVUVfT1ZFUkZMT1cQBBIXChNFUlJPUl9DT0RFX0lOVEVSTkFMEAUq3AEKCkFnZW50U3RhdGUSGwoXQUdFTlRfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNBR0VOVF9TVEFURV9SVU5OSU5HEAESGAoUQUdFTlRfU1RBVEVfVEhJTktJTkcQAhIhCh1BR0VOVF9TVEFURV9XQUlUSU5HX0ZPUl9JTlBVVBADEhQKEEFHRU5UX1NUQVRFX0lETEUQBBIUChBBR0VOVF9TVEFURV9ET05FEAUSFQoRQUdFTlRfU1RBVEVfRVJST1IQBhIYChRBR0VOVF9TVEFURV9UT09MX1VTRRAHKocCCgxTaGVsbFJlZnVzYWwSHQoZU0hFTExfUkVGVVNBTF9VTlNQRUNJRklFRBAAEhoKFlNIRUxMX1JFRlVTQUxfTk9fVE9LRU4QARIfChtTSEVMTF9SRUZVU0FMX1VOS05PV05fVE9LRU4QAhIhCh1TSEVMTF9SRUZVU0FMX0NMT1NFRF9URVJNSU5BTBADEiAKHFNIRUxMX1JFRlVTQUxfV1JPTkdfVEVSTUlOQUwQBBIeChpTSEVMTF9SRUZVU0FMX1JBVEVfTElNSVRFRBAFEhsKF1NIRUxMX1JFRlVTQUxfTUFMRk9STUVEEAYSGQoVU0hFTExfUkVGVVNBTF9PRkZMSU5FEAdiBnByb3RvMw");
 
 /**
  * Who a participant says they are. Display data only: never permission.
@@ -249,6 +249,12 @@ export type Control = Message<"taiku.v1.Control"> & {
      */
     value: InputTicket;
     case: "inputTicket";
+  } | {
+    /**
+     * @generated from field: taiku.v1.TerminalLabel terminal_label = 26;
+     */
+    value: TerminalLabel;
+    case: "terminalLabel";
   } | {
     /**
      * Ownership and handoff (section 5.5).
@@ -1010,6 +1016,32 @@ export const TerminalClosedSchema: GenMessage<TerminalClosed> = /*@__PURE__*/
   messageDesc(file_taiku, 23);
 
 /**
+ * Host -> relay -> participants: a terminal's label changed (a command run
+ * in its shell set it, SPEC.md 11.7). At most MAX_LABEL_BYTES of UTF-8.
+ * Display only, like every label.
+ *
+ * @generated from message taiku.v1.TerminalLabel
+ */
+export type TerminalLabel = Message<"taiku.v1.TerminalLabel"> & {
+  /**
+   * @generated from field: uint32 terminal_id = 1;
+   */
+  terminalId: number;
+
+  /**
+   * @generated from field: string label = 2;
+   */
+  label: string;
+};
+
+/**
+ * Describes the message taiku.v1.TerminalLabel.
+ * Use `create(TerminalLabelSchema)` to create a new message.
+ */
+export const TerminalLabelSchema: GenMessage<TerminalLabel> = /*@__PURE__*/
+  messageDesc(file_taiku, 24);
+
+/**
  * Controller -> relay -> host -> everyone: new size. Sent by the
  * controller or host; the relay fills in `requester`.
  *
@@ -1042,7 +1074,7 @@ export type TerminalResize = Message<"taiku.v1.TerminalResize"> & {
  * Use `create(TerminalResizeSchema)` to create a new message.
  */
 export const TerminalResizeSchema: GenMessage<TerminalResize> = /*@__PURE__*/
-  messageDesc(file_taiku, 24);
+  messageDesc(file_taiku, 25);
 
 /**
  * Host -> relay -> the named participant: the ticket that participant's
@@ -1069,7 +1101,7 @@ export type InputTicket = Message<"taiku.v1.InputTicket"> & {
  * Use `create(InputTicketSchema)` to create a new message.
  */
 export const InputTicketSchema: GenMessage<InputTicket> = /*@__PURE__*/
-  messageDesc(file_taiku, 25);
+  messageDesc(file_taiku, 26);
 
 /**
  * Writer -> relay -> owner: may I control this terminal? The relay fills in
@@ -1094,7 +1126,7 @@ export type AdoptionRequest = Message<"taiku.v1.AdoptionRequest"> & {
  * Use `create(AdoptionRequestSchema)` to create a new message.
  */
 export const AdoptionRequestSchema: GenMessage<AdoptionRequest> = /*@__PURE__*/
-  messageDesc(file_taiku, 26);
+  messageDesc(file_taiku, 27);
 
 /**
  * Owner -> relay: approve or deny a pending adoption request.
@@ -1123,7 +1155,7 @@ export type AdoptionAnswer = Message<"taiku.v1.AdoptionAnswer"> & {
  * Use `create(AdoptionAnswerSchema)` to create a new message.
  */
 export const AdoptionAnswerSchema: GenMessage<AdoptionAnswer> = /*@__PURE__*/
-  messageDesc(file_taiku, 27);
+  messageDesc(file_taiku, 28);
 
 /**
  * Owner -> relay: hand control of my terminal to `grantee` directly.
@@ -1147,7 +1179,7 @@ export type ControlGrant = Message<"taiku.v1.ControlGrant"> & {
  * Use `create(ControlGrantSchema)` to create a new message.
  */
 export const ControlGrantSchema: GenMessage<ControlGrant> = /*@__PURE__*/
-  messageDesc(file_taiku, 28);
+  messageDesc(file_taiku, 29);
 
 /**
  * Owner -> relay: take control of my terminal back.
@@ -1166,7 +1198,7 @@ export type ControlRevoke = Message<"taiku.v1.ControlRevoke"> & {
  * Use `create(ControlRevokeSchema)` to create a new message.
  */
 export const ControlRevokeSchema: GenMessage<ControlRevoke> = /*@__PURE__*/
-  messageDesc(file_taiku, 29);
+  messageDesc(file_taiku, 30);
 
 /**
  * Admin -> relay: take control of any terminal without asking.
@@ -1206,7 +1238,7 @@ export type TakeOver = Message<"taiku.v1.TakeOver"> & {
  * Use `create(TakeOverSchema)` to create a new message.
  */
 export const TakeOverSchema: GenMessage<TakeOver> = /*@__PURE__*/
-  messageDesc(file_taiku, 30);
+  messageDesc(file_taiku, 31);
 
 /**
  * Relay -> everyone in the session (host included): the authoritative
@@ -1248,7 +1280,7 @@ export type ControlChanged = Message<"taiku.v1.ControlChanged"> & {
  * Use `create(ControlChangedSchema)` to create a new message.
  */
 export const ControlChangedSchema: GenMessage<ControlChanged> = /*@__PURE__*/
-  messageDesc(file_taiku, 31);
+  messageDesc(file_taiku, 32);
 
 /**
  * Relay -> everyone: who currently holds the transient typing lock of a
@@ -1278,7 +1310,7 @@ export type FocusLock = Message<"taiku.v1.FocusLock"> & {
  * Use `create(FocusLockSchema)` to create a new message.
  */
 export const FocusLockSchema: GenMessage<FocusLock> = /*@__PURE__*/
-  messageDesc(file_taiku, 32);
+  messageDesc(file_taiku, 33);
 
 /**
  * Participant -> relay: replay the relay's buffered sealed output of this
@@ -1298,7 +1330,7 @@ export type HistoryRequest = Message<"taiku.v1.HistoryRequest"> & {
  * Use `create(HistoryRequestSchema)` to create a new message.
  */
 export const HistoryRequestSchema: GenMessage<HistoryRequest> = /*@__PURE__*/
-  messageDesc(file_taiku, 33);
+  messageDesc(file_taiku, 34);
 
 /**
  * Relay -> host: a participant needs a screen snapshot of this terminal
@@ -1323,7 +1355,7 @@ export type SnapshotRequest = Message<"taiku.v1.SnapshotRequest"> & {
  * Use `create(SnapshotRequestSchema)` to create a new message.
  */
 export const SnapshotRequestSchema: GenMessage<SnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_taiku, 34);
+  messageDesc(file_taiku, 35);
 
 /**
  * One run of a terminal's output stream in a replay: consecutive frames of
@@ -1353,7 +1385,7 @@ export type ReplayRun = Message<"taiku.v1.ReplayRun"> & {
  * Use `create(ReplayRunSchema)` to create a new message.
  */
 export const ReplayRunSchema: GenMessage<ReplayRun> = /*@__PURE__*/
-  messageDesc(file_taiku, 35);
+  messageDesc(file_taiku, 36);
 
 /**
  * Relay -> participant: the next sealed Output frames of this terminal are
@@ -1388,7 +1420,7 @@ export type ReplayStart = Message<"taiku.v1.ReplayStart"> & {
  * Use `create(ReplayStartSchema)` to create a new message.
  */
 export const ReplayStartSchema: GenMessage<ReplayStart> = /*@__PURE__*/
-  messageDesc(file_taiku, 36);
+  messageDesc(file_taiku, 37);
 
 /**
  * Admin -> relay -> host: publish or withdraw a local HTTP port.
@@ -1433,7 +1465,7 @@ export type TunnelAdmin = Message<"taiku.v1.TunnelAdmin"> & {
  * Use `create(TunnelAdminSchema)` to create a new message.
  */
 export const TunnelAdminSchema: GenMessage<TunnelAdmin> = /*@__PURE__*/
-  messageDesc(file_taiku, 37);
+  messageDesc(file_taiku, 38);
 
 /**
  * Either side: are you there? Answered with a Pong of the same nonce.
@@ -1452,7 +1484,7 @@ export type Ping = Message<"taiku.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_taiku, 38);
+  messageDesc(file_taiku, 39);
 
 /**
  * The answer to a Ping.
@@ -1471,7 +1503,7 @@ export type Pong = Message<"taiku.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_taiku, 39);
+  messageDesc(file_taiku, 40);
 
 /**
  * Relay -> sender: the named action was refused and changed nothing.
@@ -1503,7 +1535,7 @@ export type Refused = Message<"taiku.v1.Refused"> & {
  * Use `create(RefusedSchema)` to create a new message.
  */
 export const RefusedSchema: GenMessage<Refused> = /*@__PURE__*/
-  messageDesc(file_taiku, 40);
+  messageDesc(file_taiku, 41);
 
 /**
  * The sender is about to close the connection because of this error.
@@ -1522,7 +1554,7 @@ export type Error = Message<"taiku.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_taiku, 41);
+  messageDesc(file_taiku, 42);
 
 /**
  * Agent status of the terminal whose status stream carries it.
@@ -1558,7 +1590,7 @@ export type AgentStatus = Message<"taiku.v1.AgentStatus"> & {
  * Use `create(AgentStatusSchema)` to create a new message.
  */
 export const AgentStatusSchema: GenMessage<AgentStatus> = /*@__PURE__*/
-  messageDesc(file_taiku, 42);
+  messageDesc(file_taiku, 43);
 
 /**
  * A screen snapshot of a terminal, carried in the snapshot direction.
@@ -1604,7 +1636,30 @@ export type Snapshot = Message<"taiku.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_taiku, 43);
+  messageDesc(file_taiku, 44);
+
+/**
+ * A notification to everyone in the session from a command run in the
+ * terminal whose status stream carries it (SPEC.md 11.4). Like
+ * AgentStatus it names no terminal: the stream it is sealed in does.
+ *
+ * @generated from message taiku.v1.Notice
+ */
+export type Notice = Message<"taiku.v1.Notice"> & {
+  /**
+   * At most MAX_NOTICE_BYTES of UTF-8.
+   *
+   * @generated from field: string text = 1;
+   */
+  text: string;
+};
+
+/**
+ * Describes the message taiku.v1.Notice.
+ * Use `create(NoticeSchema)` to create a new message.
+ */
+export const NoticeSchema: GenMessage<Notice> = /*@__PURE__*/
+  messageDesc(file_taiku, 45);
 
 /**
  * The plaintext of a snapshot- or status-direction sealed frame.
@@ -1627,6 +1682,12 @@ export type SealedRecord = Message<"taiku.v1.SealedRecord"> & {
      */
     value: Snapshot;
     case: "snapshot";
+  } | {
+    /**
+     * @generated from field: taiku.v1.Notice notice = 3;
+     */
+    value: Notice;
+    case: "notice";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1635,7 +1696,161 @@ export type SealedRecord = Message<"taiku.v1.SealedRecord"> & {
  * Use `create(SealedRecordSchema)` to create a new message.
  */
 export const SealedRecordSchema: GenMessage<SealedRecord> = /*@__PURE__*/
-  messageDesc(file_taiku, 44);
+  messageDesc(file_taiku, 46);
+
+/**
+ * Command -> host: one request per connection.
+ *
+ * @generated from message taiku.v1.ShellRequest
+ */
+export type ShellRequest = Message<"taiku.v1.ShellRequest"> & {
+  /**
+   * The calling shell's TAIKU_SHELL_TOKEN, 64 lowercase hex digits.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * The terminal the command names, or 0 for "the one I run in".
+   *
+   * @generated from field: uint32 terminal_id = 2;
+   */
+  terminalId: number;
+
+  /**
+   * @generated from oneof taiku.v1.ShellRequest.action
+   */
+  action: {
+    /**
+     * Set this terminal's agent status; state UNSPECIFIED clears it.
+     *
+     * @generated from field: taiku.v1.AgentStatus set_status = 10;
+     */
+    value: AgentStatus;
+    case: "setStatus";
+  } | {
+    /**
+     * Notify everyone (a Notice sealed in this terminal's status stream).
+     *
+     * @generated from field: string notify = 11;
+     */
+    value: string;
+    case: "notify";
+  } | {
+    /**
+     * Set this terminal's label.
+     *
+     * @generated from field: string set_label = 12;
+     */
+    value: string;
+    case: "setLabel";
+  } | {
+    /**
+     * List the people present.
+     *
+     * @generated from field: taiku.v1.Who who = 13;
+     */
+    value: Who;
+    case: "who";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message taiku.v1.ShellRequest.
+ * Use `create(ShellRequestSchema)` to create a new message.
+ */
+export const ShellRequestSchema: GenMessage<ShellRequest> = /*@__PURE__*/
+  messageDesc(file_taiku, 47);
+
+/**
+ * The `who` action: no arguments.
+ *
+ * @generated from message taiku.v1.Who
+ */
+export type Who = Message<"taiku.v1.Who"> & {
+};
+
+/**
+ * Describes the message taiku.v1.Who.
+ * Use `create(WhoSchema)` to create a new message.
+ */
+export const WhoSchema: GenMessage<Who> = /*@__PURE__*/
+  messageDesc(file_taiku, 48);
+
+/**
+ * One person present, for `who`.
+ *
+ * @generated from message taiku.v1.Person
+ */
+export type Person = Message<"taiku.v1.Person"> & {
+  /**
+   * @generated from field: uint32 participant_id = 1;
+   */
+  participantId: number;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: taiku.v1.Role role = 3;
+   */
+  role: Role;
+
+  /**
+   * @generated from field: string device_label = 4;
+   */
+  deviceLabel: string;
+};
+
+/**
+ * Describes the message taiku.v1.Person.
+ * Use `create(PersonSchema)` to create a new message.
+ */
+export const PersonSchema: GenMessage<Person> = /*@__PURE__*/
+  messageDesc(file_taiku, 49);
+
+/**
+ * Host -> command: the answer, then the host closes the connection.
+ *
+ * @generated from message taiku.v1.ShellReply
+ */
+export type ShellReply = Message<"taiku.v1.ShellReply"> & {
+  /**
+   * @generated from field: taiku.v1.ShellRefusal refused = 1;
+   */
+  refused: ShellRefusal;
+
+  /**
+   * The terminal the request was bound to (0 when refused before binding).
+   *
+   * @generated from field: uint32 terminal_id = 2;
+   */
+  terminalId: number;
+
+  /**
+   * For WRONG_TERMINAL: the terminal it named.
+   *
+   * @generated from field: uint32 named = 3;
+   */
+  named: number;
+
+  /**
+   * For `who`: the host first, then every participant by id.
+   *
+   * @generated from field: repeated taiku.v1.Person people = 4;
+   */
+  people: Person[];
+};
+
+/**
+ * Describes the message taiku.v1.ShellReply.
+ * Use `create(ShellReplySchema)` to create a new message.
+ */
+export const ShellReplySchema: GenMessage<ShellReply> = /*@__PURE__*/
+  messageDesc(file_taiku, 50);
 
 /**
  * The role a connection proved by signing the relay's challenge.
@@ -1988,14 +2203,19 @@ export enum AgentState {
   IDLE = 4,
 
   /**
-   * @generated from enum value: AGENT_STATE_FINISHED = 5;
+   * @generated from enum value: AGENT_STATE_DONE = 5;
    */
-  FINISHED = 5,
+  DONE = 5,
 
   /**
    * @generated from enum value: AGENT_STATE_ERROR = 6;
    */
   ERROR = 6,
+
+  /**
+   * @generated from enum value: AGENT_STATE_TOOL_USE = 7;
+   */
+  TOOL_USE = 7,
 }
 
 /**
@@ -2003,4 +2223,73 @@ export enum AgentState {
  */
 export const AgentStateSchema: GenEnum<AgentState> = /*@__PURE__*/
   enumDesc(file_taiku, 6);
+
+/**
+ * Why the host refused a ShellRequest. Nothing happened.
+ *
+ * @generated from enum taiku.v1.ShellRefusal
+ */
+export enum ShellRefusal {
+  /**
+   * Not refused: the request was carried out.
+   *
+   * @generated from enum value: SHELL_REFUSAL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No token: the command did not run inside a shared shell.
+   *
+   * @generated from enum value: SHELL_REFUSAL_NO_TOKEN = 1;
+   */
+  NO_TOKEN = 1,
+
+  /**
+   * The token is no terminal's.
+   *
+   * @generated from enum value: SHELL_REFUSAL_UNKNOWN_TOKEN = 2;
+   */
+  UNKNOWN_TOKEN = 2,
+
+  /**
+   * The token's terminal has closed.
+   *
+   * @generated from enum value: SHELL_REFUSAL_CLOSED_TERMINAL = 3;
+   */
+  CLOSED_TERMINAL = 3,
+
+  /**
+   * The request names another terminal than the token's.
+   *
+   * @generated from enum value: SHELL_REFUSAL_WRONG_TERMINAL = 4;
+   */
+  WRONG_TERMINAL = 4,
+
+  /**
+   * This terminal sent more requests (or notices) than its rate allows.
+   *
+   * @generated from enum value: SHELL_REFUSAL_RATE_LIMITED = 5;
+   */
+  RATE_LIMITED = 5,
+
+  /**
+   * Not a ShellRequest, no action, or too large.
+   *
+   * @generated from enum value: SHELL_REFUSAL_MALFORMED = 6;
+   */
+  MALFORMED = 6,
+
+  /**
+   * The host is not connected to the relay: a notice cannot be sent now.
+   *
+   * @generated from enum value: SHELL_REFUSAL_OFFLINE = 7;
+   */
+  OFFLINE = 7,
+}
+
+/**
+ * Describes the enum taiku.v1.ShellRefusal.
+ */
+export const ShellRefusalSchema: GenEnum<ShellRefusal> = /*@__PURE__*/
+  enumDesc(file_taiku, 7);
 

@@ -1,7 +1,7 @@
 // Getting the user's attention when something needs them: a count in the
 // tab's title, and (if the user allowed it) a browser notification, for a
-// request to control one of their terminals, being handed control, and an
-// agent starting to wait for input.
+// request to control one of their terminals, being handed control, an
+// agent starting to wait for input or finishing, and a notice from a shell.
 
 import { AgentState } from "../gen/taiku_pb.js";
 
@@ -13,9 +13,13 @@ export function titleFor(count: number): string {
   return count > 0 ? `(${count}) ${TITLE}` : TITLE;
 }
 
-/** Whether an agent's status change means it started waiting for the user. */
-export function startsWaiting(before: AgentState | undefined, after: AgentState | undefined): boolean {
-  return after === AgentState.WAITING_FOR_INPUT && before !== AgentState.WAITING_FOR_INPUT;
+/**
+ * Whether an agent's status change asks for the user (SPEC.md 11.4): it
+ * started waiting for input, or is done.
+ */
+export function needsAttention(before: AgentState | undefined, after: AgentState | undefined): boolean {
+  const asks = (s: AgentState | undefined) => s === AgentState.WAITING_FOR_INPUT || s === AgentState.DONE;
+  return asks(after) && after !== before;
 }
 
 export class Attention {

@@ -55,8 +55,32 @@ export function refusalText(reason: ActionRefusal): string {
   }
 }
 
+/** A state as SPEC.md 11.4 names it for people. */
 export function agentText(state: AgentState): string {
-  return (AgentState[state] ?? "unknown").toLowerCase().replaceAll("_", " ");
+  switch (state) {
+    case AgentState.RUNNING:
+      return "running";
+    case AgentState.THINKING:
+      return "thinking";
+    case AgentState.TOOL_USE:
+      return "using a tool";
+    case AgentState.WAITING_FOR_INPUT:
+      return "waiting for input";
+    case AgentState.IDLE:
+      return "idle";
+    case AgentState.DONE:
+      return "done";
+    case AgentState.ERROR:
+      return "error";
+    default:
+      return "unknown";
+  }
+}
+
+/** `claude: waiting for input (needs review)`. */
+export function agentLine(status: { agent: string; state: AgentState; detail: string }): string {
+  const detail = status.detail ? ` (${status.detail})` : "";
+  return `${status.agent || "agent"}: ${agentText(status.state)}${detail}`;
 }
 
 /** `m:ss`. */

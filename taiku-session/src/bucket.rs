@@ -3,14 +3,14 @@
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
-pub(super) struct TokenBucket {
+pub(crate) struct TokenBucket {
     tokens: u32,
     refilled: Instant,
 }
 
 impl TokenBucket {
     /// A full bucket at `now`.
-    pub(super) fn full(burst: u32, now: Instant) -> Self {
+    pub(crate) fn full(burst: u32, now: Instant) -> Self {
         TokenBucket {
             tokens: burst,
             refilled: now,
@@ -18,7 +18,7 @@ impl TokenBucket {
     }
 
     /// Take one token at `now`; `false` when the bucket is empty.
-    pub(super) fn take(&mut self, burst: u32, refill: Duration, now: Instant) -> bool {
+    pub(crate) fn take(&mut self, burst: u32, refill: Duration, now: Instant) -> bool {
         let refill = refill.as_nanos().max(1);
         let elapsed = now.saturating_duration_since(self.refilled).as_nanos();
         let tokens = u32::try_from(elapsed / refill).unwrap_or(u32::MAX);
