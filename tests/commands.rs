@@ -421,7 +421,16 @@ fn join_shows_the_agent_rings_the_bell_and_lists_it() {
     joiner.wait_for("[taiku] terminal 1 says: tests pass");
     joiner.wait_for("[taiku] terminal 1 is now \"api server\"");
     joiner.writer.write_all(&[0x1d, b'l']).unwrap();
-    joiner.wait_for("terminal 1 \"api server\": owner 0, controller 0, claude: waiting for input (needs review)");
+    joiner.wait_for(
+        "terminal 1 \"api server\": owner 0, controller 0, claude: waiting for input (needs review)",
+    );
+    // Text from others never reaches join's terminal as control bytes.
+    type_line(
+        &mut sharing,
+        "taiku label \"$(printf 'x\\033]0;pwned\\007y')\"",
+    );
+    joiner.wait_for("[taiku] terminal 1 is now \"x?]0;pwned?y\"");
+    assert!(!joiner.raw.windows(7).any(|w| w == b"\x1b]0;pwn"));
     // Working again is news without the bell.
     type_line(&mut sharing, "taiku status --agent claude running");
     joiner.wait_for("[taiku] terminal 1: claude: running");
