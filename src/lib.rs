@@ -12,6 +12,7 @@ use taiku_proto::TerminalId;
 use taiku_session::screen::{Screen, ScreenModel};
 
 use taiku_transport::endpoint::{Endpoint, EndpointError};
+use taiku_transport::local::is_format;
 use taiku_transport::tls::ClientTls;
 use taiku_transport::web::WebClient;
 use taiku_transport::ws::ConnectError;
@@ -298,6 +299,10 @@ pub fn out(bytes: &[u8]) {
 /// screen), as [`ScreenWatch`] last saw.
 static FULL_SCREEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// How many notices are held while a full-screen program runs (the
+/// newest; a flood of them costs no more).
+pub const HELD_NOTICES: usize = 50;
+
 /// Notices held while a full-screen program runs.
 static HELD: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
@@ -307,17 +312,32 @@ static HELD: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 /// so it never lands in the middle of the program's screen.
 pub fn notice(text: &str) {
     // Names, chat, labels and notices come from other people: no control
-    // character of theirs reaches this terminal.
+    // character of theirs reaches this terminal, nor a format character
+    // that would reorder what is shown around it.
     let text: String = text
         .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| {
+            if c.is_control() || is_format(c) {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect();
     let text = text.as_str();
     if FULL_SCREEN.load(std::sync::atomic::Ordering::Acquire) {
-        out(format!("\x1b]0;[taiku] {}\x07", text.replace(['\x07', '\x1b'], "")).as_bytes());
-        HELD.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(text.to_owned());
+        let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+        if held.len() == HELD_NOTICES {
+            held.remove(0);
+        }
+        held.push(text.to_owned());
+        // The title says how many wait, never their text (a terminal
+        // that reports its title would type it back).
+        let waiting = match held.len() {
+            1 => "1 notice waits".to_owned(),
+            n => format!("{n} notices wait"),
+        };
+        out(format!("\x1b]0;[taiku] {waiting}\x07").as_bytes());
         return;
     }
     out(format!("\r\n\x1b[7m[taiku] {text}\x1b[0m\r\n").as_bytes());

@@ -456,8 +456,10 @@ async fn notices_wait_while_a_full_screen_program_runs() {
             .unwrap(),
         ParticipantEvent::Joined { .. }
     ) {}
-    // In the title, not on the screen.
-    sharing.wait_for("\x1b]0;[taiku] zed joined (Writer)\x07");
+    // Counted in the title (never its text: a terminal that reports its
+    // title would type it back), not on the screen.
+    sharing.wait_for("\x1b]0;[taiku] 1 notice waits\x07");
+    assert!(!sharing.seen.contains("\x1b]0;[taiku] zed"));
     sharing
         .writer
         .write_all(b"printf '\\033[?1049l'; echo back-$((3+4))\r")

@@ -25,13 +25,15 @@ use crate::DecodeError;
 pub const LENGTH_LEN: usize = 4;
 
 /// A message with its length prefix.
+/// The body is encoded straight after the prefix, into the one buffer
+/// returned (a request carries a secret token: no copy is left behind).
 pub fn encode<M: Message>(msg: &M) -> Vec<u8> {
-    let body = msg.encode_to_vec();
+    let len = msg.encoded_len();
     // Bodies are bounded far below 4 GiB by the limits of SPEC.md 11.7.
-    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
-    let mut out = Vec::with_capacity(LENGTH_LEN + body.len());
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&body);
+    let prefix = u32::try_from(len).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(LENGTH_LEN + len);
+    out.extend_from_slice(&prefix.to_be_bytes());
+    msg.encode_raw(&mut out);
     out
 }
 

@@ -12,3 +12,21 @@
 #![allow(clippy::all)]
 
 include!("generated/taiku.v1.rs");
+
+/// The shell token is a secret (SPEC.md 11.3) and a status detail or
+/// notice is sealed data: only the kind of action is printed.
+impl core::fmt::Debug for ShellRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let action = self.action.as_ref().map(|a| match a {
+            shell_request::Action::SetStatus(_) => "set_status",
+            shell_request::Action::Notify(_) => "notify",
+            shell_request::Action::SetLabel(_) => "set_label",
+            shell_request::Action::Who(_) => "who",
+        });
+        f.debug_struct("ShellRequest")
+            .field("token", &"..")
+            .field("terminal_id", &self.terminal_id)
+            .field("action", &action)
+            .finish()
+    }
+}

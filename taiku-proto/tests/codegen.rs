@@ -13,6 +13,8 @@ fn generated_code_matches_catalog() {
     let mut config = prost_build::Config::new();
     config.out_dir(&out);
     config.bytes(["."]);
+    // Its token is a secret: Debug is written by hand (src/message.rs).
+    config.skip_debug(["taiku.v1.ShellRequest"]);
     config.compile_fds(fds).expect("prost-build runs");
     let fresh = std::fs::read_to_string(out.join("taiku.v1.rs")).expect("generated file");
     let _ = std::fs::remove_dir_all(&out);

@@ -297,14 +297,211 @@ fn a_status_from_hooks_silences_the_detector_until_cleared() {
         agent(&net, t1),
         Some(AgentStatus::new("claude", AgentState::ToolUse, "Bash"))
     );
-    // ...until a command clears it.
+    // ...until a command clears it: then what the detector has seen
+    // meanwhile shows.
     let clear = Action::SetStatus(m::AgentStatus::default());
     assert_eq!(ask(&mut net, &request(Some(&token1), 0, clear)), done(t1));
-    assert_eq!(agent(&net, t1), None);
+    assert_eq!(
+        agent(&net, t1),
+        Some(AgentStatus::new("claude", AgentState::Idle, ""))
+    );
+    net.output(t1, b"\x1b[2K(3s \xc2\xb7 esc to interrupt)\r\n");
+    assert_eq!(agent(&net, t1).map(|s| s.state), Some(AgentState::Running));
     net.output(t1, b"Do you want to proceed?\r\n");
     assert_eq!(
         agent(&net, t1).map(|s| s.state),
         Some(AgentState::WaitingForInput)
     );
     assert_eq!(agent(&net, t2).map(|s| s.state), Some(AgentState::Idle));
+}
+
+/// Notices sealed by the host in earlier runs or earlier in a run, replayed
+/// by a dishonest relay (SPEC.md 11.4): never shown as news, whether
+/// re-sent as they were, after a rejoin, after a forged close and reopen,
+/// or as the first frame of a run; the only notice shown is a fresh one.
+/// Frames are sealed here with the host's own keys, standing for frames
+/// the host sealed earlier and the relay kept.
+#[test]
+fn a_relay_cannot_replay_notices_as_news() {
+    use taiku_crypto::KeySchedule;
+    use taiku_proto::message::{control::Body, sealed_record};
+    use taiku_proto::{Direction, Epoch, Frame};
+
+    let mut net = Net::new(46);
+    let (t1, token1) = net.open(ParticipantId::HOST);
+    let r = net.add_peer(Role::Reader, "r");
+    net.output(t1, b"first output");
+    net.advance(Duration::from_millis(10));
+    assert_eq!(
+        ask(
+            &mut net,
+            &request(Some(&token1), 0, Action::Notify("live".into()))
+        ),
+        done(t1)
+    );
+    let notices = |net: &Net| -> Vec<String> {
+        net.peers[r]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                ParticipantEvent::Notice { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(notices(&net), ["live"]);
+    let recorded: Vec<Frame> = net
+        .relay_saw
+        .iter()
+        .filter_map(|b| Frame::parse(b.clone(), 1 << 20).ok())
+        .filter(|f| matches!(f, Frame::Sealed(s) if s.header().direction == Direction::Status))
+        .collect();
+    let inject = |net: &mut Net, frames: &[Frame]| {
+        for f in frames {
+            let now = net.now;
+            net.peers[r].machine.handle_frame(f.clone(), now);
+        }
+        net.run();
+    };
+    // Replayed as they were, after more output.
+    net.output(t1, b"more output");
+    net.advance(Duration::from_millis(10));
+    inject(&mut net, &recorded);
+    // After a rejoin.
+    net.drop_peer(r);
+    net.connect_peer(r);
+    inject(&mut net, &recorded);
+    assert_eq!(notices(&net), ["live"], "a recorded notice was shown again");
+
+    // Runs the relay never showed this participant: a notice that opens a
+    // run is the latest state, not news; one bound to output it has
+    // already shown is history; one bound to the output to come is news.
+    let admin = net.host.link("https://relay.example", Role::Admin).unwrap();
+    let keys = KeySchedule::new(admin.secret(), net.host.session_id());
+    let shown = net.peers[r].screens[&t1].len();
+    assert!(shown > 0);
+    let output_epoch = net
+        .relay_saw
+        .iter()
+        .filter_map(|b| Frame::parse(b.clone(), 1 << 20).ok())
+        .filter_map(|f| match f {
+            Frame::Sealed(s) if s.header().direction == Direction::Output => Some(s.header().epoch),
+            _ => None,
+        })
+        .last()
+        .unwrap();
+    let notice = |text: &str, output_seq: u64| {
+        m::SealedRecord {
+            body: Some(sealed_record::Body::Notice(m::Notice {
+                text: text.into(),
+                output_epoch: bytes::Bytes::copy_from_slice(&output_epoch.0),
+                output_seq,
+            })),
+        }
+        .encode_to_vec()
+    };
+    let mut run = keys
+        .sealer(
+            t1,
+            Direction::Status,
+            ParticipantId::HOST,
+            Epoch([0x5a; 16]),
+        )
+        .unwrap();
+    let frames = [
+        run.seal(&notice("opens a run", 1_000)).unwrap(),
+        run.seal(&notice("old", 0)).unwrap(),
+        run.seal(&notice("fresh", 1_000)).unwrap(),
+    ];
+    let frames: Vec<Frame> = frames.into_iter().map(Frame::Sealed).collect();
+    inject(&mut net, &frames);
+    assert_eq!(notices(&net), ["live", "fresh"]);
+
+    // A forged close and reopen: the terminal does not come back, and
+    // its runs are not read again.
+    let opened = Frame::control(Body::TerminalOpened(m::TerminalOpened {
+        terminal_id: t1.0,
+        owner: 0,
+        rows: 24,
+        cols: 80,
+        label: "sh".into(),
+    }));
+    let closed = Frame::control(Body::TerminalClosed(m::TerminalClosed {
+        terminal_id: t1.0,
+        exit_status: 0,
+    }));
+    inject(&mut net, &[closed, opened]);
+    assert!(
+        !net.peers[r].machine.view().terminals.contains_key(&t1),
+        "a closed terminal came back"
+    );
+    inject(&mut net, &recorded);
+    inject(&mut net, &frames);
+    assert_eq!(notices(&net), ["live", "fresh"]);
+}
+
+#[test]
+fn alerts_share_the_notice_rate_and_a_refusal_spends_nothing() {
+    let mut net = Net::new(47);
+    let (t1, token1) = net.open(ParticipantId::HOST);
+    let limited = m::ShellRefusal::RateLimited as i32;
+    // Five notices, then the sixth is refused...
+    for i in 0..5 {
+        let reply = ask(
+            &mut net,
+            &request(Some(&token1), 0, Action::Notify(format!("n{i}"))),
+        );
+        assert_eq!(reply, done(t1));
+    }
+    let reply = ask(
+        &mut net,
+        &request(Some(&token1), 0, Action::Notify("n5".into())),
+    );
+    assert_eq!(reply.refused, limited);
+    // ...without spending a command: 15 of the 20 are left.
+    for _ in 0..15 {
+        let reply = ask(&mut net, &request(Some(&token1), 0, Action::Who(m::Who {})));
+        assert_eq!(reply.refused, 0);
+    }
+    let reply = ask(&mut net, &request(Some(&token1), 0, Action::Who(m::Who {})));
+    assert_eq!(reply.refused, limited);
+
+    // A status that asks for attention (a bell, a notification) is held to
+    // the notice rate too: toggling waiting and running rings at most
+    // notice_burst times.
+    let (t2, token2) = net.open(ParticipantId::HOST);
+    let mut rang = 0;
+    for _ in 0..10 {
+        let waiting = ask(
+            &mut net,
+            &request(
+                Some(&token2),
+                0,
+                status("a", AgentState::WaitingForInput, ""),
+            ),
+        );
+        rang += usize::from(waiting == done(t2));
+        let running = ask(
+            &mut net,
+            &request(Some(&token2), 0, status("a", AgentState::Running, "")),
+        );
+        assert_eq!(running, done(t2), "work is not an alert");
+    }
+    assert_eq!(rang, 5);
+
+    // A state this host does not know is not a clear.
+    let unknown = Action::SetStatus(m::AgentStatus {
+        agent: "a".into(),
+        state: 99,
+        detail: String::new(),
+    });
+    net.advance(Duration::from_secs(5));
+    assert_eq!(
+        ask(&mut net, &request(Some(&token2), 0, unknown)),
+        refused(m::ShellRefusal::Malformed, 0, 0)
+    );
+    assert_eq!(
+        net.host.agent_status(t2).map(|s| s.state),
+        Some(AgentState::Running)
+    );
 }

@@ -18,7 +18,7 @@ import { ChatPanel } from "./ui/chat.js";
 import { button, byId, el } from "./ui/dom.js";
 import { showInvite } from "./ui/invite.js";
 import { Notices } from "./ui/notices.js";
-import { agentLine, endText, LINK_ERRORS, minutes, refusalText, ROLE_NAMES } from "./ui/text.js";
+import { agentLine, endText, plain, LINK_ERRORS, minutes, refusalText, ROLE_NAMES } from "./ui/text.js";
 import { thumbnail, Workspace } from "./ui/tiles.js";
 import { AgentState } from "./gen/taiku_pb.js";
 
@@ -443,8 +443,8 @@ class Session {
         break;
       }
       case "notice":
-        notices.say(`${this.label(e.term)}: ${e.text}`);
-        this.attention.alert(`taiku: ${this.label(e.term)}`, e.text, `notice-${e.term}`);
+        notices.say(`${this.label(e.term)}: ${plain(e.text)}`);
+        this.attention.alert(`taiku: ${this.label(e.term)}`, plain(e.text), `notice-${e.term}`);
         break;
       case "actionRefused":
         if (e.action === ADOPTION_REQUEST_ACTION) this.asked.delete(e.term);
@@ -529,7 +529,7 @@ class Session {
     const key = `${term}:${requester}`;
     if (this.requests.has(key)) return;
     const peer = this.p.view.peers.get(requester);
-    const li = el("li", "", `Participant ${requester} (${peer ? ROLE_NAMES[peer.role] : "unknown"}${peer?.name ? `, says "${peer.name}"` : ""}) asks for control of ${this.label(term)}. `);
+    const li = el("li", "", `Participant ${requester} (${peer ? ROLE_NAMES[peer.role] : "unknown"}${peer?.name ? `, says "${plain(peer.name)}"` : ""}) asks for control of ${this.label(term)}. `);
     const answer = (approve: boolean) => () => {
       this.p.answerAdoption(term, requester, approve);
       this.dropRequest(term, requester);
@@ -566,7 +566,7 @@ class Session {
   private name(id: number): string {
     const peer = this.p.view.peers.get(id);
     const me = this.p.view.me?.id === id ? " (you)" : "";
-    const base = peer?.name || (id === 0 ? "host" : `participant ${id}`);
+    const base = plain(peer?.name ?? "") || (id === 0 ? "host" : `participant ${id}`);
     // Names are chosen by people: the second "guest" is "guest 2".
     const same = [...this.p.view.peers]
       .filter(([, q]) => q.name === peer?.name)
@@ -577,7 +577,7 @@ class Session {
   }
 
   private label(term: number): string {
-    const label = this.p.view.terminals.get(term)?.label;
+    const label = plain(this.p.view.terminals.get(term)?.label ?? "");
     return `terminal ${term}${label ? ` (${label})` : ""}`;
   }
 
@@ -683,7 +683,7 @@ class Session {
   private tileTitle(id: number): (Node | string)[] {
     const t = this.p.view.terminals.get(id);
     if (!t) return [];
-    const parts: (Node | string)[] = [el("span", "name", `${id}. ${t.label || "terminal"}`), el("span", "", `${t.cols}×${t.rows}`)];
+    const parts: (Node | string)[] = [el("span", "name", `${id}. ${plain(t.label) || "terminal"}`), el("span", "", `${t.cols}×${t.rows}`)];
     parts.push(el("span", "", `owner ${this.name(t.control.owner)}`));
     if (t.control.controller !== t.control.owner) parts.push(el("span", "", `controlled by ${this.name(t.control.controller)}`));
     if (t.agent) parts.push(el("span", `agent state-${t.agent.state}`, agentLine(t.agent)));
@@ -699,7 +699,7 @@ class Session {
     li.className = id === this.workspace.focused ? "focused" : "";
     li.addEventListener("click", () => this.workspace.focus(id));
     const shown = this.workspace.isShown(id) ? "" : " (not on screen)";
-    li.append(el("div", "", `${id}. ${t.label || "terminal"} (${t.cols}×${t.rows})${shown}`));
+    li.append(el("div", "", `${id}. ${plain(t.label) || "terminal"} (${t.cols}×${t.rows})${shown}`));
     const controller = t.control.controller === t.control.owner ? "" : `, controlled by ${this.name(t.control.controller)}`;
     li.append(el("div", "meta", `owner: ${this.name(t.control.owner)}${controller}${t.lock !== undefined ? `, typing: ${this.name(t.lock)}` : ""}`));
     const me = v.me;

@@ -24,6 +24,7 @@ import { EPOCH_LEN, OpenError, StreamOpener, StreamSealer } from "./stream.js";
 
 import {
   type ActionError,
+  type AgentStatusView,
   CHAT_KEPT,
   type ParticipantConfig,
   type ParticipantEvent,
@@ -34,6 +35,7 @@ import {
   MAX_CHAT_BYTES,
   MAX_NAME_BYTES,
   MAX_NOTICE_BYTES,
+  CLOSED_TERMINALS_REMEMBERED,
   MAX_CHAT_AGE_MS,
   MAX_LAYOUT_TILES,
   type LayoutTile,
@@ -94,6 +96,8 @@ interface OutputReader {
 interface StatusReader {
   opener?: StreamOpener;
   past: Runs;
+  /** The status its last status record carried. */
+  latest?: AgentStatusView;
 }
 
 function newReader(): OutputReader {
@@ -139,6 +143,8 @@ export class Participant {
   private state: View = emptyView();
   private outputs = new Map<number, OutputReader>();
   private status = new Map<number, StatusReader>();
+  /** Terminals closed in this session, oldest first. */
+  private closed: number[] = [];
   private inputs = new Map<number, StreamSealer>();
   /** The host's input ticket for this connection (SPEC.md 11.2). */
   private ticket?: Uint8Array;
@@ -294,7 +300,8 @@ export class Participant {
   private reset(): void {
     this.state = emptyView();
     this.outputs.clear();
-    this.status.clear();
+    // The status readers stay: a rejoin must not let a relay replay
+    // statuses or notices already read (SPEC.md 11.4).
     for (const s of this.inputs.values()) s.wipe();
     this.inputs.clear();
     this.ticket = undefined;
@@ -383,11 +390,13 @@ export class Participant {
         break;
       case "terminalOpened": {
         const o = body.value;
+        // A closed terminal does not come back (SPEC.md 11.2).
+        if (this.closed.includes(o.terminalId)) break;
         this.state.terminals.set(o.terminalId, {
           control: { owner: o.owner, controller: o.owner },
           rows: o.rows,
           cols: o.cols,
-          label: o.label,
+          label: cutLabel(o.label),
         });
         if (!this.outputs.has(o.terminalId)) this.outputs.set(o.terminalId, newReader());
         this.events.push({ type: "terminalOpened", term: o.terminalId });
@@ -397,7 +406,14 @@ export class Participant {
         const term = body.value.terminalId;
         this.state.terminals.delete(term);
         this.outputs.delete(term);
+        this.status.get(term)?.opener?.wipe();
         this.status.delete(term);
+        // A host never reuses a terminal id: remembered, so that a relay
+        // cannot reopen it and replay its runs as new.
+        if (!this.closed.includes(term)) {
+          if (this.closed.length === CLOSED_TERMINALS_REMEMBERED) this.closed.shift();
+          this.closed.push(term);
+        }
         this.inputs.get(term)?.wipe();
         this.inputs.delete(term);
         this.events.push({ type: "terminalClosed", term });
@@ -585,7 +601,15 @@ export class Participant {
       this.status.set(h.terminal, reader);
     }
     let opened: ReturnType<StreamOpener["open"]>;
-    if (reader.opener && sameBytes(reader.opener.epoch, h.epoch)) {
+    // Whether this frame opened the run: its record is then the latest
+    // state, never news (SPEC.md 11.4).
+    let first = false;
+    if (reader.opener && sameBytes(reader.opener.epoch, h.epoch) && reader.opener.nextSeq === h.seq + 1n) {
+      // The frame read last, again: what a relay sends a participant that
+      // rejoins (the reader outlives the connection).
+      this.showStatus(h.terminal, reader.latest);
+      return;
+    } else if (reader.opener && sameBytes(reader.opener.epoch, h.epoch)) {
       opened = reader.opener.open(frame);
     } else {
       // The latest status wins: a new run may begin at any time and
@@ -596,6 +620,7 @@ export class Participant {
       opened = opener.open(frame);
       reader.past.remember(reader.opener?.epoch);
       reader.opener = opener;
+      first = true;
     }
     if (opened.kind !== "data") return;
     let record: ReturnType<typeof fromBinary<typeof SealedRecordSchema>>;
@@ -605,16 +630,27 @@ export class Participant {
       return;
     }
     if (record.body.case === "notice") {
-      this.events.push({ type: "notice", term: h.terminal, text: cutLabel(record.body.value.text, MAX_NOTICE_BYTES) });
+      // News only from a run being read live, and only if no output after
+      // it has been shown: otherwise it is history (a relay replaying it).
+      const n = record.body.value;
+      const shown = this.outputs.get(h.terminal)?.shown;
+      const fresh = shown === undefined || (sameBytes(n.outputEpoch, shown.epoch) && n.outputSeq > shown.seq);
+      if (!first && fresh) this.events.push({ type: "notice", term: h.terminal, text: cutLabel(n.text, MAX_NOTICE_BYTES) });
       return;
     }
     if (record.body.case !== "agentStatus") return;
     const s = record.body.value;
     // An unspecified state means no agent runs.
     const status = s.state === 0 ? undefined : { agent: s.agent, state: s.state, detail: s.detail };
-    if (JSON.stringify(term.agent) !== JSON.stringify(status)) {
-      term.agent = status;
-      this.events.push({ type: "agentStatus", term: h.terminal, status });
+    reader.latest = status;
+    this.showStatus(h.terminal, status);
+  }
+
+  private showStatus(term: number, status: AgentStatusView | undefined): void {
+    const t = this.state.terminals.get(term);
+    if (t && JSON.stringify(t.agent) !== JSON.stringify(status)) {
+      t.agent = status;
+      this.events.push({ type: "agentStatus", term, status });
     }
   }
 

@@ -155,6 +155,11 @@ export class StreamOpener {
     return this.runEpoch;
   }
 
+  /** The sequence number the next frame must have, once a frame was accepted. */
+  get nextSeq(): bigint | undefined {
+    return this.runEpoch === undefined ? undefined : this.next;
+  }
+
   /** Whether the run ended with FIN. */
   get isFinished(): boolean {
     return this.finished;

@@ -21,6 +21,8 @@ export const RUNS_REMEMBERED = 64;
 export const REFUSED_INPUT_ACTION = 0x100 + Direction.Input;
 /** Longest display name and label in UTF-8 bytes (SPEC.md 7.1). */
 export const MAX_NAME_BYTES = 64;
+/** Closed terminal ids remembered, to refuse a relay that announces one again (SPEC.md 11.2). */
+export const CLOSED_TERMINALS_REMEMBERED = 1024;
 /** Longest notice text in UTF-8 bytes (SPEC.md 7.1). */
 export const MAX_NOTICE_BYTES = 512;
 

@@ -255,9 +255,18 @@ test("agent status and snapshots open under their own terminal's keys only", () 
 
   // A notice in the same run is news from terminal 1; the status stays.
   const notice = toBinary(SealedRecordSchema, create(SealedRecordSchema, { body: { case: "notice", value: { text: "tests pass" } } }));
-  p.handleMessage(status.seal(notice), 5);
+  const noticeFrame = status.seal(notice);
+  p.handleMessage(noticeFrame, 5);
   assert.deepEqual(drain(() => p.pollEvent()), [{ type: "notice", term: 1, text: "tests pass" }]);
   assert.deepEqual(p.view.terminals.get(1)?.agent, want);
+  // Replayed by the relay: the frame read last is taken silently, and no
+  // notice is news twice; a run that a notice opens is not news either.
+  p.handleMessage(noticeFrame, 5);
+  assert.deepEqual(drain(() => p.pollEvent()), []);
+  const other = StreamSealer.create(admin, 1, Direction.Status, 0, new Uint8Array(16).fill(8));
+  assert.ok(other);
+  p.handleMessage(other.seal(notice), 5);
+  assert.deepEqual(drain(() => p.pollEvent()), []);
   // A label from the host.
   p.handleMessage(control({ case: "terminalLabel", value: { terminalId: 2, label: "api server" } }), 5);
   assert.deepEqual(drain(() => p.pollEvent()), [{ type: "terminalLabeled", term: 2 }]);

@@ -31,3 +31,9 @@ test("time left reads as minutes and seconds, rounded up", () => {
   assert.equal(minutes(999), "0:01");
   assert.equal(minutes(-5), "0:00");
 });
+
+test("text from others loses the characters that reorder or hide it", async () => {
+  const { plain, agentLine } = await import("../src/ui/text.js");
+  assert.equal(plain("ok\u202edcba\u202c \u2066x\u2069\u200b"), "okdcba x");
+  assert.equal(agentLine({ agent: "cl\u202eaude", state: AgentState.DONE, detail: "" }), "claude: done");
+});

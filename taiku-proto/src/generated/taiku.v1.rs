@@ -640,6 +640,14 @@ pub struct Notice {
     /// At most MAX_NOTICE_BYTES of UTF-8.
     #[prost(string, tag = "1")]
     pub text: ::prost::alloc::string::String,
+    /// Where the terminal's output stood when the host sealed it: the epoch
+    /// of the output run and the sequence number of the next output frame.
+    /// A participant that has shown output at or past that point takes the
+    /// notice as history, not news (a relay replaying it).
+    #[prost(bytes = "bytes", tag = "2")]
+    pub output_epoch: ::prost::bytes::Bytes,
+    #[prost(uint64, tag = "3")]
+    pub output_seq: u64,
 }
 /// The plaintext of a snapshot- or status-direction sealed frame.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -661,6 +669,7 @@ pub mod sealed_record {
 }
 /// Command -> host: one request per connection.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[prost(skip_debug)]
 pub struct ShellRequest {
     /// The calling shell's TAIKU_SHELL_TOKEN, 64 lowercase hex digits.
     #[prost(string, tag = "1")]
@@ -674,6 +683,7 @@ pub struct ShellRequest {
 /// Nested message and enum types in `ShellRequest`.
 pub mod shell_request {
     #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    #[prost(skip_debug)]
     pub enum Action {
         /// Set this terminal's agent status; state UNSPECIFIED clears it.
         #[prost(message, tag = "10")]

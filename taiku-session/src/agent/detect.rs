@@ -208,6 +208,10 @@ impl AgentDetector for OutputDetector {
         }
     }
 
+    fn current(&self) -> Option<AgentStatus> {
+        Some(AgentStatus::new(self.agent?.agent, self.state?, ""))
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         let working = matches!(self.state, Some(AgentState::Running | AgentState::Thinking));
         if working && self.working_reads >= ANIMATED_READS {

@@ -182,6 +182,12 @@ pub trait AgentDetector: Send {
     /// it changed.
     fn feed(&mut self, output: &[u8], now: Instant) -> Option<AgentStatus>;
 
+    /// What it makes of the output so far (the host shows it when a
+    /// status set by a command is cleared).
+    fn current(&self) -> Option<AgentStatus> {
+        None
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) should be called (a
     /// state that silence changes), if ever.
     fn poll_timeout(&self) -> Option<Instant> {

@@ -6,15 +6,17 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
 use prost::Message;
 use rand_core::CryptoRng;
-use taiku_proto::limits::{MAX_NOTICE_BYTES, MAX_SHELL_REQUEST_BYTES};
+use taiku_proto::limits::{MAX_NOTICE_BYTES, MAX_SHELL_REPLY_BYTES, MAX_SHELL_REQUEST_BYTES};
 use taiku_proto::message::{self as m, control::Body, sealed_record, shell_request::Action};
 use taiku_proto::{Direction, Frame, ParticipantId, Role, TerminalId};
+use zeroize::Zeroizing;
 
 use super::shell::BindError;
 use super::{Host, HostError, Person, Phase, ShellAction, ShellError, ShellOutcome};
-use crate::agent::{AgentStatus, cut_label, cut_text};
+use crate::agent::{AgentStatus, cut_label, cut_text, needs_attention};
 
 impl<R: CryptoRng> Host<R> {
     /// A command run inside a shared shell presented `token` (from its
@@ -40,17 +42,33 @@ impl<R: CryptoRng> Host<R> {
         if matches!(action, ShellAction::Notify(_)) && !online {
             return Err(ShellError::Offline);
         }
-        if !t.commands.take(command_burst, command_refill, now) {
-            return Err(ShellError::RateLimited(term));
-        }
-        if matches!(action, ShellAction::Notify(_))
-            && !t.notices.take(notice_burst, notice_refill, now)
+        // A notice, and a status that asks for attention (a bell, a
+        // browser notification), also take a token of the notice bucket.
+        // Both buckets are checked before either is taken from: a refusal
+        // changes nothing.
+        let alerts = match &action {
+            ShellAction::Notify(_) => true,
+            ShellAction::SetAgentStatus(s) => needs_attention(t.agent.as_ref(), s.as_ref()),
+            _ => false,
+        };
+        if !t.commands.ready(command_burst, command_refill, now)
+            || (alerts && !t.notices.ready(notice_burst, notice_refill, now))
         {
             return Err(ShellError::RateLimited(term));
+        }
+        t.commands.take(command_burst, command_refill, now);
+        if alerts {
+            t.notices.take(notice_burst, notice_refill, now);
         }
         match action {
             ShellAction::SetAgentStatus(status) => {
                 t.hooked = status.is_some();
+                // Cleared: the detector is heard again, from what it
+                // has seen meanwhile.
+                let status = match status {
+                    None => t.detector.as_ref().and_then(|d| d.current()),
+                    set => set,
+                };
                 self.apply_status(term, status);
             }
             ShellAction::Notify(text) => self.send_notice(term, cut_text(text, MAX_NOTICE_BYTES)),
@@ -80,31 +98,49 @@ impl<R: CryptoRng> Host<R> {
         };
         let action = match request.action {
             None => return refused(m::ShellRefusal::Malformed),
-            Some(Action::SetStatus(s)) => ShellAction::SetAgentStatus(AgentStatus::from_proto(&s)),
+            // UNSPECIFIED clears; a state this host does not know is not
+            // taken for a clear.
+            Some(Action::SetStatus(s)) if s.state == m::AgentState::Unspecified as i32 => {
+                ShellAction::SetAgentStatus(None)
+            }
+            Some(Action::SetStatus(s)) => match AgentStatus::from_proto(&s) {
+                Some(status) => ShellAction::SetAgentStatus(Some(status)),
+                None => return refused(m::ShellRefusal::Malformed),
+            },
             Some(Action::Notify(text)) => ShellAction::Notify(text),
             Some(Action::SetLabel(label)) => ShellAction::SetLabel(label),
             Some(Action::Who(_)) => ShellAction::Who,
         };
-        let token = (!request.token.is_empty()).then_some(request.token.as_str());
+        let presented = Zeroizing::new(request.token);
+        let token = (!presented.is_empty()).then_some(presented.as_str());
         let named = (request.terminal_id != 0).then_some(TerminalId(request.terminal_id));
         match self.shell_command(token, named, action, now) {
             Ok(ShellOutcome::Done(term)) => m::ShellReply {
                 terminal_id: term.0,
                 ..Default::default()
             },
-            Ok(ShellOutcome::People(term, people)) => m::ShellReply {
-                terminal_id: term.0,
-                people: people
-                    .into_iter()
-                    .map(|p| m::Person {
+            Ok(ShellOutcome::People(term, people)) => {
+                let mut reply = m::ShellReply {
+                    terminal_id: term.0,
+                    ..Default::default()
+                };
+                // As many as fit the reply's limit (all, with the default
+                // max_participants).
+                for p in people {
+                    let person = m::Person {
                         participant_id: p.id.0,
                         name: p.name,
                         role: p.role.to_proto(),
                         device_label: p.device_label,
-                    })
-                    .collect(),
-                ..Default::default()
-            },
+                    };
+                    let len = person.encoded_len();
+                    if reply.encoded_len() + len + 4 > MAX_SHELL_REPLY_BYTES {
+                        break;
+                    }
+                    reply.people.push(person);
+                }
+                reply
+            }
             Err(e) => shell_refusal(e),
         }
     }
@@ -159,8 +195,25 @@ impl<R: CryptoRng> Host<R> {
     /// the relay keeps a run's last frame for joiners, and that must stay
     /// the status (SPEC.md 11.4).
     fn send_notice(&mut self, term: TerminalId, text: String) {
+        let Some(t) = self.terminals.get(&term) else {
+            return;
+        };
+        // A notice is never the first frame of a run (participants take
+        // a run's first frame they read as the latest state, not news).
+        if t.status.next_seq().0 == 0 {
+            self.send_status(term);
+        }
+        let Some(t) = self.terminals.get(&term) else {
+            return;
+        };
+        // Where the output stands binds the notice to now (SPEC.md 11.4).
+        let notice = m::Notice {
+            text,
+            output_epoch: Bytes::copy_from_slice(&t.output.sealer.epoch().0),
+            output_seq: t.output.sealer.next_seq().0,
+        };
         let record = m::SealedRecord {
-            body: Some(sealed_record::Body::Notice(m::Notice { text })),
+            body: Some(sealed_record::Body::Notice(notice)),
         };
         self.seal_status_record(term, &record.encode_to_vec());
         self.send_status(term);

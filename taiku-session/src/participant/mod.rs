@@ -28,7 +28,7 @@ use taiku_proto::{ActionCode, Direction, Frame, ParticipantId, Role, SessionId, 
 pub use actions::ActionError;
 pub use event::ParticipantEvent;
 pub use input::{HELD_INPUT_BYTES, PENDING_INPUT_BYTES};
-pub use reader::{RUNS_REMEMBERED, SNAPSHOTS_REMEMBERED};
+pub use reader::{CLOSED_TERMINALS_REMEMBERED, RUNS_REMEMBERED, SNAPSHOTS_REMEMBERED};
 pub use view::{CHAT_KEPT, ChatLine, Peer, TerminalView, View};
 
 use crate::admission;
@@ -81,6 +81,8 @@ pub struct Participant<R> {
     view: View,
     outputs: BTreeMap<TerminalId, OutputReader>,
     status: BTreeMap<TerminalId, StatusReader>,
+    /// Terminals closed in this session, oldest first.
+    closed: VecDeque<TerminalId>,
     inputs: input::Inputs,
     snapshots_seen: RecentEpochs,
     /// Terminals whose history this participant asked for and whose
@@ -117,6 +119,7 @@ impl<R: CryptoRng> Participant<R> {
             view: View::default(),
             outputs: BTreeMap::new(),
             status: BTreeMap::new(),
+            closed: VecDeque::new(),
             inputs: input::Inputs::default(),
             snapshots_seen: reader::snapshots_seen(),
             history_asked: BTreeSet::new(),
@@ -164,7 +167,8 @@ impl<R: CryptoRng> Participant<R> {
     fn reset(&mut self) {
         self.view = View::default();
         self.outputs.clear();
-        self.status.clear();
+        // The status readers stay: a rejoin must not let a relay replay
+        // statuses or notices already read (SPEC.md 11.4).
         self.inputs.reset();
         self.out.clear();
         self.history_asked.clear();
@@ -285,6 +289,8 @@ impl<R: CryptoRng> Participant<R> {
                     EndReason::try_from(e.reason).unwrap_or(EndReason::Unspecified),
                 ));
             }
+            // A closed terminal does not come back (SPEC.md 11.2).
+            Body::TerminalOpened(o) if self.closed.contains(&TerminalId(o.terminal_id)) => {}
             Body::TerminalOpened(o) => {
                 self.outputs.entry(TerminalId(o.terminal_id)).or_default();
                 self.view_update(Body::TerminalOpened(o));
@@ -293,6 +299,14 @@ impl<R: CryptoRng> Participant<R> {
                 let term = TerminalId(c.terminal_id);
                 self.outputs.remove(&term);
                 self.status.remove(&term);
+                // A host never reuses a terminal id: remembered, so that a
+                // relay cannot reopen it and replay its runs as new.
+                if !self.closed.contains(&term) {
+                    if self.closed.len() == CLOSED_TERMINALS_REMEMBERED {
+                        self.closed.pop_front();
+                    }
+                    self.closed.push_back(term);
+                }
                 self.inputs.forget(term);
                 self.view_update(Body::TerminalClosed(c));
             }

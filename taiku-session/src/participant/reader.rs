@@ -24,6 +24,10 @@ pub const SNAPSHOTS_REMEMBERED: usize = 64;
 /// replay an earlier run as a new one.
 pub const RUNS_REMEMBERED: usize = 64;
 
+/// Closed terminal ids a participant remembers, to refuse a relay that
+/// announces one again (its runs would then be read as new).
+pub const CLOSED_TERMINALS_REMEMBERED: usize = 1024;
+
 /// How the output stream of one terminal is being read.
 pub(super) struct OutputReader {
     opener: Option<StreamOpener>,
@@ -50,6 +54,8 @@ pub(super) struct OutputReader {
 pub(super) struct StatusReader {
     opener: Option<StreamOpener>,
     past: RecentEpochs,
+    /// The status its last status record carried.
+    latest: Option<AgentStatus>,
 }
 
 impl Default for OutputReader {
@@ -72,6 +78,7 @@ impl Default for StatusReader {
         StatusReader {
             opener: None,
             past: RecentEpochs::new(RUNS_REMEMBERED),
+            latest: None,
         }
     }
 }
@@ -244,7 +251,21 @@ impl<R: CryptoRng> Participant<R> {
             return Ok(());
         }
         let reader = self.status.entry(h.terminal).or_default();
+        // Whether this frame opened the run: its record is then the
+        // latest state, never news (SPEC.md 11.4).
+        let mut first = false;
         let opened = match reader.opener.as_mut() {
+            // The frame read last, again: what a relay sends a participant
+            // that rejoins (the reader outlives the connection).
+            Some(o)
+                if o.epoch() == Some(h.epoch)
+                    && o.next_seq()
+                        .is_some_and(|n| n.0 == h.seq.0.saturating_add(1)) =>
+            {
+                let latest = reader.latest.clone();
+                self.show_status(h.terminal, latest);
+                return Ok(());
+            }
             Some(o) if o.epoch() == Some(h.epoch) => o.open(frame)?,
             // The latest status wins: a new run may begin at any time and
             // anywhere (a joiner gets only its last frame), but never a
@@ -265,6 +286,7 @@ impl<R: CryptoRng> Participant<R> {
                 if let Some(old) = reader.opener.replace(opener).and_then(|o| o.epoch()) {
                     reader.past.remember(old);
                 }
+                first = true;
                 opened
             }
         };
@@ -278,24 +300,41 @@ impl<R: CryptoRng> Participant<R> {
             Ok(m::SealedRecord {
                 body: Some(sealed_record::Body::Notice(n)),
             }) => {
-                self.events.push_back(ParticipantEvent::Notice {
-                    term: h.terminal,
-                    text: crate::agent::cut_text(n.text, MAX_NOTICE_BYTES),
-                });
+                // News only from a run being read live, and only if no
+                // output after it has been shown: otherwise it is history
+                // (a relay replaying it).
+                let shown = self.outputs.get(&h.terminal).and_then(|r| r.shown);
+                let fresh = match shown {
+                    None => true,
+                    Some((epoch, seq)) => {
+                        n.output_epoch.as_ref() == epoch.0 && n.output_seq > seq.0
+                    }
+                };
+                if !first && fresh {
+                    self.events.push_back(ParticipantEvent::Notice {
+                        term: h.terminal,
+                        text: crate::agent::cut_text(n.text, MAX_NOTICE_BYTES),
+                    });
+                }
                 return Ok(());
             }
             _ => return Ok(()),
         };
-        if let Some(t) = self.view.terminals.get_mut(&h.terminal)
+        if let Some(reader) = self.status.get_mut(&h.terminal) {
+            reader.latest.clone_from(&status);
+        }
+        self.show_status(h.terminal, status);
+        Ok(())
+    }
+
+    fn show_status(&mut self, term: TerminalId, status: Option<AgentStatus>) {
+        if let Some(t) = self.view.terminals.get_mut(&term)
             && t.agent != status
         {
             t.agent = status.clone();
-            self.events.push_back(ParticipantEvent::AgentStatus {
-                term: h.terminal,
-                status,
-            });
+            self.events
+                .push_back(ParticipantEvent::AgentStatus { term, status });
         }
-        Ok(())
     }
 
     fn snapshot(&mut self, frame: &SealedFrame) -> Result<(), OpenError> {

@@ -237,6 +237,7 @@ fn send(action: Action, named: Option<TerminalId>) -> Result<m::ShellReply, Stri
     };
     let bytes = zeroize::Zeroizing::new(local::encode(&request));
     drop(zeroize::Zeroizing::new(request.token));
+    drop(token);
     exchange(std::path::Path::new(&path), &bytes)
         .map_err(|e| format!("the host does not answer: {e}"))
 }
@@ -271,9 +272,23 @@ fn role_word(role: Role) -> &'static str {
     }
 }
 
-/// A name as one field of a line: control characters shown as `?`.
+/// A name as one field of a line: control characters, and the format
+/// characters that reorder or hide text (bidirectional overrides,
+/// zero-width marks), shown as `?`.
 fn printable(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| {
+            if c.is_control() || is_format(c) {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect()
+}
+
+/// Unicode format characters that change how the text around them is
+/// shown (general category Cf, the ones terminals honour).
+pub fn is_format(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }

@@ -17,7 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use client::{BIN_ENV, command_main};
+pub use client::{AGENT_ENV, BIN_ENV, command_main, is_format};
 pub use hooks::{Hook, HookError, hook_status};
 
 use taiku_session::host::Host;
@@ -32,6 +32,12 @@ pub const LOCAL_CONNECTIONS: usize = 8;
 
 /// How long a connection may take to send its request.
 pub const LOCAL_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a whole exchange may take, the reply read included.
+pub const LOCAL_EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The pause after a failed `accept` (out of file descriptors, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The name the command answers to (the host puts a link of that name to
 /// its own executable on each shell's `PATH`).
@@ -106,7 +112,9 @@ impl LocalChannel {
             let bin = self.dir.join("bin");
             std::fs::create_dir_all(&bin)?;
             let link = bin.join(COMMAND_NAME);
-            if !link.exists() {
+            // The directory is ours alone (0700); a link already there is
+            // this channel's own.
+            if std::fs::symlink_metadata(&link).is_err() {
                 std::os::unix::fs::symlink(exe, &link)?;
             }
             let path = match std::env::var_os("PATH") {
@@ -145,8 +153,14 @@ impl LocalChannel {
                 let Ok(permit) = slots.clone().acquire_owned().await else {
                     return;
                 };
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of descriptors, say: wait rather than spin.
+                        tracing::warn!(error = %e, "local command channel: accept failed");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
                 };
                 // The directory's mode already keeps others out; the
                 // peer's credentials are checked as well.
@@ -158,8 +172,13 @@ impl LocalChannel {
                 let host = host.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
-                    if let Err(e) = answer(stream, &host).await {
-                        tracing::debug!(error = %e, "local command connection");
+                    // The whole exchange, reply included: a peer that
+                    // does not read its answer does not keep its slot.
+                    match tokio::time::timeout(LOCAL_EXCHANGE_TIMEOUT, answer(stream, &host)).await
+                    {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::debug!(error = %e, "local command connection"),
+                        Err(_) => tracing::debug!("local command connection timed out"),
                     }
                 });
             }
@@ -202,7 +221,8 @@ async fn answer(
         let Ok(len) = local::body_len(prefix, MAX_SHELL_REQUEST_BYTES) else {
             return Ok(None);
         };
-        let mut body = vec![0u8; len];
+        // It holds the shell's token: wiped when dropped.
+        let mut body = zeroize::Zeroizing::new(vec![0u8; len]);
         stream.read_exact(&mut body).await?;
         Ok::<_, io::Error>(Some(body))
     };

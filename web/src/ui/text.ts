@@ -80,11 +80,20 @@ export function agentText(state: AgentState): string {
 /** `claude: waiting for input (needs review)`. */
 export function agentLine(status: { agent: string; state: AgentState; detail: string }): string {
   const detail = status.detail ? ` (${status.detail})` : "";
-  return `${status.agent || "agent"}: ${agentText(status.state)}${detail}`;
+  return plain(`${status.agent || "agent"}: ${agentText(status.state)}${detail}`);
 }
 
 /** `m:ss`. */
 export function minutes(ms: number): string {
   const s = Math.max(0, Math.ceil(ms / 1000));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/**
+ * Text from other people as shown: without the format characters that
+ * reorder or hide what is around them (bidirectional overrides and
+ * isolates, zero-width marks).
+ */
+export function plain(text: string): string {
+  return text.replace(/[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g, "");
 }
