@@ -590,6 +590,9 @@ fn keys_typed_while_waiting_arrive_whole_or_not_at_all() {
     joiner.wait_for("asked the owner for control");
     joiner.writer.write_all(b"echo nope-$((1+1))\r").unwrap();
     sharing.wait_for("asks to type in terminal 1");
+    // join prints nothing while it holds keys: give it time to read them
+    // (on a loaded machine the refusal could otherwise overtake them).
+    joiner.settle(Duration::from_millis(500));
     sharing.writer.write_all(&[0x1d, b'n']).unwrap();
     joiner.wait_for("refused: the 19 keys you typed while waiting were not sent");
     // Approved: all of it, at once.
