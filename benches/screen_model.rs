@@ -32,6 +32,23 @@ fn fixture() -> &'static [u8] {
     include_bytes!("fixtures/session.raw")
 }
 
+/// The default agent detectors fed `output` in reads of `READ`.
+fn detectors(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    output: &[u8],
+) {
+    use taiku_session::agent::AgentDetector;
+    group.bench_function("agent detectors", |b| {
+        let mut detector = taiku_session::agent::detect::OutputDetector::default();
+        let now = std::time::Instant::now();
+        b.iter(|| {
+            for read in output.chunks(READ) {
+                black_box(detector.feed(black_box(read), now));
+            }
+        })
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let session = fixture();
     let mut group = c.benchmark_group("screen_model");
@@ -53,6 +70,9 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // The agent detectors read the same output (issue 18; every terminal
+    // has them by default).
+    detectors(&mut group, session);
     group.finish();
 
     // `cat SPEC.md` as a PTY delivers it (LF becomes CR LF): scrolling text.
@@ -77,6 +97,7 @@ fn bench(c: &mut Criterion) {
             black_box(n)
         })
     });
+    detectors(&mut group, &cat);
     group.bench_function("feed Screen 120x32", |b| {
         let mut screen = Screen::new(ROWS, COLS);
         b.iter(|| {

@@ -3,9 +3,111 @@
 
 use std::io::{self, Read, Write};
 
-use bytes::Bytes;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use bytes::{Bytes, BytesMut};
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
+
+/// The most one read of the PTY asks for.
+pub const PTY_READ_BYTES: usize = 64 * 1024;
+
+/// Output read but not yet taken, at which the reader stops reading: the
+/// program then blocks on a full PTY, as on a slow terminal, and nothing
+/// is lost.
+pub const PTY_GATHERED_BYTES: usize = 256 * 1024;
+
+/// What the reader thread has read and the consumer not yet taken. The
+/// consumer is woken only when it finds nothing and waits: while it is
+/// busy, reads pile up and are taken in one piece (a wake-up and a
+/// hand-off per batch, not per read).
+#[derive(Default)]
+struct Gathered {
+    state: Mutex<GatheredState>,
+    /// Something to take, or the end.
+    ready: Notify,
+    /// Room again under `PTY_GATHERED_BYTES`, or the consumer is gone.
+    room: Condvar,
+}
+
+#[derive(Default)]
+struct GatheredState {
+    bytes: BytesMut,
+    /// The shell's output ended.
+    ended: bool,
+    /// The consumer is gone: stop reading.
+    dropped: bool,
+}
+
+impl Gathered {
+    fn lock(&self) -> MutexGuard<'_, GatheredState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Append a read; `false` once the consumer is gone.
+    fn append(&self, bytes: &[u8]) -> bool {
+        let mut state = self.lock();
+        while state.bytes.len() >= PTY_GATHERED_BYTES && !state.dropped {
+            state = self.room.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        if state.dropped {
+            return false;
+        }
+        let was_empty = state.bytes.is_empty();
+        state.bytes.extend_from_slice(bytes);
+        drop(state);
+        if was_empty {
+            self.ready.notify_one();
+        }
+        true
+    }
+
+    fn end(&self) {
+        self.lock().ended = true;
+        self.ready.notify_one();
+    }
+}
+
+/// The output of a PTY's shell, as its reader thread gathered it.
+pub struct PtyOutput {
+    gathered: Arc<Gathered>,
+}
+
+impl std::fmt::Debug for PtyOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PtyOutput").finish_non_exhaustive()
+    }
+}
+
+impl PtyOutput {
+    /// Everything read since the last call (waiting for something), or
+    /// `None` once the shell's output has ended and all of it was taken.
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        loop {
+            {
+                let mut state = self.gathered.lock();
+                if !state.bytes.is_empty() {
+                    let bytes = state.bytes.split().freeze();
+                    drop(state);
+                    self.gathered.room.notify_one();
+                    return Some(bytes);
+                }
+                if state.ended {
+                    return None;
+                }
+            }
+            // A notification given between the check and here is kept.
+            self.gathered.ready.notified().await;
+        }
+    }
+}
+
+impl Drop for PtyOutput {
+    fn drop(&mut self) {
+        self.gathered.lock().dropped = true;
+        self.gathered.room.notify_all();
+    }
+}
 
 /// A running shell in a PTY.
 pub struct Pty {
@@ -34,16 +136,16 @@ pub fn default_shell() -> String {
 
 impl Pty {
     /// Spawn `program` (with `args`) in a new PTY of `rows` × `cols`, with
-    /// `env` added to its environment. Output arrives on the returned
-    /// channel in chunks as the shell writes it; the channel closes when
-    /// the shell exits.
+    /// `env` added to its environment. Its output is read on a thread and
+    /// taken from the returned [`PtyOutput`], everything read so far at
+    /// once; it ends when the shell exits.
     pub fn spawn(
         program: &str,
         args: &[&str],
         rows: u16,
         cols: u16,
         env: &[(&str, &str)],
-    ) -> io::Result<(Pty, mpsc::Receiver<Bytes>)> {
+    ) -> io::Result<(Pty, PtyOutput)> {
         let system = native_pty_system();
         let pair = system
             .openpty(PtySize {
@@ -65,21 +167,22 @@ impl Pty {
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().map_err(other)?;
         let writer = pair.master.take_writer().map_err(other)?;
-        let (tx, rx) = mpsc::channel(64);
+        let gathered = Arc::new(Gathered::default());
+        let shared = Arc::clone(&gathered);
         std::thread::Builder::new()
             .name("taiku-pty-reader".into())
             .spawn(move || {
-                let mut buf = vec![0u8; 16 * 1024];
+                let mut buf = vec![0u8; PTY_READ_BYTES];
                 loop {
-                    match reader.read(&mut buf) {
+                    let n = match reader.read(&mut buf) {
                         Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
-                                break;
-                            }
-                        }
+                        Ok(n) => n,
+                    };
+                    if !shared.append(&buf[..n]) {
+                        return;
                     }
                 }
+                shared.end();
             })?;
         Ok((
             Pty {
@@ -87,7 +190,7 @@ impl Pty {
                 writer,
                 child,
             },
-            rx,
+            PtyOutput { gathered },
         ))
     }
 

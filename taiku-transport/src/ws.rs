@@ -195,7 +195,7 @@ const WRITE_BUFFER: usize = 128 * 1024;
 /// the most one read asks of the socket: small, since a relay holds
 /// thousands of connections that mostly send keystrokes (a larger
 /// message grows it while it is read).
-pub const READ_BUFFER: usize = 16 * 1024;
+pub const READ_BUFFER: usize = 4 * 1024;
 
 /// The most a WebSocket connection holds unwritten while its peer does
 /// not read: its write buffer and one message. A send beyond it fails and

@@ -687,12 +687,12 @@ fn spec_lists_the_served_headers_and_limits() {
         "BUSY_DRAIN_TIMEOUT",
         secs(ws::BUSY_DRAIN_TIMEOUT),
     );
-    assert_eq!(ws::READ_BUFFER, 16 * 1024);
+    assert_eq!(ws::READ_BUFFER, 4 * 1024);
     check(
         &rows,
         "taiku_transport::ws",
         "READ_BUFFER",
-        "16,384 bytes".to_owned(),
+        "4,096 bytes".to_owned(),
     );
     assert_eq!(ws::MAX_PRE_ADMISSION_BYTES, 16 * 1024);
     check(

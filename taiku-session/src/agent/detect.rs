@@ -140,47 +140,41 @@ impl AgentDetector for OutputDetector {
     fn feed(&mut self, output: &[u8], now: Instant) -> Option<AgentStatus> {
         let before = self.window.len();
         self.text.read(output, &mut self.window);
-        let longest = SIGNATURES
-            .iter()
-            .flat_map(|s| {
-                s.banners
-                    .iter()
-                    .chain(s.working)
-                    .chain(s.asking)
-                    .chain(s.exits)
-            })
-            .map(|p| p.len())
-            .max()
-            .unwrap_or(0);
-        let from = before.saturating_sub(longest.saturating_sub(1));
+        let phrases = phrases();
+        let from = before.saturating_sub(phrases.longest.saturating_sub(1));
         let fresh = self.window.get(from..).unwrap_or_default();
         let new_from = before - from;
         self.last_output = Some(now);
         self.working_reads = self.working_reads.saturating_add(1);
 
-        // What the fresh text shows, the latest phrase winning.
+        // What the fresh text shows, the latest phrase winning: a banner
+        // of any agent, or a phrase of the agent followed. A phrase found
+        // in an earlier read (ending before `new_from`) is not news.
         let mut found: Option<(usize, Seen)> = None;
-        let mut note = |at: Option<usize>, seen: Seen| {
-            if let Some(at) = at
-                && found.is_none_or(|(f, _)| at >= f)
-            {
-                found = Some((at, seen));
+        for (pattern, start, end) in phrases.finder.matches(fresh) {
+            if end <= new_from {
+                continue;
             }
-        };
-        for sig in &SIGNATURES {
-            note(last_of(fresh, new_from, sig.banners), Seen::Banner(sig));
-        }
-        if let Some(sig) = self.agent {
-            if let Some(at) = last_of(fresh, new_from, sig.working) {
-                let line_start = fresh[..at]
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |i| i + 1);
-                let thinking = find(&fresh[line_start..at], b"thinking").is_some();
-                note(Some(at), Seen::Working { thinking });
+            for &(sig, kind) in &phrases.owners[pattern] {
+                let sig = &SIGNATURES[sig];
+                let seen = match kind {
+                    Kind::Banner => Seen::Banner(sig),
+                    _ if self.agent.is_none_or(|a| a.agent != sig.agent) => continue,
+                    Kind::Working => {
+                        let line_start = fresh[..start]
+                            .iter()
+                            .rposition(|&b| b == b'\n')
+                            .map_or(0, |i| i + 1);
+                        let line = &fresh[line_start..start];
+                        Seen::Working {
+                            thinking: line.windows(8).any(|w| w == b"thinking"),
+                        }
+                    }
+                    Kind::Asking => Seen::Asking,
+                    Kind::Exit => Seen::Exit,
+                };
+                found = Some((start, seen));
             }
-            note(last_of(fresh, new_from, sig.asking), Seen::Asking);
-            note(last_of(fresh, new_from, sig.exits), Seen::Exit);
         }
         if self.window.len() > WINDOW {
             let cut = self.window.len() - WINDOW;
@@ -236,21 +230,85 @@ enum Seen {
     Exit,
 }
 
-/// The start of the last occurrence of any of `phrases` in `text` that
-/// ends after `new_from` (a phrase found in an earlier read is not news).
-fn last_of(text: &[u8], new_from: usize, phrases: &[&str]) -> Option<usize> {
-    phrases
-        .iter()
-        .filter_map(|p| rfind(text, p.as_bytes()).filter(|at| at + p.len() > new_from))
-        .max()
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Banner,
+    Working,
+    Asking,
+    Exit,
 }
 
-fn find(text: &[u8], phrase: &[u8]) -> Option<usize> {
-    text.windows(phrase.len()).position(|w| w == phrase)
+/// Every phrase of [`SIGNATURES`] in one automaton, so that output is
+/// searched once for all of them (at memory speed: this runs on every
+/// byte a terminal prints), and which signatures own each.
+struct Phrases {
+    finder: Finder,
+    owners: Vec<Vec<(usize, Kind)>>,
+    longest: usize,
 }
 
-fn rfind(text: &[u8], phrase: &[u8]) -> Option<usize> {
-    text.windows(phrase.len()).rposition(|w| w == phrase)
+enum Finder {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(aho_corasick::AhoCorasick),
+}
+
+impl Finder {
+    /// Every match in `text`, in order, as (pattern, start, end).
+    fn matches<'a>(
+        &'a self,
+        text: &'a [u8],
+    ) -> Box<dyn Iterator<Item = (usize, usize, usize)> + 'a> {
+        let triple = |m: aho_corasick::Match| (m.pattern().as_usize(), m.start(), m.end());
+        match self {
+            Finder::Packed(s) => Box::new(s.find_iter(text).map(triple)),
+            Finder::Automaton(a) => Box::new(a.find_iter(text).map(triple)),
+        }
+    }
+}
+
+fn phrases() -> &'static Phrases {
+    static PHRASES: std::sync::OnceLock<Phrases> = std::sync::OnceLock::new();
+    PHRASES.get_or_init(|| {
+        let mut texts: Vec<&'static str> = Vec::new();
+        let mut owners: Vec<Vec<(usize, Kind)>> = Vec::new();
+        for (i, sig) in SIGNATURES.iter().enumerate() {
+            for (kind, list) in [
+                (Kind::Banner, sig.banners),
+                (Kind::Working, sig.working),
+                (Kind::Asking, sig.asking),
+                (Kind::Exit, sig.exits),
+            ] {
+                for p in list {
+                    match texts.iter().position(|t| t == p) {
+                        Some(at) => owners[at].push((i, kind)),
+                        None => {
+                            texts.push(p);
+                            owners.push(vec![(i, kind)]);
+                        }
+                    }
+                }
+            }
+        }
+        let longest = texts.iter().map(|t| t.len()).max().unwrap_or(0);
+        // Teddy, the SIMD searcher for a few dozen literals (several GB/s),
+        // where the CPU has it; else a full DFA, one table step per byte.
+        let finder = match aho_corasick::packed::Searcher::new(texts.iter()) {
+            Some(teddy) => Finder::Packed(teddy),
+            None => match aho_corasick::AhoCorasick::builder()
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                .build(&texts)
+            {
+                Ok(dfa) => Finder::Automaton(dfa),
+                // A few dozen short literals are far within its limits.
+                Err(_) => unreachable!("the signature phrases build an automaton"),
+            },
+        };
+        Phrases {
+            finder,
+            owners,
+            longest,
+        }
+    })
 }
 
 /// Terminal output as text: escape sequences skipped (a cursor move is a
@@ -278,8 +336,21 @@ enum Escape {
 }
 
 impl TextReader {
-    fn read(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
-        for &b in bytes {
+    fn read(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
+        out.reserve(bytes.len());
+        while let Some((&b, rest)) = bytes.split_first() {
+            if self.state == Escape::Text && b >= 0x20 {
+                // A run of text, copied at once.
+                let run = text_run(bytes);
+                let start = out.len();
+                out.extend_from_slice(&bytes[..run]);
+                if let Some(copied) = out.get_mut(start..) {
+                    copied.make_ascii_lowercase();
+                }
+                bytes = &bytes[run..];
+                continue;
+            }
+            bytes = rest;
             self.state = match (self.state, b) {
                 (Escape::Text, 0x1b) => Escape::Esc,
                 (Escape::Text, b'\r' | b'\n' | 0x0b | 0x0c) => {
@@ -321,4 +392,27 @@ impl TextReader {
             };
         }
     }
+}
+
+/// The length of the run of text (bytes from 0x20 up: DEL and non-ASCII
+/// included, which no phrase contains) at the start of `bytes`, eight
+/// bytes at a time: a word holds a byte below 0x20 when
+/// `(w - 0x20…) & !w & 0x80…` is not zero (the "has less than" test).
+fn text_run(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut at = 0;
+    for word in bytes.chunks_exact(8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_ne_bytes(w);
+        if w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0 {
+            break;
+        }
+        at += 8;
+    }
+    at + bytes[at..]
+        .iter()
+        .position(|&c| c < 0x20)
+        .unwrap_or(bytes.len() - at)
 }

@@ -4,6 +4,7 @@
 
 mod client;
 mod memory;
+mod outbox;
 mod places;
 pub mod relay;
 mod terminals;

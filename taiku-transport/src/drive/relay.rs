@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::drive::outbox::{OutboxRx, OutboxTx, outbox};
 use crate::drive::places::{PendingPlace, PendingPlaces, PerSource, Places, source_of};
 use crate::drive::{OsRng, memory, os_rng};
 use crate::web::{AllowedHosts, WebClient};
@@ -135,7 +136,7 @@ enum Outgoing {
 /// A connection's writer queue: bounded in frames by the channel and in
 /// bytes by `bytes`, which the writer task lowers as it writes.
 struct Queue {
-    tx: mpsc::Sender<Outgoing>,
+    tx: OutboxTx<Outgoing>,
     bytes: Arc<AtomicUsize>,
     /// Raised when the machine admits the connection: it may then send
     /// more than `ws::MAX_PRE_ADMISSION_BYTES`.
@@ -411,13 +412,18 @@ impl Queue {
         if queued > 0 && queued + len > WRITER_QUEUE_BYTES {
             return Err(frame);
         }
-        match self.tx.try_reserve() {
-            Ok(permit) => {
-                self.bytes.fetch_add(len, Ordering::AcqRel);
-                permit.send(Outgoing::Frame(frame));
-                Ok(())
+        // Counted before the writer task can take it (and count it off).
+        self.bytes.fetch_add(len, Ordering::AcqRel);
+        match self.tx.try_send(Outgoing::Frame(frame)) {
+            Ok(()) => Ok(()),
+            Err(item) => {
+                self.bytes.fetch_sub(len, Ordering::AcqRel);
+                match item {
+                    Outgoing::Frame(frame) => Err(frame),
+                    // Only a frame went in.
+                    Outgoing::Close => Ok(()),
+                }
             }
-            Err(_) => Err(frame),
         }
     }
 }
@@ -451,10 +457,7 @@ impl Writer {
     /// Close after every frame: through the queue if everything fits,
     /// else handing the connection what did not.
     fn close(mut self) {
-        let closing = if self.flush()
-            && let Ok(permit) = self.queue.tx.try_reserve()
-        {
-            permit.send(Outgoing::Close);
+        let closing = if self.flush() && self.queue.tx.try_send(Outgoing::Close).is_ok() {
             Closing::Queued
         } else {
             Closing::Overflow(self.stash)
@@ -665,7 +668,7 @@ async fn connection(
             return;
         }
     };
-    let (tx, rx) = mpsc::channel(WRITER_QUEUE);
+    let (tx, rx) = outbox(WRITER_QUEUE);
     let bytes = Arc::new(AtomicUsize::new(0));
     let queue = Queue {
         tx,
@@ -728,7 +731,7 @@ type Sink = SplitSink<WsStream, Message>;
 async fn write(
     id: ConnId,
     mut sink: Sink,
-    mut rx: mpsc::Receiver<Outgoing>,
+    mut rx: OutboxRx<Outgoing>,
     queued: Arc<AtomicUsize>,
     send_timeout: Duration,
 ) -> Option<Sink> {
@@ -807,7 +810,7 @@ mod writer_tests {
     /// in bytes too: an empty queue takes one frame, then only what fits.
     #[test]
     fn the_writer_queue_is_bounded_in_bytes() {
-        let (tx, _rx) = mpsc::channel(WRITER_QUEUE);
+        let (tx, _rx) = outbox(WRITER_QUEUE);
         let queue = Queue {
             tx,
             bytes: Arc::new(AtomicUsize::new(0)),
