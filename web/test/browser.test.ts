@@ -53,6 +53,19 @@ after(async () => {
 const link = (role: string) => links.get(role) ?? "";
 
 /** Every tile on screen draws its whole terminal: no scrolling either way. */
+/** A tile's font size once two readings 150 ms apart agree (at most 3 s). */
+async function settledFont(page: Page, id: number): Promise<number> {
+  const font = () => page.locator(`${tile(id)} .xterm-rows`).evaluate((el) => parseFloat(getComputedStyle(el).fontSize));
+  let last = await font();
+  for (let i = 0; i < 20; i++) {
+    await page.waitForTimeout(150);
+    const now = await font();
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
+
 async function assertFits(page: Page): Promise<void> {
   const tiles = await page.locator("#workspace .tile").evaluateAll((els) =>
     els.map((t) => {
@@ -166,8 +179,9 @@ test("the writer link shows the prompt, types a command and sees its output", as
   assert.ok(stacked[0] && stacked[1] && stacked[0].y + stacked[0].height <= stacked[1].y + 1, `not stacked: ${JSON.stringify(stacked)}`);
   await assertFits(page);
   await page.locator("#split").click();
-  // Zoom in makes the text larger; Fit brings it back.
-  const before = await page.locator(`${tile(1)} .xterm-rows`).evaluate((el) => parseFloat(getComputedStyle(el).fontSize));
+  // Zoom in makes the text larger; Fit brings it back. The tiles are
+  // fitted again after the split changes: measure once that is done.
+  const before = await settledFont(page, 1);
   await page.locator("#zoom-in").click();
   const zoomed = await page.locator(`${tile(1)} .xterm-rows`).evaluate((el) => parseFloat(getComputedStyle(el).fontSize));
   assert.ok(zoomed > before, `${zoomed} <= ${before}`);
