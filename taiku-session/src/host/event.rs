@@ -102,7 +102,7 @@ pub enum HostEvent {
         resumed: bool,
     },
     /// The connection to the relay is gone; reconnect within the grace
-    /// window and call [`Host::connect`].
+    /// window and call [`Host::connect`](super::Host::connect).
     Offline,
     /// The driver connects again, attempt `attempt` (from 1), in `delay`
     /// ([`Host::reconnecting`](super::Host::reconnecting)).
@@ -160,7 +160,7 @@ pub enum HostEvent {
         reason: InputDrop,
     },
     /// A writer asks for a new terminal it will own: call
-    /// [`Host::open_terminal`] with `owner = requester`, or ignore it. The
+    /// [`Host::open_terminal`](super::Host::open_terminal) with `owner = requester`, or ignore it. The
     /// size is already fitted by
     /// [`terminal_size`](taiku_proto::limits::terminal_size).
     CreateRequested {
@@ -181,7 +181,7 @@ pub enum HostEvent {
         requester: ParticipantId,
     },
     /// The controller asks for a new size; apply it to the PTY and call
-    /// [`Host::resize`]. The size is already fitted by
+    /// [`Host::resize`](super::Host::resize). The size is already fitted by
     /// [`terminal_size`](taiku_proto::limits::terminal_size).
     ResizeRequested {
         /// The terminal.
@@ -193,7 +193,7 @@ pub enum HostEvent {
         /// Who asked.
         requester: ParticipantId,
     },
-    /// A participant needs a screen snapshot: call [`Host::send_snapshot`].
+    /// A participant needs a screen snapshot: call [`Host::send_snapshot`](super::Host::send_snapshot).
     SnapshotRequested {
         /// The terminal.
         term: TerminalId,
@@ -201,7 +201,7 @@ pub enum HostEvent {
         requester: ParticipantId,
     },
     /// A participant asks to control one of the host's own terminals:
-    /// answer with [`Host::answer_adoption`].
+    /// answer with [`Host::answer_adoption`](super::Host::answer_adoption).
     AdoptionRequested {
         /// The terminal.
         term: TerminalId,

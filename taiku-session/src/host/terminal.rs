@@ -28,8 +28,8 @@ fn fit_u16(n: u32) -> u16 {
 
 impl<R: CryptoRng> Host<R> {
     /// A new PTY exists: announce it and return its id and the token to put
-    /// in its shell's environment under [`SHELL_TOKEN_ENV`]. The size is
-    /// fitted by [`terminal_size`](taiku_proto::limits::terminal_size).
+    /// in its shell's environment under [`SHELL_TOKEN_ENV`](super::SHELL_TOKEN_ENV). The size is
+    /// fitted by [`terminal_size`].
     pub fn open_terminal(
         &mut self,
         owner: ParticipantId,
@@ -185,7 +185,7 @@ impl<R: CryptoRng> Host<R> {
 
     /// The PTY's size changed (on a participant's request or locally). The
     /// size announced is fitted by
-    /// [`terminal_size`](taiku_proto::limits::terminal_size).
+    /// [`terminal_size`].
     pub fn resize(&mut self, term: TerminalId, rows: u32, cols: u32) -> Result<(), HostError> {
         let t = self
             .terminals

@@ -118,7 +118,7 @@ pub enum ParticipantEvent {
         requester: ParticipantId,
     },
     /// Somebody asks to adopt a terminal this participant owns: answer with
-    /// [`Participant::answer_adoption`].
+    /// [`Participant::answer_adoption`](super::Participant::answer_adoption).
     AdoptionRequested {
         /// The terminal.
         term: TerminalId,
