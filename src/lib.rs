@@ -11,8 +11,8 @@ use std::path::Path;
 use taiku_proto::TerminalId;
 use taiku_session::screen::{Screen, ScreenModel};
 
+use taiku_session::participant::printable;
 use taiku_transport::endpoint::{Endpoint, EndpointError};
-use taiku_transport::local::is_format;
 use taiku_transport::tls::ClientTls;
 use taiku_transport::web::WebClient;
 use taiku_transport::ws::ConnectError;
@@ -314,16 +314,7 @@ pub fn notice(text: &str) {
     // Names, chat, labels and notices come from other people: no control
     // character of theirs reaches this terminal, nor a format character
     // that would reorder what is shown around it.
-    let text: String = text
-        .chars()
-        .map(|c| {
-            if c.is_control() || is_format(c) {
-                '?'
-            } else {
-                c
-            }
-        })
-        .collect();
+    let text = printable(text);
     let text = text.as_str();
     if FULL_SCREEN.load(std::sync::atomic::Ordering::Acquire) {
         let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());

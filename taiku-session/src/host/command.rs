@@ -125,7 +125,8 @@ impl<R: CryptoRng> Host<R> {
                     ..Default::default()
                 };
                 // As many as fit the reply's limit (all, with the default
-                // max_participants).
+                // max_participants), counted as they are added.
+                let mut len = reply.encoded_len();
                 for p in people {
                     let person = m::Person {
                         participant_id: p.id.0,
@@ -133,10 +134,12 @@ impl<R: CryptoRng> Host<R> {
                         role: p.role.to_proto(),
                         device_label: p.device_label,
                     };
-                    let len = person.encoded_len();
-                    if reply.encoded_len() + len + 4 > MAX_SHELL_REPLY_BYTES {
+                    // The person's bytes and its field's tag and length.
+                    let more = person.encoded_len() + 4;
+                    if len + more > MAX_SHELL_REPLY_BYTES {
                         break;
                     }
+                    len += more;
                     reply.people.push(person);
                 }
                 reply

@@ -29,7 +29,7 @@ pub use actions::ActionError;
 pub use event::ParticipantEvent;
 pub use input::{HELD_INPUT_BYTES, PENDING_INPUT_BYTES};
 pub use reader::{CLOSED_TERMINALS_REMEMBERED, RUNS_REMEMBERED, SNAPSHOTS_REMEMBERED};
-pub use view::{CHAT_KEPT, ChatLine, Peer, TerminalView, View};
+pub use view::{CHAT_KEPT, ChatLine, Peer, TerminalView, View, printable};
 
 use crate::admission;
 use crate::epochs::RecentEpochs;

@@ -183,3 +183,40 @@ impl View {
         }
     }
 }
+
+/// Text from other people (names, labels, chat, notices, agent details) as
+/// a terminal may show it: control characters, and the format characters
+/// that reorder or hide the text around them (bidirectional overrides and
+/// isolates, zero-width marks), become `?`. Nothing anyone sends can then
+/// move the cursor, retitle the window or disguise what is shown.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || is_format(c) {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Unicode format characters that change how the text around them is
+/// shown (those of general category Cf that terminals honour).
+fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}'
+    )
+}
+
+#[cfg(test)]
+mod printable_tests {
+    #[test]
+    fn controls_and_reordering_marks_become_question_marks() {
+        assert_eq!(
+            super::printable("a\x1b]0;x\x07\u{202e}b\u{200b}\u{9b}c"),
+            "a?]0;x??b??c"
+        );
+    }
+}

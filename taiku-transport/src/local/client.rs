@@ -16,6 +16,7 @@ use taiku_proto::message::{self as m, shell_request::Action};
 use taiku_proto::{Role, TerminalId, local};
 use taiku_session::agent::{AgentState, AgentStatus};
 use taiku_session::host::{BindError, SHELL_TOKEN_ENV, ShellError};
+use taiku_session::participant::printable;
 
 use super::SOCKET_ENV;
 use super::hooks::{Hook, hook_status};
@@ -270,25 +271,4 @@ fn role_word(role: Role) -> &'static str {
         Role::Writer => "writer",
         Role::Admin => "admin",
     }
-}
-
-/// A name as one field of a line: control characters, and the format
-/// characters that reorder or hide text (bidirectional overrides,
-/// zero-width marks), shown as `?`.
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() || is_format(c) {
-                '?'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-/// Unicode format characters that change how the text around them is
-/// shown (general category Cf, the ones terminals honour).
-pub fn is_format(c: char) -> bool {
-    matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }

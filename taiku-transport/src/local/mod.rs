@@ -17,7 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use client::{AGENT_ENV, BIN_ENV, command_main, is_format};
+pub use client::{AGENT_ENV, BIN_ENV, command_main};
 pub use hooks::{Hook, HookError, hook_status};
 
 use taiku_session::host::Host;
