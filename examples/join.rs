@@ -142,6 +142,10 @@ async fn main() {
                 match event {
                     ParticipantEvent::Output { term, bytes } => screens.output(term, &bytes),
                     ParticipantEvent::Snapshot { term, rows, cols, screen } => screens.replace(term, rows, cols, &screen),
+                    ParticipantEvent::Resynced { term, skipped } => match skipped {
+                        Some(n) => notice(&format!("terminal {term}: this connection fell behind; {n} frames skipped, screen brought up to date")),
+                        None => notice(&format!("terminal {term}: this connection fell behind; screen brought up to date")),
+                    },
                     ParticipantEvent::TerminalOpened(t) => {
                         let (rows, cols) = terminal_size(&handle, t).await;
                         screens.opened(t, rows, cols);

@@ -4,6 +4,7 @@
 //! cargo run --release --example relay -- [--bind 0.0.0.0:8443]
 //!     [--tls-cert cert.pem --tls-key key.pem] [--max-sessions N]
 //!     [--max-participants N] [--host-grace SECONDS] [--ring-bytes N]
+//!     [--resync-bytes N]
 //!     [--web DIR] [--public-origin https://relay.example:8443]
 //! ```
 //!
@@ -48,6 +49,10 @@ struct Cli {
     /// Replay buffer per terminal, in bytes.
     #[arg(long, value_name = "N")]
     ring_bytes: Option<usize>,
+    /// Bytes queued towards a slow viewer before it is skipped forward
+    /// with a snapshot (SPEC.md 6.7).
+    #[arg(long, value_name = "N")]
+    resync_bytes: Option<usize>,
     /// Serve the browser client built in DIR instead of the one compiled in.
     #[arg(long, value_name = "DIR")]
     web: Option<PathBuf>,
@@ -85,6 +90,9 @@ async fn main() {
     }
     if let Some(n) = args.ring_bytes {
         config.ring_bytes = n;
+    }
+    if let Some(n) = args.resync_bytes {
+        config.resync_queue_bytes = n;
     }
     if !bind.ip().is_loopback() && tls.is_none() {
         eprintln!(

@@ -451,3 +451,134 @@ fn an_old_snapshot_replayed_by_the_relay_is_refused() {
     p.handle_frame(Frame::Sealed(fresh), now);
     assert_eq!(shown(&events(&mut p)), [b"new screen".to_vec()]);
 }
+
+fn snapshot_at(host: &KeySchedule, snap_epoch: u8, out_epoch: u8, seq: u64) -> SealedFrame {
+    use prost::Message;
+    let record = m::SealedRecord {
+        body: Some(m::sealed_record::Body::Snapshot(m::Snapshot {
+            output_epoch: bytes::Bytes::copy_from_slice(&[out_epoch; 16]),
+            output_seq: seq,
+            rows: 24,
+            cols: 80,
+            screen: bytes::Bytes::from_static(b"screen"),
+        })),
+    }
+    .encode_to_vec();
+    sealer(host, Direction::Snapshot, snap_epoch)
+        .seal(&record)
+        .unwrap()
+}
+
+fn resynced(events: &[ParticipantEvent]) -> Vec<Option<u64>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ParticipantEvent::Resynced { skipped, .. } => Some(*skipped),
+            _ => None,
+        })
+        .collect()
+}
+
+/// SPEC.md 6.7: a relay that skipped a slow participant forward sends the
+/// host's snapshot; reading then jumps to the position the snapshot names,
+/// the participant is told how many frames it skipped, and output goes on
+/// strictly in order from there.
+#[test]
+fn a_snapshot_lets_reading_skip_forward_to_its_position() {
+    let now = Instant::now();
+    let host = host_keys();
+    let mut p = joined_reader(&host, now);
+    let mut out = sealer(&host, Direction::Output, 0xa);
+    let frames: Vec<SealedFrame> = (0..10)
+        .map(|i| out.seal(format!("f{i}").as_bytes()).unwrap())
+        .collect();
+    for f in &frames[..3] {
+        p.handle_frame(Frame::Sealed(f.clone()), now);
+    }
+    p.handle_frame(Frame::Sealed(snapshot_at(&host, 0x60, 0xa, 8)), now);
+    for f in &frames[8..] {
+        p.handle_frame(Frame::Sealed(f.clone()), now);
+    }
+    let ev = events(&mut p);
+    assert_eq!(outputs(&ev), [b"f0", b"f1", b"f2", b"f8", b"f9"]);
+    assert_eq!(resynced(&ev), [Some(5)]);
+    assert_eq!(errors(&ev), Vec::<String>::new());
+    // Frames the snapshot covers, sent late, are refused.
+    p.handle_frame(Frame::Sealed(frames[5].clone()), now);
+    let ev = events(&mut p);
+    assert_eq!(outputs(&ev), Vec::<Vec<u8>>::new());
+    assert_eq!(
+        errors(&ev),
+        ["Reordered { expected: Seq(10), got: Seq(5) }"]
+    );
+}
+
+/// Against a relay that drops frames: without a snapshot there is no jump
+/// (a gap is refused and nothing after it is shown), and with one the
+/// jump goes to its exact position only.
+#[test]
+fn a_relay_cannot_skip_output_without_the_hosts_snapshot() {
+    let now = Instant::now();
+    let host = host_keys();
+    let mut p = joined_reader(&host, now);
+    let mut out = sealer(&host, Direction::Output, 0xa);
+    let frames: Vec<SealedFrame> = (0..8)
+        .map(|i| out.seal(format!("f{i}").as_bytes()).unwrap())
+        .collect();
+    for i in [0, 1, 5] {
+        p.handle_frame(Frame::Sealed(frames[i].clone()), now);
+    }
+    let ev = events(&mut p);
+    assert_eq!(outputs(&ev), [b"f0", b"f1"]);
+    assert_eq!(errors(&ev), ["Gap { expected: Seq(2), got: Seq(5) }"]);
+    // The host's snapshot names frame 4: frame 5 still does not fit.
+    p.handle_frame(Frame::Sealed(snapshot_at(&host, 0x61, 0xa, 4)), now);
+    p.handle_frame(Frame::Sealed(frames[5].clone()), now);
+    let ev = events(&mut p);
+    assert_eq!(outputs(&ev), Vec::<Vec<u8>>::new());
+    assert_eq!(errors(&ev), ["Gap { expected: Seq(2), got: Seq(5) }"]);
+    for i in [4, 5, 6] {
+        p.handle_frame(Frame::Sealed(frames[i].clone()), now);
+    }
+    let ev = events(&mut p);
+    assert_eq!(outputs(&ev), [b"f4", b"f5", b"f6"]);
+    assert_eq!(resynced(&ev), [Some(2)]);
+}
+
+/// A snapshot cannot move reading back within the run being read, nor
+/// into a run read before: the relay cannot show old output as new by
+/// pairing it with a snapshot.
+#[test]
+fn a_snapshot_cannot_move_reading_back_or_to_an_old_run() {
+    let now = Instant::now();
+    let host = host_keys();
+    let mut p = joined_reader(&host, now);
+    let runs = two_runs(&host);
+    let mut a = sealer(&host, Direction::Output, 0xa);
+    let a_frames: Vec<SealedFrame> = (0..4)
+        .map(|i| a.seal(format!("a{i}").as_bytes()).unwrap())
+        .collect();
+    for f in &a_frames {
+        p.handle_frame(Frame::Sealed(f.clone()), now);
+    }
+    // Back within the run: a snapshot at frame 1, then frame 1 again.
+    p.handle_frame(Frame::Sealed(snapshot_at(&host, 0x62, 0xa, 1)), now);
+    p.handle_frame(Frame::Sealed(a_frames[1].clone()), now);
+    let ev = events(&mut p);
+    assert_eq!(outputs(&ev), [b"a0", b"a1", b"a2", b"a3"]);
+    assert_eq!(resynced(&ev), Vec::<Option<u64>>::new());
+    assert_eq!(errors(&ev), ["Reordered { expected: Seq(4), got: Seq(1) }"]);
+    // Run a ends and run b begins after a host resume; then a snapshot
+    // naming run a cannot bring run a back.
+    let end = a.finish().unwrap();
+    p.handle_frame(Frame::Sealed(end), now);
+    p.handle_frame(Frame::Sealed(runs.b0.clone()), now);
+    let mut late = sealer(&host, Direction::Output, 0xa);
+    let late: Vec<SealedFrame> = (0..3).map(|_| late.seal(b"old").unwrap()).collect();
+    p.handle_frame(Frame::Sealed(snapshot_at(&host, 0x63, 0xa, 2)), now);
+    p.handle_frame(Frame::Sealed(late[2].clone()), now);
+    let ev = events(&mut p);
+    assert_eq!(outputs(&ev), [b"b0"]);
+    assert_eq!(resynced(&ev), Vec::<Option<u64>>::new());
+    assert_eq!(errors(&ev).len(), 1, "{ev:?}");
+}

@@ -11,7 +11,9 @@ use taiku_crypto::{KeySchedule, LinkSecret};
 use taiku_proto::message::{
     self as m, ActionRefusal as AR, ControlReason, EndReason, RefusalReason, control::Body,
 };
-use taiku_proto::{Direction, Frame, ParticipantId, Role, SessionId, TerminalId};
+use taiku_proto::{
+    Direction, Epoch, Frame, ParticipantId, Role, SealedFrame, SessionId, TerminalId,
+};
 use taiku_session::access::Control;
 use taiku_session::admission;
 use taiku_session::relay::{ConnId, Event, EvictReason, RelayConfig};
@@ -1225,31 +1227,171 @@ fn a_writer_cannot_resume_the_host_seat() {
 
 // ---- 8. backpressure and limits -----------------------------------------
 
-#[test]
-fn a_blocked_viewer_is_evicted_when_its_queue_overflows() {
+/// A relay whose queues resync at 6 frames (half of 12).
+fn resync_harness() -> (Harness, TerminalId) {
     let config = RelayConfig {
-        max_queue_frames: 10,
+        max_queue_frames: 12,
         ..config()
     };
     let mut h = Harness::new(config, Harness::default_options());
     let t = h.open_terminal(1, HOST);
-    let (slow, _) = h.join(Role::Reader, "slow");
+    (h, t)
+}
+
+fn snapshot_for(h: &Harness, t: TerminalId, to: ParticipantId, epoch: u8) -> SealedFrame {
+    h.keys(Role::Admin)
+        .sealer(t, Direction::Snapshot, to, Epoch([epoch; 16]))
+        .unwrap()
+        .seal(b"a snapshot")
+        .unwrap()
+}
+
+fn seqs(frames: &[Frame]) -> Vec<(Direction, u64)> {
+    sealed(frames)
+        .iter()
+        .map(|f| (f.header().direction, f.header().seq.0))
+        .collect()
+}
+
+fn snapshot_requests(bodies: &[Body]) -> Vec<(u32, u32)> {
+    bodies
+        .iter()
+        .filter_map(|b| match b {
+            Body::SnapshotRequest(r) => Some((r.terminal_id, r.requester)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// SPEC.md 6.7: a viewer whose queue passes the threshold loses what was
+/// queued for it, is asked a snapshot for, gets no live output of that
+/// terminal until the snapshot comes, then the snapshot and live output;
+/// a fast viewer of the same terminal gets every frame.
+#[test]
+fn a_slow_viewer_is_skipped_forward_with_a_snapshot() {
+    let (mut h, t) = resync_harness();
+    let (slow, slow_id) = h.join(Role::Reader, "slow");
     let (fast, _) = h.join(Role::Reader, "fast");
+    h.take(h.host);
     h.relay.handle_blocked(slow);
     let mut out = h.output_sealer(t, 1);
-    for _ in 0..20 {
+    let mut dropped = 0;
+    for i in 0..9 {
         let f = out.seal(b"data").unwrap();
-        h.relay.handle_frame(h.host, Frame::Sealed(f), h.now);
-        let (frames, _) = h.relay.queued(slow);
-        assert!(frames <= 10);
-        h.pump();
+        if i < 7 {
+            dropped += f.as_bytes().len();
+        }
+        h.send_sealed(h.host, f);
     }
+    // The seventh frame passed the threshold: seven dropped, two held back.
+    assert_eq!(h.relay.queued(slow).0, 0);
+    assert!(h.events.contains(&Event::Resynced {
+        session: h.session.clone(),
+        participant: slow_id,
+        frames: 7,
+        bytes: dropped,
+    }));
+    assert_eq!(
+        snapshot_requests(&h.take_controls(h.host)),
+        [(t.0, slow_id.0)]
+    );
+    // The host's snapshot, then live output again.
+    let snap = snapshot_for(&h, t, slow_id, 0x50);
+    h.send_sealed(h.host, snap);
+    let f = out.seal(b"live").unwrap();
+    h.send_sealed(h.host, f);
+    h.relay.handle_unblocked(slow);
+    assert_eq!(
+        seqs(&h.take(slow)),
+        [(Direction::Snapshot, 0), (Direction::Output, 9)]
+    );
+    assert!(!h.closed.contains(&slow));
+    assert_eq!(
+        seqs(&h.take(fast)),
+        (0..10).map(|s| (Direction::Output, s)).collect::<Vec<_>>()
+    );
+    // One request per resync: none was asked twice.
+    assert_eq!(snapshot_requests(&h.take_controls(h.host)), []);
+}
+
+/// A viewer that has taken nothing since a resync `resync_timeout` ago
+/// has stopped reading: it is closed at its next resync. Sooner, it is
+/// resynced again (its socket may still be full).
+#[test]
+fn a_viewer_that_stops_reading_is_evicted_a_resync_timeout_later() {
+    let (mut h, t) = resync_harness();
+    let (slow, slow_id) = h.join(Role::Reader, "slow");
+    h.take(h.host);
+    h.relay.handle_blocked(slow);
+    let mut out = h.output_sealer(t, 1);
+    let mut flood = |h: &mut Harness, n: usize| {
+        for _ in 0..n {
+            let f = out.seal(b"data").unwrap();
+            h.send_sealed(h.host, f);
+        }
+    };
+    flood(&mut h, 7);
+    for epoch in [0x50, 0x51] {
+        assert_eq!(
+            snapshot_requests(&h.take_controls(h.host)),
+            [(t.0, slow_id.0)]
+        );
+        let snap = snapshot_for(&h, t, slow_id, epoch);
+        h.send_sealed(h.host, snap);
+        // Six frames more pass the threshold again (snapshots stay queued).
+        flood(&mut h, 6);
+        assert!(!h.closed.contains(&slow));
+    }
+    let snap = snapshot_for(&h, t, slow_id, 0x52);
+    h.send_sealed(h.host, snap);
+    h.advance(Duration::from_secs(10));
+    flood(&mut h, 6);
     assert!(h.events.contains(&Event::Evicted {
         conn: slow,
         reason: EvictReason::TooSlow
     }));
     assert!(h.closed.contains(&slow));
-    assert_eq!(sealed(&h.take(fast)).len(), 20);
+}
+
+/// A snapshot that does not come within `resync_timeout` while the host
+/// is online closes the viewer; while the host is away the wait goes on,
+/// and the resumed host is asked again.
+#[test]
+fn a_resync_waits_for_the_host_and_no_longer() {
+    let (mut h, t) = resync_harness();
+    let (slow, slow_id) = h.join(Role::Reader, "slow");
+    let (other, other_id) = h.join(Role::Reader, "other");
+    h.relay.handle_blocked(slow);
+    h.relay.handle_blocked(other);
+    let mut out = h.output_sealer(t, 1);
+    for _ in 0..7 {
+        let f = out.seal(b"data").unwrap();
+        h.send_sealed(h.host, f);
+    }
+    h.take(h.host);
+    // The host goes away before answering for `slow`.
+    h.relay.handle_disconnect(h.host, h.now);
+    h.advance(Duration::from_secs(25));
+    assert!(!h.closed.contains(&slow));
+    let host = h.connect();
+    let req = Body::SessionResume(m::SessionResume {
+        session_id: h.session.to_string(),
+        profile: None,
+    });
+    let prover = h.keys(Role::Admin).prover();
+    h.admit(host, req, &prover).expect("resumed");
+    h.host = host;
+    let mut asked = snapshot_requests(&h.take_controls(host));
+    asked.sort_unstable();
+    assert_eq!(asked, [(t.0, slow_id.0), (t.0, other_id.0)]);
+    // The resumed host answers `other` only.
+    let snap = snapshot_for(&h, t, other_id, 0x51);
+    h.send_sealed(host, snap);
+    h.advance(Duration::from_secs(9));
+    assert!(!h.closed.contains(&slow));
+    h.advance(Duration::from_secs(2));
+    assert!(h.closed.contains(&slow));
+    assert!(!h.closed.contains(&other));
 }
 
 #[test]

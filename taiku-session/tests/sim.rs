@@ -586,6 +586,85 @@ fn the_host_repaints_a_late_joiner_from_its_screen_model() {
     assert_eq!(viewer.title(), "top");
 }
 
+/// SPEC.md 6.7 end to end in memory: a viewer that stops reading for a
+/// while is skipped forward instead of being closed; after it reads again
+/// its screen (the host's snapshot, then live output) is the host's cell
+/// for cell, and a fast viewer of the same terminal got every byte.
+#[test]
+fn a_slow_viewer_is_skipped_forward_and_ends_on_the_hosts_screen() {
+    let options = m::SessionOptions {
+        readers_enabled: true,
+        viewer_sign_in_required: false,
+    };
+    let config = HostConfig {
+        screens: true,
+        ..HostConfig::default()
+    };
+    let host = Host::generate(config, options, Rng64::from_seed([9; 32]));
+    let relay = RelayConfig {
+        max_queue_bytes: 1 << 20,
+        resync_queue_bytes: 256 << 10,
+        ..RelayConfig::default()
+    };
+    let mut net = Net::with(host, relay, 9);
+    let (t, _) = net.open(ParticipantId::HOST);
+    let fast = net.add_peer(Role::Reader, "fast");
+    let slow = net.add_peer(Role::Reader, "slow");
+    let slow_conn = net.peers[slow].conn.unwrap();
+    let lines = |net: &mut Net, from: usize, to: usize| {
+        for chunk in (from..to).collect::<Vec<_>>().chunks(100) {
+            let text: String = chunk
+                .iter()
+                .map(|i| format!("\x1b[3{}mline {i}\x1b[0m\r\n", i % 8))
+                .collect();
+            net.output(t, text.as_bytes());
+        }
+    };
+    lines(&mut net, 0, 100);
+    net.advance(Duration::from_millis(10));
+    net.relay.handle_blocked(slow_conn);
+    lines(&mut net, 100, 20_000);
+    net.relay.handle_unblocked(slow_conn);
+    net.run();
+    lines(&mut net, 20_000, 20_050);
+    net.advance(Duration::from_millis(10));
+
+    assert_eq!(
+        net.peers[slow].conn,
+        Some(slow_conn),
+        "the slow viewer was closed"
+    );
+    let skips: Vec<Option<u64>> = net.peers[slow]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            ParticipantEvent::Resynced { skipped, .. } => Some(*skipped),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skips.len(), 1, "{skips:?}");
+    assert!(skips[0].is_some_and(|n| n > 0));
+    let mut viewer = Screen::new(24, 80);
+    for e in &net.peers[slow].events {
+        match e {
+            ParticipantEvent::Snapshot { term, screen, .. } if *term == t => {
+                viewer = Screen::new(24, 80);
+                viewer.feed(screen);
+            }
+            ParticipantEvent::Output { term, bytes } if *term == t => viewer.feed(bytes),
+            _ => {}
+        }
+    }
+    let host_screen = net.host.screen(t).unwrap().snapshot(1 << 20);
+    assert_eq!(
+        String::from_utf8_lossy(&viewer.snapshot(1 << 20)),
+        String::from_utf8_lossy(&host_screen)
+    );
+    assert_eq!(viewer.text()[22], "line 20049");
+    // The fast viewer read every byte, in order.
+    assert_eq!(net.peers[fast].screens[&t], net.produced[&t]);
+}
+
 #[test]
 fn owners_answer_adoption_requests() {
     let mut net = Net::new(6);

@@ -38,10 +38,17 @@ impl Sharing {
     /// previous wait found.
     pub fn wait_for(&mut self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
+        // Where the search starts: what was searched before cannot hold
+        // the needle whole (a flood of output is not searched again).
+        let mut scan = self.from;
         loop {
-            if let Some(at) = self.seen.get(self.from..).and_then(|s| s.find(needle)) {
-                self.from += at + needle.len();
+            if let Some(at) = self.seen.get(scan..).and_then(|s| s.find(needle)) {
+                self.from = scan + at + needle.len();
                 return;
+            }
+            scan = self.seen.len().saturating_sub(needle.len()).max(self.from);
+            while !self.seen.is_char_boundary(scan) {
+                scan -= 1;
             }
             let chunk = self
                 .output

@@ -408,6 +408,11 @@ class Session {
       case "snapshot":
         this.workspace.replace(e.term, e.rows, e.cols, e.screen);
         break;
+      case "resynced":
+        notices.say(
+          `Your connection fell behind ${this.label(e.term)}: ${e.skipped === null ? "some" : e.skipped.toString()} frames were skipped, and its screen was brought up to date.`,
+        );
+        break;
       case "controlChanged": {
         this.asked.delete(e.term);
         this.dropRequest(e.term, e.requester);

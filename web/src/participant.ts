@@ -89,6 +89,8 @@ interface OutputReader {
   leftInRun: number;
   expectNewRun: boolean;
   skipUntil?: { epoch: Uint8Array; seq: bigint };
+  /** The position the latest snapshot names: reading may jump there over frames never received (SPEC.md 6.7). */
+  resumeAt?: { epoch: Uint8Array; seq: bigint };
   shown?: { epoch: Uint8Array; seq: bigint };
   past: Runs;
 }
@@ -498,6 +500,7 @@ export class Participant {
         reader.past.remember(reader.opener?.epoch);
         reader.opener = undefined;
         reader.skipUntil = undefined;
+        reader.resumeAt = undefined;
         break;
       }
       case "refused":
@@ -542,10 +545,30 @@ export class Participant {
     const h = frame.header;
     const reader = this.outputs.get(h.terminal);
     if (!reader) return;
+    // The frame a snapshot named, where reading is elsewhere: the relay
+    // skipped this participant forward (6.7); the host's snapshot covers
+    // everything in between.
+    const at = reader.resumeAt;
+    const jump =
+      at !== undefined &&
+      sameBytes(at.epoch, h.epoch) &&
+      at.seq === h.seq &&
+      !(reader.opener && sameBytes(reader.opener.epoch, h.epoch) && reader.opener.nextSeq === h.seq);
+    let skipped: bigint | null | undefined;
+    if (jump && reader.opener) {
+      const next = reader.opener.nextSeq;
+      skipped = sameBytes(reader.opener.epoch, h.epoch) && next !== undefined ? h.seq - next : null;
+    }
+    if (jump) {
+      reader.replay = [];
+      reader.leftInRun = 0;
+    }
     // Does this frame start a run, and how may that run begin?
     let planned: number | undefined;
     let start: "fromStart" | "anywhere" | undefined;
-    if (reader.leftInRun === 0) {
+    if (jump) {
+      start = "anywhere";
+    } else if (reader.leftInRun === 0) {
       const run = reader.replay[0];
       if (run) {
         if (!sameBytes(run.epoch, h.epoch) || run.firstSeq !== h.seq) {
@@ -568,7 +591,7 @@ export class Participant {
     if (start) {
       const opener = new StreamOpener(this.keys, h.terminal, Direction.Output, start);
       opened = opener.open(frame);
-      reader.past.remember(reader.opener?.epoch);
+      if (!sameBytes(reader.opener?.epoch, h.epoch)) reader.past.remember(reader.opener?.epoch);
       reader.opener = opener;
       reader.expectNewRun = false;
       if (planned !== undefined) {
@@ -582,6 +605,8 @@ export class Participant {
       return;
     }
     reader.leftInRun = Math.max(0, reader.leftInRun - 1);
+    if (at && sameBytes(at.epoch, h.epoch) && h.seq >= at.seq) reader.resumeAt = undefined;
+    if (skipped !== undefined) this.events.push({ type: "resynced", term: h.terminal, skipped });
     if (opened.kind !== "data") return;
     const inSnapshot = reader.skipUntil && sameBytes(reader.skipUntil.epoch, h.epoch) && h.seq < reader.skipUntil.seq;
     const seen = reader.shown && sameBytes(reader.shown.epoch, h.epoch) && h.seq <= reader.shown.seq;
@@ -671,7 +696,16 @@ export class Participant {
     if (record.body.case !== "snapshot" || record.body.value.outputEpoch.length !== EPOCH_LEN) return;
     const snap = record.body.value;
     const reader = this.outputs.get(h.terminal);
-    if (reader) reader.skipUntil = { epoch: snap.outputEpoch, seq: snap.outputSeq };
+    if (reader) {
+      const at = { epoch: snap.outputEpoch, seq: snap.outputSeq };
+      reader.skipUntil = at;
+      // Reading may jump there, never back within the run being read nor
+      // to a run read before.
+      const current = reader.opener && sameBytes(reader.opener.epoch, at.epoch) ? reader.opener : undefined;
+      const behind = current?.nextSeq !== undefined && current.nextSeq >= at.seq;
+      const old = current === undefined && reader.past.has(at.epoch);
+      reader.resumeAt = behind || old ? undefined : at;
+    }
     this.events.push({ type: "snapshot", term: h.terminal, rows: snap.rows, cols: snap.cols, screen: snap.screen });
   }
 

@@ -109,6 +109,8 @@ export type ParticipantEvent =
   | { type: "denied"; reason: RefusalReason }
   | { type: "output"; term: number; bytes: Uint8Array }
   | { type: "snapshot"; term: number; rows: number; cols: number; screen: Uint8Array }
+  /** The relay skipped this participant forward: the snapshot just shown covers what it missed (SPEC.md 6.7); `skipped` frames, or null when a new run began. */
+  | { type: "resynced"; term: number; skipped: bigint | null }
   | { type: "agentStatus"; term: number; status?: AgentStatusView }
   | { type: "terminalOpened"; term: number }
   | { type: "terminalClosed"; term: number }

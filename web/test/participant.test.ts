@@ -546,3 +546,40 @@ test("a chat line carries its age, clamped to a day", () => {
     ],
   );
 });
+
+/** A snapshot of terminal 1 at output position (`outEpoch`, `seq`), under a fresh snapshot epoch. */
+function snapshotAt(snapEpoch: number, outEpoch: number, seq: bigint): Uint8Array {
+  const record = toBinary(
+    SealedRecordSchema,
+    create(SealedRecordSchema, {
+      body: { case: "snapshot", value: { outputEpoch: new Uint8Array(16).fill(outEpoch), outputSeq: seq, rows: 24, cols: 80, screen: new TextEncoder().encode("screen") } },
+    }),
+  );
+  return hostSealer(Direction.Snapshot, snapEpoch).seal(record);
+}
+
+test("a snapshot lets reading skip forward to its exact position only (SPEC.md 6.7)", () => {
+  const p = joinedReader();
+  const a = hostSealer(Direction.Output, 0xa);
+  const frames = Array.from({ length: 10 }, (_, i) => a.seal(new TextEncoder().encode(`f${i}`)));
+  for (const i of [0, 1, 2, 6]) p.handleMessage(frames[i]!, 4);
+  let events = drain(() => p.pollEvent());
+  // Without the host's snapshot a gap is refused.
+  assert.deepEqual(outputsOf(events), ["f0", "f1", "f2"]);
+  assert.deepEqual(errorsOf(events), ["Gap"]);
+  p.handleMessage(snapshotAt(0x60, 0xa, 8n), 5);
+  for (const i of [6, 8, 9]) p.handleMessage(frames[i]!, 6);
+  events = drain(() => p.pollEvent());
+  assert.deepEqual(outputsOf(events), ["f8", "f9"]);
+  assert.deepEqual(errorsOf(events), ["Gap"]);
+  assert.deepEqual(
+    events.filter((e) => e.type === "resynced"),
+    [{ type: "resynced", term: 1, skipped: 5n }],
+  );
+  // Not back within the run: a snapshot at frame 3, then frame 3 again.
+  p.handleMessage(snapshotAt(0x61, 0xa, 3n), 7);
+  p.handleMessage(frames[3]!, 8);
+  events = drain(() => p.pollEvent());
+  assert.deepEqual(outputsOf(events), []);
+  assert.deepEqual(errorsOf(events), ["Reordered"]);
+});

@@ -85,6 +85,15 @@ pub enum ParticipantEvent {
         /// Bytes that repaint the screen.
         screen: Bytes,
     },
+    /// The relay skipped this participant forward (it read too slowly,
+    /// SPEC.md 6.7): output it never got is covered by the snapshot shown
+    /// just before, and live output continues from there.
+    Resynced {
+        /// The terminal.
+        term: TerminalId,
+        /// Output frames skipped, when they were of the run that goes on.
+        skipped: Option<u64>,
+    },
     /// A terminal's agent status changed.
     AgentStatus {
         /// The terminal.

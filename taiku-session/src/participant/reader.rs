@@ -40,6 +40,9 @@ pub(super) struct OutputReader {
     /// Output of this epoch before this sequence number is already in a
     /// snapshot.
     skip_until: Option<(Epoch, Seq)>,
+    /// The position the latest snapshot names: reading may jump there
+    /// over frames this participant never got (SPEC.md 6.7).
+    resume_at: Option<(Epoch, Seq)>,
     /// The last frame whose bytes were reported: a replay that repeats
     /// frames up to it reports nothing twice.
     shown: Option<(Epoch, Seq)>,
@@ -66,6 +69,7 @@ impl Default for OutputReader {
             left_in_run: 0,
             expect_new_run: false,
             skip_until: None,
+            resume_at: None,
             shown: None,
             replay_first: false,
             past: RecentEpochs::new(RUNS_REMEMBERED),
@@ -119,6 +123,7 @@ impl<R: CryptoRng> Participant<R> {
             reader.past.remember(epoch);
         }
         reader.skip_until = None;
+        reader.resume_at = None;
         self.events.push_back(ParticipantEvent::Replay {
             term,
             complete: r.complete,
@@ -161,9 +166,30 @@ impl<R: CryptoRng> Participant<R> {
         let Some(reader) = self.outputs.get_mut(&h.terminal) else {
             return Ok(());
         };
+        // The frame a snapshot named, where this participant's reading
+        // is elsewhere: the relay skipped it forward (6.7). The snapshot,
+        // sealed by the host, covers everything in between.
+        let jump = reader.resume_at == Some((h.epoch, h.seq))
+            && !reader
+                .opener
+                .as_ref()
+                .is_some_and(|o| o.epoch() == Some(h.epoch) && o.next_seq() == Some(h.seq));
+        let skipped = match &reader.opener {
+            Some(o) if jump => Some((o.epoch() == Some(h.epoch)).then(|| {
+                o.next_seq()
+                    .map_or(0, |next| h.seq.0.saturating_sub(next.0))
+            })),
+            _ => None,
+        };
+        if jump {
+            reader.replay.clear();
+            reader.left_in_run = 0;
+        }
         // Does this frame start a run, and how may that run begin?
         let mut planned = None;
-        let start = if reader.left_in_run == 0 {
+        let start = if jump {
+            Some(Start::Anywhere)
+        } else if reader.left_in_run == 0 {
             if let Some(run) = reader.replay.front() {
                 if run.epoch.as_ref() != h.epoch.0 || run.first_seq != h.seq.0 {
                     // Not the replay the relay announced: drop the plan.
@@ -208,7 +234,12 @@ impl<R: CryptoRng> Participant<R> {
                     Err(_) => unreachable!("every role holds the output root"),
                 };
                 let opened = opener.open(frame)?;
-                if let Some(epoch) = reader.opener.replace(opener).and_then(|o| o.epoch()) {
+                if let Some(epoch) = reader
+                    .opener
+                    .replace(opener)
+                    .and_then(|o| o.epoch())
+                    .filter(|e| *e != h.epoch)
+                {
                     reader.past.remember(epoch);
                 }
                 reader.expect_new_run = false;
@@ -225,6 +256,18 @@ impl<R: CryptoRng> Participant<R> {
             },
         };
         reader.left_in_run = reader.left_in_run.saturating_sub(1);
+        if reader
+            .resume_at
+            .is_some_and(|(epoch, at)| epoch == h.epoch && h.seq >= at)
+        {
+            reader.resume_at = None;
+        }
+        if let Some(skipped) = skipped {
+            self.events.push_back(ParticipantEvent::Resynced {
+                term: h.terminal,
+                skipped,
+            });
+        }
         if let Opened::Data(bytes) = opened {
             let in_snapshot = reader
                 .skip_until
@@ -363,7 +406,14 @@ impl<R: CryptoRng> Participant<R> {
             return Ok(());
         };
         if let Some(reader) = self.outputs.get_mut(&h.terminal) {
-            reader.skip_until = Some((Epoch(epoch), Seq(snap.output_seq)));
+            let at = (Epoch(epoch), Seq(snap.output_seq));
+            reader.skip_until = Some(at);
+            // Reading may jump to the position it names, never back to a
+            // run read before nor behind what was read.
+            let current = reader.opener.as_ref().filter(|o| o.epoch() == Some(at.0));
+            let behind = current.is_some_and(|o| o.next_seq().is_some_and(|next| next >= at.1));
+            let old = current.is_none() && reader.past.contains(at.0);
+            reader.resume_at = (!behind && !old).then_some(at);
         }
         self.events.push_back(ParticipantEvent::Snapshot {
             term: h.terminal,

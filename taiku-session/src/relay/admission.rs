@@ -302,6 +302,7 @@ impl<R: CryptoRng> Relay<R> {
         }
         self.become_host(conn, &session, options, now);
         self.send_resume_state(conn, &session);
+        self.resume_resyncs(&session, now);
         self.send_to_participants(&session, &host_status(true, core::time::Duration::ZERO));
         self.emit(Event::HostResumed {
             session: session.clone(),
@@ -382,6 +383,8 @@ impl<R: CryptoRng> Relay<R> {
             metadata: TokenBucket::full(self.config.metadata_burst, now),
             requests: TokenBucket::full(self.config.request_burst, now),
             history: TokenBucket::full(self.config.history_burst, now),
+            resyncing: Vec::new(),
+            resync_sent: None,
         };
         let joined = presence(id, &member, m::presence::State::Joined);
         s.members.insert(id, member);

@@ -19,6 +19,10 @@ pub enum ConfigError {
     /// (which fills at most half) or a burst could evict any connection.
     #[error("max_queue_bytes is smaller than two largest frames")]
     QueueSmallerThanFrames,
+    /// `resync_queue_bytes` leaves less than two largest frames below
+    /// `max_queue_bytes`: a queue would overflow before it is resynced.
+    #[error("resync_queue_bytes is not two largest frames below max_queue_bytes")]
+    ResyncAboveQueue,
     /// `max_queue_frames` leaves no room beside a replay batch.
     #[error("max_queue_frames is below twice the replay batch")]
     QueueShorterThanReplay,
@@ -58,6 +62,14 @@ pub struct RelayConfig {
     pub max_queue_bytes: usize,
     /// Frames queued towards one connection before it is too slow.
     pub max_queue_frames: usize,
+    /// Bytes queued towards a participant (with no replay pending) above
+    /// which its queued output is dropped and it is skipped forward with
+    /// a snapshot instead (SPEC.md 6.7); so are more frames than half of
+    /// `max_queue_frames`.
+    pub resync_queue_bytes: usize,
+    /// How long a skipped participant waits for the host's snapshot
+    /// while the host is online before it is closed as too slow.
+    pub resync_timeout: Duration,
     /// How long a host may be gone before its session ends.
     pub host_grace: Duration,
     /// The same for a session nobody has joined yet (at most
@@ -125,6 +137,9 @@ impl RelayConfig {
         if self.max_queue_bytes < 2 * frame {
             return Err(ConfigError::QueueSmallerThanFrames);
         }
+        if self.resync_queue_bytes + 2 * frame > self.max_queue_bytes {
+            return Err(ConfigError::ResyncAboveQueue);
+        }
         if self.max_queue_frames < 2 * REPLAY_BATCH {
             return Err(ConfigError::QueueShorterThanReplay);
         }
@@ -160,6 +175,8 @@ impl Default for RelayConfig {
             ring_bytes: 2 << 20,
             max_queue_bytes: 8 << 20,
             max_queue_frames: 8192,
+            resync_queue_bytes: 2 << 20,
+            resync_timeout: Duration::from_secs(10),
             host_grace: Duration::from_secs(300),
             empty_host_grace: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),

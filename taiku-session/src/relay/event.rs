@@ -66,6 +66,19 @@ pub enum Event {
         /// Why.
         reason: EndReason,
     },
+    /// A participant's queue passed `resync_queue_bytes`: the output
+    /// queued for it was dropped and it is skipped forward with snapshots
+    /// (SPEC.md 6.7).
+    Resynced {
+        /// The session.
+        session: SessionId,
+        /// Who was skipped forward.
+        participant: ParticipantId,
+        /// Output frames dropped from its queue.
+        frames: usize,
+        /// Their bytes.
+        bytes: usize,
+    },
     /// A connection was closed by the relay.
     Evicted {
         /// The connection.

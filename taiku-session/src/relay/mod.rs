@@ -39,6 +39,7 @@ mod control;
 mod event;
 mod outbound;
 mod replay;
+mod resync;
 mod ring;
 mod routing;
 mod session;

@@ -3,8 +3,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use taiku_proto::Frame;
 use taiku_proto::limits::MAX_PREFIX_LEN;
+use taiku_proto::{Direction, Frame, TerminalId};
 
 use super::ConnId;
 
@@ -40,6 +40,17 @@ struct Queue {
     blocked: bool,
     closing: bool,
     scheduled: bool,
+    /// Frames handed to the driver so far.
+    sent: u64,
+}
+
+/// Output taken out of a queue by [`Outbound::drop_output`].
+#[derive(Debug, Default)]
+pub(crate) struct Dropped {
+    pub(crate) frames: usize,
+    pub(crate) bytes: usize,
+    /// The terminals whose output was dropped, each once.
+    pub(crate) terminals: Vec<TerminalId>,
 }
 
 /// Queue capacity kept by an idle connection.
@@ -114,6 +125,37 @@ impl Outbound {
         self.queues.remove(&conn);
     }
 
+    /// Take every sealed output frame out of a connection's queue; what
+    /// else is queued (control, status, snapshots) stays, in order.
+    pub(crate) fn drop_output(&mut self, conn: ConnId) -> Dropped {
+        let mut dropped = Dropped::default();
+        let Some(q) = self.queues.get_mut(&conn) else {
+            return dropped;
+        };
+        q.items.retain(|frame| {
+            let Frame::Sealed(sealed) = frame else {
+                return true;
+            };
+            let h = sealed.header();
+            if h.direction != Direction::Output {
+                return true;
+            }
+            dropped.frames += 1;
+            dropped.bytes += sealed.as_bytes().len();
+            if !dropped.terminals.contains(&h.terminal) {
+                dropped.terminals.push(h.terminal);
+            }
+            false
+        });
+        q.bytes -= dropped.bytes;
+        dropped
+    }
+
+    /// Frames handed to the driver on this connection so far.
+    pub(crate) fn sent(&self, conn: ConnId) -> u64 {
+        self.queues.get(&conn).map_or(0, |q| q.sent)
+    }
+
     pub(crate) fn queued(&self, conn: ConnId) -> (usize, usize) {
         self.queues
             .get(&conn)
@@ -133,6 +175,7 @@ impl Outbound {
             }
             if let Some(frame) = q.items.pop_front() {
                 q.bytes -= frame_len(&frame);
+                q.sent += 1;
                 // A burst (a joiner's session state) must not pin its
                 // capacity for the connection's lifetime.
                 if q.items.is_empty() && q.items.capacity() > IDLE_CAPACITY {

@@ -18,6 +18,7 @@ use rand_core::CryptoRng;
 use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{Frame, ParticipantId, SessionId, TerminalId};
 
+use super::resync::snapshot_request;
 use super::{ConnId, EvictReason, Relay};
 use crate::access::Refusal;
 
@@ -128,13 +129,7 @@ impl<R: CryptoRng> Relay<R> {
                     self.send(conn, Frame::Sealed(status));
                 }
                 if let (false, Some(host)) = (complete, host) {
-                    self.send(
-                        host,
-                        Frame::control(Body::SnapshotRequest(m::SnapshotRequest {
-                            terminal_id: terminal.0,
-                            requester: requester.0,
-                        })),
-                    );
+                    self.send(host, snapshot_request(terminal, requester));
                 }
                 continue;
             };

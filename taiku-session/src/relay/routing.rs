@@ -24,7 +24,7 @@ impl<R: CryptoRng> Relay<R> {
     ) {
         let host = ParticipantId::HOST;
         let body = match frame {
-            Frame::Sealed(sealed) => return self.host_sealed(conn, session, sealed),
+            Frame::Sealed(sealed) => return self.host_sealed(conn, session, sealed, now),
             Frame::Control(m::Control { body: None }) => return,
             Frame::Control(m::Control { body: Some(body) }) => body,
         };
@@ -105,6 +105,7 @@ impl<R: CryptoRng> Relay<R> {
         if removed.is_none() {
             return Err((id, Refusal::UnknownTerminal));
         }
+        self.forget_resyncs(session, id);
         self.send_to_participants(session, &Frame::control(Body::TerminalClosed(msg)));
         Ok(())
     }
@@ -156,9 +157,15 @@ impl<R: CryptoRng> Relay<R> {
         }
     }
 
-    fn host_sealed(&mut self, conn: ConnId, session: &SessionId, sealed: SealedFrame) {
+    fn host_sealed(
+        &mut self,
+        conn: ConnId,
+        session: &SessionId,
+        sealed: SealedFrame,
+        now: Instant,
+    ) {
         let h = *sealed.header();
-        if let Err(reason) = self.route_host_sealed(session, sealed) {
+        if let Err(reason) = self.route_host_sealed(session, sealed, now) {
             let code = ActionCode::Sealed(h.direction);
             self.refuse(conn, session, ParticipantId::HOST, code, h.terminal, reason);
         }
@@ -171,6 +178,7 @@ impl<R: CryptoRng> Relay<R> {
         &mut self,
         session: &SessionId,
         sealed: SealedFrame,
+        now: Instant,
     ) -> Result<(), Refusal> {
         let h = *sealed.header();
         let ring_limit = self.config.ring_bytes;
@@ -197,18 +205,25 @@ impl<R: CryptoRng> Relay<R> {
             _ if h.participant == ParticipantId::HOST => None,
             _ => Some(s.members.get(&h.participant).map(|m| m.conn)),
         };
+        if h.direction == Direction::Snapshot {
+            self.snapshot_arrived(session, h.terminal, h.participant);
+        }
         match to_one {
             // Live output goes to everybody but connections still
-            // replaying this terminal: their cursor delivers it (6.5).
+            // replaying this terminal (their cursor delivers it, 6.5) and
+            // participants waiting for a snapshot of it (6.7).
             None if h.direction == Direction::Output => {
-                let targets: Vec<ConnId> = self
+                let targets: Vec<(ParticipantId, ConnId)> = self
                     .sessions
                     .get(session)
-                    .map(|s| s.members.values().map(|m| m.conn).collect())
+                    .map(|s| s.members.iter().map(|(id, m)| (*id, m.conn)).collect())
                     .unwrap_or_default();
-                for conn in targets {
-                    if !self.replaying(conn, session, h.terminal) {
+                for (id, conn) in targets {
+                    if !self.replaying(conn, session, h.terminal)
+                        && !self.resyncing(session, id, h.terminal)
+                    {
                         self.send(conn, Frame::Sealed(sealed.clone()));
+                        self.check_resync(session, id, conn, now);
                     }
                 }
             }

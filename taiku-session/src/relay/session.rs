@@ -26,6 +26,12 @@ pub(super) struct Member {
     pub(super) metadata: TokenBucket,
     pub(super) requests: TokenBucket,
     pub(super) history: TokenBucket,
+    /// Terminals this participant was skipped forward on, waiting for the
+    /// host's snapshot, each with its deadline (SPEC.md 6.7).
+    pub(super) resyncing: Vec<(TerminalId, Instant)>,
+    /// Frames its connection had taken at the resync since which it took
+    /// none, and when that was.
+    pub(super) resync_sent: Option<(u64, Instant)>,
 }
 
 #[derive(Debug)]

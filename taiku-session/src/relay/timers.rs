@@ -1,5 +1,6 @@
 //! The relay's timers (SPEC.md 6.1, 6.3, 6.6, 6.7): handshake and idle
-//! timeouts, the host's grace window, adoption requests and typing locks.
+//! timeouts, the host's grace window, adoption requests, typing locks and
+//! snapshots awaited by a participant skipped forward.
 //! Each fires at most once; a timer whose state moved on does nothing.
 
 use std::time::Instant;
@@ -20,6 +21,7 @@ pub(super) enum Timer {
     HostGrace(SessionId),
     Adoption(SessionId, TerminalId, ParticipantId),
     FocusLock(SessionId, TerminalId),
+    Resync(SessionId, ParticipantId, TerminalId),
 }
 
 impl<R: CryptoRng> Relay<R> {
@@ -81,6 +83,9 @@ impl<R: CryptoRng> Relay<R> {
                     LockChange::Later(at) => self.arm(at, Timer::FocusLock(session, terminal)),
                     _ => {}
                 }
+            }
+            Timer::Resync(session, id, terminal) => {
+                self.resync_expired(&session, id, terminal, now);
             }
         }
     }
