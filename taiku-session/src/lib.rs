@@ -35,6 +35,7 @@ mod epochs;
 pub mod host;
 mod keepalive;
 pub mod participant;
+pub mod predict;
 pub mod relay;
 pub mod screen;
 mod ticket;

@@ -709,6 +709,59 @@ impl Screen {
         out.into_bytes()
     }
 
+    /// Whether a printable ASCII character written now would land on the
+    /// cursor's cell and move the cursor one column right, as a shell's
+    /// echo does: the normal screen, the cursor visible and not in the
+    /// last column, no wrap pending, no insert or origin mode, the ASCII
+    /// character set, and not in the middle of an escape sequence. What a
+    /// predictive echo (`taiku_session::predict`) needs to guess.
+    pub fn predictable(&self) -> bool {
+        let s = &self.state;
+        !s.alt
+            && s.cursor_visible
+            && !s.pending_wrap
+            && !s.insert
+            && !s.origin
+            && s.col + 1 < s.cols
+            && s.charsets[usize::from(s.shifted)] == Charset::Ascii
+            && !self.in_sequence
+            && self.tail.is_empty()
+    }
+
+    /// The character of the visible cell at `row`, `col` (from 0), if
+    /// there is one: a blank is `' '`, the right half of a wide character
+    /// `None`.
+    pub fn char_at(&self, row: usize, col: usize) -> Option<char> {
+        let cell = self.state.buffer().lines.get(row)?.0.get(col)?;
+        (cell.width() != 0).then(|| cell.ch())
+    }
+
+    /// Bytes that paint cells `from..to` of visible row `row` again as the
+    /// model has them (on a terminal showing this screen, at least that
+    /// large, in the state [`predictable`](Self::predictable) requires),
+    /// then put the cursor and the current attributes back: what undoes
+    /// anything drawn over those cells.
+    pub fn repaint_cells(&self, row: usize, from: usize, to: usize) -> Vec<u8> {
+        let s = &self.state;
+        let to = to.min(s.cols);
+        let mut out = String::new();
+        if row < s.rows && from < to {
+            let _ = write!(
+                out,
+                "\x1b[{};{}H\x1b[0m\x1b[{}X",
+                row + 1,
+                from + 1,
+                to - from
+            );
+            if let Some(line) = s.buffer().lines.get(row) {
+                dump::cells_between(line, from, to, &mut out);
+            }
+        }
+        let _ = write!(out, "\x1b[{};{}H", s.row + 1, s.col + 1);
+        sgr(&s.pen, &mut out);
+        out.into_bytes()
+    }
+
     #[cfg(test)]
     pub(crate) fn state(&self) -> &State {
         &self.state
