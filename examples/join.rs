@@ -25,6 +25,7 @@ use taiku_examples::{
 use taiku_proto::ParticipantId;
 use taiku_session::agent::{AgentStatus, needs_attention};
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
+use taiku_session::predict::PredictMode;
 use taiku_transport::drive::{DriverConfig, os_rng, spawn_participant};
 
 /// A participant's name for notices: "you", "the host", or its display
@@ -57,6 +58,18 @@ struct Cli {
     /// the relay's certificate needs none).
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<std::path::PathBuf>,
+    /// Show keys typed at a prompt before the host echoes them (underlined
+    /// until it does): auto does so when the round trip is 30 ms or more.
+    #[arg(long, value_enum, default_value_t = Predict::Auto)]
+    predict: Predict,
+}
+
+/// `--predict`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Predict {
+    Auto,
+    Always,
+    Never,
 }
 
 #[tokio::main]
@@ -124,6 +137,11 @@ async fn main() {
     // A chat line being typed (Ctrl-] c).
     let mut chat = ChatLine::default();
     let mut screens = Screens::default();
+    screens.set_predict_mode(match args.predict {
+        Predict::Auto => PredictMode::Auto,
+        Predict::Always => PredictMode::Always,
+        Predict::Never => PredictMode::Never,
+    });
     // Each terminal's agent status, to tell when one starts waiting.
     let mut agents: std::collections::BTreeMap<taiku_proto::TerminalId, AgentStatus> =
         Default::default();
@@ -134,6 +152,7 @@ async fn main() {
     loop {
         tokio::select! {
             _ = window.recv() => screens.window_resized(None),
+            _ = sleep_until(screens.poll_timeout()) => screens.handle_timeout(),
             event = handle.events.recv() => {
                 let Some(event) = event else {
                     drop(raw);
@@ -306,7 +325,11 @@ async fn main() {
                     }
                 }
                 if let (Some(t), false) = (screens.current(), forward.is_empty()) {
+                    let keys = forward.clone();
                     let sent = handle.call(move |p, _| p.send_input(t, &forward)).await;
+                    if let Some(Ok(_)) = sent {
+                        screens.typed(t, &keys);
+                    }
                     if let Some(Err(e)) = sent
                         && last_refusal.is_none_or(|at| at.elapsed() > Duration::from_secs(2))
                     {
@@ -343,4 +366,12 @@ async fn terminal_size(
         .await
         .flatten()
         .unwrap_or((24, 80))
+}
+
+/// Sleep until `at`, or for ever.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }

@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+use std::time::Instant;
+
 use taiku_proto::TerminalId;
+use taiku_session::predict::{PredictMode, Predictor};
 use taiku_session::screen::{Screen, ScreenModel};
 
 use taiku_session::participant::printable;
@@ -303,6 +306,11 @@ static FULL_SCREEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 /// newest; a flood of them costs no more).
 pub const HELD_NOTICES: usize = 50;
 
+/// Notices printed so far: each leaves the local cursor at the start of
+/// a new line, where the terminal shown does not have it ([`Screens`]
+/// puts it back in its column).
+static PRINTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Notices held while a full-screen program runs.
 static HELD: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
@@ -332,6 +340,7 @@ pub fn notice(text: &str) {
         return;
     }
     out(format!("\r\n\x1b[7m[taiku] {text}\x1b[0m\r\n").as_bytes());
+    PRINTED.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
 }
 
 /// Follows a program's output for the switches to and from the alternate
@@ -406,6 +415,14 @@ pub struct Screens {
     view: (usize, usize),
     /// The local window size, once asked; `None` asks the terminal.
     window: Option<(u16, u16)>,
+    /// Predictive echo of each terminal (SPEC.md 11.8).
+    predictors: BTreeMap<TerminalId, Predictor>,
+    mode: PredictMode,
+    /// The columns of the cursor's row a prediction is drawn over now.
+    drawn: Option<(usize, usize)>,
+    /// [`PRINTED`] when the local cursor was last in the shown terminal's
+    /// column.
+    printed: u64,
 }
 
 impl Screens {
@@ -421,6 +438,110 @@ impl Screens {
             .entry(term)
             .or_insert_with(|| Screen::new(size(rows), size(cols)));
         self.current.get_or_insert(term);
+    }
+
+    /// When keys are predicted (SPEC.md 11.8).
+    pub fn set_predict_mode(&mut self, mode: PredictMode) {
+        self.mode = mode;
+        for p in self.predictors.values_mut() {
+            p.set_mode(mode);
+        }
+    }
+
+    /// The user's `bytes`, sent to `term`: shown at once where they can be
+    /// predicted.
+    pub fn typed(&mut self, term: TerminalId, bytes: &[u8]) {
+        let on_screen = self.current == Some(term) && self.clipped().is_none();
+        if on_screen {
+            self.undraw();
+        }
+        let Some(model) = self.models.get(&term) else {
+            return;
+        };
+        let mode = self.mode;
+        self.predictors
+            .entry(term)
+            .or_insert_with(|| Predictor::new(mode))
+            .typed(bytes, model, Instant::now());
+        if on_screen {
+            self.draw();
+        }
+    }
+
+    /// When [`Screens::handle_timeout`] should be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.predictors
+            .values()
+            .filter_map(Predictor::poll_timeout)
+            .min()
+    }
+
+    /// Predictions not confirmed in time are taken back.
+    pub fn handle_timeout(&mut self) {
+        self.undraw();
+        let now = Instant::now();
+        for p in self.predictors.values_mut() {
+            p.handle_timeout(now);
+        }
+        self.draw();
+    }
+
+    /// After a notice, put the local cursor back in the column the shown
+    /// terminal has it (on the notice's next line), so that its output
+    /// goes on where it would.
+    fn realign(&mut self) {
+        let printed = PRINTED.load(std::sync::atomic::Ordering::Acquire);
+        if printed == self.printed {
+            return;
+        }
+        self.printed = printed;
+        // The predictions drawn scrolled away with the notice.
+        self.drawn = None;
+        if let Some(model) = self.current.and_then(|t| self.models.get(&t)) {
+            let (col, _, _) = model.cursor();
+            if col > 0 && !model.alternate() {
+                out(format!("\x1b[{col}C").as_bytes());
+            }
+        }
+    }
+
+    /// Take back the predictions drawn on the local terminal.
+    fn undraw(&mut self) {
+        self.realign();
+        if let (Some((from, to)), Some(model)) = (
+            self.drawn.take(),
+            self.current.and_then(|t| self.models.get(&t)),
+        ) {
+            out(&model.repaint_cells(from, to));
+        }
+    }
+
+    /// Draw the current terminal's predictions, underlined, from its
+    /// cursor; the local cursor is left after the last one.
+    fn draw(&mut self) {
+        let Some(t) = self.current else {
+            return;
+        };
+        let (Some(model), Some(p)) = (self.models.get(&t), self.predictors.get(&t)) else {
+            return;
+        };
+        let shown = p.shown();
+        let (Some(first), Some(last)) = (shown.first(), shown.last()) else {
+            return;
+        };
+        if self.clipped().is_some() {
+            return;
+        }
+        let (col, _, _) = model.cursor();
+        let mut bytes = Vec::new();
+        if first.col > col {
+            bytes.extend_from_slice(format!("\x1b[{}C", first.col - col).as_bytes());
+        }
+        bytes.extend_from_slice(b"\x1b[0;4m");
+        bytes.extend(shown.iter().map(|p| p.ch as u8));
+        bytes.extend_from_slice(b"\x1b[0m");
+        out(&bytes);
+        self.drawn = Some((col.min(first.col), last.col + 1));
     }
 
     /// `term` is now `rows` × `cols`.
@@ -441,14 +562,23 @@ impl Screens {
         self.repaint();
     }
 
-    /// Output of `term`: kept, and shown if it is on screen.
+    /// Output of `term`: kept, and shown if it is on screen (predictions
+    /// drawn over it taken back first, and drawn again after).
     pub fn output(&mut self, term: TerminalId, bytes: &[u8]) {
-        self.models
-            .entry(term)
-            .or_insert_with(|| Screen::new(24, 80))
-            .feed(bytes);
         self.current.get_or_insert(term);
-        if self.current != Some(term) {
+        let on_screen = self.current == Some(term);
+        if on_screen {
+            self.undraw();
+        }
+        let model = self
+            .models
+            .entry(term)
+            .or_insert_with(|| Screen::new(24, 80));
+        model.feed(bytes);
+        if let Some(p) = self.predictors.get_mut(&term) {
+            p.output(model, Instant::now());
+        }
+        if !on_screen {
             return;
         }
         if self.clipped().is_some() {
@@ -457,6 +587,7 @@ impl Screens {
             self.watch.saw(bytes);
             out(bytes);
             self.watch.shown();
+            self.draw();
         }
     }
 
@@ -465,6 +596,9 @@ impl Screens {
         let size = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
         let mut model = Screen::new(size(rows), size(cols));
         model.feed(screen);
+        if let Some(p) = self.predictors.get_mut(&term) {
+            p.output(&model, Instant::now());
+        }
         self.models.insert(term, model);
         if self.current == Some(term) {
             self.repaint();
@@ -528,6 +662,7 @@ impl Screens {
     fn repaint(&mut self) {
         // A snapshot assumes a terminal in its initial state (SPEC.md
         // 11.6): reset this one (RIS) before painting.
+        self.drawn = None;
         out(b"\x1bc\x1b[2J\x1b[H");
         if self.clipped().is_some() {
             self.view = (0, 0);

@@ -13,6 +13,7 @@ import { installStyleShim } from "./csp-styles.js";
 import { ControlReason, RefusalReason } from "./gen/taiku_pb.js";
 import { LinkError, parseLink, Role } from "./link.js";
 import { type ActionError, DEFAULT_CONFIG, Participant, type ParticipantEvent } from "./participant.js";
+import type { PredictMode } from "./predict.js";
 import { Attention, needsAttention } from "./ui/attention.js";
 import { ChatPanel } from "./ui/chat.js";
 import { button, byId, el } from "./ui/dom.js";
@@ -241,6 +242,14 @@ class Session {
     byId("zoom-in").addEventListener("click", () => this.workspace.zoomBy(1));
     byId("zoom-out").addEventListener("click", () => this.workspace.zoomBy(-1));
     byId("zoom-fit").addEventListener("click", () => this.workspace.zoomBy(0));
+    const echo = byId("echo");
+    const modes: PredictMode[] = ["auto", "always", "never"];
+    echo.addEventListener("click", () => {
+      const mode = modes[(modes.indexOf(echo.dataset.mode as PredictMode) + 1) % modes.length] ?? "auto";
+      echo.dataset.mode = mode;
+      echo.textContent = `Echo: ${mode}`;
+      this.workspace.setPredictMode(mode);
+    });
     panelToggle.addEventListener("click", () => {
       const open = document.body.classList.toggle("panel-open");
       panelToggle.setAttribute("aria-expanded", String(open));
@@ -503,6 +512,7 @@ class Session {
 
   private typed(term: number, bytes: Uint8Array): void {
     const err = this.p.sendInput(term, bytes);
+    if (!err) this.workspace.predict(term, bytes);
     // Reports the terminal makes by itself (focus, mouse) are not the
     // user asking for anything.
     const byUser = performance.now() - this.lastKey < USER_INPUT_MS;

@@ -736,28 +736,30 @@ impl Screen {
         (cell.width() != 0).then(|| cell.ch())
     }
 
-    /// Bytes that paint cells `from..to` of visible row `row` again as the
-    /// model has them (on a terminal showing this screen, at least that
-    /// large, in the state [`predictable`](Self::predictable) requires),
-    /// then put the cursor and the current attributes back: what undoes
-    /// anything drawn over those cells.
-    pub fn repaint_cells(&self, row: usize, from: usize, to: usize) -> Vec<u8> {
+    /// Bytes that paint cells `from..to` of the cursor's row again as the
+    /// model has them, on a terminal showing this screen whose cursor is
+    /// on that row (in the state [`predictable`](Self::predictable)
+    /// requires), then put the cursor back at the model's column and the
+    /// current attributes back: what undoes anything drawn over those
+    /// cells. It moves only within the row, so it holds wherever the
+    /// terminal has the row.
+    pub fn repaint_cells(&self, from: usize, to: usize) -> Vec<u8> {
         let s = &self.state;
         let to = to.min(s.cols);
-        let mut out = String::new();
-        if row < s.rows && from < to {
-            let _ = write!(
-                out,
-                "\x1b[{};{}H\x1b[0m\x1b[{}X",
-                row + 1,
-                from + 1,
-                to - from
-            );
-            if let Some(line) = s.buffer().lines.get(row) {
+        let mut out = String::from("\r");
+        if from < to {
+            if from > 0 {
+                let _ = write!(out, "\x1b[{from}C");
+            }
+            let _ = write!(out, "\x1b[0m\x1b[{}X", to - from);
+            if let Some(line) = s.buffer().lines.get(s.row) {
                 dump::cells_between(line, from, to, &mut out);
             }
+            out.push('\r');
         }
-        let _ = write!(out, "\x1b[{};{}H", s.row + 1, s.col + 1);
+        if s.col > 0 {
+            let _ = write!(out, "\x1b[{}C", s.col);
+        }
         sgr(&s.pen, &mut out);
         out.into_bytes()
     }

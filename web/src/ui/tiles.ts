@@ -5,6 +5,7 @@
 // read-only. On a narrow screen only the focused tile is shown, full width.
 
 import { Terminal } from "@xterm/xterm";
+import { type PredictMode, type PredictScreen, Predictor } from "../predict.js";
 import type { LayoutTile } from "../view.js";
 import { button, el } from "./dom.js";
 import { BASE_FONT_PX, cellsIn, FONT_FAMILY, fitFont, MAX_FONT_PX } from "./fit.js";
@@ -54,15 +55,40 @@ class Tile {
    * at once).
    */
   held?: (() => void)[];
+  /** Predictive echo of what this participant types here (SPEC.md 11.8). */
+  readonly predictor: Predictor;
+  /** The layer over the terminal the predictions are drawn in. */
+  readonly predictions = el("div", "predictions");
+  timer?: ReturnType<typeof setTimeout>;
 
   constructor(
     readonly id: number,
     readonly term: Terminal,
+    mode: PredictMode,
   ) {
+    this.predictor = new Predictor(mode);
+    this.predictions.setAttribute("aria-hidden", "true");
     this.root.dataset.terminal = String(id);
     this.body.append(this.host);
     this.root.append(this.title, this.body);
   }
+}
+
+/** A terminal's screen as the predictor sees it. */
+function screenOf(term: Terminal): PredictScreen {
+  const buffer = term.buffer.active;
+  return {
+    cursor: () => [buffer.cursorY, buffer.cursorX],
+    cols: () => term.cols,
+    predictable: () =>
+      buffer.type === "normal" && !term.modes.insertMode && !term.modes.originMode && buffer.cursorX + 1 < term.cols,
+    charAt: (row, col) => {
+      const cell = buffer.getLine(buffer.baseY + row)?.getCell(col);
+      if (!cell) return undefined;
+      if (cell.getWidth() === 0) return "";
+      return cell.getChars() || " ";
+    },
+  };
 }
 
 export class Workspace {
@@ -75,6 +101,7 @@ export class Workspace {
   private peeking?: number;
   private readonly narrowQuery = window.matchMedia(`(max-width: ${NARROW_PX}px)`);
   private fitting = false;
+  private predictMode: PredictMode = "auto";
 
   constructor(
     private readonly root: HTMLElement,
@@ -124,7 +151,7 @@ export class Workspace {
       this.events.key();
       return true;
     });
-    const tile = new Tile(id, term);
+    const tile = new Tile(id, term, this.predictMode);
     const input = (bytes: Uint8Array) => {
       // A peek is read-only.
       if (this.peeking !== id) this.events.typed(id, bytes);
@@ -141,6 +168,7 @@ export class Workspace {
     const tile = this.tiles.get(id);
     if (!tile) return;
     if (this.peeking === id) this.closePeek();
+    clearTimeout(tile.timer);
     tile.term.dispose();
     tile.root.remove();
     this.tiles.delete(id);
@@ -156,8 +184,69 @@ export class Workspace {
 
   write(id: number, bytes: Uint8Array): void {
     const tile = this.tiles.get(id);
-    if (tile?.held) tile.held.push(() => tile.term.write(bytes));
-    else tile?.term.write(bytes);
+    if (!tile) return;
+    const write = () => tile.term.write(bytes, () => this.echoed(tile));
+    if (tile.held) tile.held.push(write);
+    else write();
+  }
+
+  /** When keys are predicted (SPEC.md 11.8). */
+  setPredictMode(mode: PredictMode): void {
+    this.predictMode = mode;
+    for (const tile of this.tiles.values()) {
+      tile.predictor.mode = mode;
+      this.drawPredictions(tile);
+    }
+  }
+
+  /** The user's `bytes` were sent to `id`: shown at once where they can be predicted. */
+  predict(id: number, bytes: Uint8Array): void {
+    const tile = this.tiles.get(id);
+    if (!tile || tile.held) return;
+    tile.predictor.typed(bytes, screenOf(tile.term), performance.now());
+    this.drawPredictions(tile);
+  }
+
+  /** Output of `tile` is on its screen: confirm or take back predictions. */
+  private echoed(tile: Tile): void {
+    tile.predictor.output(screenOf(tile.term), performance.now());
+    this.drawPredictions(tile);
+  }
+
+  /**
+   * The predictions, underlined, in a layer over the terminal's cells
+   * (never written into the terminal, so its screen stays the host's).
+   */
+  private drawPredictions(tile: Tile): void {
+    clearTimeout(tile.timer);
+    const due = tile.predictor.pollTimeout();
+    if (due !== undefined) {
+      tile.timer = setTimeout(() => {
+        tile.predictor.handleTimeout(performance.now());
+        this.drawPredictions(tile);
+      }, Math.max(0, due - performance.now()));
+    }
+    const shown = tile.predictor.shown();
+    const screen = tile.term.element?.querySelector<HTMLElement>(".xterm-screen");
+    if (!screen) return;
+    if (tile.predictions.parentElement !== screen) screen.append(tile.predictions);
+    const buffer = tile.term.buffer.active;
+    const width = screen.clientWidth / tile.term.cols;
+    const height = screen.clientHeight / tile.term.rows;
+    const spans: HTMLElement[] = [];
+    for (const p of shown) {
+      const row = buffer.baseY + p.row - buffer.viewportY;
+      if (row < 0 || row >= tile.term.rows) continue;
+      const span = el("span", "prediction", p.ch);
+      span.style.left = `${p.col * width}px`;
+      span.style.top = `${row * height}px`;
+      span.style.width = `${width}px`;
+      span.style.height = `${height}px`;
+      span.style.lineHeight = `${height}px`;
+      span.style.fontSize = `${tile.term.options.fontSize ?? BASE_FONT_PX}px`;
+      spans.push(span);
+    }
+    tile.predictions.replaceChildren(...spans);
   }
 
   /**
@@ -174,7 +263,7 @@ export class Workspace {
     tile.term.write("", () => {
       tile.term.reset();
       tile.term.resize(clamp(cols, MAX_COLS, 80), clamp(rows, MAX_ROWS, 24));
-      tile.term.write(screen);
+      tile.term.write(screen, () => this.echoed(tile));
       tile.held = undefined;
       for (const next of held) next();
       this.scheduleFit();
