@@ -416,9 +416,19 @@ impl<R: CryptoRng> Relay<R> {
     }
 
     fn send(&mut self, conn: ConnId, frame: Frame) {
+        self.send_queued(conn, frame);
+    }
+
+    /// Send, and say how much is then queued for `conn` (frames, bytes);
+    /// `None` if it overflowed.
+    fn send_queued(&mut self, conn: ConnId, frame: Frame) -> Option<(usize, usize)> {
         let (max_frames, max_bytes) = (self.config.max_queue_frames, self.config.max_queue_bytes);
-        if self.out.push(conn, frame, max_frames, max_bytes).is_err() {
-            self.evictions.push((conn, EvictReason::TooSlow));
+        match self.out.push(conn, frame, max_frames, max_bytes) {
+            Ok(queued) => Some(queued),
+            Err(_) => {
+                self.evictions.push((conn, EvictReason::TooSlow));
+                None
+            }
         }
     }
 

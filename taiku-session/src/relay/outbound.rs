@@ -77,20 +77,21 @@ impl Outbound {
         }
     }
 
-    /// Queue a frame; `Err(Overflow)` when the connection's bounds would be
-    /// exceeded (the frame is not queued).
+    /// Queue a frame, and say how much is then queued (frames, bytes);
+    /// `Err(Overflow)` when the connection's bounds would be exceeded (the
+    /// frame is not queued).
     pub(crate) fn push(
         &mut self,
         conn: ConnId,
         frame: Frame,
         max_frames: usize,
         max_bytes: usize,
-    ) -> Result<(), Overflow> {
+    ) -> Result<(usize, usize), Overflow> {
         let Some(q) = self.queues.get_mut(&conn) else {
-            return Ok(());
+            return Ok((0, 0));
         };
         if q.closing {
-            return Ok(());
+            return Ok((0, 0));
         }
         let len = frame_len(&frame);
         if q.items.len() >= max_frames || q.bytes + len > max_bytes {
@@ -98,8 +99,9 @@ impl Outbound {
         }
         q.bytes += len;
         q.items.push_back(frame);
+        let queued = (q.items.len(), q.bytes);
         Self::schedule(&mut self.ready, conn, q);
-        Ok(())
+        Ok(queued)
     }
 
     /// Close after what is queued, or at once with `discard`.

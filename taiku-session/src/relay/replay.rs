@@ -74,11 +74,12 @@ impl<R: CryptoRng> Relay<R> {
         session: &SessionId,
         terminal: TerminalId,
     ) -> bool {
-        self.replays.get(&conn).is_some_and(|cursors| {
-            cursors
-                .iter()
-                .any(|c| c.terminal == terminal && c.session == *session)
-        })
+        !self.replays.is_empty()
+            && self.replays.get(&conn).is_some_and(|cursors| {
+                cursors
+                    .iter()
+                    .any(|c| c.terminal == terminal && c.session == *session)
+            })
     }
 
     /// Queue replay frames for every connection whose queue has room,

@@ -22,13 +22,9 @@ use taiku_proto::{Frame, ParticipantId, SessionId, TerminalId};
 use super::{ConnId, Event, EvictReason, Relay, Timer};
 
 impl<R: CryptoRng> Relay<R> {
-    /// Whether live output of `terminal` is held back from `id`: it was
-    /// skipped forward and its snapshot has not come yet.
-    pub(super) fn resyncing(&self, session: &SessionId, id: ParticipantId, t: TerminalId) -> bool {
-        self.sessions
-            .get(session)
-            .and_then(|s| s.members.get(&id))
-            .is_some_and(|m| m.resyncing.iter().any(|(term, _)| *term == t))
+    /// Whether a queue of (frames, bytes) has passed the resync threshold.
+    pub(super) fn over_resync(&self, (frames, bytes): (usize, usize)) -> bool {
+        bytes > self.config.resync_queue_bytes || frames > self.config.max_queue_frames / 2
     }
 
     /// After queueing output for `id`: skip it forward if its queue has
@@ -40,10 +36,7 @@ impl<R: CryptoRng> Relay<R> {
         conn: ConnId,
         now: Instant,
     ) {
-        let (frames, bytes) = self.out.queued(conn);
-        let over =
-            bytes > self.config.resync_queue_bytes || frames > self.config.max_queue_frames / 2;
-        if !over || self.replays.contains_key(&conn) {
+        if !self.over_resync(self.out.queued(conn)) || self.replays.contains_key(&conn) {
             return;
         }
         let sent = self.out.sent(conn);

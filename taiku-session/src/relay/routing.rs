@@ -213,16 +213,25 @@ impl<R: CryptoRng> Relay<R> {
             // replaying this terminal (their cursor delivers it, 6.5) and
             // participants waiting for a snapshot of it (6.7).
             None if h.direction == Direction::Output => {
-                let targets: Vec<(ParticipantId, ConnId)> = self
+                let targets: Vec<(ParticipantId, ConnId, bool)> = self
                     .sessions
                     .get(session)
-                    .map(|s| s.members.iter().map(|(id, m)| (*id, m.conn)).collect())
+                    .map(|s| {
+                        let waiting = |m: &super::session::Member| {
+                            m.resyncing.iter().any(|(t, _)| *t == h.terminal)
+                        };
+                        s.members
+                            .iter()
+                            .map(|(id, m)| (*id, m.conn, waiting(m)))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                for (id, conn) in targets {
-                    if !self.replaying(conn, session, h.terminal)
-                        && !self.resyncing(session, id, h.terminal)
-                    {
-                        self.send(conn, Frame::Sealed(sealed.clone()));
+                for (id, conn, waiting) in targets {
+                    if waiting || self.replaying(conn, session, h.terminal) {
+                        continue;
+                    }
+                    let queued = self.send_queued(conn, Frame::Sealed(sealed.clone()));
+                    if queued.is_some_and(|q| self.over_resync(q)) {
                         self.check_resync(session, id, conn, now);
                     }
                 }
