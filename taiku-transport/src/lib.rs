@@ -9,6 +9,65 @@
 //! HTTP side that serves the browser client ([`web`]). The `tokio` feature
 //! (on by default) adds the WebSocket relay server and client loops, TLS
 //! with rustls, and the PTY driver.
+//!
+//! ## The drivers
+//!
+//! [`drive::spawn_host`] and [`drive::spawn_participant`] run a machine
+//! of `taiku-session` on a task: they connect (TLS if the endpoint says
+//! so), feed it every frame and the time, write what it transmits, arm its
+//! timers, reconnect with [`backoff`] when the connection drops, and hand
+//! its events to the application on a channel. The application reaches
+//! the machine through the handle (`call` runs a closure on it with the
+//! current time, then the driver drains what the closure queued).
+//! [`drive::relay::RelayServer`] does the same for the relay machine, one
+//! task per connection. The loop each of them runs is the one the
+//! `taiku-session` crate docs describe.
+//!
+//! ```
+//! # #[cfg(feature = "tokio")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use taiku_crypto::Link;
+//! use taiku_proto::message::SessionOptions;
+//! use taiku_proto::{ParticipantId, Role};
+//! use taiku_session::host::{Host, HostConfig, HostEvent};
+//! use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
+//! use taiku_session::relay::RelayConfig;
+//! use taiku_transport::drive::relay::RelayServer;
+//! use taiku_transport::drive::{DriverConfig, feed_output, os_rng, spawn_host, spawn_participant};
+//! use taiku_transport::endpoint::Endpoint;
+//!
+//! tokio::runtime::Runtime::new()?.block_on(async {
+//!     // A relay on loopback, a host that shares one terminal, a viewer.
+//!     let relay = RelayServer::bind(([127, 0, 0, 1], 0).into(), None, RelayConfig::default()).await?;
+//!     let origin = relay.origin();
+//!     let options = SessionOptions { readers_enabled: true, viewer_sign_in_required: false };
+//!     let host = Host::generate(HostConfig::default(), options, os_rng());
+//!     let link = Link::parse(&host.link(&origin, Role::Reader)?.to_url())?;
+//!     let driver = DriverConfig::new(Endpoint::from_origin(&origin, false)?);
+//!     let (mut host, _host_task) = spawn_host(host, driver.clone());
+//!     while !matches!(host.events.recv().await, Some(HostEvent::Online { .. })) {}
+//!     let term = host
+//!         .call(|h, now| h.open_terminal(ParticipantId::HOST, 24, 80, "sh", now).map(|(t, _)| t))
+//!         .await
+//!         .ok_or("host stopped")??;
+//!     // What a PTY would print.
+//!     feed_output(&host.commander(), term, "hello\r\n".into()).await;
+//!
+//!     let viewer = Participant::new(ParticipantConfig::default(), &link, os_rng());
+//!     let (mut viewer, _viewer_task) = spawn_participant(viewer, driver);
+//!     let mut shown = Vec::new();
+//!     while shown != b"hello\r\n" {
+//!         match viewer.events.recv().await.ok_or("viewer stopped")? {
+//!             ParticipantEvent::Output { bytes, .. } => shown.extend_from_slice(&bytes),
+//!             _ => {}
+//!         }
+//!     }
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })
+//! # }
+//! # #[cfg(not(feature = "tokio"))]
+//! # fn main() {}
+//! ```
 // One FFI call (`drive::memory`) is the only unsafe code; each use is
 // allowed where it is, with its safety argument.
 #![deny(unsafe_code)]
