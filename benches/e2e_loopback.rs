@@ -11,8 +11,8 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::{SinkExt, StreamExt};
 use taiku_crypto::Link;
-use taiku_proto::message as m;
 use taiku_proto::{Role, TerminalId};
+use taiku_session::SessionOptions;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::relay::RelayConfig;
@@ -38,23 +38,14 @@ struct Taiku {
 }
 
 async fn taiku_setup() -> Taiku {
-    let config = RelayConfig {
-        max_queue_bytes: 64 << 20,
-        ring_bytes: 4 << 20,
-        ..RelayConfig::default()
-    };
+    let config = RelayConfig::default()
+        .with_max_queue_bytes(64 << 20)
+        .with_ring_bytes(4 << 20);
     let relay = RelayServer::bind(([127, 0, 0, 1], 0).into(), None, config)
         .await
         .expect("relay");
     let origin = relay.origin();
-    let host = Host::generate(
-        HostConfig::default(),
-        m::SessionOptions {
-            readers_enabled: true,
-            viewer_sign_in_required: false,
-        },
-        os_rng(),
-    );
+    let host = Host::generate(HostConfig::default(), SessionOptions::default(), os_rng());
     let link =
         Link::parse(&host.link(&origin, Role::Writer).expect("link").to_url()).expect("link");
     let driver = DriverConfig::new(Endpoint::from_origin(&origin, false).expect("endpoint"));

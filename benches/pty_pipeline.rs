@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use taiku_crypto::Link;
 use taiku_proto::Role;
-use taiku_proto::message as m;
+use taiku_session::SessionOptions;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::relay::RelayConfig;
@@ -80,18 +80,12 @@ fn script(bytes: usize) -> Run {
 }
 
 async fn taiku(bytes: usize, own_shell: bool) -> Run {
-    let config = RelayConfig {
-        max_queue_bytes: 64 << 20,
-        ..RelayConfig::default()
-    };
+    let config = RelayConfig::default().with_max_queue_bytes(64 << 20);
     let relay = RelayServer::bind(([127, 0, 0, 1], 0).into(), None, config)
         .await
         .expect("relay");
     let origin = relay.origin();
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
+    let options = SessionOptions::default();
     let host = Host::generate(HostConfig::default(), options, os_rng());
     let link =
         Link::parse(&host.link(&origin, Role::Reader).expect("link").to_url()).expect("link");
@@ -150,7 +144,7 @@ async fn taiku(bytes: usize, own_shell: bool) -> Run {
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(done, Ok(true), "{got} of {want} bytes delivered");
     let cpu = cpu().0 - cpu_before;
-    terminals.shutdown();
+    terminals.shutdown().await;
     relay.shutdown().await;
     Run {
         seconds,

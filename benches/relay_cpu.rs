@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use taiku_crypto::Link;
-use taiku_proto::message as m;
 use taiku_proto::{ParticipantId, Role};
+use taiku_session::SessionOptions;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
 use taiku_transport::drive::{DriverConfig, feed_output, os_rng, spawn_host, spawn_participant};
@@ -75,10 +75,7 @@ fn start_relay(binary: &str) -> (Child, String) {
 async fn round(binary: &str, burst: usize) -> f64 {
     let (mut relay, origin) = start_relay(binary);
     let pid = relay.id();
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
+    let options = SessionOptions::default();
     let host = Host::generate(HostConfig::default(), options, os_rng());
     let link =
         Link::parse(&host.link(&origin, Role::Reader).expect("link").to_url()).expect("link");

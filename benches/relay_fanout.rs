@@ -15,6 +15,7 @@ use rand_core::SeedableRng;
 use taiku_crypto::{KeySchedule, LinkSecret};
 use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{Direction, Epoch, Frame, ParticipantId, Role, SessionId, TerminalId};
+use taiku_session::SessionOptions;
 use taiku_session::admission;
 use taiku_session::relay::{ConnId, Relay, RelayConfig, Transmit};
 
@@ -50,10 +51,7 @@ fn admit(relay: &mut Relay<Rng>, conn: ConnId, request: Body, keys: &KeySchedule
 }
 
 fn create(relay: &mut Relay<Rng>, conn: ConnId, keys: &KeySchedule, now: Instant) {
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
+    let options = SessionOptions::default();
     let body = admission::session_create(keys, options, None).expect("admin");
     admit(relay, conn, body, keys, now);
 }
@@ -108,10 +106,7 @@ fn session_with(n: usize, config: RelayConfig) -> Setup {
 fn fanout(c: &mut Criterion) {
     let mut group = c.benchmark_group("relay_fanout");
     for n in [1usize, 10, 100, 1000] {
-        let config = RelayConfig {
-            max_participants: 1000,
-            ..RelayConfig::default()
-        };
+        let config = RelayConfig::default().with_max_participants(1000);
         let mut s = session_with(n, config);
         let mut sealer = s
             .keys
@@ -145,22 +140,10 @@ fn fanout(c: &mut Criterion) {
 
     // Memory: idle participants and idle sessions.
     let before = alloc_count::live_bytes();
-    let s = session_with(
-        0,
-        RelayConfig {
-            max_participants: 2000,
-            ..RelayConfig::default()
-        },
-    );
+    let s = session_with(0, RelayConfig::default().with_max_participants(2000));
     let one_session = alloc_count::live_bytes() - before;
     drop(s);
-    let mut s = session_with(
-        0,
-        RelayConfig {
-            max_participants: 2000,
-            ..RelayConfig::default()
-        },
-    );
+    let mut s = session_with(0, RelayConfig::default().with_max_participants(2000));
     let reader = KeySchedule::new(
         &s.keys.secret(Role::Reader).expect("reader"),
         s.keys.session_id(),
@@ -189,10 +172,7 @@ fn fanout(c: &mut Criterion) {
     let per_session = (alloc_count::live_bytes() - before) / 100;
 
     // The ring never exceeds its bound.
-    let config = RelayConfig {
-        ring_bytes: 2 << 20,
-        ..RelayConfig::default()
-    };
+    let config = RelayConfig::default().with_ring_bytes(2 << 20);
     let limit = config.ring_bytes;
     let mut s = session_with(0, config);
     let mut sealer = s

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use taiku_crypto::Link;
-use taiku_proto::message as m;
 use taiku_proto::{ParticipantId, Role};
+use taiku_session::SessionOptions;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::relay::RelayConfig;
@@ -82,14 +82,8 @@ async fn setup() -> Bench {
         .expect("relay");
     let origin = relay.origin();
     let addr = relay.local_addr();
-    let config = HostConfig {
-        screens: true,
-        ..HostConfig::default()
-    };
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
+    let config = HostConfig::default().with_screens(true);
+    let options = SessionOptions::default();
     let host = Host::generate(config, options, os_rng());
     let link =
         Link::parse(&host.link(&origin, Role::Reader).expect("link").to_url()).expect("link");

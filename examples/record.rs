@@ -146,11 +146,9 @@ async fn main() {
     }
     let link = Link::parse(&text).unwrap_or_else(|e| fail(2, format!("invalid link: {e}")));
     let endpoint = endpoint_or_fail(link.origin(), args.allow_insecure);
-    let config = ParticipantConfig {
-        name: format!("{} (recording)", user_name()),
-        device_label: "recorder".into(),
-        ..ParticipantConfig::default()
-    };
+    let config = ParticipantConfig::default()
+        .with_name(format!("{} (recording)", user_name()))
+        .with_device_label("recorder");
     let participant = Participant::new(config, &link, os_rng());
     let tls = client_tls(args.ca_cert.as_deref(), Some(&link));
     check_relay(&endpoint, &tls).await;

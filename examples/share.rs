@@ -28,7 +28,6 @@ use taiku_examples::{
     ChatKey, ChatLine, ESCAPE, RawMode, Screens, check_relay, client_tls, end_reason,
     endpoint_or_fail, fail, init_file_logging, notice, stdin_chunks, user_name, web_client,
 };
-use taiku_proto::message as m;
 use taiku_proto::{ParticipantId, Role, TerminalId};
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::relay::RelayConfig;
@@ -250,17 +249,13 @@ async fn run_session(
     pin: Option<[u8; taiku_crypto::PIN_LEN]>,
     log: Option<&std::path::Path>,
 ) -> Outcome {
-    let options = m::SessionOptions {
-        readers_enabled: args.enable_readers,
-        viewer_sign_in_required: false,
-    };
-    let config = HostConfig {
-        name: user_name(),
-        device_label: "terminal".into(),
+    let options =
+        taiku_session::SessionOptions::default().with_readers_enabled(args.enable_readers);
+    let config = HostConfig::default()
+        .with_name(user_name())
+        .with_device_label("terminal")
         // Late joiners get the true screen (SPEC.md 11.6).
-        screens: true,
-        ..HostConfig::default()
-    };
+        .with_screens(true);
     let host = Host::generate(config, options, os_rng());
     let link = |role| {
         host.link(origin, role).and_then(|link| match pin {
@@ -468,7 +463,7 @@ async fn run_session(
                         .await
                         .unwrap_or(false);
                     if yours {
-                        let _ = terminals.write_local(t, &forward);
+                        let _ = terminals.write_local(t, &forward).await;
                     } else if last_watching.is_none_or(|at| at.elapsed() > Duration::from_secs(2)) {
                         last_watching = Some(std::time::Instant::now());
                         let controller = controllers.get(&t).copied().unwrap_or(ParticipantId::HOST);
@@ -620,12 +615,12 @@ async fn run_session(
     }
     drop(channel);
     if restart {
-        terminals.shutdown();
+        terminals.shutdown().await;
         return Outcome::Restart;
     }
     // Graceful: participants are told, shells are reaped.
     host.run(|h, _| h.end_session()).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), host_task).await;
-    terminals.shutdown();
+    terminals.shutdown().await;
     Outcome::Done
 }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{Frame, Role, TerminalId};
+use taiku_session::SessionOptions;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::ParticipantEvent;
 use taiku_transport::drive::{Machine, os_rng, spawn_host, spawn_participant};
@@ -56,10 +57,7 @@ struct Legit {
 impl Legit {
     async fn start(relay: &RelayProcess) -> Legit {
         let origin = relay.origin();
-        let options = m::SessionOptions {
-            readers_enabled: true,
-            viewer_sign_in_required: false,
-        };
+        let options = SessionOptions::default();
         let host = Host::generate(HostConfig::default(), options, os_rng());
         let link = |role| host.link(&origin, role).unwrap().to_url().to_string();
         let (reader_link, writer_link) = (link(Role::Reader), link(Role::Writer));

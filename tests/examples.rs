@@ -357,10 +357,7 @@ async fn the_host_answers_requests_to_type() {
     let link = Link::parse(&sharing.link).unwrap();
     let endpoint = Endpoint::from_origin(link.origin(), false).unwrap();
     let join = |name: &str| {
-        let config = ParticipantConfig {
-            name: name.into(),
-            ..ParticipantConfig::default()
-        };
+        let config = ParticipantConfig::default().with_name(name);
         spawn_participant(
             Participant::new(config, &link, os_rng()),
             DriverConfig::new(endpoint.clone()),
@@ -441,10 +438,7 @@ async fn notices_wait_while_a_full_screen_program_runs() {
         .unwrap();
     sharing.wait_for("full-5");
     let link = Link::parse(&sharing.link).unwrap();
-    let config = ParticipantConfig {
-        name: "zed".into(),
-        ..ParticipantConfig::default()
-    };
+    let config = ParticipantConfig::default().with_name("zed");
     let (mut handle, _task) = spawn_participant(
         Participant::new(config, &link, os_rng()),
         DriverConfig::new(Endpoint::from_origin(link.origin(), false).unwrap()),
@@ -547,10 +541,7 @@ async fn share_chats_with_participants() {
     let mut sharing = start_share(&["--qr"]);
     sharing.wait_for("\u{2588}\u{2588}");
     let link = Link::parse(&sharing.link).unwrap();
-    let config = ParticipantConfig {
-        name: "ana".into(),
-        ..ParticipantConfig::default()
-    };
+    let config = ParticipantConfig::default().with_name("ana");
     let (mut ana, _task) = spawn_participant(
         Participant::new(config, &link, os_rng()),
         DriverConfig::new(Endpoint::from_origin(link.origin(), false).unwrap()),

@@ -56,10 +56,7 @@ enum Op {
 fuzz_target!(|ops: Vec<Op>| {
     let session = SessionId::new("fuzz-host-0001").expect("id");
     let admin = LinkSecret::from_bytes(Role::Admin, [5; 32]);
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
+    let options = taiku_session::SessionOptions::default();
     let mut host = Host::new(
         HostConfig::default(),
         &admin,

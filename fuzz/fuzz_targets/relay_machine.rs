@@ -145,7 +145,7 @@ impl World {
         self.relay
             .handle_frame(conn, Frame::control(proof), self.now);
         self.answer(conn, |b| match admission::join_result(b) {
-            Some(Ok(a)) => Some(ParticipantId(a.participant_id)),
+            Some(Ok(a)) => Some(a.participant),
             _ => None,
         })
     }
@@ -160,10 +160,7 @@ impl World {
     fn create(&mut self, session: usize) {
         let conn = self.connect();
         let keys = &self.keys[session];
-        let options = m::SessionOptions {
-            readers_enabled: true,
-            viewer_sign_in_required: false,
-        };
+        let options = taiku_session::SessionOptions::default();
         let body = admission::session_create(keys, options, None).expect("admin");
         let keys = KeySchedule::new(&keys.secret(Role::Admin).expect("admin"), keys.session_id());
         if self.admit(conn, body, &keys).is_some() {
@@ -230,13 +227,11 @@ impl World {
 }
 
 fuzz_target!(|ops: Vec<Op>| {
-    let config = RelayConfig {
-        max_queue_frames: 32,
-        max_queue_bytes: 16 * 1024,
-        ring_bytes: 4096,
-        max_participants: 4,
-        ..RelayConfig::default()
-    };
+    let config = RelayConfig::default()
+        .with_max_queue_frames(32)
+        .with_max_queue_bytes(16 * 1024)
+        .with_ring_bytes(4096)
+        .with_max_participants(4);
     let keys = [
         KeySchedule::new(
             &LinkSecret::from_bytes(Role::Admin, [1; 32]),

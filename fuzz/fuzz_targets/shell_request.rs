@@ -13,7 +13,6 @@ use libfuzzer_sys::{arbitrary, fuzz_target};
 use prost::Message;
 use rand_core::SeedableRng;
 use taiku_proto::limits::MAX_SHELL_REPLY_BYTES;
-use taiku_proto::message::{self as m};
 use taiku_proto::{ParticipantId, TerminalId};
 use taiku_session::host::{Host, HostConfig};
 
@@ -25,10 +24,7 @@ enum Op {
 }
 
 fuzz_target!(|ops: Vec<Op>| {
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
+    let options = taiku_session::SessionOptions::default();
     let mut host = Host::generate(
         HostConfig::default(),
         options,
@@ -45,10 +41,16 @@ fuzz_target!(|ops: Vec<Op>| {
     for op in ops {
         match op {
             Op::Request(body) => {
-                let before: Vec<_> = terms.iter().map(|t| host.agent_status(*t).cloned()).collect();
+                let before: Vec<_> = terms
+                    .iter()
+                    .map(|t| host.agent_status(*t).cloned())
+                    .collect();
                 let reply = host.handle_shell_request(&body, now);
                 assert!(reply.encoded_len() <= MAX_SHELL_REPLY_BYTES);
-                let after: Vec<_> = terms.iter().map(|t| host.agent_status(*t).cloned()).collect();
+                let after: Vec<_> = terms
+                    .iter()
+                    .map(|t| host.agent_status(*t).cloned())
+                    .collect();
                 assert_ne!(reply.refused, 0, "no request can be bound here");
                 assert_eq!(before, after, "an unbound request changed a status");
             }

@@ -46,6 +46,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// The `rand_core` crate, whose `CryptoRng` this crate's signatures use.
+pub use rand_core;
+
 mod base64url;
 mod error;
 mod link;

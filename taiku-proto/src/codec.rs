@@ -1,9 +1,9 @@
 //! The Sans-IO frame codec: bytes in, frames out (SPEC.md section 3.5).
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError, InvalidMaxFrameLen};
-use crate::frame::{Frame, Prefix, read_prefix};
+use crate::frame::{Frame, FrameType, Prefix, read_prefix};
 use crate::limits::{DEFAULT_MAX_FRAME_LEN, MAX_FRAME_LEN_LIMIT};
 
 fn checked_max(max_frame_len: usize) -> Result<usize, InvalidMaxFrameLen> {
@@ -118,7 +118,45 @@ impl FrameDecoder {
         result
     }
 
-    fn decode_inner(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+    /// Take the bytes of the next complete frame from the front of `src`,
+    /// its prefix checked (SPEC.md 3.1, 3.2) and its body not parsed: for
+    /// a transport that cuts a byte stream into frames and hands each to a
+    /// machine that parses it ([`Frame::parse`] with the same limit), as
+    /// one WebSocket message would be. `Ok(None)` and errors as in
+    /// [`decode`](Self::decode).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use taiku_proto::{Frame, FrameDecoder, limits::DEFAULT_MAX_FRAME_LEN};
+    /// use taiku_proto::message::{Ping, control::Body};
+    ///
+    /// let ping = Frame::control(Body::Ping(Ping { nonce: 7 }));
+    /// let bytes = ping.to_bytes(DEFAULT_MAX_FRAME_LEN)?;
+    /// let mut wire = BytesMut::from(&bytes[..]);
+    /// wire.extend_from_slice(&bytes[..3]); // the start of the next one
+    /// let mut decoder = FrameDecoder::new();
+    /// assert_eq!(decoder.split_frame(&mut wire)?, Some(bytes));
+    /// assert_eq!(decoder.split_frame(&mut wire)?, None);
+    /// assert_eq!(wire.len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn split_frame(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, DecodeError> {
+        if self.failed {
+            return Err(DecodeError::Failed);
+        }
+        let result = self.split_inner(src).map(|raw| raw.map(|(raw, ..)| raw));
+        if result.is_err() {
+            self.failed = true;
+            self.buf = BytesMut::new();
+        }
+        result
+    }
+
+    /// The next complete frame's bytes, type and prefix length.
+    fn split_inner(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<(Bytes, FrameType, usize)>, DecodeError> {
         let (frame_type, prefix_len, body_len) = match read_prefix(src, self.max_frame_len)? {
             Prefix::Incomplete => return Ok(None),
             Prefix::Complete {
@@ -132,8 +170,16 @@ impl FrameDecoder {
             src.reserve(total - src.len());
             return Ok(None);
         }
-        let raw = src.split_to(total).freeze();
-        Frame::from_complete(raw, frame_type, prefix_len).map(Some)
+        Ok(Some((src.split_to(total).freeze(), frame_type, prefix_len)))
+    }
+
+    fn decode_inner(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        match self.split_inner(src)? {
+            Some((raw, frame_type, prefix_len)) => {
+                Frame::from_complete(raw, frame_type, prefix_len).map(Some)
+            }
+            None => Ok(None),
+        }
     }
 }
 

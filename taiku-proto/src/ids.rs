@@ -62,6 +62,7 @@ pub struct SessionId(String);
 
 /// Why a string is not a valid [`SessionId`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionIdError {
     /// Shorter or longer than the allowed range.
     #[error("session id must be {min} to {max} characters, not {0}", min = MIN_SESSION_ID_LEN, max = MAX_SESSION_ID_LEN)]
@@ -150,5 +151,27 @@ impl Role {
     /// Parse a protobuf enum value; `None` for UNSPECIFIED or unknown values.
     pub fn from_proto(value: i32) -> Option<Self> {
         u8::try_from(value).ok().and_then(Role::from_byte)
+    }
+
+    /// The role's name in links and logs: `reader`, `writer`, `admin`.
+    ///
+    /// ```
+    /// use taiku_proto::Role;
+    /// assert_eq!(Role::Writer.as_str(), "writer");
+    /// assert_eq!(Role::Admin.to_string(), "admin");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Writer => "writer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// `reader`, `writer` or `admin`.
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }

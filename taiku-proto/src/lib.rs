@@ -34,6 +34,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// The `bytes` crate, whose `Bytes` and `BytesMut` this crate's
+/// signatures use.
+pub use bytes;
+
 mod action;
 mod codec;
 mod error;

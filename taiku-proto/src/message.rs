@@ -30,3 +30,52 @@ impl core::fmt::Debug for ShellRequest {
             .finish()
     }
 }
+
+/// What a person is told: `RefusalReason::SessionFull` is "the session
+/// is full".
+impl core::fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            RefusalReason::Unspecified => "refused",
+            RefusalReason::Denied => "access denied",
+            RefusalReason::RateLimited => "too many attempts; try again later",
+            RefusalReason::SignInRequired => "sign-in required",
+            RefusalReason::SessionExists => "the session already exists",
+            RefusalReason::SessionFull => "the session is full",
+            RefusalReason::RelayFull => "the relay is full",
+            RefusalReason::InvalidRequest => "invalid request",
+        })
+    }
+}
+
+/// Why a session ended, as a person is told.
+impl core::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            EndReason::Unspecified => "the session ended",
+            EndReason::HostEnded => "the host ended the session",
+            EndReason::HostGraceExpired => "the host did not come back in time",
+            EndReason::RelayShutdown => "the relay shut down",
+            EndReason::Evicted => "removed from the session",
+            EndReason::TooSlow => "the connection was too slow to keep up",
+        })
+    }
+}
+
+/// Why control of a terminal changed, as a person is told.
+impl core::fmt::Display for ControlReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ControlReason::Unspecified => "control changed",
+            ControlReason::Opened => "opened",
+            ControlReason::AdoptionApproved => "request approved",
+            ControlReason::AdoptionDenied => "request denied",
+            ControlReason::AdoptionExpired => "request expired",
+            ControlReason::Granted => "granted",
+            ControlReason::Revoked => "revoked",
+            ControlReason::TakenOver => "taken over",
+            ControlReason::ControllerLeft => "its controller left",
+            ControlReason::OwnerLeft => "its owner left",
+        })
+    }
+}

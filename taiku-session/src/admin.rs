@@ -11,6 +11,7 @@ use crate::ticket::{TICKET_LEN, Ticket};
 
 /// An administrative action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AdminAction {
     /// Take control of a terminal.
     TakeOver {
@@ -58,6 +59,7 @@ impl AdminAction {
 
 /// Why the host did not apply an administrative action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AdminRefusal {
     /// The requester is not an admin the host knows.
     #[error("not from an admin the host knows")]

@@ -11,24 +11,26 @@
 //!
 //! let sid = SessionId::new("doc-admission-01").unwrap();
 //! let keys = KeySchedule::new(&LinkSecret::from_bytes(Role::Admin, [7; 32]), &sid);
-//! let create = admission::session_create(&keys, m::SessionOptions::default(), None).unwrap();
+//! let create = admission::session_create(&keys, taiku_session::SessionOptions::default(), None).unwrap();
 //! assert!(matches!(create, Body::SessionCreate(_)));
 //! let challenge = Body::Challenge(m::Challenge { nonce: vec![1; 32].into() });
 //! let challenge = admission::challenge(&challenge).unwrap();
 //! let Body::JoinProof(proof) = admission::join_proof(&keys.prover(), &challenge) else { unreachable!() };
-//! assert_eq!(proof.role, m::Role::Admin as i32);
+//! assert_eq!(proof.role, Role::Admin.to_proto());
 //! ```
 
 use bytes::Bytes;
 use taiku_crypto::{Challenge, KeySchedule, Prover, RoleNotHeld};
-use taiku_proto::Role;
 use taiku_proto::message::{self as m, control::Body};
+use taiku_proto::{ParticipantId, Role};
+
+use crate::SessionOptions;
 
 /// `SessionCreate` for the session of `keys`, with its three verifiers.
 /// Only an admin key schedule holds them all.
 pub fn session_create(
     keys: &KeySchedule,
-    options: m::SessionOptions,
+    options: SessionOptions,
     profile: Option<m::Profile>,
 ) -> Result<Body, RoleNotHeld> {
     let v = keys.verifiers()?;
@@ -40,7 +42,7 @@ pub fn session_create(
             writer: key(Role::Writer),
             admin: key(Role::Admin),
         }),
-        options: Some(options),
+        options: Some(options.to_proto()),
         profile,
     }))
 }
@@ -63,13 +65,37 @@ pub fn challenge(body: &Body) -> Option<Challenge> {
     }
 }
 
-/// The outcome in `body`, if it is a `JoinResult`: the accepted
-/// participant's id and role, or the refusal.
-pub fn join_result(body: &Body) -> Option<Result<&m::Accepted, m::RefusalReason>> {
+/// A join the relay accepted (`JoinResult.accepted`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Accepted {
+    /// The id the relay gave the connection.
+    pub participant: ParticipantId,
+    /// The role it proved.
+    pub role: Role,
+    /// The session's options.
+    pub options: SessionOptions,
+    /// Whether the host is connected.
+    pub host_online: bool,
+}
+
+/// The outcome in `body`, if it is a well-formed `JoinResult`: what the
+/// relay accepted, or the refusal. `None` for any other message, and for
+/// an acceptance that names no valid role.
+pub fn join_result(body: &Body) -> Option<Result<Accepted, m::RefusalReason>> {
     match body {
         Body::JoinResult(m::JoinResult {
             outcome: Some(m::join_result::Outcome::Accepted(a)),
-        }) => Some(Ok(a)),
+        }) => Some(Ok(Accepted {
+            participant: ParticipantId(a.participant_id),
+            role: Role::from_proto(a.role)?,
+            options: a
+                .options
+                .as_ref()
+                .map(SessionOptions::from_proto)
+                .unwrap_or_else(|| SessionOptions::from_proto(&m::SessionOptions::default())),
+            host_online: a.host_online,
+        })),
         Body::JoinResult(m::JoinResult {
             outcome: Some(m::join_result::Outcome::Refused(r)),
         }) => Some(Err(

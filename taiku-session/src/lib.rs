@@ -65,7 +65,7 @@
 //! use rand_core::SeedableRng;
 //! use taiku_crypto::Link;
 //! use taiku_proto::{ParticipantId, Role};
-//! use taiku_proto::message::SessionOptions;
+//! use taiku_session::SessionOptions;
 //! use taiku_session::host::{Host, HostConfig};
 //! use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
 //! use taiku_session::relay::{ConnId, Relay, RelayConfig, Transmit};
@@ -73,7 +73,7 @@
 //! type Rng = chacha20::ChaCha20Rng;
 //! let mut now = Instant::now();
 //! let mut relay = Relay::new(RelayConfig::default(), Rng::from_seed([1; 32]));
-//! let options = SessionOptions { readers_enabled: true, viewer_sign_in_required: false };
+//! let options = SessionOptions::default();
 //! let mut host = Host::generate(HostConfig::default(), options, Rng::from_seed([2; 32]));
 //! let link = host.link("https://relay.example", Role::Reader).unwrap();
 //! let link = Link::parse(&link.to_url()).unwrap();
@@ -138,6 +138,30 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// The `bytes` crate, whose `Bytes` this crate's signatures use.
+pub use bytes;
+/// The `rand_core` crate: every machine takes a `rand_core::CryptoRng`.
+pub use rand_core;
+
+/// `with_*` setters for a `#[non_exhaustive]` configuration, so that a
+/// configuration can be built outside the crate in one expression
+/// (`HostConfig::default().with_screens(true)`) and a new field is not a
+/// breaking change.
+macro_rules! setters {
+    ($ty:ident { $($setter:ident($field:ident: $t:ty)),* $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!("With [`", stringify!($field), "`](Self::", stringify!($field), ") set to `value`.")]
+                #[must_use]
+                pub fn $setter(mut self, value: $t) -> Self {
+                    self.$field = value.into();
+                    self
+                }
+            )*
+        }
+    };
+}
+
 pub mod access;
 pub mod admin;
 pub mod admission;
@@ -146,11 +170,14 @@ mod bucket;
 mod epochs;
 pub mod host;
 mod keepalive;
+mod options;
 pub mod participant;
 pub mod predict;
 pub mod relay;
 pub mod screen;
 mod ticket;
+
+pub use options::SessionOptions;
 
 /// The SPEC.md vector reader shared by every crate's tests.
 #[cfg(test)]

@@ -36,6 +36,7 @@ pub const MAX_PREDICTIONS: usize = 256;
 
 /// When predictions are shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PredictMode {
     /// When the round trip is at least [`PREDICT_RTT`].
     #[default]

@@ -26,7 +26,7 @@ fn joined_reader(host: &KeySchedule, now: Instant) -> Participant<Rng> {
     p.connect(now);
     let accepted = m::Accepted {
         participant_id: 4,
-        role: m::Role::Reader as i32,
+        role: taiku_proto::Role::Reader.to_proto(),
         options: None,
         host_online: true,
     };
@@ -304,7 +304,7 @@ fn the_participant_keeps_its_own_links_role() {
     p.connect(now);
     let accepted = m::Accepted {
         participant_id: 4,
-        role: m::Role::Admin as i32,
+        role: taiku_proto::Role::Admin.to_proto(),
         options: None,
         host_online: true,
     };

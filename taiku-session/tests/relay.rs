@@ -24,10 +24,7 @@ const INPUT: u32 = 0x102;
 /// Defaults, but participants in these tests do not ping: no idle timeout
 /// unless a test asks for one.
 fn config() -> RelayConfig {
-    RelayConfig {
-        idle_timeout: Duration::from_secs(3600),
-        ..RelayConfig::default()
-    }
+    RelayConfig::default().with_idle_timeout(Duration::from_secs(3600))
 }
 
 fn harness() -> Harness {
@@ -197,10 +194,9 @@ fn unknown_session_and_bad_proof_look_the_same() {
 
 #[test]
 fn readers_disabled_and_sign_in_required() {
-    let options = m::SessionOptions {
-        readers_enabled: false,
-        viewer_sign_in_required: true,
-    };
+    let options = taiku_session::SessionOptions::default()
+        .with_readers_enabled(false)
+        .with_viewer_sign_in_required(true);
     let mut h = Harness::new(config(), options);
     let reader = h.keys(Role::Reader).prover();
     let writer = h.keys(Role::Writer).prover();
@@ -217,15 +213,23 @@ fn readers_disabled_and_sign_in_required() {
     let c = h.connect();
     h.relay.attach_identity(c, "oauth|bo").unwrap();
     let req = join_req(&h);
-    assert!(h.admit(c, req, &writer).is_ok());
+    let id = h.admit(c, req, &writer).unwrap();
+    // The embedder reads the identity back, and the audit event has it.
+    assert_eq!(h.relay.identity(c), Some("oauth|bo"));
+    assert_eq!(h.relay.identity(b), None);
+    h.pump();
+    assert!(h.events.contains(&Event::Joined {
+        session: h.session.clone(),
+        participant: id,
+        role: Role::Writer,
+        conn: c,
+        identity: Some("oauth|bo".into()),
+    }));
 }
 
 #[test]
 fn repeated_failures_are_rate_limited_then_closed() {
-    let config = RelayConfig {
-        max_auth_failures: 3,
-        ..config()
-    };
+    let config = config().with_max_auth_failures(3);
     let mut h = Harness::new(config, Harness::default_options());
     let conn = h.connect();
     let wrong = taiku_crypto::KeySchedule::new(
@@ -952,11 +956,7 @@ fn participants_cannot_send_output() {
 
 #[test]
 fn chat_is_filled_in_bounded_rate_limited_and_replayed() {
-    let config = RelayConfig {
-        chat_history: 3,
-        chat_burst: 2,
-        ..config()
-    };
+    let config = config().with_chat_history(3).with_chat_burst(2);
     let mut h = Harness::new(config, Harness::default_options());
     let (a, aid) = h.join(Role::Reader, "a");
     h.take(h.host);
@@ -1095,10 +1095,7 @@ fn late_joiner_gets_replay_then_live_with_nothing_lost_or_duplicated() {
 
 #[test]
 fn the_ring_is_bounded_and_asks_the_host_for_a_snapshot() {
-    let config = RelayConfig {
-        ring_bytes: 1000,
-        ..config()
-    };
+    let config = config().with_ring_bytes(1000);
     let mut h = Harness::new(config, Harness::default_options());
     let t = h.open_terminal(1, HOST);
     let mut out = h.output_sealer(t, 1);
@@ -1229,10 +1226,7 @@ fn a_writer_cannot_resume_the_host_seat() {
 
 /// A relay whose queues resync at 6 frames (half of 12).
 fn resync_harness() -> (Harness, TerminalId) {
-    let config = RelayConfig {
-        max_queue_frames: 12,
-        ..config()
-    };
+    let config = config().with_max_queue_frames(12);
     let mut h = Harness::new(config, Harness::default_options());
     let t = h.open_terminal(1, HOST);
     (h, t)
@@ -1396,11 +1390,7 @@ fn a_resync_waits_for_the_host_and_no_longer() {
 
 #[test]
 fn participant_and_terminal_limits() {
-    let config = RelayConfig {
-        max_participants: 2,
-        max_terminals: 1,
-        ..config()
-    };
+    let config = config().with_max_participants(2).with_max_terminals(1);
     let mut h = Harness::new(config, Harness::default_options());
     let (w, _) = h.join(Role::Writer, "1");
     h.join(Role::Writer, "2");
@@ -1655,10 +1645,7 @@ fn no_flood_by_one_participant_evicts_the_host() {
 #[test]
 fn a_burst_of_creates_cannot_pass_the_terminal_limit() {
     let mut h = Harness::new(
-        RelayConfig {
-            request_burst: 1000,
-            ..config()
-        },
+        config().with_request_burst(1000),
         Harness::default_options(),
     );
     let (w, wid) = h.join(Role::Writer, "w");
@@ -1747,13 +1734,7 @@ fn a_busy_session_can_be_joined() {
 /// joined keeps the 5 minutes.
 #[test]
 fn abandoned_empty_sessions_never_keep_a_session_out() {
-    let mut h = Harness::new(
-        RelayConfig {
-            max_sessions: 3,
-            ..config()
-        },
-        Harness::default_options(),
-    );
+    let mut h = Harness::new(config().with_max_sessions(3), Harness::default_options());
     // The harness's own session has a participant.
     let (_w, _) = h.join(Role::Writer, "w");
     h.relay.handle_disconnect(h.host, h.now);
@@ -1792,13 +1773,7 @@ fn abandoned_empty_sessions_never_keep_a_session_out() {
 /// `RELAY_FULL` first.
 #[test]
 fn a_full_relay_says_so_before_closing() {
-    let mut h = Harness::new(
-        RelayConfig {
-            max_connections: 2,
-            ..config()
-        },
-        Harness::default_options(),
-    );
+    let mut h = Harness::new(config().with_max_connections(2), Harness::default_options());
     let (_w, _) = h.join(Role::Writer, "w");
     let refused = h.connect();
     assert_eq!(
@@ -1818,13 +1793,7 @@ fn a_full_relay_says_so_before_closing() {
 /// room; admitted ones are never closed for a newcomer.
 #[test]
 fn unadmitted_connections_make_room_for_newcomers() {
-    let mut h = Harness::new(
-        RelayConfig {
-            max_connections: 3,
-            ..config()
-        },
-        Harness::default_options(),
-    );
+    let mut h = Harness::new(config().with_max_connections(3), Harness::default_options());
     let older = h.connect();
     h.advance(Duration::from_millis(10));
     let younger = h.connect();
@@ -1858,10 +1827,7 @@ fn unadmitted_connections_make_room_for_newcomers() {
 fn one_source_cannot_create_every_session() {
     use taiku_session::relay::Source;
     let mut h = Harness::new(
-        RelayConfig {
-            max_sessions_per_source: 2,
-            ..config()
-        },
+        config().with_max_sessions_per_source(2),
         Harness::default_options(),
     );
     let create = |h: &mut Harness, n: u8, source: [u8; 16]| {

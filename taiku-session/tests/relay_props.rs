@@ -134,13 +134,11 @@ fn session_of_epoch(epoch: &Epoch) -> usize {
 
 impl World {
     fn new() -> Self {
-        let config = RelayConfig {
-            max_queue_frames: 64,
-            max_queue_bytes: 32 * 1024,
-            ring_bytes: 8 * 1024,
-            max_participants: 6,
-            ..RelayConfig::default()
-        };
+        let config = RelayConfig::default()
+            .with_max_queue_frames(64)
+            .with_max_queue_bytes(32 * 1024)
+            .with_ring_bytes(8 * 1024)
+            .with_max_participants(6);
         let mut h = Harness::new(config.clone(), Harness::default_options());
         let k0 = KeySchedule::new(&h.host_keys.secret(Role::Admin).unwrap(), &h.session);
         let other = SessionId::new("harness-session-2").unwrap();

@@ -415,10 +415,7 @@ fn the_relay_never_sees_a_secret_seed_root_or_plaintext() {
     let admin =
         taiku_crypto::LinkSecret::from_bytes(Role::Admin, core::array::from_fn(|i| i as u8));
     let session = taiku_proto::SessionId::new("spec-vector-0001").unwrap();
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
+    let options = taiku_session::SessionOptions::default();
     let host = Host::new(
         HostConfig::default(),
         &admin,
@@ -461,17 +458,11 @@ fn the_relay_never_sees_a_secret_seed_root_or_plaintext() {
 
 #[test]
 fn a_late_joiner_after_the_ring_wrapped_gets_a_snapshot() {
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
+    let options = taiku_session::SessionOptions::default();
     // No screen model (the default): the application answers (SPEC.md 11.6).
     let config = HostConfig::default();
     let host = Host::generate(config, options, Rng64::from_seed([7; 32]));
-    let relay = RelayConfig {
-        ring_bytes: 4096,
-        ..RelayConfig::default()
-    };
+    let relay = RelayConfig::default().with_ring_bytes(4096);
     let mut net = Net::with(host, relay, 7);
     let (t, _) = net.open(ParticipantId::HOST);
     for i in 0..100 {
@@ -518,19 +509,10 @@ fn a_late_joiner_after_the_ring_wrapped_gets_a_snapshot() {
 /// the output after it, is the host's, cell for cell, and stays so.
 #[test]
 fn the_host_repaints_a_late_joiner_from_its_screen_model() {
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
-    let config = HostConfig {
-        screens: true,
-        ..HostConfig::default()
-    };
+    let options = taiku_session::SessionOptions::default();
+    let config = HostConfig::default().with_screens(true);
     let host = Host::generate(config, options, Rng64::from_seed([8; 32]));
-    let relay = RelayConfig {
-        ring_bytes: 4096,
-        ..RelayConfig::default()
-    };
+    let relay = RelayConfig::default().with_ring_bytes(4096);
     let mut net = Net::with(host, relay, 8);
     let (t, _) = net.open(ParticipantId::HOST);
     net.host.resize(t, 6, 30).unwrap();
@@ -592,20 +574,12 @@ fn the_host_repaints_a_late_joiner_from_its_screen_model() {
 /// for cell, and a fast viewer of the same terminal got every byte.
 #[test]
 fn a_slow_viewer_is_skipped_forward_and_ends_on_the_hosts_screen() {
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
-    let config = HostConfig {
-        screens: true,
-        ..HostConfig::default()
-    };
+    let options = taiku_session::SessionOptions::default();
+    let config = HostConfig::default().with_screens(true);
     let host = Host::generate(config, options, Rng64::from_seed([9; 32]));
-    let relay = RelayConfig {
-        max_queue_bytes: 1 << 20,
-        resync_queue_bytes: 256 << 10,
-        ..RelayConfig::default()
-    };
+    let relay = RelayConfig::default()
+        .with_max_queue_bytes(1 << 20)
+        .with_resync_queue_bytes(256 << 10);
     let mut net = Net::with(host, relay, 9);
     let (t, _) = net.open(ParticipantId::HOST);
     let fast = net.add_peer(Role::Reader, "fast");
@@ -1028,14 +1002,8 @@ fn a_snapshot_too_large_for_a_frame_is_an_error() {
 /// shell per request. `HostConfig::max_terminals` caps both.
 #[test]
 fn the_host_opens_at_most_max_terminals() {
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
-    let config = HostConfig {
-        max_terminals: 3,
-        ..HostConfig::default()
-    };
+    let options = taiku_session::SessionOptions::default();
+    let config = HostConfig::default().with_max_terminals(3);
     let host = Host::generate(config, options, Rng64::from_seed([15; 32]));
     let mut net = Net::with(host, RelayConfig::default(), 15);
     for _ in 0..3 {

@@ -20,6 +20,7 @@ pub struct Endpoint {
 
 /// Why an origin cannot be connected to.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EndpointError {
     /// Not `http://` or `https://` with a host.
     #[error("relay origin must be http(s)://HOST[:PORT]")]

@@ -23,11 +23,20 @@
 //! task per connection. The loop each of them runs is the one the
 //! `taiku-session` crate docs describe.
 //!
+//! They work for any RNG and any transport that carries whole frames
+//! ([`frames`]): `spawn_host` and `spawn_participant` connect over
+//! WebSocket, [`drive::spawn_client`] over whatever a
+//! [`frames::Connect`] opens (a byte stream with
+//! [`frames::tcp_connector`], or a closure of the embedder's), and
+//! [`RelayServer::serve_stream`](drive::relay::RelayServer::serve_stream)
+//! is the byte-stream relay. A loop of the embedder's own can stand
+//! behind a [`drive::ClientHandle`] too ([`drive::ClientHandle::new`]).
+//!
 //! ```
 //! # #[cfg(feature = "tokio")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use taiku_crypto::Link;
-//! use taiku_proto::message::SessionOptions;
+//! use taiku_session::SessionOptions;
 //! use taiku_proto::{ParticipantId, Role};
 //! use taiku_session::host::{Host, HostConfig, HostEvent};
 //! use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
@@ -40,7 +49,7 @@
 //!     // A relay on loopback, a host that shares one terminal, a viewer.
 //!     let relay = RelayServer::bind(([127, 0, 0, 1], 0).into(), None, RelayConfig::default()).await?;
 //!     let origin = relay.origin();
-//!     let options = SessionOptions { readers_enabled: true, viewer_sign_in_required: false };
+//!     let options = SessionOptions::default();
 //!     let host = Host::generate(HostConfig::default(), options, os_rng());
 //!     let link = Link::parse(&host.link(&origin, Role::Reader)?.to_url())?;
 //!     let driver = DriverConfig::new(Endpoint::from_origin(&origin, false)?);
@@ -73,12 +82,20 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+/// The `bytes` crate, whose `Bytes` the transports carry.
+#[cfg(feature = "tokio")]
+pub use bytes;
+/// The `rand_core` crate: the drivers take any `rand_core::CryptoRng`.
+pub use rand_core;
+
 pub mod backoff;
 pub mod endpoint;
 pub mod web;
 
 #[cfg(feature = "tokio")]
 pub mod drive;
+#[cfg(feature = "tokio")]
+pub mod frames;
 #[cfg(feature = "tokio")]
 pub mod local;
 #[cfg(feature = "tokio")]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// The most one read of the PTY asks for.
 pub const PTY_READ_BYTES: usize = 64 * 1024;
@@ -16,6 +16,12 @@ pub const PTY_READ_BYTES: usize = 64 * 1024;
 /// program then blocks on a full PTY, as on a slow terminal, and nothing
 /// is lost.
 pub const PTY_GATHERED_BYTES: usize = 256 * 1024;
+
+/// Input written to a PTY and not yet taken by its program, at which
+/// [`Pty::write`] waits: a program that stops reading its input holds
+/// up only its writer, never an async worker thread or other terminals,
+/// and nothing accepted is dropped.
+pub const PTY_INPUT_QUEUE_BYTES: usize = 1 << 20;
 
 /// What the reader thread has read and the consumer not yet taken. The
 /// consumer is woken only when it finds nothing and waits: while it is
@@ -109,10 +115,15 @@ impl Drop for PtyOutput {
     }
 }
 
-/// A running shell in a PTY.
+/// A running shell in a PTY. Input is written by a thread of its own
+/// (a program that does not read its input blocks that thread only);
+/// killing and reaping the shell ([`Pty::kill`]) blocks, so async code
+/// runs it with `spawn_blocking` ([`Pty::kill_async`]).
 pub struct Pty {
     master: Box<dyn MasterPty + Send>,
-    writer: Box<dyn Write + Send>,
+    input: std::sync::mpsc::Sender<(Bytes, OwnedSemaphorePermit)>,
+    /// Bytes of room in the input queue.
+    room: Arc<Semaphore>,
     child: Box<dyn Child + Send + Sync>,
 }
 
@@ -166,7 +177,24 @@ impl Pty {
         let child = pair.slave.spawn_command(cmd).map_err(other)?;
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().map_err(other)?;
-        let writer = pair.master.take_writer().map_err(other)?;
+        let mut writer = pair.master.take_writer().map_err(other)?;
+        let (input, queued) = std::sync::mpsc::channel::<(Bytes, OwnedSemaphorePermit)>();
+        std::thread::Builder::new()
+            .name("taiku-pty-writer".into())
+            .spawn(move || {
+                // The permit goes back (room in the queue) once its bytes
+                // are written; the thread ends with the `Pty`.
+                for (bytes, permit) in queued {
+                    if writer
+                        .write_all(&bytes)
+                        .and_then(|()| writer.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                    drop(permit);
+                }
+            })?;
         let gathered = Arc::new(Gathered::default());
         let shared = Arc::clone(&gathered);
         std::thread::Builder::new()
@@ -187,17 +215,39 @@ impl Pty {
         Ok((
             Pty {
                 master: pair.master,
-                writer,
+                input,
+                room: Arc::new(Semaphore::new(PTY_INPUT_QUEUE_BYTES)),
                 child,
             },
             PtyOutput { gathered },
         ))
     }
 
-    /// Write input to the shell.
-    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.writer.write_all(bytes)?;
-        self.writer.flush()
+    /// Queue input for the shell, in order, waiting while
+    /// [`PTY_INPUT_QUEUE_BYTES`] are queued and not yet taken by it. An
+    /// error means the PTY is gone (its writer failed).
+    /// The future holds no borrow of the `Pty`.
+    pub fn write(
+        &self,
+        bytes: &[u8],
+    ) -> impl std::future::Future<Output = io::Result<()>> + Send + 'static {
+        let input = self.input.clone();
+        let room = Arc::clone(&self.room);
+        let bytes = Bytes::copy_from_slice(bytes);
+        async move {
+            if bytes.is_empty() {
+                return Ok(());
+            }
+            // A piece larger than the whole queue waits for all of it.
+            let want = u32::try_from(bytes.len().min(PTY_INPUT_QUEUE_BYTES)).unwrap_or(u32::MAX);
+            let permit = room
+                .acquire_many_owned(want)
+                .await
+                .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
+            input
+                .send((bytes, permit))
+                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the terminal is gone"))
+        }
     }
 
     /// Resize the PTY.
@@ -212,10 +262,20 @@ impl Pty {
             .map_err(other)
     }
 
-    /// Kill the shell and reap it; returns its exit code if known.
+    /// Kill the shell and reap it; returns its exit code if known. Blocks
+    /// (the shell gets a moment after `SIGHUP` before `SIGKILL`).
     pub fn kill(&mut self) -> Option<u32> {
         let _ = self.child.kill();
         self.child.wait().ok().map(|s| s.exit_code())
+    }
+
+    /// [`kill`](Self::kill) on tokio's blocking pool, off the async
+    /// worker threads.
+    pub async fn kill_async(mut self) -> Option<u32> {
+        tokio::task::spawn_blocking(move || self.kill())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// The exit code, if the shell has exited.

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use taiku_proto::Frame;
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
@@ -20,6 +21,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::endpoint::Endpoint;
+use crate::frames::Connect;
 use crate::tls::ClientTls;
 use crate::web::{
     self, DRAIN_TIMEOUT, MAX_DRAIN_BYTES, MAX_REQUEST_HEAD, REQUEST_HEAD_TIMEOUT, RESPONSE_TIMEOUT,
@@ -28,7 +30,7 @@ use crate::web::{
 
 /// Bytes of WebSocket data a connection may send before the relay admits
 /// it (SPEC.md 12.2): several times any admission message, far below a
-/// whole message (`MAX_MESSAGE`), so a connection that never proves a
+/// whole message, so a connection that never proves a
 /// role cannot make the relay buffer much. More is a closed connection.
 pub const MAX_PRE_ADMISSION_BYTES: usize = 16 * 1024;
 
@@ -184,8 +186,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// A WebSocket connection carrying taiku frames.
 pub type WsStream = WebSocketStream<Box<dyn Io>>;
 
-/// The largest WebSocket message: one maximal frame plus framing.
-const MAX_MESSAGE: usize = DEFAULT_MAX_FRAME_LEN + 64;
+/// WebSocket framing around one frame: the largest WebSocket message is
+/// the maximum frame length plus this.
+const MESSAGE_OVERHEAD: usize = 64;
 
 /// Bytes a WebSocket connection gathers before writing them to its
 /// socket.
@@ -198,23 +201,33 @@ const WRITE_BUFFER: usize = 128 * 1024;
 pub const READ_BUFFER: usize = 4 * 1024;
 
 /// The most a WebSocket connection holds unwritten while its peer does
-/// not read: its write buffer and one message. A send beyond it fails and
+/// not read, at the default frame limit: its write buffer and one message
+/// ([`max_write_buffer`] for another limit). A send beyond it fails and
 /// the connection is dropped; replies to the peer's WebSocket pings wait
 /// (the newest only) instead of piling up.
-pub const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + MAX_MESSAGE;
+pub const MAX_WRITE_BUFFER: usize = WRITE_BUFFER + DEFAULT_MAX_FRAME_LEN + MESSAGE_OVERHEAD;
 
-fn ws_config() -> WebSocketConfig {
+/// [`MAX_WRITE_BUFFER`] for frames of at most `max_frame_len` bytes.
+pub const fn max_write_buffer(max_frame_len: usize) -> usize {
+    WRITE_BUFFER + max_frame_len + MESSAGE_OVERHEAD
+}
+
+/// The WebSocket settings of a connection whose frames are at most
+/// `max_frame_len` bytes (SPEC.md 12.1).
+fn ws_config(max_frame_len: usize) -> WebSocketConfig {
+    let max_message = max_frame_len + MESSAGE_OVERHEAD;
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE))
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
         .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_write_buffer_size(max_write_buffer(max_frame_len))
 }
 
 /// Why a client connection failed. Messages name the endpoint, never a
 /// secret.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// TCP connect failed.
     #[error("cannot reach the relay at {endpoint}: {source}")]
@@ -252,8 +265,43 @@ pub enum ConnectError {
     },
 }
 
-/// Connect to a relay's WebSocket endpoint.
+/// Connects a client loop to a relay's WebSocket endpoint
+/// ([`drive::spawn_host`](crate::drive::spawn_host) builds one from its
+/// [`DriverConfig`](crate::drive::DriverConfig)).
+#[derive(Clone, Debug)]
+pub struct WsConnect {
+    /// The relay's WebSocket endpoint.
+    pub endpoint: Endpoint,
+    /// Roots trusted for `wss://`.
+    pub tls: ClientTls,
+    /// The longest frame body either side may send.
+    pub max_frame_len: usize,
+}
+
+impl Connect for WsConnect {
+    type Sink = SplitSink<WsStream, Message>;
+    type Source = SplitStream<WsStream>;
+    type Error = ConnectError;
+
+    async fn connect(&mut self) -> Result<(Self::Sink, Self::Source), ConnectError> {
+        Ok(connect_with(&self.endpoint, &self.tls, self.max_frame_len)
+            .await?
+            .split())
+    }
+}
+
+/// Connect to a relay's WebSocket endpoint, with the default frame limit.
 pub async fn connect(endpoint: &Endpoint, tls: &ClientTls) -> Result<WsStream, ConnectError> {
+    connect_with(endpoint, tls, DEFAULT_MAX_FRAME_LEN).await
+}
+
+/// Connect to a relay's WebSocket endpoint, for frames of at most
+/// `max_frame_len` body bytes.
+pub async fn connect_with(
+    endpoint: &Endpoint,
+    tls: &ClientTls,
+    max_frame_len: usize,
+) -> Result<WsStream, ConnectError> {
     let name = endpoint.to_string();
     let tcp = TcpStream::connect(endpoint.authority())
         .await
@@ -284,21 +332,25 @@ pub async fn connect(endpoint: &Endpoint, tls: &ClientTls) -> Result<WsStream, C
         } else {
             Box::new(tcp)
         };
-    let (ws, _) = tokio_tungstenite::client_async_with_config(name.as_str(), io, Some(ws_config()))
-        .await
-        .map_err(|e| match e {
-            tokio_tungstenite::tungstenite::Error::Http(answer)
-                if answer.status().as_u16() == Status::ServiceUnavailable.code() =>
-            {
-                ConnectError::Busy {
-                    endpoint: name.clone(),
-                }
-            }
-            e => ConnectError::Handshake {
+    let (ws, _) = tokio_tungstenite::client_async_with_config(
+        name.as_str(),
+        io,
+        Some(ws_config(max_frame_len)),
+    )
+    .await
+    .map_err(|e| match e {
+        tokio_tungstenite::tungstenite::Error::Http(answer)
+            if answer.status().as_u16() == Status::ServiceUnavailable.code() =>
+        {
+            ConnectError::Busy {
                 endpoint: name.clone(),
-                reason: e.to_string(),
-            },
-        })?;
+            }
+        }
+        e => ConnectError::Handshake {
+            endpoint: name.clone(),
+            reason: e.to_string(),
+        },
+    })?;
     Ok(ws)
 }
 
@@ -353,6 +405,7 @@ pub async fn accept_or_serve(
     web: Option<&WebClient>,
     hosts: &web::AllowedHosts,
     admitted: &Admitted,
+    max_frame_len: usize,
 ) -> Result<Accepted, AcceptError> {
     let _ = tcp.set_nodelay(true);
     let head_deadline = Instant::now() + REQUEST_HEAD_TIMEOUT;
@@ -412,9 +465,13 @@ pub async fn accept_or_serve(
                 scan,
                 admitted: admitted.clone(),
             });
-            let ws =
-                WebSocketStream::from_partially_read(io, early, Role::Server, Some(ws_config()))
-                    .await;
+            let ws = WebSocketStream::from_partially_read(
+                io,
+                early,
+                Role::Server,
+                Some(ws_config(max_frame_len)),
+            )
+            .await;
             return Ok(Accepted::WebSocket(Box::new(ws)));
         }
         Ok(Some(Request::BadUpgrade(error))) => Response::upgrade_refused(error),
@@ -489,7 +546,7 @@ fn switching_protocols(key: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Send one frame as one binary message.
+/// Send one frame as one binary message, under the default frame limit.
 pub async fn send(ws: &mut WsStream, frame: &Frame) -> io::Result<()> {
     let bytes = frame
         .to_bytes(DEFAULT_MAX_FRAME_LEN)

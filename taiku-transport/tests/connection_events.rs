@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use taiku_crypto::Link;
 use taiku_proto::Role;
-use taiku_proto::message as m;
+use taiku_session::SessionOptions;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::relay::RelayConfig;
@@ -32,10 +32,7 @@ async fn session() -> (RelayServer, ClientHandle<Host<OsRng>>, String) {
     let relay = RelayServer::bind("127.0.0.1:0".parse().unwrap(), None, RelayConfig::default())
         .await
         .unwrap();
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
+    let options = SessionOptions::default();
     let host = Host::generate(HostConfig::default(), options, os_rng());
     let link = host
         .link(&relay.origin(), Role::Reader)
@@ -49,7 +46,7 @@ async fn session() -> (RelayServer, ClientHandle<Host<OsRng>>, String) {
 
 fn config(relay: &RelayServer, reconnect: bool) -> DriverConfig {
     let mut config = DriverConfig::new(Endpoint::from_origin(&relay.origin(), false).unwrap());
-    config.reconnect = reconnect;
+    config.options.reconnect = reconnect;
     config
 }
 

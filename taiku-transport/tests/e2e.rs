@@ -7,6 +7,7 @@ use std::time::Duration;
 use taiku_crypto::Link;
 use taiku_proto::message as m;
 use taiku_proto::{ParticipantId, Role, TerminalId};
+use taiku_session::SessionOptions;
 use taiku_session::access::Refusal;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
@@ -31,10 +32,7 @@ impl Viewer {
     async fn start(link: &str, name: &str, config: &DriverConfig) -> Viewer {
         let link = Link::parse(link).unwrap();
         let p = Participant::new(
-            ParticipantConfig {
-                name: name.into(),
-                ..Default::default()
-            },
+            ParticipantConfig::default().with_name(name),
             &link,
             os_rng(),
         );
@@ -136,10 +134,7 @@ fn pump_host(
 }
 
 async fn session_flow(relay: RelayServer, client: ClientTls, origin: String) {
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
+    let options = SessionOptions::default();
     let host = Host::generate(HostConfig::default(), options, os_rng());
     let writer_link = host
         .link(&origin, Role::Writer)

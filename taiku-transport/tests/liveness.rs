@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use taiku_crypto::Link;
-use taiku_proto::message as m;
 use taiku_proto::{ParticipantId, Role};
+use taiku_session::SessionOptions;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::relay::RelayConfig;
@@ -87,15 +87,10 @@ async fn through_a_proxy() -> (
         .unwrap();
     let cut = Arc::new(AtomicU64::new(0));
     let via = proxy(relay.local_addr(), cut.clone()).await;
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
-    let config = HostConfig {
-        keepalive: Duration::from_millis(200),
-        liveness_timeout: Duration::from_millis(800),
-        ..HostConfig::default()
-    };
+    let options = SessionOptions::default();
+    let config = HostConfig::default()
+        .with_keepalive(Duration::from_millis(200))
+        .with_liveness_timeout(Duration::from_millis(800));
     let host = Host::generate(config, options, os_rng());
     let reader_link = host
         .link(&relay.origin(), Role::Reader)

@@ -11,6 +11,7 @@ use taiku_crypto::Link;
 use taiku_proto::local;
 use taiku_proto::message::{self as m, shell_request::Action};
 use taiku_proto::{ParticipantId, Role};
+use taiku_session::SessionOptions;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::relay::RelayConfig;
@@ -48,10 +49,7 @@ async fn no_secret_or_terminal_byte_reaches_the_log() {
         .await
         .unwrap();
     let origin = relay.origin();
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
+    let options = SessionOptions::default();
     let host = Host::generate(HostConfig::default(), options, os_rng());
     let links: Vec<String> = Role::ALL
         .iter()
@@ -79,6 +77,7 @@ async fn no_secret_or_terminal_byte_reaches_the_log() {
             t,
             b"echo secret-output-$((40+2)); echo \"token=$TAIKU_SHELL_TOKEN\"\n",
         )
+        .await
         .unwrap();
     let mut screen = String::new();
     let got = tokio::time::timeout(Duration::from_secs(20), async {

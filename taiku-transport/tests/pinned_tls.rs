@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use taiku_crypto::Link;
 use taiku_proto::Role;
+use taiku_session::SessionOptions;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::relay::RelayConfig;
@@ -33,14 +34,7 @@ async fn a_pinned_link_trusts_a_self_signed_relay_and_nothing_else() {
     let endpoint = Endpoint::from_origin(&origin, false).unwrap();
 
     // The host trusts its own relay by the pin.
-    let host = Host::generate(
-        HostConfig::default(),
-        taiku_proto::message::SessionOptions {
-            readers_enabled: true,
-            viewer_sign_in_required: false,
-        },
-        os_rng(),
-    );
+    let host = Host::generate(HostConfig::default(), SessionOptions::default(), os_rng());
     let link = host
         .link(&origin, Role::Reader)
         .unwrap()

@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use taiku_crypto::Link;
-use taiku_proto::message as m;
 use taiku_proto::{ParticipantId, Role, TerminalId};
+use taiku_session::SessionOptions;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::relay::RelayConfig;
@@ -103,24 +103,16 @@ async fn a_late_joiner_sees_exactly_the_hosts_screen_in_vi_less_and_top() {
     let relay = RelayServer::bind_with(
         "127.0.0.1:0".parse().unwrap(),
         None,
-        RelayConfig {
+        RelayConfig::default()
             // The least a relay may keep: one largest frame.
-            ring_bytes: 2 * taiku_proto::limits::DEFAULT_MAX_FRAME_LEN,
-            ..RelayConfig::default()
-        },
+            .with_ring_bytes(2 * taiku_proto::limits::DEFAULT_MAX_FRAME_LEN),
         None,
     )
     .await
     .unwrap();
     let origin = relay.origin();
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
-    let config = HostConfig {
-        screens: true,
-        ..HostConfig::default()
-    };
+    let options = SessionOptions::default();
+    let config = HostConfig::default().with_screens(true);
     let host = Host::generate(config, options, os_rng());
     let link = host
         .link(&origin, Role::Reader)
@@ -148,7 +140,7 @@ async fn a_late_joiner_sees_exactly_the_hosts_screen_in_vi_less_and_top() {
         "TERM=xterm-256color; export TERM; seq 1 800000; vi -u NONE -i NONE +200 {}\r",
         file.display()
     );
-    terminals.write_local(t, run.as_bytes()).unwrap();
+    terminals.write_local(t, run.as_bytes()).await.unwrap();
     sleep(Duration::from_secs(2)).await;
 
     let p = Participant::new(
@@ -172,35 +164,35 @@ async fn a_late_joiner_sees_exactly_the_hosts_screen_in_vi_less_and_top() {
     );
 
     // The host types in vi: both stay equal.
-    terminals.write_local(t, b"10jdd").unwrap();
+    terminals.write_local(t, b"10jdd").await.unwrap();
     assert_same_screen(&host, &mut w, t, "vi, after typing").await;
     // Out of vi, into less: the normal screen comes back as it was.
-    terminals.write_local(t, b"\x1b:q!\r").unwrap();
+    terminals.write_local(t, b"\x1b:q!\r").await.unwrap();
     sleep(Duration::from_millis(500)).await;
     let less = format!("less +300 {}\r", file.display());
-    terminals.write_local(t, less.as_bytes()).unwrap();
+    terminals.write_local(t, less.as_bytes()).await.unwrap();
     assert_same_screen(&host, &mut w, t, "less").await;
     assert!(
         w.screen.text().iter().any(|l| l.contains("line 3")),
         "{:?}",
         w.screen.text()
     );
-    terminals.write_local(t, b" ").unwrap();
+    terminals.write_local(t, b" ").await.unwrap();
     assert_same_screen(&host, &mut w, t, "less, a page on").await;
-    terminals.write_local(t, b"q").unwrap();
+    terminals.write_local(t, b"q").await.unwrap();
     assert_same_screen(&host, &mut w, t, "after less").await;
     assert!(!w.screen.alternate());
     // top, refreshing once a minute: its whole screen, in colour.
-    terminals.write_local(t, b"top -d 60\r").unwrap();
+    terminals.write_local(t, b"top -d 60\r").await.unwrap();
     assert_same_screen(&host, &mut w, t, "top").await;
     assert!(
         w.screen.text().iter().any(|l| l.contains("PID")),
         "{:?}",
         w.screen.text()
     );
-    terminals.write_local(t, b"q").unwrap();
+    terminals.write_local(t, b"q").await.unwrap();
     assert_same_screen(&host, &mut w, t, "after top").await;
-    terminals.shutdown();
+    terminals.shutdown().await;
     let _ = std::fs::remove_file(&file);
     relay.shutdown().await;
 }

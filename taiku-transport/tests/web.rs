@@ -262,7 +262,7 @@ async fn relay_serves_the_browser_client_and_websockets_on_one_port() {
     let origin = relay.origin();
     let host = Host::generate(
         HostConfig::default(),
-        m::SessionOptions::default(),
+        taiku_session::SessionOptions::default().with_readers_enabled(false),
         os_rng(),
     );
     let config = DriverConfig::new(Endpoint::from_origin(&origin, false).unwrap());
@@ -518,10 +518,8 @@ async fn a_blocked_peer_the_relay_evicts_is_dropped_within_the_close_grace() {
     // valid configuration allows) wait behind its full writer queue; the
     // send timeout (30 s) is far off, so only the close can drop it in
     // time.
-    let config = RelayConfig {
-        max_queue_frames: 2 * taiku_session::relay::REPLAY_BATCH,
-        ..RelayConfig::default()
-    };
+    let config =
+        RelayConfig::default().with_max_queue_frames(2 * taiku_session::relay::REPLAY_BATCH);
     let relay = start(config, ServerOptions::default()).await;
     let dropped = flood_without_reading(&relay, 2_000).await;
     assert!(dropped.is_some(), "the relay never drops the peer");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use taiku_crypto::Link;
 use taiku_proto::Frame;
-use taiku_proto::message as m;
+use taiku_session::SessionOptions;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::{Participant, ParticipantConfig};
 use taiku_transport::drive::{DriverConfig, Machine, OsRng, os_rng};
@@ -222,10 +222,7 @@ pub fn driver(origin: &str) -> DriverConfig {
 
 pub fn participant(link: &str, name: &str) -> Participant<OsRng> {
     Participant::new(
-        ParticipantConfig {
-            name: name.into(),
-            ..Default::default()
-        },
+        ParticipantConfig::default().with_name(name),
         &Link::parse(link).unwrap(),
         os_rng(),
     )
@@ -295,10 +292,7 @@ pub async fn flush<M: Machine>(machine: &mut M, ws: &mut WsStream) {
 /// An attacker's own session, created from source `n` with self-made
 /// keys: the host machine, its WebSocket, and its links.
 pub async fn attacker_session(n: usize, relay: &RelayProcess) -> (Host<OsRng>, WsStream) {
-    let options = m::SessionOptions {
-        readers_enabled: true,
-        viewer_sign_in_required: false,
-    };
+    let options = SessionOptions::default();
     let mut host = Host::generate(HostConfig::default(), options, os_rng());
     let mut ws = ws_from(n, relay.addr, false).await;
     Machine::connect(&mut host, Instant::now());

@@ -730,6 +730,7 @@ pub struct ShellReply {
     pub people: ::prost::alloc::vec::Vec<Person>,
 }
 /// The role a connection proved by signing the relay's challenge.
+#[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum Role {

@@ -32,6 +32,7 @@ use taiku_proto::{ParticipantId, Role};
 
 /// Something a participant asks to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Action {
     /// Open a new terminal owned by the actor.
     Create,
@@ -87,6 +88,7 @@ impl Control {
 /// Why an action is refused. Each maps to one wire reason
 /// ([`Refusal::to_proto`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum Refusal {
     /// Readers may only watch.
     #[error("read-only role")]

@@ -8,6 +8,7 @@ use taiku_proto::message as m;
 
 /// The state of an agent (SPEC.md 11.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AgentState {
     /// Working.
     Running,

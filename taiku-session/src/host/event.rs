@@ -13,6 +13,7 @@ use crate::agent::AgentStatus;
 
 /// Why the host dropped an input frame.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum InputDrop {
     /// It did not open: not under the input key (a reader cannot make
     /// one), tampered, replayed, reordered or out of sequence.
@@ -77,6 +78,7 @@ pub struct Person {
 
 /// Why a shell command was refused. Nothing happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ShellError {
     /// The command could not be bound to its terminal.
     #[error(transparent)]
@@ -257,6 +259,7 @@ pub enum HostEvent {
 
 /// Errors of the host's local API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HostError {
     /// No such terminal.
     #[error("unknown terminal {0}")]

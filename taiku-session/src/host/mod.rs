@@ -32,6 +32,7 @@ pub use crate::ticket::{RUN_START_LEN, TICKET_LEN};
 pub use event::{HostError, HostEvent, InputDrop, Person, ShellAction, ShellError, ShellOutcome};
 pub use shell::{BindError, CLOSED_TOKENS_REMEMBERED, SHELL_TOKEN_ENV, ShellToken};
 
+use crate::SessionOptions;
 use crate::access::{self, Handoff};
 use crate::admin::{AdminAction, AdminRefusal};
 use crate::admission;
@@ -43,6 +44,7 @@ use output::OutputStream;
 
 /// Host tuning, with documented defaults (SPEC.md section 11.5).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HostConfig {
     /// Longest a small PTY read waits to be coalesced with the next.
     pub coalesce_delay: Duration,
@@ -123,6 +125,28 @@ impl Default for HostConfig {
     }
 }
 
+setters! {
+    HostConfig {
+        with_coalesce_delay(coalesce_delay: Duration),
+        with_coalesce_bytes(coalesce_bytes: usize),
+        with_echo_window(echo_window: Duration),
+        with_resend_bytes(resend_bytes: usize),
+        with_max_frame_len(max_frame_len: usize),
+        with_keepalive(keepalive: Duration),
+        with_liveness_timeout(liveness_timeout: Duration),
+        with_max_participants(max_participants: usize),
+        with_max_terminals(max_terminals: usize),
+        with_name(name: impl Into<String>),
+        with_device_label(device_label: impl Into<String>),
+        with_screens(screens: bool),
+        with_detectors(detectors: bool),
+        with_command_burst(command_burst: u32),
+        with_command_refill(command_refill: Duration),
+        with_notice_burst(notice_burst: u32),
+        with_notice_refill(notice_refill: Duration),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
     /// Never admitted yet: the next connect creates the session.
@@ -170,7 +194,7 @@ pub struct Host<R> {
     config: HostConfig,
     rng: R,
     keys: KeySchedule,
-    options: m::SessionOptions,
+    options: SessionOptions,
     phase: Phase,
     terminals: BTreeMap<TerminalId, HostTerminal>,
     /// Terminals closed while offline, to announce on resume.
@@ -203,7 +227,7 @@ impl<R: CryptoRng> Host<R> {
         config: HostConfig,
         admin: &LinkSecret,
         session: SessionId,
-        options: m::SessionOptions,
+        options: SessionOptions,
         rng: R,
     ) -> Result<Self, RoleNotHeld> {
         let keys = KeySchedule::new(admin, &session);
@@ -231,7 +255,7 @@ impl<R: CryptoRng> Host<R> {
 
     /// A host for a brand-new session: a random 256-bit admin secret and
     /// a random 16-character session id.
-    pub fn generate(config: HostConfig, options: m::SessionOptions, mut rng: R) -> Self {
+    pub fn generate(config: HostConfig, options: SessionOptions, mut rng: R) -> Self {
         let secret = LinkSecret::generate_admin(&mut rng);
         let session = random_session_id(&mut rng);
         match Host::new(config, &secret, session, options, rng) {
@@ -302,7 +326,9 @@ impl<R: CryptoRng> Host<R> {
     }
 
     /// The transport connection closed.
-    pub fn handle_disconnect(&mut self, _now: Instant) {
+    pub fn handle_disconnect(&mut self, now: Instant) {
+        // Part of the time contract; nothing here depends on it today.
+        let _ = now;
         let was_admitted = matches!(
             self.phase,
             Phase::Online | Phase::Resuming | Phase::Admitting { resume: true }

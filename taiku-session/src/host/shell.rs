@@ -87,6 +87,7 @@ fn hex_value(c: u8) -> Option<u8> {
 
 /// Why a shell command was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BindError {
     /// The command presented no token: it did not come from a shared shell.
     #[error("no shell token: the command did not run inside a shared shell")]

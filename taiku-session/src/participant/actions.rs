@@ -13,6 +13,7 @@ use crate::admin::AdminAction;
 
 /// Why a local request was refused before anything was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ActionError {
     /// Not admitted (yet, or any more).
     #[error("not joined")]

@@ -29,7 +29,7 @@ pub use actions::ActionError;
 pub use event::ParticipantEvent;
 pub use input::{HELD_INPUT_BYTES, PENDING_INPUT_BYTES};
 pub use reader::{CLOSED_TERMINALS_REMEMBERED, RUNS_REMEMBERED, SNAPSHOTS_REMEMBERED};
-pub use view::{CHAT_KEPT, ChatLine, Peer, TerminalView, View, printable};
+pub use view::{CHAT_KEPT, ChatLine, Peer, TerminalView, Tile, View, printable};
 
 use crate::admission;
 use crate::epochs::RecentEpochs;
@@ -38,6 +38,7 @@ use reader::{OutputReader, StatusReader};
 
 /// Participant tuning.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ParticipantConfig {
     /// Display name.
     pub name: String,
@@ -61,6 +62,16 @@ impl Default for ParticipantConfig {
             keepalive: Duration::from_secs(30),
             liveness_timeout: Duration::from_secs(60),
         }
+    }
+}
+
+setters! {
+    ParticipantConfig {
+        with_name(name: impl Into<String>),
+        with_device_label(device_label: impl Into<String>),
+        with_max_frame_len(max_frame_len: usize),
+        with_keepalive(keepalive: Duration),
+        with_liveness_timeout(liveness_timeout: Duration),
     }
 }
 
@@ -176,7 +187,9 @@ impl<R: CryptoRng> Participant<R> {
     }
 
     /// The transport connection closed.
-    pub fn handle_disconnect(&mut self, _now: Instant) {
+    pub fn handle_disconnect(&mut self, now: Instant) {
+        // Part of the time contract; nothing here depends on it today.
+        let _ = now;
         if matches!(self.phase, Phase::Joining | Phase::Joined) {
             self.events.push_back(ParticipantEvent::Disconnected);
         }

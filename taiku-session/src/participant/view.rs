@@ -26,7 +26,53 @@ pub struct Peer {
     /// The terminal it looks at.
     pub focus: Option<TerminalId>,
     /// Its compact layout.
-    pub layout: Vec<m::Tile>,
+    pub layout: Vec<Tile>,
+}
+
+/// One terminal's place in a participant's compact layout, in abstract
+/// grid units (SPEC.md 5, `Tile`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Tile {
+    /// The terminal.
+    pub terminal: TerminalId,
+    /// Column of its left edge.
+    pub x: u32,
+    /// Row of its top edge.
+    pub y: u32,
+    /// Width.
+    pub w: u32,
+    /// Height.
+    pub h: u32,
+}
+
+impl Tile {
+    /// `terminal` at (`x`, `y`), `w` × `h`.
+    pub fn new(terminal: TerminalId, x: u32, y: u32, w: u32, h: u32) -> Self {
+        Tile {
+            terminal,
+            x,
+            y,
+            w,
+            h,
+        }
+    }
+
+    /// The wire message.
+    pub fn to_proto(self) -> m::Tile {
+        m::Tile {
+            terminal_id: self.terminal.0,
+            x: self.x,
+            y: self.y,
+            w: self.w,
+            h: self.h,
+        }
+    }
+
+    /// From the wire message.
+    pub fn from_proto(tile: &m::Tile) -> Self {
+        Tile::new(TerminalId(tile.terminal_id), tile.x, tile.y, tile.w, tile.h)
+    }
 }
 
 /// One terminal as this participant sees it.
@@ -163,7 +209,7 @@ impl View {
             }
             Body::Layout(l) => {
                 let peer = self.peers.get_mut(&ParticipantId(l.participant_id))?;
-                peer.layout = l.tiles;
+                peer.layout = l.tiles.iter().map(Tile::from_proto).collect();
                 None
             }
             Body::Chat(c) => {

@@ -233,6 +233,8 @@ impl<R: CryptoRng> Relay<R> {
             session: id,
             participant: ParticipantId::HOST,
             role: Role::Admin,
+            conn,
+            identity: self.identity(conn).map(str::to_owned),
         });
         Admission::Accepted
     }
@@ -311,6 +313,8 @@ impl<R: CryptoRng> Relay<R> {
             session,
             participant: ParticipantId::HOST,
             role: Role::Admin,
+            conn,
+            identity: self.identity(conn).map(str::to_owned),
         });
         Admission::Accepted
     }
@@ -412,6 +416,8 @@ impl<R: CryptoRng> Relay<R> {
             session,
             participant: id,
             role,
+            conn,
+            identity: self.identity(conn).map(str::to_owned),
         });
         Admission::Accepted
     }

@@ -37,6 +37,7 @@ pub enum ConfigError {
 /// Everything a relay bounds. `RelayConfig::default()` is what SPEC.md
 /// documents.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RelayConfig {
     /// Largest frame body accepted or sent.
     pub max_frame_len: usize,
@@ -126,7 +127,7 @@ impl RelayConfig {
     /// use taiku_session::relay::{ConfigError, RelayConfig};
     ///
     /// assert_eq!(RelayConfig::default().validate(), Ok(()));
-    /// let tiny = RelayConfig { ring_bytes: 1024, ..RelayConfig::default() };
+    /// let tiny = RelayConfig::default().with_ring_bytes(1024);
     /// assert_eq!(tiny.validate(), Err(ConfigError::RingSmallerThanFrame));
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -199,5 +200,43 @@ impl Default for RelayConfig {
             max_events: 4096,
             max_identity_bytes: 256,
         }
+    }
+}
+
+setters! {
+    RelayConfig {
+        with_max_frame_len(max_frame_len: usize),
+        with_max_connections(max_connections: usize),
+        with_max_sessions(max_sessions: usize),
+        with_max_sessions_per_source(max_sessions_per_source: usize),
+        with_max_participants(max_participants: usize),
+        with_max_terminals(max_terminals: usize),
+        with_create_timeout(create_timeout: Duration),
+        with_ring_bytes(ring_bytes: usize),
+        with_max_queue_bytes(max_queue_bytes: usize),
+        with_max_queue_frames(max_queue_frames: usize),
+        with_resync_queue_bytes(resync_queue_bytes: usize),
+        with_resync_timeout(resync_timeout: Duration),
+        with_host_grace(host_grace: Duration),
+        with_empty_host_grace(empty_host_grace: Duration),
+        with_handshake_timeout(handshake_timeout: Duration),
+        with_idle_timeout(idle_timeout: Duration),
+        with_max_auth_failures(max_auth_failures: u32),
+        with_auth_retry_delay(auth_retry_delay: Duration),
+        with_adoption_timeout(adoption_timeout: Duration),
+        with_focus_lock(focus_lock: Duration),
+        with_max_chat_bytes(max_chat_bytes: usize),
+        with_chat_history(chat_history: usize),
+        with_chat_burst(chat_burst: u32),
+        with_chat_refill(chat_refill: Duration),
+        with_metadata_burst(metadata_burst: u32),
+        with_metadata_refill(metadata_refill: Duration),
+        with_request_burst(request_burst: u32),
+        with_request_refill(request_refill: Duration),
+        with_history_burst(history_burst: u32),
+        with_history_refill(history_refill: Duration),
+        with_max_layout_tiles(max_layout_tiles: usize),
+        with_max_events(max_events: usize),
+        with_max_identity_bytes(max_identity_bytes: usize),
     }
 }

@@ -23,6 +23,12 @@ pub enum Event {
         participant: ParticipantId,
         /// The role proven.
         role: Role,
+        /// Its connection.
+        conn: ConnId,
+        /// The identity its transport attached
+        /// ([`Relay::attach_identity`](super::Relay::attach_identity)), for
+        /// audit logs.
+        identity: Option<String>,
     },
     /// An admission was refused.
     Denied {
@@ -89,24 +95,34 @@ pub enum Event {
 }
 
 /// Why the relay closed a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum EvictReason {
     /// Its outbound queue overflowed.
+    #[error("its outbound queue overflowed")]
     TooSlow,
     /// It sent a frame that is not allowed in its state.
+    #[error("it sent a frame not allowed in its state")]
     ProtocolViolation,
     /// Too many failed admissions.
+    #[error("too many failed admissions")]
     RateLimited,
     /// Admission took too long.
+    #[error("admission took too long")]
     HandshakeTimeout,
     /// Nothing received for the idle timeout.
+    #[error("nothing received for the idle timeout")]
     Idle,
     /// The relay has too many connections.
+    #[error("the relay has too many connections")]
     RelayFull,
     /// Another connection took its host seat.
+    #[error("another connection took its host seat")]
     Replaced,
     /// Its session ended.
+    #[error("its session ended")]
     SessionEnded,
     /// A frame failed to decode.
+    #[error("a frame failed to decode")]
     Malformed,
 }

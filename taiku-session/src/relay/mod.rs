@@ -267,6 +267,13 @@ impl<R: CryptoRng> Relay<R> {
         }
     }
 
+    /// The identity the transport attached to `conn`
+    /// ([`attach_identity`](Self::attach_identity)), for allow-lists and
+    /// audit logs; `None` if none was attached or the connection is gone.
+    pub fn identity(&self, conn: ConnId) -> Option<&str> {
+        self.conns.get(&conn)?.identity.as_deref()
+    }
+
     /// The transport vouches for who is on `conn` (viewer sign-in). Must
     /// come before the join proof to count.
     pub fn attach_identity(&mut self, conn: ConnId, identity: &str) -> Result<(), IdentityTooLong> {
@@ -279,8 +286,9 @@ impl<R: CryptoRng> Relay<R> {
         Ok(())
     }
 
-    /// One WebSocket message arrived: it must hold exactly one frame. A
-    /// message that does not decode closes the connection.
+    /// One message arrived (a WebSocket message, or one frame cut from a
+    /// byte stream): it must hold exactly one frame. A message that does
+    /// not decode closes the connection.
     pub fn handle_message(&mut self, conn: ConnId, message: Bytes, now: Instant) {
         match Frame::parse(message, self.config.max_frame_len) {
             Ok(frame) => self.handle_frame(conn, frame, now),

@@ -10,8 +10,11 @@ use super::ConnId;
 
 /// What the driver must do for a connection.
 #[derive(Clone, Debug, PartialEq)]
+// Not `#[non_exhaustive]`: a driver must carry out every transmit, so a
+// new kind is a breaking change on purpose.
 pub enum Transmit {
-    /// Send this frame (one WebSocket binary message).
+    /// Send this frame (one WebSocket binary message, or the next frame
+    /// on a byte stream).
     Send {
         /// The connection.
         conn: ConnId,

@@ -135,10 +135,7 @@ impl World {
     /// A session with one writer that owns one terminal, everything
     /// delivered honestly so far.
     pub fn new(seed: u8) -> World {
-        let options = m::SessionOptions {
-            readers_enabled: true,
-            viewer_sign_in_required: false,
-        };
+        let options = taiku_session::SessionOptions::default();
         let now = Instant::now();
         let host = Host::generate(HostConfig::default(), options, Rng::from_seed([seed; 32]));
         let link = Link::parse(&host.link(ORIGIN, Role::Writer).unwrap().to_url()).unwrap();

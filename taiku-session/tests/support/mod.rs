@@ -38,7 +38,7 @@ pub fn profile(name: &str) -> Option<m::Profile> {
 
 impl Harness {
     /// A relay with one session created by a host on connection 1.
-    pub fn new(config: RelayConfig, options: m::SessionOptions) -> Self {
+    pub fn new(config: RelayConfig, options: taiku_session::SessionOptions) -> Self {
         let session = SessionId::new("harness-session-1").unwrap();
         let host_keys = KeySchedule::new(&LinkSecret::from_bytes(Role::Admin, [42; 32]), &session);
         let mut h = Harness {
@@ -58,7 +58,11 @@ impl Harness {
     }
 
     /// A new host connection creates the session of `keys`.
-    pub fn create_session(&mut self, keys: &KeySchedule, options: m::SessionOptions) -> ConnId {
+    pub fn create_session(
+        &mut self,
+        keys: &KeySchedule,
+        options: taiku_session::SessionOptions,
+    ) -> ConnId {
         let host = self.connect();
         let create = admission::session_create(keys, options, profile("host")).unwrap();
         let accepted = self.admit(host, create, &keys.prover());
@@ -70,11 +74,8 @@ impl Harness {
         host
     }
 
-    pub fn default_options() -> m::SessionOptions {
-        m::SessionOptions {
-            readers_enabled: true,
-            viewer_sign_in_required: false,
-        }
+    pub fn default_options() -> taiku_session::SessionOptions {
+        taiku_session::SessionOptions::default()
     }
 
     pub fn connect(&mut self) -> ConnId {
@@ -155,7 +156,7 @@ impl Harness {
             match &frame {
                 Frame::Control(m::Control { body: Some(body) }) if result.is_none() => {
                     match admission::join_result(body) {
-                        Some(r) => result = Some(r.map(|a| ParticipantId(a.participant_id))),
+                        Some(r) => result = Some(r.map(|a| a.participant)),
                         None => rest.push(frame),
                     }
                 }

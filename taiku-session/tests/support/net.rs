@@ -49,10 +49,7 @@ pub struct Net {
 
 impl Net {
     pub fn new(seed: u8) -> Self {
-        let options = m::SessionOptions {
-            readers_enabled: true,
-            viewer_sign_in_required: false,
-        };
+        let options = taiku_session::SessionOptions::default();
         let host = Host::generate(HostConfig::default(), options, Rng64::from_seed([seed; 32]));
         Net::with(host, RelayConfig::default(), seed)
     }
@@ -100,10 +97,7 @@ impl Net {
 
     pub fn add_peer(&mut self, role: Role, name: &str) -> usize {
         let link = Link::parse(&self.host.link(ORIGIN, role).unwrap().to_url()).unwrap();
-        let config = ParticipantConfig {
-            name: name.into(),
-            ..ParticipantConfig::default()
-        };
+        let config = ParticipantConfig::default().with_name(name);
         let seed = 100 + self.peers.len() as u8;
         self.peers.push(Peer {
             machine: Participant::new(config, &link, Rng64::from_seed([seed; 32])),

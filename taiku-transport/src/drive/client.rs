@@ -3,18 +3,21 @@
 
 use std::time::{Duration, Instant};
 
+use rand_core::CryptoRng;
 use taiku_proto::Frame;
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
 use taiku_session::host::{Host, HostEvent};
 use taiku_session::participant::{Participant, ParticipantEvent};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::backoff::{Backoff, STABLE_CONNECTION};
-use crate::drive::{OsRng, os_rng};
+use crate::drive::os_rng;
 use crate::endpoint::Endpoint;
+use crate::frames::{Connect, FrameSink, FrameSource};
 use crate::tls::ClientTls;
-use crate::ws::{self, WsStream};
+use crate::ws::WsConnect;
 
 /// What the client loop needs of a machine. Implemented for the host and
 /// participant machines; nothing here decides anything about the protocol.
@@ -46,7 +49,7 @@ pub trait Machine: Send + 'static {
     }
 }
 
-impl Machine for Host<OsRng> {
+impl<R: CryptoRng + Send + 'static> Machine for Host<R> {
     type Event = HostEvent;
     fn connect(&mut self, now: Instant) {
         Host::connect(self, now)
@@ -80,7 +83,7 @@ impl Machine for Host<OsRng> {
     }
 }
 
-impl Machine for Participant<OsRng> {
+impl<R: CryptoRng + Send + 'static> Machine for Participant<R> {
     type Event = ParticipantEvent;
     fn connect(&mut self, now: Instant) {
         Participant::connect(self, now)
@@ -121,51 +124,207 @@ impl Machine for Participant<OsRng> {
 /// connection after it.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-/// How a client loop connects.
+/// Events a client loop holds for the application by default. When the
+/// application falls this far behind, the loop stops reading the
+/// connection (the relay's backpressure takes over, SPEC.md 6.7) but
+/// still runs commands and timers, so an application that calls the
+/// machine before draining its events does not deadlock.
+pub const EVENT_QUEUE: usize = 1024;
+
+/// Commands queued towards a client loop before senders wait.
+const COMMAND_QUEUE: usize = 1024;
+
+/// How a client loop keeps its connection, whatever the transport;
+/// `ClientOptions::default()` is the values of SPEC.md 12.2.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// Reconnect policy.
+    pub backoff: Backoff,
+    /// Whether to reconnect after losing the connection (true).
+    pub reconnect: bool,
+    /// Longest a connection attempt may take (10 s).
+    pub connect_timeout: Duration,
+    /// The longest frame body accepted from the relay
+    /// ([`DEFAULT_MAX_FRAME_LEN`]); set it to the machine's own
+    /// `max_frame_len`.
+    pub max_frame_len: usize,
+    /// Events held for the application ([`EVENT_QUEUE`]).
+    pub event_queue: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            backoff: Backoff::default(),
+            reconnect: true,
+            connect_timeout: Duration::from_secs(10),
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            event_queue: EVENT_QUEUE,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// With another reconnect policy.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Reconnecting after a lost connection, or not.
+    pub fn with_reconnect(mut self, reconnect: bool) -> Self {
+        self.reconnect = reconnect;
+        self
+    }
+
+    /// With another connect timeout.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// With another frame limit.
+    pub fn with_max_frame_len(mut self, max_frame_len: usize) -> Self {
+        self.max_frame_len = max_frame_len;
+        self
+    }
+
+    /// Holding up to `events` events for the application (at least one).
+    pub fn with_event_queue(mut self, events: usize) -> Self {
+        self.event_queue = events;
+        self
+    }
+}
+
+/// How a client loop reaches its relay over WebSocket.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct DriverConfig {
     /// The relay's WebSocket endpoint.
     pub endpoint: Endpoint,
     /// Roots trusted for `wss://`.
     pub tls: ClientTls,
-    /// Reconnect policy.
-    pub backoff: Backoff,
-    /// Whether to reconnect after losing the connection.
-    pub reconnect: bool,
-    /// Longest a connection attempt may take.
-    pub connect_timeout: Duration,
+    /// Reconnecting, timeouts and limits.
+    pub options: ClientOptions,
 }
 
 impl DriverConfig {
-    /// Defaults for `endpoint`: reconnect with the default backoff, 10 s
-    /// connect timeout, webpki roots.
+    /// Defaults for `endpoint`: webpki roots, `ClientOptions::default()`.
     pub fn new(endpoint: Endpoint) -> Self {
         DriverConfig {
             endpoint,
             tls: ClientTls::default(),
-            backoff: Backoff::default(),
-            reconnect: true,
-            connect_timeout: Duration::from_secs(10),
+            options: ClientOptions::default(),
+        }
+    }
+
+    /// With other roots (or a pinned key) for `wss://`.
+    pub fn with_tls(mut self, tls: ClientTls) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// With other options.
+    pub fn with_options(mut self, options: ClientOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The connector this configuration describes.
+    pub fn connector(&self) -> WsConnect {
+        WsConnect {
+            endpoint: self.endpoint.clone(),
+            tls: self.tls.clone(),
+            max_frame_len: self.options.max_frame_len,
         }
     }
 }
 
-type Command<M> = Box<dyn FnOnce(&mut M, Instant) + Send>;
+/// A closure run on the machine with the current time.
+pub type RunOnMachine<M> = Box<dyn FnOnce(&mut M, Instant) + Send>;
+
+/// What a [`ClientHandle`] or [`Commander`] asks of the loop running the
+/// machine. A loop of an embedder's own receives these from the channel
+/// it gave [`ClientHandle::new`].
+#[non_exhaustive]
+pub enum Command<M> {
+    /// Run this closure on the machine with the current time, then drain
+    /// what it queued.
+    Run(RunOnMachine<M>),
+    /// Drop the current connection as if the network failed.
+    DropConnection,
+}
+
+impl<M> std::fmt::Debug for Command<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Run(_) => "Run(..)",
+            Command::DropConnection => "DropConnection",
+        })
+    }
+}
 
 /// Talks to a running client loop: run closures on its machine, receive its
 /// events, and cut the connection (for tests of reconnection).
 pub struct ClientHandle<M: Machine> {
     commander: Commander<M>,
     /// The machine's events, in order.
-    pub events: mpsc::UnboundedReceiver<M::Event>,
+    pub events: mpsc::Receiver<M::Event>,
 }
 
-enum Control<M> {
-    Run(Command<M>),
-    Drop,
+impl<M: Machine> std::fmt::Debug for ClientHandle<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientHandle").finish_non_exhaustive()
+    }
 }
 
 impl<M: Machine> ClientHandle<M> {
+    /// A handle to a loop of the embedder's own, which receives
+    /// `commands` and sends the machine's events on `events`: then
+    /// [`Terminals`](crate::drive::Terminals), [`feed_output`](crate::drive::feed_output)
+    /// and everything else written for the handle work with that loop.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Instant;
+    /// use taiku_proto::ParticipantId;
+    /// use taiku_session::SessionOptions;
+    /// use taiku_session::host::{Host, HostConfig};
+    /// use taiku_transport::drive::{ClientHandle, Command, OsRng, os_rng};
+    /// use tokio::sync::mpsc;
+    ///
+    /// let (commands, mut inbox) = mpsc::channel(64);
+    /// let (events, events_rx) = mpsc::channel(64);
+    /// let handle = ClientHandle::<Host<OsRng>>::new(commands, events_rx);
+    /// tokio::spawn(async move {
+    ///     let options = SessionOptions::default();
+    ///     let mut host = Host::generate(HostConfig::default(), options, os_rng());
+    ///     while let Some(command) = inbox.recv().await {
+    ///         if let Command::Run(f) = command {
+    ///             f(&mut host, Instant::now());
+    ///         }
+    ///         // Then drain transmits, timers and events as the crate docs
+    ///         // of taiku-session say; here, events only.
+    ///         while let Some(event) = host.poll_event() {
+    ///             let _ = events.send(event).await;
+    ///         }
+    ///     }
+    /// });
+    /// let opened = handle
+    ///     .call(|h, now| h.open_terminal(ParticipantId::HOST, 24, 80, "sh", now).map(|(t, _)| t))
+    ///     .await;
+    /// assert!(matches!(opened, Some(Ok(_))));
+    /// # }
+    /// ```
+    pub fn new(commands: mpsc::Sender<Command<M>>, events: mpsc::Receiver<M::Event>) -> Self {
+        ClientHandle {
+            commander: Commander::new(commands),
+            events,
+        }
+    }
+
     /// Run `f` on the machine (for instance `|host, now| host.handle_output(..)`).
     /// Waits if the loop is busy; returns `false` if the loop has ended.
     pub async fn run<F>(&self, f: F) -> bool
@@ -199,7 +358,7 @@ impl<M: Machine> ClientHandle<M> {
 
 /// A cloneable handle that runs closures on the machine.
 pub struct Commander<M> {
-    commands: mpsc::Sender<Control<M>>,
+    commands: mpsc::Sender<Command<M>>,
 }
 
 impl<M> Clone for Commander<M> {
@@ -210,10 +369,21 @@ impl<M> Clone for Commander<M> {
     }
 }
 
+impl<M> std::fmt::Debug for Commander<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Commander").finish_non_exhaustive()
+    }
+}
+
 impl<M: Machine> Commander<M> {
+    /// A commander for the loop that receives `commands`.
+    pub fn new(commands: mpsc::Sender<Command<M>>) -> Self {
+        Commander { commands }
+    }
+
     /// Drop the current connection as if the network failed.
     pub async fn drop_connection(&self) {
-        let _ = self.commands.send(Control::Drop).await;
+        let _ = self.commands.send(Command::DropConnection).await;
     }
 
     /// Run `f` on the machine; `false` if the loop has ended.
@@ -221,7 +391,7 @@ impl<M: Machine> Commander<M> {
     where
         F: FnOnce(&mut M, Instant) + Send + 'static,
     {
-        self.commands.send(Control::Run(Box::new(f))).await.is_ok()
+        self.commands.send(Command::Run(Box::new(f))).await.is_ok()
     }
 
     /// Run `f` on the machine and return its result; `None` if the loop
@@ -244,33 +414,41 @@ impl<M: Machine> Commander<M> {
     }
 }
 
-/// Start the client loop of a host.
-pub fn spawn_host(
-    host: Host<OsRng>,
+/// Start the client loop of a host over WebSocket, with any RNG.
+pub fn spawn_host<R: CryptoRng + Send + 'static>(
+    host: Host<R>,
     config: DriverConfig,
-) -> (ClientHandle<Host<OsRng>>, JoinHandle<()>) {
-    spawn(host, config)
+) -> (ClientHandle<Host<R>>, JoinHandle<()>) {
+    spawn_client(host, config.connector(), config.options)
 }
 
-/// Start the client loop of a participant.
-pub fn spawn_participant(
-    participant: Participant<OsRng>,
+/// Start the client loop of a participant over WebSocket, with any RNG.
+pub fn spawn_participant<R: CryptoRng + Send + 'static>(
+    participant: Participant<R>,
     config: DriverConfig,
-) -> (ClientHandle<Participant<OsRng>>, JoinHandle<()>) {
-    spawn(participant, config)
+) -> (ClientHandle<Participant<R>>, JoinHandle<()>) {
+    spawn_client(participant, config.connector(), config.options)
 }
 
-fn spawn<M: Machine>(machine: M, config: DriverConfig) -> (ClientHandle<M>, JoinHandle<()>) {
-    let (commands, rx) = mpsc::channel(1024);
-    let (events_tx, events) = mpsc::unbounded_channel();
-    let task = tokio::spawn(client_loop(machine, config, rx, events_tx));
-    let commander = Commander { commands };
-    (ClientHandle { commander, events }, task)
+/// Start the client loop of any machine over any transport: `connect`
+/// opens each connection (a [`WsConnect`], a
+/// [`tcp_connector`](crate::frames::tcp_connector), or a closure).
+pub fn spawn_client<M: Machine, C: Connect>(
+    machine: M,
+    connect: C,
+    options: ClientOptions,
+) -> (ClientHandle<M>, JoinHandle<()>) {
+    let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+    let (events_tx, events) = mpsc::channel(options.event_queue.max(1));
+    let task = tokio::spawn(client_loop(machine, connect, options, rx, events_tx));
+    (ClientHandle::new(commands, events), task)
 }
 
-async fn recv_frame(ws: &mut Option<WsStream>) -> Option<bytes::Bytes> {
-    match ws.as_mut() {
-        Some(ws) => ws::recv(ws).await,
+async fn recv_frame<R: FrameSource>(
+    source: &mut Option<R>,
+) -> std::io::Result<Option<bytes::Bytes>> {
+    match source.as_mut() {
+        Some(source) => source.recv().await,
         None => std::future::pending().await,
     }
 }
@@ -282,154 +460,216 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-async fn client_loop<M: Machine>(
+/// The events the loop has taken from the machine and not yet handed to
+/// the application: at most one, held while the channel is full.
+struct Outbound<E> {
+    tx: mpsc::Sender<E>,
+    held: Option<E>,
+    /// The application dropped its receiver.
+    gone: bool,
+}
+
+impl<E> Outbound<E> {
+    /// Hand over the machine's events while the channel takes them;
+    /// whether one of them ends the machine.
+    fn drain<M: Machine<Event = E>>(&mut self, machine: &mut M) -> bool {
+        let mut ended = false;
+        while self.held.is_none() && !self.gone {
+            let Some(event) = machine.event() else { break };
+            ended |= M::is_final(&event);
+            match self.tx.try_send(event) {
+                Ok(()) => {}
+                Err(TrySendError::Full(event)) => self.held = Some(event),
+                Err(TrySendError::Closed(_)) => self.gone = true,
+            }
+        }
+        ended || self.gone
+    }
+
+    /// Hand over everything, waiting for room: the loop is ending.
+    async fn flush<M: Machine<Event = E>>(&mut self, machine: &mut M) {
+        let held = self.held.take();
+        for event in held
+            .into_iter()
+            .chain(std::iter::from_fn(|| machine.event()))
+        {
+            if self.tx.send(event).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+struct Conn<C: Connect> {
+    sink: C::Sink,
+    source: Option<C::Source>,
+}
+
+async fn client_loop<M: Machine, C: Connect>(
     mut machine: M,
-    mut config: DriverConfig,
-    mut commands: mpsc::Receiver<Control<M>>,
-    events: mpsc::UnboundedSender<M::Event>,
+    mut connector: C,
+    mut options: ClientOptions,
+    mut commands: mpsc::Receiver<Command<M>>,
+    events: mpsc::Sender<M::Event>,
 ) {
     let mut rng = os_rng();
-    let mut ws: Option<WsStream> = None;
+    let mut conn: Option<Conn<C>> = None;
+    let mut out = Outbound {
+        tx: events,
+        held: None,
+        gone: false,
+    };
     let mut next_attempt = Some(Instant::now());
     let mut connected_at: Option<Instant> = None;
-    let endpoint = config.endpoint.to_string();
     // When to try again after a failed attempt or a lost connection. The
     // backoff starts over only after a connection that lasted: a relay
     // that accepts and drops at once is not hammered.
     // The machine is told when the next attempt is, so a UI can say so.
     let mut retry =
-        |config: &mut DriverConfig, connected_at: &mut Option<Instant>, machine: &mut M| {
+        |options: &mut ClientOptions, connected_at: &mut Option<Instant>, machine: &mut M| {
             if connected_at
                 .take()
                 .is_some_and(|t| t.elapsed() >= STABLE_CONNECTION)
             {
-                config.backoff.reset();
+                options.backoff.reset();
             }
-            if !config.reconnect {
+            if !options.reconnect {
                 return None;
             }
-            let delay = config.backoff.next_delay(&mut rng);
-            machine.reconnecting(config.backoff.attempts(), delay);
+            let delay = options.backoff.next_delay(&mut rng);
+            machine.reconnecting(options.backoff.attempts(), delay);
             Some(Instant::now() + delay)
         };
     loop {
         // Without a connection and without another attempt to come (no
         // reconnecting), the loop is over: the machine's last events
         // (`Disconnected`) go out, then the event channel closes.
-        if ws.is_none() && next_attempt.is_none() {
-            while let Some(event) = machine.event() {
-                let _ = events.send(event);
-            }
+        if conn.is_none() && next_attempt.is_none() {
+            out.flush(&mut machine).await;
             return;
         }
         let now = Instant::now();
-        if ws.is_none() && next_attempt.is_some_and(|t| t <= now) {
-            match tokio::time::timeout(
-                config.connect_timeout,
-                ws::connect(&config.endpoint, &config.tls),
-            )
-            .await
-            {
-                Ok(Ok(stream)) => {
-                    tracing::info!(%endpoint, "connected to relay");
-                    ws = Some(stream);
+        if conn.is_none() && next_attempt.is_some_and(|t| t <= now) {
+            match tokio::time::timeout(options.connect_timeout, connector.connect()).await {
+                Ok(Ok((sink, source))) => {
+                    tracing::info!("connected to relay");
+                    conn = Some(Conn {
+                        sink,
+                        source: Some(source),
+                    });
                     next_attempt = None;
                     connected_at = Some(Instant::now());
                     machine.connect(Instant::now());
                 }
                 Ok(Err(e)) => {
-                    if config.reconnect {
+                    if options.reconnect {
                         tracing::warn!(error = %e, "connection failed; retrying");
                     } else {
                         tracing::debug!(error = %e, "connection failed");
                     }
-                    next_attempt = retry(&mut config, &mut connected_at, &mut machine);
+                    next_attempt = retry(&mut options, &mut connected_at, &mut machine);
                 }
                 Err(_) => {
-                    tracing::warn!(%endpoint, "connection attempt timed out");
-                    next_attempt = retry(&mut config, &mut connected_at, &mut machine);
+                    tracing::warn!("connection attempt timed out");
+                    next_attempt = retry(&mut options, &mut connected_at, &mut machine);
                 }
             }
         }
         // Send what the machine has for the relay.
-        if let Some(stream) = ws.as_mut() {
+        if let Some(c) = conn.as_mut() {
             let mut failed = false;
             while let Some(frame) = machine.transmit() {
-                if ws::send(stream, &frame).await.is_err() {
+                let Ok(bytes) = frame.to_bytes(options.max_frame_len) else {
+                    // The machine's own limit is the same: nothing it
+                    // emits is longer.
+                    tracing::warn!("a frame over the frame limit was not sent");
+                    continue;
+                };
+                if c.sink.send(bytes).await.is_err() {
                     failed = true;
                     break;
                 }
             }
             if failed {
-                ws = None;
+                conn = None;
                 machine.disconnect(Instant::now());
-                next_attempt = retry(&mut config, &mut connected_at, &mut machine);
+                next_attempt = retry(&mut options, &mut connected_at, &mut machine);
             }
         }
-        let mut ended = false;
-        while let Some(event) = machine.event() {
-            ended |= M::is_final(&event);
-            if events.send(event).is_err() {
-                ended = true;
-            }
-        }
-        if ended {
-            if let Some(mut stream) = ws.take() {
-                let _ = stream.close(None).await;
+        if out.drain(&mut machine) {
+            if let Some(mut c) = conn.take() {
+                let _ = c.sink.close().await;
                 // Wait (briefly) for the relay to close too: then it has
                 // handled everything sent before, a `SessionEnded` among
                 // them, even if it shuts down right after.
                 let _ = tokio::time::timeout(CLOSE_WAIT, async {
-                    while ws::recv(&mut stream).await.is_some() {}
+                    while let Ok(Some(_)) = recv_frame(&mut c.source).await {}
                 })
                 .await;
             }
+            out.flush(&mut machine).await;
             return;
         }
-        if machine.close() && ws.take().is_some() {
+        if machine.close() && conn.take().is_some() {
             // Nothing, not even a Pong, for the liveness timeout: the
             // connection is half-open or black-holed (SPEC.md 12.2).
-            tracing::warn!(%endpoint, "the relay went silent; reconnecting");
+            tracing::warn!("the relay went silent; reconnecting");
             machine.disconnect(Instant::now());
-            next_attempt = retry(&mut config, &mut connected_at, &mut machine);
+            next_attempt = retry(&mut options, &mut connected_at, &mut machine);
             continue;
         }
         let deadline = [
             machine.next_timeout(),
-            if ws.is_none() { next_attempt } else { None },
+            if conn.is_none() { next_attempt } else { None },
         ]
         .into_iter()
         .flatten()
         .min();
+        let mut source = conn.as_mut().and_then(|c| c.source.take());
+        let reading = out.held.is_none();
         tokio::select! {
-            msg = recv_frame(&mut ws) => match msg {
-                Some(bytes) => match Frame::parse(bytes, DEFAULT_MAX_FRAME_LEN) {
+            msg = recv_frame(&mut source), if reading => match msg {
+                Ok(Some(bytes)) => match Frame::parse(bytes, options.max_frame_len) {
                     Ok(frame) => machine.frame(frame, Instant::now()),
                     Err(e) => {
                         tracing::warn!(error = %e, "malformed frame from the relay; reconnecting");
-                        ws = None;
+                        conn = None;
+                        source = None;
                         machine.disconnect(Instant::now());
-                        next_attempt = retry(&mut config, &mut connected_at, &mut machine);
+                        next_attempt = retry(&mut options, &mut connected_at, &mut machine);
                     }
                 },
-                None => {
-                    tracing::info!(%endpoint, "connection to the relay closed");
-                    ws = None;
+                Ok(None) | Err(_) => {
+                    tracing::info!("connection to the relay closed");
+                    conn = None;
+                    source = None;
                     machine.disconnect(Instant::now());
-                    next_attempt = retry(&mut config, &mut connected_at, &mut machine);
+                    next_attempt = retry(&mut options, &mut connected_at, &mut machine);
                 }
             },
+            permit = out.tx.reserve(), if !reading => match permit {
+                Ok(permit) => {
+                    if let Some(event) = out.held.take() {
+                        permit.send(event);
+                    }
+                }
+                Err(_) => out.gone = true,
+            },
             cmd = commands.recv() => match cmd {
-                Some(Control::Run(f)) => f(&mut machine, Instant::now()),
-                Some(Control::Drop) => {
-                    if ws.take().is_some() {
+                Some(Command::Run(f)) => f(&mut machine, Instant::now()),
+                Some(Command::DropConnection) => {
+                    if conn.take().is_some() {
+                        source = None;
                         machine.disconnect(Instant::now());
-                        next_attempt = retry(&mut config, &mut connected_at, &mut machine);
+                        next_attempt = retry(&mut options, &mut connected_at, &mut machine);
                     }
                 }
                 None => return,
             },
             _ = sleep_until(deadline) => machine.timeout(Instant::now()),
+        }
+        if let Some(c) = conn.as_mut() {
+            c.source = source;
         }
     }
 }

@@ -10,7 +10,8 @@ pub mod relay;
 mod terminals;
 
 pub use client::{
-    CLOSE_WAIT, ClientHandle, Commander, DriverConfig, Machine, spawn_host, spawn_participant,
+    CLOSE_WAIT, ClientHandle, ClientOptions, Command, Commander, DriverConfig, EVENT_QUEUE,
+    Machine, RunOnMachine, spawn_client, spawn_host, spawn_participant,
 };
 pub use terminals::{OutputTap, ShellSpec, Terminals, feed_output};
 

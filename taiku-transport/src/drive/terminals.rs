@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 use std::io;
 
+use rand_core::CryptoRng;
 use taiku_proto::{ParticipantId, TerminalId};
 use taiku_session::host::{Host, HostError, HostEvent, SHELL_TOKEN_ENV};
 
-use crate::drive::OsRng;
 use crate::drive::client::{ClientHandle, Commander};
 use crate::pty::Pty;
 
@@ -27,8 +27,8 @@ const FULL_WAIT_MAX: std::time::Duration = std::time::Duration::from_millis(50);
 /// acknowledged (SPEC.md 11.1), and a caller that waits here stops reading
 /// its PTY, so the program blocks as on a slow terminal and nothing is
 /// dropped. `false` if the host loop has ended.
-pub async fn feed_output(
-    host: &Commander<Host<OsRng>>,
+pub async fn feed_output<R: CryptoRng + Send + 'static>(
+    host: &Commander<Host<R>>,
     term: TerminalId,
     bytes: bytes::Bytes,
 ) -> bool {
@@ -112,9 +112,11 @@ impl Terminals {
     }
 
     /// Open a terminal on the host machine and spawn its shell in a PTY.
-    pub async fn open_shell(
+    /// If the shell cannot be spawned, the terminal is closed again
+    /// (everyone who saw it open sees it close) and the error returned.
+    pub async fn open_shell<R: CryptoRng + Send + 'static>(
         &mut self,
-        host: &ClientHandle<Host<OsRng>>,
+        host: &ClientHandle<Host<R>>,
         spec: ShellSpec,
     ) -> io::Result<TerminalId> {
         let ShellSpec {
@@ -138,10 +140,21 @@ impl Terminals {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut env: Vec<(&str, &str)> = vec![(SHELL_TOKEN_ENV, token.as_str())];
         env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let (pty, mut output) = Pty::spawn(&program, &args, rows, cols, &env)?;
+        let spawned = Pty::spawn(&program, &args, rows, cols, &env);
         drop(token);
+        let (pty, mut output) = match spawned {
+            Ok(spawned) => spawned,
+            Err(e) => {
+                tracing::warn!(terminal = term.0, error = %e, "the shell could not be started");
+                host.run(move |h, now| {
+                    let _ = h.close_terminal(term, EXIT_UNKNOWN, now);
+                })
+                .await;
+                return Err(e);
+            }
+        };
         self.ptys.insert(term, pty);
-        let commander: Commander<Host<OsRng>> = host.commander();
+        let commander: Commander<Host<R>> = host.commander();
         tokio::spawn(async move {
             while let Some(bytes) = output.recv().await {
                 if let Some(tap) = tap.as_mut() {
@@ -162,20 +175,30 @@ impl Terminals {
         Ok(term)
     }
 
-    /// Write bytes typed on the host's own keyboard into a terminal.
-    pub fn write_local(&mut self, term: TerminalId, bytes: &[u8]) -> io::Result<()> {
-        match self.ptys.get_mut(&term) {
-            Some(pty) => pty.write(bytes),
-            None => Err(io::Error::new(io::ErrorKind::NotFound, "no such terminal")),
+    /// Write bytes typed on the host's own keyboard into a terminal
+    /// (waiting while its program has [`PTY_INPUT_QUEUE_BYTES`](crate::pty::PTY_INPUT_QUEUE_BYTES)
+    /// of input not yet read).
+    /// The future holds no borrow of the `Terminals`.
+    pub fn write_local(
+        &self,
+        term: TerminalId,
+        bytes: &[u8],
+    ) -> impl std::future::Future<Output = io::Result<()>> + Send + 'static {
+        let write = self.ptys.get(&term).map(|pty| pty.write(bytes));
+        async move {
+            match write {
+                Some(write) => write.await,
+                None => Err(io::Error::new(io::ErrorKind::NotFound, "no such terminal")),
+            }
         }
     }
 
     /// Resize a terminal's PTY (its program gets `SIGWINCH`) and tell
     /// everyone the new size: for a resize requested by its controller, or
     /// the host's own window changing size.
-    pub async fn resize(
+    pub async fn resize<R: CryptoRng + Send + 'static>(
         &mut self,
-        host: &ClientHandle<Host<OsRng>>,
+        host: &ClientHandle<Host<R>>,
         term: TerminalId,
         rows: u16,
         cols: u16,
@@ -194,15 +217,16 @@ impl Terminals {
 
     /// Carry out what a host event asks of the PTYs. Returns `true` if the
     /// event was one of theirs.
-    pub async fn handle_event(
+    pub async fn handle_event<R: CryptoRng + Send + 'static>(
         &mut self,
-        host: &ClientHandle<Host<OsRng>>,
+        host: &ClientHandle<Host<R>>,
         event: &HostEvent,
     ) -> bool {
         match event {
             HostEvent::Input { term, bytes, .. } => {
-                if let Some(pty) = self.ptys.get_mut(term)
-                    && let Err(e) = pty.write(bytes)
+                let write = self.ptys.get(term).map(|pty| pty.write(bytes));
+                if let Some(write) = write
+                    && let Err(e) = write.await
                 {
                     tracing::warn!(terminal = term.0, error = %e, "writing to the terminal failed");
                 }
@@ -219,8 +243,11 @@ impl Terminals {
                 true
             }
             HostEvent::CloseRequested { term, .. } => {
-                if let Some(mut pty) = self.ptys.remove(term) {
-                    let code = pty.kill().map_or(-1, |c| i32::try_from(c).unwrap_or(-1));
+                if let Some(pty) = self.ptys.remove(term) {
+                    let code = pty
+                        .kill_async()
+                        .await
+                        .map_or(EXIT_UNKNOWN, |c| i32::try_from(c).unwrap_or(EXIT_UNKNOWN));
                     let term = *term;
                     host.run(move |h, now| {
                         let _ = h.close_terminal(term, code, now);
@@ -233,16 +260,33 @@ impl Terminals {
         }
     }
 
-    /// Kill and reap every shell.
-    pub fn shutdown(&mut self) {
-        for (_, mut pty) in self.ptys.drain() {
-            pty.kill();
+    /// Kill and reap every shell, on the blocking pool.
+    pub async fn shutdown(&mut self) {
+        let killed: Vec<_> = self
+            .ptys
+            .drain()
+            .map(|(_, pty)| tokio::spawn(pty.kill_async()))
+            .collect();
+        for kill in killed {
+            let _ = kill.await;
         }
     }
 }
 
+/// Shells still running when the `Terminals` go are killed and reaped on
+/// a thread of their own, so dropping never blocks.
 impl Drop for Terminals {
     fn drop(&mut self) {
-        self.shutdown();
+        if self.ptys.is_empty() {
+            return;
+        }
+        let ptys: Vec<Pty> = self.ptys.drain().map(|(_, pty)| pty).collect();
+        let _ = std::thread::Builder::new()
+            .name("taiku-pty-reaper".into())
+            .spawn(move || {
+                for mut pty in ptys {
+                    pty.kill();
+                }
+            });
     }
 }

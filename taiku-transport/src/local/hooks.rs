@@ -44,6 +44,7 @@ impl Hook {
 
 /// Why a hook event was not understood.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HookError {
     /// Not JSON.
     #[error("the hook event is not JSON: {0}")]

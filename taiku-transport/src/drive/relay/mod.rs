@@ -1,34 +1,33 @@
-//! The relay server: accepts WebSocket connections (TLS optional) and runs
-//! one [`Relay`] machine for all of them. Connection tasks only move bytes;
-//! every decision is the machine's. Plain HTTP requests on the same port
-//! are answered by [`web::route`](crate::web::route), which serves the
-//! browser client if the server has one.
+//! The relay server: accepts connections (TLS optional) and runs one
+//! [`Relay`] machine for all of them. Connection tasks only move bytes;
+//! every decision is the machine's. A WebSocket server
+//! ([`RelayServer::bind`]) answers plain HTTP requests on the same port
+//! with [`web::route`](crate::web::route), which serves the browser client
+//! if the server has one; a byte-stream server
+//! ([`RelayServer::serve_stream`]) carries frames back to back on each
+//! TCP connection, for native clients ([`frames::tcp_connector`](crate::frames::tcp_connector)).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::pin::pin;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use taiku_proto::Frame;
-use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
-use taiku_session::relay::{ConnId, Event, Relay, RelayConfig, Source, Transmit};
-use tokio::net::{TcpListener, TcpStream};
+use taiku_session::relay::{ConnId, Event, Relay, RelayConfig, Transmit};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::drive::outbox::{OutboxRx, OutboxTx, outbox};
-use crate::drive::places::{PendingPlace, PendingPlaces, PerSource, Places, source_of};
+use crate::drive::places::{PendingPlaces, PerSource, Places, source_of};
 use crate::drive::{OsRng, memory, os_rng};
 use crate::web::{AllowedHosts, WebClient};
-use crate::ws::{self, Accepted, WsStream};
+use crate::ws;
+
+mod connection;
+
+use connection::{ToRelay, Writer, connection};
 
 /// Frames queued towards one connection's socket writer before the relay
 /// machine is told the connection is blocked.
@@ -120,51 +119,6 @@ impl Default for ServerOptions {
     }
 }
 
-enum ToRelay {
-    /// A WebSocket connection: its writer queue, and the signal that the
-    /// machine closed it.
-    Connect(ConnId, Queue, oneshot::Sender<Closing>),
-    Message(ConnId, Bytes),
-    Gone(ConnId),
-}
-
-enum Outgoing {
-    Frame(Frame),
-    Close,
-}
-
-/// A connection's writer queue: bounded in frames by the channel and in
-/// bytes by `bytes`, which the writer task lowers as it writes.
-struct Queue {
-    tx: OutboxTx<Outgoing>,
-    bytes: Arc<AtomicUsize>,
-    /// Raised when the machine admits the connection: it may then send
-    /// more than `ws::MAX_PRE_ADMISSION_BYTES`.
-    admitted: ws::Admitted,
-    /// Where the connection comes from, for the machine's per-source
-    /// limits.
-    source: Source,
-}
-
-/// The bytes a frame takes on the wire.
-fn wire_len(frame: &Frame) -> usize {
-    match frame {
-        Frame::Sealed(sealed) => sealed.as_bytes().len(),
-        Frame::Control(_) => frame.to_bytes(DEFAULT_MAX_FRAME_LEN).map_or(0, |b| b.len()),
-    }
-}
-
-/// The machine closed a connection: it must be gone in bounded time, since
-/// the machine no longer counts it.
-enum Closing {
-    /// The close is queued after the last frames: the peer gets the send
-    /// timeout to take them all.
-    Queued,
-    /// These last frames and the close did not fit in the writer queue:
-    /// the peer gets [`CLOSE_GRACE`] to take the queue and them.
-    Overflow(VecDeque<Frame>),
-}
-
 /// A running relay server.
 #[derive(Debug)]
 pub struct RelayServer {
@@ -227,6 +181,32 @@ impl RelayServer {
         web: Option<WebClient>,
         options: ServerOptions,
     ) -> io::Result<Self> {
+        Self::start(listener, tls, config, web, options, Kind::WebSocket)
+    }
+
+    /// Serve frames back to back on each TCP connection (TLS first with
+    /// `tls`) instead of WebSocket: a relay for native clients, which
+    /// connect with [`frames::tcp_connector`](crate::frames::tcp_connector)
+    /// or any [`Connect`](crate::frames::Connect) that opens such a
+    /// stream. The same machine rules, limits and per-source places
+    /// apply; there is no HTTP side.
+    pub fn serve_stream(
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        config: RelayConfig,
+        options: ServerOptions,
+    ) -> io::Result<Self> {
+        Self::start(listener, tls, config, None, options, Kind::Stream)
+    }
+
+    fn start(
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        config: RelayConfig,
+        web: Option<WebClient>,
+        options: ServerOptions,
+        kind: Kind,
+    ) -> io::Result<Self> {
         config
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -241,10 +221,12 @@ impl RelayServer {
         });
         let closed = Closed::default();
         let front = Front {
+            kind,
             tls,
             web: web.map(Arc::new),
             hosts,
             closed: closed.clone(),
+            max_frame_len: config.max_frame_len,
         };
         let accepting = tokio::spawn(accept(listener, front, to_relay, options));
         let task = tokio::spawn(run(
@@ -308,22 +290,34 @@ pub const MAX_CONNECTIONS_PER_SOURCE: usize = 256;
 /// Pending connections from one source, by default.
 pub const MAX_PENDING_PER_SOURCE: usize = 32;
 
-/// What every connection is served with before it is a WebSocket.
+/// What carries a server's frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// One WebSocket message per frame, HTTP on the same port.
+    WebSocket,
+    /// Frames back to back on the (TLS) stream.
+    Stream,
+}
+
+/// What every connection is served with before it carries frames.
 #[derive(Clone)]
 struct Front {
+    kind: Kind,
     tls: Option<TlsAcceptor>,
     web: Option<Arc<WebClient>>,
     hosts: Arc<AllowedHosts>,
     closed: Closed,
+    /// The machine's frame limit, which the transport enforces too.
+    max_frame_len: usize,
 }
 
 /// Connections closed so far, of any kind.
 #[derive(Clone, Default)]
-struct Closed(Arc<AtomicUsize>);
+pub(super) struct Closed(Arc<AtomicUsize>);
 
 /// Counts its connection as closed when dropped, whatever way the
 /// connection ends.
-struct CountClose(Closed);
+pub(super) struct CountClose(pub(super) Closed);
 
 impl Drop for CountClose {
     fn drop(&mut self) {
@@ -388,81 +382,6 @@ async fn accept(
                 tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
             }
         }
-    }
-}
-
-struct Writer {
-    queue: Queue,
-    /// Frames the writer queue had no room for, in order; while there are
-    /// any, the machine has been told the connection is blocked. Bounded
-    /// by what the machine emits for a blocked connection: nothing, or
-    /// its queue when it closes it.
-    stash: VecDeque<Frame>,
-    /// Tells the connection the machine closed it.
-    closing: oneshot::Sender<Closing>,
-}
-
-impl Queue {
-    /// Queue `frame` if the queue has room in frames and in bytes (an
-    /// empty queue takes any frame); else hand it back.
-    #[allow(clippy::result_large_err)] // the frame handed back is the point
-    fn try_send(&self, frame: Frame) -> Result<(), Frame> {
-        let len = wire_len(&frame);
-        let queued = self.bytes.load(Ordering::Acquire);
-        if queued > 0 && queued + len > WRITER_QUEUE_BYTES {
-            return Err(frame);
-        }
-        // Counted before the writer task can take it (and count it off).
-        self.bytes.fetch_add(len, Ordering::AcqRel);
-        match self.tx.try_send(Outgoing::Frame(frame)) {
-            Ok(()) => Ok(()),
-            Err(item) => {
-                self.bytes.fetch_sub(len, Ordering::AcqRel);
-                match item {
-                    Outgoing::Frame(frame) => Err(frame),
-                    // Only a frame went in.
-                    Outgoing::Close => Ok(()),
-                }
-            }
-        }
-    }
-}
-
-impl Writer {
-    /// Queue `frame` behind the stash; false if it had to be stashed.
-    fn send(&mut self, frame: Frame) -> bool {
-        if self.stash.is_empty() {
-            match self.queue.try_send(frame) {
-                Ok(()) => return true,
-                Err(frame) => self.stash.push_back(frame),
-            }
-        } else {
-            self.stash.push_back(frame);
-        }
-        false
-    }
-
-    /// Move stashed frames into the queue while it has room; true when the
-    /// stash is empty.
-    fn flush(&mut self) -> bool {
-        while let Some(frame) = self.stash.pop_front() {
-            if let Err(frame) = self.queue.try_send(frame) {
-                self.stash.push_front(frame);
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Close after every frame: through the queue if everything fits,
-    /// else handing the connection what did not.
-    fn close(mut self) {
-        let closing = if self.flush() && self.queue.tx.try_send(Outgoing::Close).is_ok() {
-            Closing::Queued
-        } else {
-            Closing::Overflow(self.stash)
-        };
-        let _ = self.closing.send(closing);
     }
 }
 
@@ -597,10 +516,13 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 fn log_event(event: &Event) {
     match event {
         Event::SessionCreated { session } => tracing::info!(%session, "session created"),
+        // The identity stays out of the log (SPEC.md 12.2); an embedder
+        // that wants it in an audit log has it in the event.
         Event::Joined {
             session,
             participant,
             role,
+            ..
         } => {
             tracing::info!(%session, participant = participant.0, ?role, "joined")
         }
@@ -620,217 +542,5 @@ fn log_event(event: &Event) {
             tracing::debug!(conn = conn.0, ?reason, "connection closed")
         }
         other => tracing::debug!(?other, "relay event"),
-    }
-}
-
-async fn connection(
-    id: ConnId,
-    tcp: TcpStream,
-    places: Places,
-    front: Front,
-    to_relay: mpsc::Sender<ToRelay>,
-    send_timeout: Duration,
-) {
-    let _count = CountClose(front.closed.clone());
-    let Places {
-        mut pending,
-        pending_from_source,
-        from_source: held_while_connected,
-    } = places;
-    let source = Source(match held_while_connected.source {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        IpAddr::V6(v6) => v6.octets(),
-    });
-    let admitted = ws::Admitted::default();
-    let PendingPlace { evicted, .. } = &mut pending;
-    let accepted = tokio::select! {
-        accepted = ws::accept_or_serve(
-            tcp,
-            front.tls.as_ref(),
-            front.web.as_deref(),
-            &front.hosts,
-            &admitted,
-        ) => accepted,
-        _ = evicted => {
-            tracing::debug!(conn = id.0, "pending connection closed for a newcomer");
-            return;
-        }
-    };
-    drop((pending, pending_from_source));
-    let ws = match accepted {
-        Ok(Accepted::WebSocket(ws)) => *ws,
-        Ok(Accepted::Answered(status)) => {
-            tracing::debug!(conn = id.0, status = status.code(), "http request answered");
-            return;
-        }
-        Err(e) => {
-            tracing::debug!(conn = id.0, error = %e, "handshake failed");
-            return;
-        }
-    };
-    let (tx, rx) = outbox(WRITER_QUEUE);
-    let bytes = Arc::new(AtomicUsize::new(0));
-    let queue = Queue {
-        tx,
-        bytes: Arc::clone(&bytes),
-        admitted,
-        source,
-    };
-    let (closing, mut closed) = oneshot::channel();
-    if to_relay
-        .send(ToRelay::Connect(id, queue, closing))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let (sink, stream) = ws.split();
-    let mut writer = pin!(write(id, sink, rx, bytes, send_timeout));
-    let mut reader = pin!(read(id, stream, &to_relay));
-    let mut open = true;
-    loop {
-        tokio::select! {
-            biased;
-            closing = &mut closed, if open => match closing {
-                Ok(closing) => {
-                    // The machine closed the connection: the peer gets its
-                    // last frames if it takes them in time, then the socket
-                    // is dropped, however slowly it reads.
-                    let (grace, rest) = match closing {
-                        Closing::Queued => (send_timeout, VecDeque::new()),
-                        Closing::Overflow(rest) => (CLOSE_GRACE, rest),
-                    };
-                    let _ = tokio::time::timeout(grace, async {
-                        if let Some(mut sink) = (&mut writer).await {
-                            for frame in rest {
-                                if !send(id, &mut sink, frame, send_timeout).await {
-                                    return;
-                                }
-                            }
-                            let _ = tokio::time::timeout(send_timeout, sink.close()).await;
-                        }
-                    })
-                    .await;
-                    break;
-                }
-                // The relay loop dropped the connection without a close.
-                Err(_) => open = false,
-            },
-            _ = &mut writer => break,
-            _ = &mut reader => break,
-        }
-    }
-    let _ = to_relay.send(ToRelay::Gone(id)).await;
-}
-
-type Sink = SplitSink<WsStream, Message>;
-
-/// Write what the relay queues; the sink back when the queue is closed
-/// (the relay loop dropped it), `None` once the connection is closed or
-/// failed.
-async fn write(
-    id: ConnId,
-    mut sink: Sink,
-    mut rx: OutboxRx<Outgoing>,
-    queued: Arc<AtomicUsize>,
-    send_timeout: Duration,
-) -> Option<Sink> {
-    while let Some(item) = rx.recv().await {
-        match item {
-            Outgoing::Frame(frame) => {
-                let len = wire_len(&frame);
-                let sent = send(id, &mut sink, frame, send_timeout).await;
-                queued.fetch_sub(len, Ordering::AcqRel);
-                if !sent {
-                    return None;
-                }
-            }
-            Outgoing::Close => {
-                let _ = tokio::time::timeout(send_timeout, sink.close()).await;
-                return None;
-            }
-        }
-    }
-    Some(sink)
-}
-
-/// Send one frame within `send_timeout`; false if the connection is done.
-async fn send(id: ConnId, sink: &mut Sink, frame: Frame, send_timeout: Duration) -> bool {
-    let Ok(bytes) = frame.to_bytes(DEFAULT_MAX_FRAME_LEN) else {
-        return true;
-    };
-    match tokio::time::timeout(send_timeout, sink.send(Message::Binary(bytes))).await {
-        Ok(Ok(())) => true,
-        Ok(Err(_)) => false,
-        Err(_) => {
-            tracing::debug!(conn = id.0, "peer not reading, dropped");
-            false
-        }
-    }
-}
-
-/// Hand every binary message to the relay until the peer closes.
-async fn read(id: ConnId, mut stream: SplitStream<WsStream>, to_relay: &mpsc::Sender<ToRelay>) {
-    while let Some(msg) = stream.next().await {
-        match msg {
-            Ok(Message::Binary(bytes)) => {
-                if to_relay.send(ToRelay::Message(id, bytes)).await.is_err() {
-                    break;
-                }
-            }
-            Ok(Message::Close(_)) | Err(_) => break,
-            Ok(_) => {}
-        }
-    }
-}
-
-#[cfg(test)]
-mod writer_tests {
-    use super::*;
-    use taiku_proto::{Direction, Epoch, ParticipantId, SessionId, TerminalId};
-
-    fn big_frame(len: usize) -> Frame {
-        let keys = taiku_crypto::KeySchedule::new(
-            &taiku_crypto::LinkSecret::from_bytes(taiku_proto::Role::Admin, [4; 32]),
-            &SessionId::new("writer-queue-test").unwrap(),
-        );
-        let mut sealer = keys
-            .sealer(
-                TerminalId(1),
-                Direction::Output,
-                ParticipantId::HOST,
-                Epoch([1; 16]),
-            )
-            .unwrap();
-        Frame::Sealed(sealer.seal(&vec![0; len]).unwrap())
-    }
-
-    /// Finding 14.7: the writer queue held 256 frames whatever their
-    /// size, so one slow viewer of 1 MB frames cost 287 MiB. It is bounded
-    /// in bytes too: an empty queue takes one frame, then only what fits.
-    #[test]
-    fn the_writer_queue_is_bounded_in_bytes() {
-        let (tx, _rx) = outbox(WRITER_QUEUE);
-        let queue = Queue {
-            tx,
-            bytes: Arc::new(AtomicUsize::new(0)),
-            admitted: ws::Admitted::default(),
-            source: Source([0; 16]),
-        };
-        let frame = big_frame(900_000);
-        assert!(
-            queue.try_send(frame.clone()).is_ok(),
-            "an empty queue takes a frame"
-        );
-        assert!(
-            queue.try_send(frame.clone()).is_err(),
-            "a second does not fit"
-        );
-        let small = big_frame(10);
-        assert!(queue.try_send(small).is_ok(), "a small one does");
-        assert!(queue.bytes.load(Ordering::Acquire) <= WRITER_QUEUE_BYTES);
-        // As the writer task writes, room comes back.
-        queue.bytes.store(0, Ordering::Release);
-        assert!(queue.try_send(frame).is_ok());
     }
 }
