@@ -12,8 +12,7 @@ use crate::{
     Verifier,
 };
 
-#[path = "../../taiku-proto/tests/support/spec.rs"]
-mod spec;
+use taiku_proto::vectors as spec;
 
 fn unhex(s: &str) -> Vec<u8> {
     hex::decode(s).expect("hex")

@@ -4,8 +4,9 @@
 //! protocol: the protobuf message catalog and the Sans-IO frame codec.
 //! No crypto and no IO live here; `taiku-crypto` seals and opens the
 //! payload of [`SealedFrame`]s, and `taiku-session` drives the state
-//! machines. SPEC.md at the repository root is the normative description
-//! of every byte this crate reads or writes.
+//! machines. SPEC.md, packaged with this crate and rendered as
+//! [`spec`], is the normative description of every byte this crate reads
+//! or writes.
 //!
 //! A driver moves bytes between its transport and the codec:
 //!
@@ -33,6 +34,7 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The `bytes` crate, whose `Bytes` and `BytesMut` this crate's
 /// signatures use.
@@ -46,7 +48,11 @@ mod ids;
 pub mod limits;
 pub mod local;
 pub mod message;
+pub mod spec;
 mod varint;
+#[cfg(feature = "vectors")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vectors")))]
+pub mod vectors;
 
 pub use action::ActionCode;
 pub use codec::{FrameDecoder, FrameEncoder};

@@ -1,15 +1,12 @@
 //! The local command channel vectors of SPEC.md section 10.4: the framed
 //! bytes of a request and a reply, checked in both directions.
 
-mod support {
-    pub mod spec;
-}
+#[path = "../src/vectors.rs"]
+mod spec;
 
 use taiku_proto::limits::{MAX_SHELL_REPLY_BYTES, MAX_SHELL_REQUEST_BYTES};
 use taiku_proto::local;
 use taiku_proto::message::{self as m, shell_request::Action};
-
-use support::spec;
 
 fn expected(name: &str) -> (Vec<u8>, usize) {
     match name {

@@ -1,9 +1,8 @@
 //! The frame vectors of SPEC.md section 10.1, parsed from the document and
 //! checked byte for byte in both directions.
 
-mod support {
-    pub mod spec;
-}
+#[path = "../src/vectors.rs"]
+mod spec;
 
 use bytes::Bytes;
 use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
@@ -11,8 +10,6 @@ use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{
     DecodeError, Direction, Epoch, Frame, FrameDecoder, FrameType, ParticipantId, Seq, TerminalId,
 };
-
-use support::spec;
 
 /// The frame each `frame/` vector must decode to, by name.
 fn expected(name: &str) -> Option<Frame> {

@@ -137,6 +137,7 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The `bytes` crate, whose `Bytes` this crate's signatures use.
 pub use bytes;
@@ -181,5 +182,4 @@ pub use options::SessionOptions;
 
 /// The SPEC.md vector reader shared by every crate's tests.
 #[cfg(test)]
-#[path = "../../taiku-proto/tests/support/spec.rs"]
-mod spec;
+use taiku_proto::vectors as spec;

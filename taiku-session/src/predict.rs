@@ -61,6 +61,7 @@ pub trait PredictScreen {
 }
 
 #[cfg(feature = "screen")]
+#[cfg_attr(docsrs, doc(cfg(feature = "screen")))]
 impl PredictScreen for crate::screen::Screen {
     fn cursor(&self) -> (usize, usize) {
         let (col, row, _) = crate::screen::Screen::cursor(self);

@@ -587,8 +587,7 @@ fn spec_lists_the_served_headers_and_limits() {
         WRITER_QUEUE, WRITER_QUEUE_BYTES,
     };
     use taiku_transport::web::*;
-    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../SPEC.md"))
-        .expect("SPEC.md");
+    let spec = taiku_proto::vectors::SPEC;
     let (before, section) = spec
         .split_once("### 12.3 Web client")
         .expect("section 12.3");

@@ -28,6 +28,7 @@ mod tests;
 mod vt;
 
 #[cfg(feature = "screen")]
+#[cfg_attr(docsrs, doc(cfg(feature = "screen")))]
 pub use vt::{SCROLLBACK_LINES, Screen};
 
 /// Longest window title a snapshot carries, in bytes (longer titles are

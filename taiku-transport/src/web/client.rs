@@ -182,6 +182,7 @@ impl WebClient {
     /// (it loads within the limits and equals [`WebClient::load`] of the
     /// directory) and rebuilt by CI, which fails if it differs.
     #[cfg(feature = "embedded-client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "embedded-client")))]
     pub fn embedded() -> WebClient {
         let index = EMBEDDED
             .get_file("index.html")

@@ -1,31 +1,51 @@
-//! Reads the test vectors out of SPEC.md, so that the document and the code
-//! cannot drift apart. Shared by the test suites of every crate.
+//! SPEC.md's test vectors, read out of the specification this crate
+//! ships (feature `vectors`), so that an implementation's tests check the
+//! document itself and cannot drift from it. Every crate of this
+//! workspace checks its vectors this way.
 //!
 //! A vector is a fenced block whose info string is `vector`; each line is
 //! `key: value`, and a value may continue on following lines that start
 //! with whitespace (long hex strings). Hex values may contain spaces.
+//!
+//! ```
+//! use taiku_proto::vectors;
+//!
+//! let frames = vectors::vectors("frame/");
+//! assert!(frames.iter().all(|v| v.name().starts_with("frame/")));
+//! assert_eq!(frames[0].hex("frame"), [0x01, 0x01, 0x00]);
+//! ```
 
+// This file is also the SPEC.md reader of this crate's own integration
+// tests (`#[path]`), which cannot turn the feature on for themselves.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
-/// One vector: its fields in order of appearance.
-#[derive(Debug, Clone)]
+/// The text of SPEC.md, as packaged with this crate.
+pub const SPEC: &str = include_str!("../SPEC.md");
+
+/// One vector: its fields by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vector {
+    /// Each `key: value` line, continuation lines joined with a space.
     pub fields: BTreeMap<String, String>,
 }
 
 impl Vector {
+    /// The `name` field.
     pub fn name(&self) -> &str {
         self.get("name")
     }
 
+    /// A field; panics if the vector has none of that name (a vector
+    /// that lacks what its test needs is a broken document).
     pub fn get(&self, key: &str) -> &str {
         self.fields
             .get(key)
             .unwrap_or_else(|| panic!("vector {:?} has no field {key:?}", self.fields.get("name")))
     }
 
+    /// A hex field's bytes, spaces ignored; panics on bad hex.
     pub fn hex(&self, key: &str) -> Vec<u8> {
         let text: String = self
             .get(key)
@@ -36,19 +56,18 @@ impl Vector {
     }
 }
 
-/// The text of SPEC.md at the repository root.
+/// The text of SPEC.md.
 pub fn spec_text() -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../SPEC.md");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+    SPEC.to_owned()
 }
 
-/// Every vector in SPEC.md whose name starts with `prefix`.
+/// Every vector in SPEC.md whose name starts with `prefix`; panics if
+/// there is none.
 pub fn vectors(prefix: &str) -> Vec<Vector> {
-    let text = spec_text();
     let mut out = Vec::new();
     let mut current: Option<BTreeMap<String, String>> = None;
     let mut last_key = String::new();
-    for line in text.lines() {
+    for line in SPEC.lines() {
         match &mut current {
             None => {
                 if line.trim() == "```vector" {
