@@ -74,6 +74,44 @@ async fn open_terminal(host: &ClientHandle<Host<OsRng>>) -> TerminalId {
     .expect("terminal")
 }
 
+async fn joined(viewer: &mut ClientHandle<Participant<OsRng>>) {
+    timeout(WAIT, async {
+        while !matches!(
+            viewer.events.recv().await,
+            Some(ParticipantEvent::Joined { .. })
+        ) {}
+    })
+    .await
+    .expect("joined");
+}
+
+/// A relay with default limits on loopback and a host online there.
+struct Online {
+    _relay: RelayServer,
+    driver: DriverConfig,
+    /// A reader link of the host's session.
+    link: Link,
+    host: ClientHandle<Host<OsRng>>,
+}
+
+async fn online_host() -> Online {
+    let relay = RelayServer::bind(([127, 0, 0, 1], 0).into(), None, RelayConfig::default())
+        .await
+        .unwrap();
+    let origin = relay.origin();
+    let driver = DriverConfig::new(Endpoint::from_origin(&origin, false).unwrap());
+    let h = Host::generate(HostConfig::default(), options(), os_rng());
+    let link = Link::parse(&h.link(&origin, Role::Reader).unwrap().to_url()).unwrap();
+    let (mut host, _task) = spawn_host(h, driver.clone());
+    online(&mut host).await;
+    Online {
+        _relay: relay,
+        driver,
+        link,
+        host,
+    }
+}
+
 /// Output events until `want` bytes arrived; the sizes of the frames
 /// they came in.
 async fn read_output(viewer: &mut ClientHandle<Participant<OsRng>>, want: usize) -> Vec<usize> {
@@ -224,29 +262,19 @@ async fn the_byte_stream_relay_bounds_what_comes_before_admission() {
 /// byte arrives, in order.
 #[tokio::test]
 async fn a_lagging_application_bounds_the_event_queue_and_loses_nothing() {
-    let relay = RelayServer::bind(([127, 0, 0, 1], 0).into(), None, RelayConfig::default())
-        .await
-        .unwrap();
-    let origin = relay.origin();
-    let driver = DriverConfig::new(Endpoint::from_origin(&origin, false).unwrap());
-    let h = Host::generate(HostConfig::default(), options(), os_rng());
-    let link = Link::parse(&h.link(&origin, Role::Reader).unwrap().to_url()).unwrap();
-    let (mut host, _h) = spawn_host(h, driver.clone());
-    online(&mut host).await;
+    let Online {
+        _relay,
+        driver,
+        link,
+        host,
+    } = online_host().await;
     let term = open_terminal(&host).await;
     let queue = 8;
     let (mut viewer, _v) = spawn_participant(
         participant(&link, taiku_proto::limits::DEFAULT_MAX_FRAME_LEN),
         driver.with_options(ClientOptions::default().with_event_queue(queue)),
     );
-    timeout(WAIT, async {
-        while !matches!(
-            viewer.events.recv().await,
-            Some(ParticipantEvent::Joined { .. })
-        ) {}
-    })
-    .await
-    .expect("joined");
+    joined(&mut viewer).await;
     let lines = 2000;
     let feeder = {
         let host = host.commander();
@@ -293,27 +321,17 @@ async fn a_lagging_application_bounds_the_event_queue_and_loses_nothing() {
 /// a viewer sees it open and close.
 #[tokio::test]
 async fn a_shell_that_fails_to_spawn_leaves_no_terminal() {
-    let relay = RelayServer::bind(([127, 0, 0, 1], 0).into(), None, RelayConfig::default())
-        .await
-        .unwrap();
-    let origin = relay.origin();
-    let driver = DriverConfig::new(Endpoint::from_origin(&origin, false).unwrap());
-    let h = Host::generate(HostConfig::default(), options(), os_rng());
-    let link = Link::parse(&h.link(&origin, Role::Reader).unwrap().to_url()).unwrap();
-    let (mut host, _h) = spawn_host(h, driver.clone());
-    online(&mut host).await;
+    let Online {
+        _relay,
+        driver,
+        link,
+        host,
+    } = online_host().await;
     let (mut viewer, _v) = spawn_participant(
         participant(&link, taiku_proto::limits::DEFAULT_MAX_FRAME_LEN),
         driver,
     );
-    timeout(WAIT, async {
-        while !matches!(
-            viewer.events.recv().await,
-            Some(ParticipantEvent::Joined { .. })
-        ) {}
-    })
-    .await
-    .expect("joined");
+    joined(&mut viewer).await;
     let mut terminals = Terminals::default();
     let mut spec = ShellSpec::shell(ParticipantId::HOST);
     spec.program = "/nonexistent/taiku-no-such-shell".into();
@@ -343,14 +361,7 @@ async fn a_shell_that_fails_to_spawn_leaves_no_terminal() {
 /// reaps the program on the blocking pool.
 #[tokio::test(flavor = "current_thread")]
 async fn pty_input_and_reaping_leave_the_runtime_running() {
-    let relay = RelayServer::bind(([127, 0, 0, 1], 0).into(), None, RelayConfig::default())
-        .await
-        .unwrap();
-    let origin = relay.origin();
-    let driver = DriverConfig::new(Endpoint::from_origin(&origin, false).unwrap());
-    let h = Host::generate(HostConfig::default(), options(), os_rng());
-    let (mut host, _h) = spawn_host(h, driver);
-    online(&mut host).await;
+    let Online { _relay, host, .. } = online_host().await;
     let mut terminals = Terminals::default();
     let mut spec = ShellSpec::shell(ParticipantId::HOST);
     spec.program = "sleep".into();

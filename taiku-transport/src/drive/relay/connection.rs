@@ -165,6 +165,14 @@ pub(super) async fn connection(
     let admitted = ws::Admitted::default();
     let max_frame_len = front.max_frame_len;
     let PendingPlace { evicted, .. } = &mut pending;
+    let conn = Conn {
+        id,
+        admitted: admitted.clone(),
+        source,
+        to_relay: &to_relay,
+        send_timeout,
+        max_frame_len,
+    };
     match front.kind {
         Kind::WebSocket => {
             let accepted = tokio::select! {
@@ -194,14 +202,6 @@ pub(super) async fn connection(
                 }
             };
             let (sink, stream) = ws.split();
-            let conn = Conn {
-                id,
-                admitted,
-                source,
-                to_relay: &to_relay,
-                send_timeout,
-                max_frame_len,
-            };
             boxed(serve(conn, sink, stream)).await;
         }
         Kind::Stream => {
@@ -229,17 +229,8 @@ pub(super) async fn connection(
             };
             drop((pending, pending_from_source));
             let (read, write) = tokio::io::split(io);
-            let Ok(stream) = StreamSource::before_admission(read, max_frame_len, admitted.clone())
-            else {
+            let Ok(stream) = StreamSource::before_admission(read, max_frame_len, admitted) else {
                 return;
-            };
-            let conn = Conn {
-                id,
-                admitted,
-                source,
-                to_relay: &to_relay,
-                send_timeout,
-                max_frame_len,
             };
             boxed(serve(conn, StreamSink::new(write), stream)).await;
         }
