@@ -19,8 +19,7 @@ use clap::Parser;
 use taiku_crypto::Link;
 use taiku_examples::{
     ChatKey, ChatLine, ESCAPE, LINK_ENV, LinkSource, RawMode, Screens, check_relay, client_tls,
-    end_reason, endpoint_or_fail, fail, init_file_logging, notice, out, read_link, stdin_chunks,
-    user_name,
+    endpoint_or_fail, fail, init_file_logging, notice, out, read_link, stdin_chunks, user_name,
 };
 use taiku_proto::ParticipantId;
 use taiku_session::agent::{AgentStatus, needs_attention};
@@ -247,7 +246,7 @@ async fn main() {
                     ParticipantEvent::ActionRefused { reason, .. } => notice(&format!("refused by the relay: {reason:?}")),
                     ParticipantEvent::Ended(reason) => {
                         drop(raw);
-                        fail(1, format!("the session ended: {}", end_reason(reason)));
+                        fail(1, format!("the session ended: {}", reason));
                     }
                     _ => {}
                 }

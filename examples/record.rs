@@ -237,7 +237,7 @@ async fn main() {
                 break;
             }
             ParticipantEvent::Ended(reason) => {
-                eprintln!("session ended: {}", taiku_examples::end_reason(reason));
+                eprintln!("session ended: {}", reason);
                 break;
             }
             _ => {}

@@ -25,8 +25,8 @@ use clap::Parser;
 use std::time::Duration;
 
 use taiku_examples::{
-    ChatKey, ChatLine, ESCAPE, RawMode, Screens, check_relay, client_tls, end_reason,
-    endpoint_or_fail, fail, init_file_logging, notice, stdin_chunks, user_name, web_client,
+    ChatKey, ChatLine, ESCAPE, RawMode, Screens, check_relay, client_tls, endpoint_or_fail, fail,
+    init_file_logging, notice, stdin_chunks, user_name, web_client,
 };
 use taiku_proto::{ParticipantId, Role, TerminalId};
 use taiku_session::host::{Host, HostConfig, HostEvent};
@@ -463,7 +463,7 @@ async fn run_session(
                         .await
                         .unwrap_or(false);
                     if yours {
-                        let _ = terminals.write_local(t, &forward).await;
+                        let _ = terminals.write_local(t, &forward);
                     } else if last_watching.is_none_or(|at| at.elapsed() > Duration::from_secs(2)) {
                         last_watching = Some(std::time::Instant::now());
                         let controller = controllers.get(&t).copied().unwrap_or(ParticipantId::HOST);
@@ -547,7 +547,7 @@ async fn run_session(
                         }
                     }
                     HostEvent::Ended(reason) => {
-                        notice(&format!("the session ended: {}", end_reason(reason)));
+                        notice(&format!("the session ended: {}", reason));
                         break;
                     }
                     HostEvent::SessionLost => {

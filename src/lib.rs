@@ -145,19 +145,6 @@ pub async fn check_relay(endpoint: &Endpoint, tls: &ClientTls) {
     }
 }
 
-/// Why a session ended, in words.
-pub fn end_reason(reason: taiku_proto::message::EndReason) -> &'static str {
-    use taiku_proto::message::EndReason;
-    match reason {
-        EndReason::HostEnded => "the host stopped sharing",
-        EndReason::HostGraceExpired => "the host did not come back in time",
-        EndReason::RelayShutdown => "the relay shut down",
-        EndReason::Evicted => "another connection took over",
-        EndReason::TooSlow => "the connection to the relay was too slow",
-        EndReason::Unspecified => "no reason given",
-    }
-}
-
 /// The environment variable that may carry a link, so it is not in the
 /// process list.
 pub const LINK_ENV: &str = "TAIKU_LINK";

@@ -52,12 +52,12 @@ impl core::fmt::Display for RefusalReason {
 impl core::fmt::Display for EndReason {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
-            EndReason::Unspecified => "the session ended",
-            EndReason::HostEnded => "the host ended the session",
+            EndReason::Unspecified => "no reason given",
+            EndReason::HostEnded => "the host stopped sharing",
             EndReason::HostGraceExpired => "the host did not come back in time",
             EndReason::RelayShutdown => "the relay shut down",
-            EndReason::Evicted => "removed from the session",
-            EndReason::TooSlow => "the connection was too slow to keep up",
+            EndReason::Evicted => "another connection took over",
+            EndReason::TooSlow => "the connection to the relay was too slow",
         })
     }
 }
@@ -76,6 +76,44 @@ impl core::fmt::Display for ControlReason {
             ControlReason::TakenOver => "taken over",
             ControlReason::ControllerLeft => "its controller left",
             ControlReason::OwnerLeft => "its owner left",
+        })
+    }
+}
+
+/// Why an action was refused, as a person is told.
+impl core::fmt::Display for ActionRefusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ActionRefusal::Unspecified => "refused",
+            ActionRefusal::ReadOnly => "a reader link cannot do that",
+            ActionRefusal::NotController => "you do not control that terminal",
+            ActionRefusal::NotOwner => "you do not own that terminal",
+            ActionRefusal::NotAdmin => "only an admin can do that",
+            ActionRefusal::UnknownTerminal => "no such terminal",
+            ActionRefusal::UnknownParticipant => "no such participant",
+            ActionRefusal::LimitReached => "a limit was reached",
+            ActionRefusal::RateLimited => "too many requests; slow down",
+            ActionRefusal::TooLong => "too long",
+            ActionRefusal::NoPendingRequest => "no request is waiting",
+            ActionRefusal::HostOffline => "the host is offline",
+            ActionRefusal::Invalid => "invalid request",
+            ActionRefusal::FocusLocked => "someone else is typing there",
+        })
+    }
+}
+
+/// Why a command run in a shell was refused, as its user is told.
+impl core::fmt::Display for ShellRefusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ShellRefusal::Unspecified => "not refused",
+            ShellRefusal::NoToken => "not run inside a shared shell",
+            ShellRefusal::UnknownToken => "this shell's token is not known",
+            ShellRefusal::ClosedTerminal => "this shell's terminal has closed",
+            ShellRefusal::WrongTerminal => "that terminal is not this shell's",
+            ShellRefusal::RateLimited => "too many requests from this terminal",
+            ShellRefusal::Malformed => "malformed request",
+            ShellRefusal::Offline => "the host is not connected",
         })
     }
 }

@@ -17,6 +17,16 @@ fn generated_code_matches_catalog() {
     config.skip_debug(["taiku.v1.ShellRequest"]);
     // One role type in the API: `taiku_proto::Role`. The wire enum stays
     // for prost's field attributes but out of the docs.
+    // Reasons grow with the protocol: matches need a wildcard arm.
+    for reason in [
+        "taiku.v1.RefusalReason",
+        "taiku.v1.EndReason",
+        "taiku.v1.ControlReason",
+        "taiku.v1.ActionRefusal",
+        "taiku.v1.ShellRefusal",
+    ] {
+        config.enum_attribute(reason, "#[non_exhaustive]");
+    }
     config.enum_attribute(
         "taiku.v1.Role",
         "#[doc(hidden)] // the wire enum; use `taiku_proto::Role`",

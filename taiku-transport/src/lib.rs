@@ -32,6 +32,17 @@
 //! is the byte-stream relay. A loop of the embedder's own can stand
 //! behind a [`drive::ClientHandle`] too ([`drive::ClientHandle::new`]).
 //!
+//! What the loops do with the contract of `taiku-session`: after every
+//! input (a frame, a timer, a closure run through the handle) they drain
+//! transmits, then events, then re-arm the timer; the time they pass is
+//! tokio's clock (the one they sleep on) as a monotonic `Instant`. A
+//! frame that does not decode ends the connection: a client reconnects
+//! with backoff, the relay machine closes it. On `Transmit::Close` the
+//! relay server writes what was queued, closes the socket within a
+//! bound and does not report that connection to the machine again. When
+//! a client machine's `poll_close` says the connection went silent, the
+//! loop drops it and reconnects.
+//!
 //! ```
 //! # #[cfg(feature = "tokio")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -89,6 +100,11 @@
 pub use bytes;
 /// The `rand_core` crate: the drivers take any `rand_core::CryptoRng`.
 pub use rand_core;
+/// rustls, tokio-rustls and tokio-tungstenite, whose types (a
+/// `TlsAcceptor`, a `WebSocketStream`) appear in this crate's signatures.
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use {rustls, tokio_rustls, tokio_tungstenite};
 
 pub mod backoff;
 pub mod endpoint;

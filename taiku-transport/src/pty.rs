@@ -17,10 +17,11 @@ pub const PTY_READ_BYTES: usize = 64 * 1024;
 /// is lost.
 pub const PTY_GATHERED_BYTES: usize = 256 * 1024;
 
-/// Input written to a PTY and not yet taken by its program, at which
-/// [`Pty::write`] waits: a program that stops reading its input holds
-/// up only its writer, never an async worker thread or other terminals,
-/// and nothing accepted is dropped.
+/// Input written to a PTY and not yet taken by its program, beyond which
+/// [`Pty::write`] refuses more (`WouldBlock`): a program that stops
+/// reading its input holds up nothing else, neither an async worker
+/// thread nor the application's loop nor other terminals. A megabyte of
+/// keystrokes is far more than anyone types ahead of a program.
 pub const PTY_INPUT_QUEUE_BYTES: usize = 1 << 20;
 
 /// What the reader thread has read and the consumer not yet taken. The
@@ -124,7 +125,14 @@ pub struct Pty {
     input: std::sync::mpsc::Sender<(Bytes, OwnedSemaphorePermit)>,
     /// Bytes of room in the input queue.
     room: Arc<Semaphore>,
-    child: Box<dyn Child + Send + Sync>,
+    child: SharedChild,
+}
+
+/// The shell's process, shared with whoever waits for its exit.
+type SharedChild = Arc<Mutex<Box<dyn Child + Send + Sync>>>;
+
+fn lock_child(child: &SharedChild) -> MutexGuard<'_, Box<dyn Child + Send + Sync>> {
+    child.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl std::fmt::Debug for Pty {
@@ -174,10 +182,16 @@ impl Pty {
         if let Ok(cwd) = std::env::current_dir() {
             cmd.cwd(cwd);
         }
-        let child = pair.slave.spawn_command(cmd).map_err(other)?;
+        let mut child = pair.slave.spawn_command(cmd).map_err(other)?;
         drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().map_err(other)?;
-        let mut writer = pair.master.take_writer().map_err(other)?;
+        // From here on a failure must not leave the shell running.
+        let mut fail = |e: io::Error| {
+            let _ = child.kill();
+            let _ = child.wait();
+            e
+        };
+        let mut reader = pair.master.try_clone_reader().map_err(|e| fail(other(e)))?;
+        let mut writer = pair.master.take_writer().map_err(|e| fail(other(e)))?;
         let (input, queued) = std::sync::mpsc::channel::<(Bytes, OwnedSemaphorePermit)>();
         std::thread::Builder::new()
             .name("taiku-pty-writer".into())
@@ -194,7 +208,8 @@ impl Pty {
                     }
                     drop(permit);
                 }
-            })?;
+            })
+            .map_err(&mut fail)?;
         let gathered = Arc::new(Gathered::default());
         let shared = Arc::clone(&gathered);
         std::thread::Builder::new()
@@ -211,43 +226,40 @@ impl Pty {
                     }
                 }
                 shared.end();
-            })?;
+            })
+            .map_err(&mut fail)?;
         Ok((
             Pty {
                 master: pair.master,
                 input,
                 room: Arc::new(Semaphore::new(PTY_INPUT_QUEUE_BYTES)),
-                child,
+                child: Arc::new(Mutex::new(child)),
             },
             PtyOutput { gathered },
         ))
     }
 
-    /// Queue input for the shell, in order, waiting while
-    /// [`PTY_INPUT_QUEUE_BYTES`] are queued and not yet taken by it. An
-    /// error means the PTY is gone (its writer failed).
-    /// The future holds no borrow of the `Pty`.
-    pub fn write(
-        &self,
-        bytes: &[u8],
-    ) -> impl std::future::Future<Output = io::Result<()>> + Send + 'static {
-        let input = self.input.clone();
-        let room = Arc::clone(&self.room);
-        let bytes = Bytes::copy_from_slice(bytes);
-        async move {
-            if bytes.is_empty() {
-                return Ok(());
-            }
-            // A piece larger than the whole queue waits for all of it.
-            let want = u32::try_from(bytes.len().min(PTY_INPUT_QUEUE_BYTES)).unwrap_or(u32::MAX);
-            let permit = room
-                .acquire_many_owned(want)
-                .await
-                .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
-            input
-                .send((bytes, permit))
-                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the terminal is gone"))
+    /// Queue input for the shell, in order, without waiting. Refused
+    /// with `WouldBlock` while [`PTY_INPUT_QUEUE_BYTES`] are queued and
+    /// not yet taken by its program (the input is not written), with
+    /// `BrokenPipe` once the PTY is gone.
+    pub fn write(&self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
         }
+        // A piece larger than the whole queue needs all of it.
+        let want = u32::try_from(bytes.len().min(PTY_INPUT_QUEUE_BYTES)).unwrap_or(u32::MAX);
+        let permit = Arc::clone(&self.room)
+            .try_acquire_many_owned(want)
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "the terminal's program is not reading its input",
+                )
+            })?;
+        self.input
+            .send((Bytes::copy_from_slice(bytes), permit))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the terminal is gone"))
     }
 
     /// Resize the PTY.
@@ -265,8 +277,9 @@ impl Pty {
     /// Kill the shell and reap it; returns its exit code if known. Blocks
     /// (the shell gets a moment after `SIGHUP` before `SIGKILL`).
     pub fn kill(&mut self) -> Option<u32> {
-        let _ = self.child.kill();
-        self.child.wait().ok().map(|s| s.exit_code())
+        let mut child = lock_child(&self.child);
+        let _ = child.kill();
+        child.wait().ok().map(|s| s.exit_code())
     }
 
     /// [`kill`](Self::kill) on tokio's blocking pool, off the async
@@ -280,6 +293,41 @@ impl Pty {
 
     /// The exit code, if the shell has exited.
     pub fn try_wait(&mut self) -> Option<u32> {
-        self.child.try_wait().ok().flatten().map(|s| s.exit_code())
+        lock_child(&self.child)
+            .try_wait()
+            .ok()
+            .flatten()
+            .map(|s| s.exit_code())
+    }
+
+    /// The exit code once the shell has exited, for its output's end:
+    /// polls the process on the blocking pool for up to `within` (output
+    /// ends a moment before the exit is known), `None` if it is still
+    /// running then. The future holds no borrow of the `Pty`.
+    pub fn exit_code(
+        &self,
+        within: std::time::Duration,
+    ) -> impl std::future::Future<Output = Option<u32>> + Send + 'static {
+        let child = Arc::clone(&self.child);
+        async move {
+            let started = tokio::time::Instant::now();
+            loop {
+                let child = Arc::clone(&child);
+                let code = tokio::task::spawn_blocking(move || {
+                    lock_child(&child)
+                        .try_wait()
+                        .ok()
+                        .flatten()
+                        .map(|s| s.exit_code())
+                })
+                .await
+                .ok()
+                .flatten();
+                if code.is_some() || started.elapsed() >= within {
+                    return code;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
     }
 }

@@ -112,7 +112,10 @@ impl ClientTls {
         Ok(self)
     }
 
-    pub(crate) fn connector(&self) -> io::Result<TlsConnector> {
+    /// A tokio-rustls connector that trusts these roots (or the pinned
+    /// key): for a TLS transport of the embedder's own, such as a byte
+    /// stream to [`RelayServer::serve_stream`](crate::drive::relay::RelayServer::serve_stream).
+    pub fn connector(&self) -> io::Result<TlsConnector> {
         let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| invalid("TLS versions", e))?;

@@ -77,7 +77,6 @@ async fn no_secret_or_terminal_byte_reaches_the_log() {
             t,
             b"echo secret-output-$((40+2)); echo \"token=$TAIKU_SHELL_TOKEN\"\n",
         )
-        .await
         .unwrap();
     let mut screen = String::new();
     let got = tokio::time::timeout(Duration::from_secs(20), async {

@@ -140,7 +140,7 @@ async fn a_late_joiner_sees_exactly_the_hosts_screen_in_vi_less_and_top() {
         "TERM=xterm-256color; export TERM; seq 1 800000; vi -u NONE -i NONE +200 {}\r",
         file.display()
     );
-    terminals.write_local(t, run.as_bytes()).await.unwrap();
+    terminals.write_local(t, run.as_bytes()).unwrap();
     sleep(Duration::from_secs(2)).await;
 
     let p = Participant::new(
@@ -164,33 +164,33 @@ async fn a_late_joiner_sees_exactly_the_hosts_screen_in_vi_less_and_top() {
     );
 
     // The host types in vi: both stay equal.
-    terminals.write_local(t, b"10jdd").await.unwrap();
+    terminals.write_local(t, b"10jdd").unwrap();
     assert_same_screen(&host, &mut w, t, "vi, after typing").await;
     // Out of vi, into less: the normal screen comes back as it was.
-    terminals.write_local(t, b"\x1b:q!\r").await.unwrap();
+    terminals.write_local(t, b"\x1b:q!\r").unwrap();
     sleep(Duration::from_millis(500)).await;
     let less = format!("less +300 {}\r", file.display());
-    terminals.write_local(t, less.as_bytes()).await.unwrap();
+    terminals.write_local(t, less.as_bytes()).unwrap();
     assert_same_screen(&host, &mut w, t, "less").await;
     assert!(
         w.screen.text().iter().any(|l| l.contains("line 3")),
         "{:?}",
         w.screen.text()
     );
-    terminals.write_local(t, b" ").await.unwrap();
+    terminals.write_local(t, b" ").unwrap();
     assert_same_screen(&host, &mut w, t, "less, a page on").await;
-    terminals.write_local(t, b"q").await.unwrap();
+    terminals.write_local(t, b"q").unwrap();
     assert_same_screen(&host, &mut w, t, "after less").await;
     assert!(!w.screen.alternate());
     // top, refreshing once a minute: its whole screen, in colour.
-    terminals.write_local(t, b"top -d 60\r").await.unwrap();
+    terminals.write_local(t, b"top -d 60\r").unwrap();
     assert_same_screen(&host, &mut w, t, "top").await;
     assert!(
         w.screen.text().iter().any(|l| l.contains("PID")),
         "{:?}",
         w.screen.text()
     );
-    terminals.write_local(t, b"q").await.unwrap();
+    terminals.write_local(t, b"q").unwrap();
     assert_same_screen(&host, &mut w, t, "after top").await;
     terminals.shutdown().await;
     let _ = std::fs::remove_file(&file);

@@ -34,7 +34,6 @@ fn options() -> SessionOptions {
 fn relay_config(max_frame_len: usize) -> RelayConfig {
     let mut config = RelayConfig::default();
     config.max_frame_len = max_frame_len;
-    // Room for such frames in the ring and the queues (SPEC.md 7.2).
     // Room for such frames in the ring and the queues (SPEC.md 7.2), and
     // a viewer with one of them queued is not yet slow (6.7).
     config.ring_bytes = 2 * max_frame_len;
@@ -145,8 +144,7 @@ async fn a_relay_configured_for_4_mib_frames_carries_a_2_5_mib_frame_over_websoc
         .unwrap();
     let origin = relay.origin();
     let endpoint = Endpoint::from_origin(&origin, false).unwrap();
-    let driver = DriverConfig::new(endpoint)
-        .with_options(ClientOptions::default().with_max_frame_len(BIG_FRAMES));
+    let driver = DriverConfig::new(endpoint);
     let h = host(BIG_FRAMES);
     let link = Link::parse(&h.link(&origin, Role::Reader).unwrap().to_url()).unwrap();
     let (mut host, _h) = spawn_host(h, driver.clone());
@@ -174,7 +172,7 @@ async fn host_and_viewer_share_over_a_byte_stream_relay() {
         ServerOptions::default(),
     )
     .unwrap();
-    let client = ClientOptions::default().with_max_frame_len(BIG_FRAMES);
+    let client = ClientOptions::default();
     let h = host(BIG_FRAMES);
     let link = Link::parse(
         &h.link("http://relay.invalid", Role::Reader)
@@ -357,21 +355,32 @@ async fn a_shell_that_fails_to_spawn_leaves_no_terminal() {
 /// Issue 20, item 3: PTY input and reaping do not block async worker
 /// threads. On a runtime with a single thread, 512 KiB of input to a
 /// program that never reads it (far more than a PTY buffers) is queued
-/// without blocking, a timer still fires, and closing the terminal
-/// reaps the program on the blocking pool.
+/// at once, twice; past `PTY_INPUT_QUEUE_BYTES` unread, more is refused with
+/// `WouldBlock` instead of waiting; a timer still fires; and closing the
+/// terminal reaps the program on the blocking pool.
 #[tokio::test(flavor = "current_thread")]
 async fn pty_input_and_reaping_leave_the_runtime_running() {
     let Online { _relay, host, .. } = online_host().await;
     let mut terminals = Terminals::default();
     let mut spec = ShellSpec::shell(ParticipantId::HOST);
-    spec.program = "sleep".into();
-    spec.args = vec!["60".into()];
+    // Raw mode: the line discipline takes a few KiB and then no more.
+    spec.program = "sh".into();
+    spec.args = vec!["-c".into(), "stty raw -echo; echo ready; sleep 60".into()];
+    let (ready, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    spec.tap = Some(Box::new(move |bytes: &[u8]| {
+        let _ = ready.send(bytes.to_vec());
+    }));
     let term = terminals.open_shell(&host, spec).await.unwrap();
+    let mut out = Vec::new();
+    while !String::from_utf8_lossy(&out).contains("ready") {
+        out.extend(timeout(WAIT, seen.recv()).await.unwrap().unwrap());
+    }
+    // The PTY takes about 12 KiB; the queue takes the rest of a MiB.
     let input = vec![b'x'; 512 * 1024];
-    timeout(Duration::from_secs(5), terminals.write_local(term, &input))
-        .await
-        .expect("queued without blocking")
-        .unwrap();
+    terminals.write_local(term, &input).unwrap();
+    terminals.write_local(term, &input).unwrap();
+    let refused = terminals.write_local(term, b"more").unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::WouldBlock);
     timeout(
         Duration::from_secs(5),
         tokio::time::sleep(Duration::from_millis(10)),
@@ -393,4 +402,34 @@ async fn pty_input_and_reaping_leave_the_runtime_running() {
         .await
         .unwrap();
     assert!(!left, "the terminal is closed");
+}
+
+/// A shell that exits on its own closes its terminal with its exit
+/// status, and its PTY is dropped (no zombie, no thread left).
+#[tokio::test]
+async fn a_shell_that_exits_closes_its_terminal_and_is_reaped() {
+    let Online { _relay, host, .. } = online_host().await;
+    let mut terminals = Terminals::default();
+    let mut spec = ShellSpec::shell(ParticipantId::HOST);
+    spec.program = "sh".into();
+    spec.args = vec!["-c".into(), "exit 3".into()];
+    let term = terminals.open_shell(&host, spec).await.unwrap();
+    timeout(WAIT, async {
+        while host
+            .call(move |h, _| h.terminal_control(term).is_some())
+            .await
+            .unwrap()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the terminal closed");
+    // The next call drops the exited PTY.
+    let other = HostEvent::CloseRequested {
+        term: TerminalId(99),
+        requester: ParticipantId::HOST,
+    };
+    terminals.handle_event(&host, &other).await;
+    assert_eq!(format!("{terminals:?}"), "Terminals { open: 0 }");
 }

@@ -765,6 +765,7 @@ impl Role {
 }
 /// Why the relay refused a create, resume or join. Unknown session and a
 /// bad proof are both DENIED, so session ids cannot be enumerated.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum RefusalReason {
@@ -810,6 +811,7 @@ impl RefusalReason {
     }
 }
 /// Why a session ended.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum EndReason {
@@ -849,6 +851,7 @@ impl EndReason {
     }
 }
 /// Why control of a terminal changed.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum ControlReason {
@@ -900,6 +903,7 @@ impl ControlReason {
     }
 }
 /// Why the relay (or host) refused an action after admission.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum ActionRefusal {
@@ -1047,6 +1051,7 @@ impl AgentState {
     }
 }
 /// Why the host refused a ShellRequest. Nothing happened.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum ShellRefusal {

@@ -38,6 +38,7 @@ pub enum InputDrop {
 /// What a shell command asks for, once bound to its terminal (SPEC.md
 /// 11.7).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ShellAction {
     /// Set (or with `None`, clear) the agent status of the command's own
     /// terminal. A status set this way is exact (an agent's hooks): the
@@ -55,6 +56,7 @@ pub enum ShellAction {
 
 /// What a shell command got back.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ShellOutcome {
     /// Done, in this terminal.
     Done(TerminalId),
@@ -65,6 +67,7 @@ pub enum ShellOutcome {
 
 /// One person present, as the host knows them.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Person {
     /// Their id ([`ParticipantId::HOST`] for the host).
     pub id: ParticipantId,

@@ -264,7 +264,12 @@ impl<R: CryptoRng> Host<R> {
         }
     }
 
-    /// The session id.
+    /// The configuration the host was made with.
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// The session's id.
     pub fn session_id(&self) -> &SessionId {
         self.keys.session_id()
     }

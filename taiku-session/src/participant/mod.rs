@@ -141,6 +141,11 @@ impl<R: CryptoRng> Participant<R> {
         }
     }
 
+    /// The configuration the participant was made with.
+    pub fn config(&self) -> &ParticipantConfig {
+        &self.config
+    }
+
     /// The session.
     pub fn session_id(&self) -> &SessionId {
         self.keys.session_id()

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use rand_core::CryptoRng;
 use taiku_proto::Frame;
-use taiku_proto::limits::DEFAULT_MAX_FRAME_LEN;
 use taiku_session::host::{Host, HostEvent};
 use taiku_session::participant::{Participant, ParticipantEvent};
 use tokio::sync::mpsc::error::TrySendError;
@@ -42,6 +41,9 @@ pub trait Machine: Send + 'static {
     fn is_final(event: &Self::Event) -> bool;
     /// Whether the connection went silent and must be replaced.
     fn close(&mut self) -> bool;
+    /// The longest frame body the machine sends or accepts: the loop and
+    /// its transport enforce the same limit.
+    fn max_frame_len(&self) -> usize;
     /// The loop will connect again, attempt `attempt` (from 1), in
     /// `delay`; the machine may report it. Does nothing by default.
     fn reconnecting(&mut self, attempt: u32, delay: Duration) {
@@ -77,6 +79,9 @@ impl<R: CryptoRng + Send + 'static> Machine for Host<R> {
     }
     fn close(&mut self) -> bool {
         self.poll_close()
+    }
+    fn max_frame_len(&self) -> usize {
+        self.config().max_frame_len
     }
     fn reconnecting(&mut self, attempt: u32, delay: Duration) {
         Host::reconnecting(self, attempt, delay)
@@ -115,6 +120,9 @@ impl<R: CryptoRng + Send + 'static> Machine for Participant<R> {
     fn close(&mut self) -> bool {
         self.poll_close()
     }
+    fn max_frame_len(&self) -> usize {
+        self.config().max_frame_len
+    }
     fn reconnecting(&mut self, attempt: u32, delay: Duration) {
         Participant::reconnecting(self, attempt, delay)
     }
@@ -131,6 +139,9 @@ pub const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// machine before draining its events does not deadlock.
 pub const EVENT_QUEUE: usize = 1024;
 
+/// The longest a client loop's write of one frame may take, by default.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Commands queued towards a client loop before senders wait.
 const COMMAND_QUEUE: usize = 1024;
 
@@ -145,10 +156,10 @@ pub struct ClientOptions {
     pub reconnect: bool,
     /// Longest a connection attempt may take (10 s).
     pub connect_timeout: Duration,
-    /// The longest frame body accepted from the relay
-    /// ([`DEFAULT_MAX_FRAME_LEN`]); set it to the machine's own
-    /// `max_frame_len`.
-    pub max_frame_len: usize,
+    /// Longest writing one frame may take ([`SEND_TIMEOUT`]): a relay
+    /// that takes nothing for this long is a dead connection, replaced
+    /// like one that went silent.
+    pub send_timeout: Duration,
     /// Events held for the application ([`EVENT_QUEUE`]).
     pub event_queue: usize,
 }
@@ -159,7 +170,7 @@ impl Default for ClientOptions {
             backoff: Backoff::default(),
             reconnect: true,
             connect_timeout: Duration::from_secs(10),
-            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            send_timeout: SEND_TIMEOUT,
             event_queue: EVENT_QUEUE,
         }
     }
@@ -184,9 +195,9 @@ impl ClientOptions {
         self
     }
 
-    /// With another frame limit.
-    pub fn with_max_frame_len(mut self, max_frame_len: usize) -> Self {
-        self.max_frame_len = max_frame_len;
+    /// With another send timeout.
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
         self
     }
 
@@ -231,12 +242,13 @@ impl DriverConfig {
         self
     }
 
-    /// The connector this configuration describes.
-    pub fn connector(&self) -> WsConnect {
+    /// The connector this configuration describes, for frames of at
+    /// most `max_frame_len` body bytes (the machine's).
+    pub fn connector(&self, max_frame_len: usize) -> WsConnect {
         WsConnect {
             endpoint: self.endpoint.clone(),
             tls: self.tls.clone(),
-            max_frame_len: self.options.max_frame_len,
+            max_frame_len,
         }
     }
 }
@@ -419,7 +431,8 @@ pub fn spawn_host<R: CryptoRng + Send + 'static>(
     host: Host<R>,
     config: DriverConfig,
 ) -> (ClientHandle<Host<R>>, JoinHandle<()>) {
-    spawn_client(host, config.connector(), config.options)
+    let connect = config.connector(host.config().max_frame_len);
+    spawn_client(host, connect, config.options)
 }
 
 /// Start the client loop of a participant over WebSocket, with any RNG.
@@ -427,7 +440,8 @@ pub fn spawn_participant<R: CryptoRng + Send + 'static>(
     participant: Participant<R>,
     config: DriverConfig,
 ) -> (ClientHandle<Participant<R>>, JoinHandle<()>) {
-    spawn_client(participant, config.connector(), config.options)
+    let connect = config.connector(participant.config().max_frame_len);
+    spawn_client(participant, connect, config.options)
 }
 
 /// Start the client loop of any machine over any transport: `connect`
@@ -453,11 +467,26 @@ async fn recv_frame<R: FrameSource>(
     }
 }
 
+/// The loops read tokio's clock, which is the one they sleep on (and
+/// which a test may pause), as a std `Instant` for the machine.
+fn clock() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
         None => std::future::pending().await,
     }
+}
+
+/// The loop is ending: commands queued or sent from now on are dropped
+/// unrun (their callers get `None` or `false`), so an application that
+/// waits for a call while it should drain the last events is answered
+/// instead of waiting for ever.
+fn end_commands<M>(commands: &mut mpsc::Receiver<Command<M>>) {
+    commands.close();
+    while commands.try_recv().is_ok() {}
 }
 
 /// The events the loop has taken from the machine and not yet handed to
@@ -519,7 +548,7 @@ async fn client_loop<M: Machine, C: Connect>(
         held: None,
         gone: false,
     };
-    let mut next_attempt = Some(Instant::now());
+    let mut next_attempt = Some(clock());
     let mut connected_at: Option<Instant> = None;
     // When to try again after a failed attempt or a lost connection. The
     // backoff starts over only after a connection that lasted: a relay
@@ -529,7 +558,7 @@ async fn client_loop<M: Machine, C: Connect>(
         |options: &mut ClientOptions, connected_at: &mut Option<Instant>, machine: &mut M| {
             if connected_at
                 .take()
-                .is_some_and(|t| t.elapsed() >= STABLE_CONNECTION)
+                .is_some_and(|t| clock().saturating_duration_since(t) >= STABLE_CONNECTION)
             {
                 options.backoff.reset();
             }
@@ -538,17 +567,18 @@ async fn client_loop<M: Machine, C: Connect>(
             }
             let delay = options.backoff.next_delay(&mut rng);
             machine.reconnecting(options.backoff.attempts(), delay);
-            Some(Instant::now() + delay)
+            Some(clock() + delay)
         };
     loop {
         // Without a connection and without another attempt to come (no
         // reconnecting), the loop is over: the machine's last events
         // (`Disconnected`) go out, then the event channel closes.
         if conn.is_none() && next_attempt.is_none() {
+            end_commands(&mut commands);
             out.flush(&mut machine).await;
             return;
         }
-        let now = Instant::now();
+        let now = clock();
         if conn.is_none() && next_attempt.is_some_and(|t| t <= now) {
             match tokio::time::timeout(options.connect_timeout, connector.connect()).await {
                 Ok(Ok((sink, source))) => {
@@ -558,8 +588,8 @@ async fn client_loop<M: Machine, C: Connect>(
                         source: Some(source),
                     });
                     next_attempt = None;
-                    connected_at = Some(Instant::now());
-                    machine.connect(Instant::now());
+                    connected_at = Some(clock());
+                    machine.connect(clock());
                 }
                 Ok(Err(e)) => {
                     if options.reconnect {
@@ -579,20 +609,23 @@ async fn client_loop<M: Machine, C: Connect>(
         if let Some(c) = conn.as_mut() {
             let mut failed = false;
             while let Some(frame) = machine.transmit() {
-                let Ok(bytes) = frame.to_bytes(options.max_frame_len) else {
-                    // The machine's own limit is the same: nothing it
-                    // emits is longer.
+                let Ok(bytes) = frame.to_bytes(machine.max_frame_len()) else {
+                    // Unreachable: the machine seals within its own limit.
                     tracing::warn!("a frame over the frame limit was not sent");
                     continue;
                 };
-                if c.sink.send(bytes).await.is_err() {
+                let sent = tokio::time::timeout(options.send_timeout, c.sink.send(bytes)).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    if sent.is_err() {
+                        tracing::warn!("the relay takes nothing; reconnecting");
+                    }
                     failed = true;
                     break;
                 }
             }
             if failed {
                 conn = None;
-                machine.disconnect(Instant::now());
+                machine.disconnect(clock());
                 next_attempt = retry(&mut options, &mut connected_at, &mut machine);
             }
         }
@@ -607,14 +640,18 @@ async fn client_loop<M: Machine, C: Connect>(
                 })
                 .await;
             }
+            end_commands(&mut commands);
             out.flush(&mut machine).await;
             return;
         }
-        if machine.close() && conn.take().is_some() {
+        // While the application is behind, the loop reads nothing, so the
+        // relay's silence says nothing about the connection: it is not
+        // judged until the loop reads again.
+        if out.held.is_none() && machine.close() && conn.take().is_some() {
             // Nothing, not even a Pong, for the liveness timeout: the
             // connection is half-open or black-holed (SPEC.md 12.2).
             tracing::warn!("the relay went silent; reconnecting");
-            machine.disconnect(Instant::now());
+            machine.disconnect(clock());
             next_attempt = retry(&mut options, &mut connected_at, &mut machine);
             continue;
         }
@@ -629,13 +666,13 @@ async fn client_loop<M: Machine, C: Connect>(
         let reading = out.held.is_none();
         tokio::select! {
             msg = recv_frame(&mut source), if reading => match msg {
-                Ok(Some(bytes)) => match Frame::parse(bytes, options.max_frame_len) {
-                    Ok(frame) => machine.frame(frame, Instant::now()),
+                Ok(Some(bytes)) => match Frame::parse(bytes, machine.max_frame_len()) {
+                    Ok(frame) => machine.frame(frame, clock()),
                     Err(e) => {
                         tracing::warn!(error = %e, "malformed frame from the relay; reconnecting");
                         conn = None;
                         source = None;
-                        machine.disconnect(Instant::now());
+                        machine.disconnect(clock());
                         next_attempt = retry(&mut options, &mut connected_at, &mut machine);
                     }
                 },
@@ -643,7 +680,7 @@ async fn client_loop<M: Machine, C: Connect>(
                     tracing::info!("connection to the relay closed");
                     conn = None;
                     source = None;
-                    machine.disconnect(Instant::now());
+                    machine.disconnect(clock());
                     next_attempt = retry(&mut options, &mut connected_at, &mut machine);
                 }
             },
@@ -656,17 +693,17 @@ async fn client_loop<M: Machine, C: Connect>(
                 Err(_) => out.gone = true,
             },
             cmd = commands.recv() => match cmd {
-                Some(Command::Run(f)) => f(&mut machine, Instant::now()),
+                Some(Command::Run(f)) => f(&mut machine, clock()),
                 Some(Command::DropConnection) => {
                     if conn.take().is_some() {
                         source = None;
-                        machine.disconnect(Instant::now());
+                        machine.disconnect(clock());
                         next_attempt = retry(&mut options, &mut connected_at, &mut machine);
                     }
                 }
                 None => return,
             },
-            _ = sleep_until(deadline) => machine.timeout(Instant::now()),
+            _ = sleep_until(deadline) => machine.timeout(clock()),
         }
         if let Some(c) = conn.as_mut() {
             c.source = source;

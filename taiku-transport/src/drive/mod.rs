@@ -11,7 +11,7 @@ mod terminals;
 
 pub use client::{
     CLOSE_WAIT, ClientHandle, ClientOptions, Command, Commander, DriverConfig, EVENT_QUEUE,
-    Machine, RunOnMachine, spawn_client, spawn_host, spawn_participant,
+    Machine, RunOnMachine, SEND_TIMEOUT, spawn_client, spawn_host, spawn_participant,
 };
 pub use terminals::{OutputTap, ShellSpec, Terminals, feed_output};
 

@@ -82,10 +82,16 @@ impl ShellSpec {
     }
 }
 
+/// How long the end of a shell's output waits for its exit status.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The shells of a sharing host, by terminal.
 #[derive(Default)]
 pub struct Terminals {
     ptys: HashMap<TerminalId, Pty>,
+    /// Shells whose output ended and whose terminal was closed: their
+    /// PTYs are dropped at the next call.
+    exited: std::sync::Arc<std::sync::Mutex<Vec<TerminalId>>>,
     /// Added to every shell's environment (the local command channel's
     /// `TAIKU_SOCKET`, `TAIKU_BIN`, `PATH`).
     env: Vec<(String, String)>,
@@ -119,6 +125,7 @@ impl Terminals {
         host: &ClientHandle<Host<R>>,
         spec: ShellSpec,
     ) -> io::Result<TerminalId> {
+        self.reap_exited();
         let ShellSpec {
             owner,
             rows,
@@ -153,7 +160,9 @@ impl Terminals {
                 return Err(e);
             }
         };
+        let exit_code = pty.exit_code(EXIT_WAIT);
         self.ptys.insert(term, pty);
+        let exited = std::sync::Arc::clone(&self.exited);
         let commander: Commander<Host<R>> = host.commander();
         tokio::spawn(async move {
             while let Some(bytes) = output.recv().await {
@@ -164,32 +173,37 @@ impl Terminals {
                     return;
                 }
             }
-            // The shell exited.
-            tracing::debug!(terminal = term.0, "shell exited");
+            // The shell exited: its status, if it is known in time.
+            let code = exit_code
+                .await
+                .map_or(EXIT_UNKNOWN, |c| i32::try_from(c).unwrap_or(EXIT_UNKNOWN));
+            tracing::debug!(terminal = term.0, code, "shell exited");
             let _ = commander
                 .run(move |h, now| {
-                    let _ = h.close_terminal(term, EXIT_UNKNOWN, now);
+                    let _ = h.close_terminal(term, code, now);
                 })
                 .await;
+            exited.lock().unwrap_or_else(|e| e.into_inner()).push(term);
         });
         Ok(term)
     }
 
-    /// Write bytes typed on the host's own keyboard into a terminal
-    /// (waiting while its program has [`PTY_INPUT_QUEUE_BYTES`](crate::pty::PTY_INPUT_QUEUE_BYTES)
-    /// of input not yet read).
-    /// The future holds no borrow of the `Terminals`.
-    pub fn write_local(
-        &self,
-        term: TerminalId,
-        bytes: &[u8],
-    ) -> impl std::future::Future<Output = io::Result<()>> + Send + 'static {
-        let write = self.ptys.get(&term).map(|pty| pty.write(bytes));
-        async move {
-            match write {
-                Some(write) => write.await,
-                None => Err(io::Error::new(io::ErrorKind::NotFound, "no such terminal")),
-            }
+    /// Write bytes typed on the host's own keyboard into a terminal;
+    /// `WouldBlock` if its program has
+    /// [`PTY_INPUT_QUEUE_BYTES`](crate::pty::PTY_INPUT_QUEUE_BYTES) of
+    /// input unread (the bytes are not written).
+    pub fn write_local(&self, term: TerminalId, bytes: &[u8]) -> io::Result<()> {
+        match self.ptys.get(&term) {
+            Some(pty) => pty.write(bytes),
+            None => Err(io::Error::new(io::ErrorKind::NotFound, "no such terminal")),
+        }
+    }
+
+    /// Drop the PTYs of shells that exited (their terminals are closed).
+    fn reap_exited(&mut self) {
+        let exited = std::mem::take(&mut *self.exited.lock().unwrap_or_else(|e| e.into_inner()));
+        for term in exited {
+            self.ptys.remove(&term);
         }
     }
 
@@ -222,13 +236,15 @@ impl Terminals {
         host: &ClientHandle<Host<R>>,
         event: &HostEvent,
     ) -> bool {
+        self.reap_exited();
         match event {
             HostEvent::Input { term, bytes, .. } => {
-                let write = self.ptys.get(term).map(|pty| pty.write(bytes));
-                if let Some(write) = write
-                    && let Err(e) = write.await
+                if let Some(pty) = self.ptys.get(term)
+                    && let Err(e) = pty.write(bytes)
                 {
-                    tracing::warn!(terminal = term.0, error = %e, "writing to the terminal failed");
+                    // A program that has a megabyte of input unread loses
+                    // what comes beyond it, and the log says so.
+                    tracing::warn!(terminal = term.0, error = %e, bytes = bytes.len(), "input not written to the terminal");
                 }
                 true
             }

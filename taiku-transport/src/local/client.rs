@@ -218,7 +218,7 @@ fn refusal(reply: &m::ShellReply) -> Option<Refusal> {
         Ok(m::ShellRefusal::RateLimited) => Some(Refusal::Shell(ShellError::RateLimited(bound))),
         Ok(m::ShellRefusal::Offline) => Some(Refusal::Shell(ShellError::Offline)),
         Ok(m::ShellRefusal::Malformed) => Some(Refusal::Malformed),
-        Err(_) => Some(Refusal::Unknown(reply.refused)),
+        Ok(_) | Err(_) => Some(Refusal::Unknown(reply.refused)),
     }
 }
 

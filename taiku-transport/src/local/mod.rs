@@ -22,7 +22,9 @@ pub use hooks::{Hook, HookError, hook_status};
 
 use taiku_session::host::Host;
 
-use crate::drive::{Commander, OsRng};
+use rand_core::CryptoRng;
+
+use crate::drive::Commander;
 
 /// The environment variable that holds the socket's path in each shell.
 pub const SOCKET_ENV: &str = "TAIKU_SOCKET";
@@ -141,7 +143,10 @@ impl LocalChannel {
     /// connection from the host's own user sends one request within
     /// [`LOCAL_REQUEST_TIMEOUT`] and gets one reply.
     #[cfg(unix)]
-    pub fn serve(&mut self, host: Commander<Host<OsRng>>) -> tokio::task::JoinHandle<()> {
+    pub fn serve<R: CryptoRng + Send + 'static>(
+        &mut self,
+        host: Commander<Host<R>>,
+    ) -> tokio::task::JoinHandle<()> {
         use std::os::unix::fs::MetadataExt;
 
         let listener = self.listener.take();
@@ -187,7 +192,11 @@ impl LocalChannel {
 
     /// Unix only.
     #[cfg(not(unix))]
-    pub fn serve(&mut self, _host: Commander<Host<OsRng>>) -> tokio::task::JoinHandle<()> {
+    pub fn serve<R: CryptoRng + Send + 'static>(
+        &mut self,
+        host: Commander<Host<R>>,
+    ) -> tokio::task::JoinHandle<()> {
+        drop(host);
         tokio::spawn(async {})
     }
 }
@@ -206,9 +215,9 @@ fn path_text(p: &Path) -> io::Result<String> {
 
 /// One request, one reply.
 #[cfg(unix)]
-async fn answer(
+async fn answer<R: CryptoRng + Send + 'static>(
     mut stream: tokio::net::UnixStream,
-    host: &Commander<Host<OsRng>>,
+    host: &Commander<Host<R>>,
 ) -> io::Result<()> {
     use taiku_proto::limits::MAX_SHELL_REQUEST_BYTES;
     use taiku_proto::local;

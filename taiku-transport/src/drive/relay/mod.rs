@@ -12,7 +12,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use taiku_session::relay::{ConnId, Event, Relay, RelayConfig, Transmit};
 use tokio::net::TcpListener;
@@ -105,6 +105,38 @@ pub struct ServerOptions {
     /// another name reaches it by DNS rebinding; any other answers any
     /// `Host`. A public relay names its public origin here.
     pub allowed_hosts: Option<AllowedHosts>,
+}
+
+impl ServerOptions {
+    /// With another [`send_timeout`](Self::send_timeout).
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// With another [`max_pending_connections`](Self::max_pending_connections).
+    pub fn with_max_pending_connections(mut self, n: usize) -> Self {
+        self.max_pending_connections = n;
+        self
+    }
+
+    /// With another [`max_connections_per_source`](Self::max_connections_per_source).
+    pub fn with_max_connections_per_source(mut self, n: usize) -> Self {
+        self.max_connections_per_source = n;
+        self
+    }
+
+    /// With another [`max_pending_per_source`](Self::max_pending_per_source).
+    pub fn with_max_pending_per_source(mut self, n: usize) -> Self {
+        self.max_pending_per_source = n;
+        self
+    }
+
+    /// Answering only for these [`allowed_hosts`](Self::allowed_hosts).
+    pub fn with_allowed_hosts(mut self, hosts: AllowedHosts) -> Self {
+        self.allowed_hosts = Some(hosts);
+        self
+    }
 }
 
 impl Default for ServerOptions {
@@ -411,7 +443,7 @@ async fn run(
         let deadline = relay.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
             Some(msg) = inbox.recv() => {
-                let now = Instant::now();
+                let now = tokio::time::Instant::now().into_std();
                 match msg {
                     ToRelay::Connect(id, queue, closing) => {
                         live.insert(id);
@@ -435,13 +467,16 @@ async fn run(
                     }
                     ToRelay::Gone(id) => {
                         live.remove(&id);
-                        writers.remove(&id);
                         blocked.remove(&id);
-                        relay.handle_disconnect(id, now);
+                        // A connection the machine closed (its writer is
+                        // gone already) is forgotten there: nothing to tell.
+                        if writers.remove(&id).is_some() {
+                            relay.handle_disconnect(id, now);
+                        }
                     }
                 }
             }
-            _ = sleep_until(deadline) => relay.handle_timeout(Instant::now()),
+            _ = sleep_until(deadline) => relay.handle_timeout(tokio::time::Instant::now().into_std()),
             _ = retry.tick(), if !blocked.is_empty() => {
                 blocked.retain(|id| {
                     let drained = writers.get_mut(id).is_none_or(Writer::flush);
@@ -469,7 +504,7 @@ async fn run(
                 accepting.0.abort();
                 let _ = (&mut accepting.0).await;
                 stopping = true;
-                relay.shutdown(Instant::now());
+                relay.shutdown(tokio::time::Instant::now().into_std());
             }
             _ = sleep_until(flushed_by), if flushed_by.is_some() => return,
         }
