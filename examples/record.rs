@@ -158,7 +158,8 @@ async fn main() {
 
     let mut recorded: Option<(TerminalId, Cast)> = None;
     // Output of the terminal before its size is known (an event order
-    // the machine does not promise against).
+    // the machine does not promise against), up to a bound.
+    const EARLY_MAX: usize = 1 << 20;
     let mut early: Vec<u8> = Vec::new();
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let written = |r: std::io::Result<()>| {
@@ -198,7 +199,8 @@ async fn main() {
             ParticipantEvent::Output { term, bytes } => match &mut recorded {
                 Some((t, cast)) if *t == term => written(cast.output(&bytes)),
                 None if args.terminal.is_none_or(|n| n == term.0) => {
-                    early.extend_from_slice(&bytes)
+                    let room = EARLY_MAX.saturating_sub(early.len());
+                    early.extend_from_slice(&bytes[..bytes.len().min(room)])
                 }
                 _ => {}
             },

@@ -44,10 +44,14 @@
 //!    expect nothing more for it; report its end with `handle_disconnect`
 //!    only if the peer hung up first.
 //! 3. Call `handle_timeout` when the time `poll_timeout` returned has come
-//!    (`None`: no timer), then drain again. A participant's `poll_close`
-//!    says its connection has been silent too long: close it, call
-//!    `handle_disconnect`, and reconnect.
+//!    (`None`: no timer), then drain again. A host's or participant's
+//!    `poll_close` says its connection has been silent too long: close
+//!    it, call `handle_disconnect`, and reconnect.
 //! 4. Drain `poll_event` and act on what the application cares about.
+//!
+//! Within one turn the order of steps 2 to 4 is free (the example below
+//! drains events before it lets time pass); what matters is that every
+//! drain follows every input before the driver waits again.
 //!
 //! A frame that does not decode (`Frame::parse` fails) is the peer's
 //! fault: the relay closes such a connection itself when given the bytes
