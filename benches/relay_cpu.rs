@@ -25,7 +25,9 @@ use taiku_proto::{ParticipantId, Role};
 use taiku_session::SessionOptions;
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
-use taiku_transport::drive::{DriverConfig, feed_output, os_rng, spawn_host, spawn_participant};
+use taiku_transport::drive::{
+    ClientOptions, DriverConfig, feed_output, os_rng, spawn_host, spawn_participant,
+};
 use taiku_transport::endpoint::Endpoint;
 
 const VIEWERS: usize = 4;
@@ -79,7 +81,12 @@ async fn round(binary: &str, burst: usize) -> f64 {
     let host = Host::generate(HostConfig::default(), options, os_rng());
     let link =
         Link::parse(&host.link(&origin, Role::Reader).expect("link").to_url()).expect("link");
-    let driver = DriverConfig::new(Endpoint::from_origin(&origin, false).expect("endpoint"));
+    // Viewers as deep as the burst: the bench measures the relay's CPU,
+    // so its viewers, which share two cores with it, take everything it
+    // sends whenever they get a core (a viewer that stopped reading would
+    // make the relay skip it forward, or close it before resyncs).
+    let driver = DriverConfig::new(Endpoint::from_origin(&origin, false).expect("endpoint"))
+        .with_options(ClientOptions::default().with_event_queue(1 << 16));
     let (mut host, _t) = spawn_host(host, driver.clone());
     while !matches!(host.events.recv().await, Some(HostEvent::Online { .. })) {}
     let commander = host.commander();
@@ -111,24 +118,41 @@ async fn round(binary: &str, burst: usize) -> f64 {
             tokio::time::sleep_until(due.into()).await;
         }
     });
-    let mut delivered = 0usize;
-    for (v, _) in &mut viewers {
-        let mut got = 0;
-        let all = tokio::time::timeout(Duration::from_secs(120), async {
-            while got < burst {
-                match v.events.recv().await {
-                    Some(ParticipantEvent::Output { term: t, bytes }) if t == term => {
-                        got += bytes.len()
+    // Every viewer is read at once, as viewers on their own machines
+    // would be: one left unread would fill its event queue, stop reading
+    // and be skipped forward by the relay (SPEC.md 6.7, 12.2).
+    let readers: Vec<_> = viewers
+        .into_iter()
+        .map(|(v, task)| {
+            tokio::spawn(async move {
+                // The whole handle lives here, not only its events: the
+                // loop ends when no commander is left.
+                let mut v = v;
+                let mut got = 0;
+                let all = tokio::time::timeout(Duration::from_secs(120), async {
+                    while got < burst {
+                        match v.events.recv().await {
+                            Some(ParticipantEvent::Output { term: t, bytes }) if t == term => {
+                                got += bytes.len()
+                            }
+                            Some(ParticipantEvent::Resynced { .. }) => {
+                                panic!("a viewer was resynced")
+                            }
+                            Some(_) => {}
+                            None => panic!("a viewer was closed"),
+                        }
                     }
-                    Some(ParticipantEvent::Resynced { .. }) => panic!("a viewer was resynced"),
-                    Some(_) => {}
-                    None => panic!("a viewer was closed"),
-                }
-            }
+                })
+                .await;
+                assert!(all.is_ok(), "a viewer got {got} of {burst} bytes");
+                drop(task);
+                got
+            })
         })
-        .await;
-        assert!(all.is_ok(), "a viewer got {got} of {burst} bytes");
-        delivered += got;
+        .collect();
+    let mut delivered = 0usize;
+    for reader in readers {
+        delivered += reader.await.expect("viewer");
     }
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_of(pid) - before;

@@ -29,7 +29,8 @@ use taiku_session::relay::RelayConfig;
 use taiku_session::screen::ScreenModel;
 use taiku_transport::drive::relay::RelayServer;
 use taiku_transport::drive::{
-    Commander, DriverConfig, OsRng, feed_output, os_rng, spawn_host, spawn_participant,
+    ClientOptions, Commander, DriverConfig, OsRng, feed_output, os_rng, spawn_host,
+    spawn_participant,
 };
 use taiku_transport::endpoint::Endpoint;
 use tokio::sync::watch;
@@ -111,7 +112,14 @@ async fn round(
     (rate, host_rate): (usize, usize),
     slow: bool,
 ) -> (f64, Option<(Slow, bool)>) {
-    let driver = DriverConfig::new(Endpoint::from_origin(&b.origin, false).expect("endpoint"));
+    // Nine viewers share this process's two cores with the relay, the
+    // host and the slow viewer: a deep event queue keeps a fast viewer's
+    // loop reading while its application task waits for a core, as a
+    // viewer in a process of its own would (the default, EVENT_QUEUE,
+    // pushes back on the relay sooner, and the relay would then skip a
+    // briefly starved viewer forward like a slow one).
+    let driver = DriverConfig::new(Endpoint::from_origin(&b.origin, false).expect("endpoint"))
+        .with_options(ClientOptions::default().with_event_queue(1 << 16));
     let mut fast = Vec::new();
     for _ in 0..FAST {
         let p = Participant::new(ParticipantConfig::default(), &b.link, os_rng());
