@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use taiku_crypto::Link;
 use taiku_examples::{
-    ChatKey, ChatLine, ESCAPE, LINK_ENV, LinkSource, RawMode, Screens, check_relay, client_tls,
-    endpoint_or_fail, fail, init_file_logging, notice, out, read_link, stdin_chunks, user_name,
+    ChatKey, ChatLine, ESCAPE, LINK_ENV, LinkSource, RawMode, Screens, fail, init_file_logging,
+    notice, out, participant_driver, read_link, stdin_chunks, user_name,
 };
 use taiku_proto::ParticipantId;
 use taiku_session::agent::{AgentStatus, needs_attention};
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::predict::PredictMode;
-use taiku_transport::drive::{DriverConfig, os_rng, spawn_participant};
+use taiku_transport::drive::{os_rng, spawn_participant};
 
 /// A participant's name for notices: "you", "the host", or its display
 /// name and id (names are chosen by participants, so two may look alike).
@@ -86,17 +86,13 @@ async fn main() {
         eprintln!("logging to {}", path.display());
     }
     let link = Link::parse(&text).unwrap_or_else(|e| fail(2, format!("invalid link: {e}")));
-    let endpoint = endpoint_or_fail(link.origin(), args.allow_insecure);
     let config = ParticipantConfig::default()
         .with_name(user_name())
         .with_device_label("terminal");
     let participant = Participant::new(config, &link, os_rng());
-    let tls = client_tls(args.ca_cert.as_deref(), Some(&link));
-    check_relay(&endpoint, &tls).await;
+    let driver = participant_driver(&link, args.ca_cert.as_deref(), args.allow_insecure).await;
     // Once joined, a lost connection is retried with backoff and the
     // session rejoined.
-    let mut driver = DriverConfig::new(endpoint);
-    driver.tls = tls;
     let (mut handle, _task) = spawn_participant(participant, driver);
 
     // Admission. A first attempt that fails is reported at once.

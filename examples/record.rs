@@ -19,12 +19,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use taiku_crypto::Link;
-use taiku_examples::{
-    LinkSource, check_relay, client_tls, endpoint_or_fail, fail, read_link, user_name,
-};
+use taiku_examples::{LinkSource, fail, participant_driver, read_link, user_name};
 use taiku_proto::TerminalId;
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
-use taiku_transport::drive::{DriverConfig, os_rng, spawn_participant};
+use taiku_transport::drive::{os_rng, spawn_participant};
 
 /// Record a shared terminal as an asciinema v2 file.
 #[derive(clap::Parser)]
@@ -145,15 +143,11 @@ async fn main() {
         );
     }
     let link = Link::parse(&text).unwrap_or_else(|e| fail(2, format!("invalid link: {e}")));
-    let endpoint = endpoint_or_fail(link.origin(), args.allow_insecure);
     let config = ParticipantConfig::default()
         .with_name(format!("{} (recording)", user_name()))
         .with_device_label("recorder");
     let participant = Participant::new(config, &link, os_rng());
-    let tls = client_tls(args.ca_cert.as_deref(), Some(&link));
-    check_relay(&endpoint, &tls).await;
-    let mut driver = DriverConfig::new(endpoint);
-    driver.tls = tls;
+    let driver = participant_driver(&link, args.ca_cert.as_deref(), args.allow_insecure).await;
     let (mut handle, _task) = spawn_participant(participant, driver);
 
     let mut recorded: Option<(TerminalId, Cast)> = None;

@@ -145,6 +145,20 @@ pub async fn check_relay(endpoint: &Endpoint, tls: &ClientTls) {
     }
 }
 
+/// How a participant reaches `link`'s relay (its own pinned key or
+/// `ca_cert` for TLS), once the relay answers; exits with a message if it
+/// does not.
+pub async fn participant_driver(
+    link: &taiku_crypto::Link,
+    ca_cert: Option<&Path>,
+    allow_insecure: bool,
+) -> taiku_transport::drive::DriverConfig {
+    let endpoint = endpoint_or_fail(link.origin(), allow_insecure);
+    let tls = client_tls(ca_cert, Some(link));
+    check_relay(&endpoint, &tls).await;
+    taiku_transport::drive::DriverConfig::new(endpoint).with_tls(tls)
+}
+
 /// The environment variable that may carry a link, so it is not in the
 /// process list.
 pub const LINK_ENV: &str = "TAIKU_LINK";

@@ -84,6 +84,15 @@ async fn joined(viewer: &mut ClientHandle<Participant<OsRng>>) {
     .expect("joined");
 }
 
+/// A byte-stream relay on loopback, and its address.
+async fn stream_relay(config: RelayConfig) -> (RelayServer, std::net::SocketAddr) {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let relay =
+        RelayServer::serve_stream(listener, None, config, ServerOptions::default()).unwrap();
+    (relay, addr)
+}
+
 /// A relay with default limits on loopback and a host online there.
 struct Online {
     _relay: RelayServer,
@@ -163,15 +172,7 @@ async fn a_relay_configured_for_4_mib_frames_carries_a_2_5_mib_frame_over_websoc
 /// configured for 4 MiB.
 #[tokio::test]
 async fn host_and_viewer_share_over_a_byte_stream_relay() {
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let relay = RelayServer::serve_stream(
-        listener,
-        None,
-        relay_config(BIG_FRAMES),
-        ServerOptions::default(),
-    )
-    .unwrap();
+    let (relay, addr) = stream_relay(relay_config(BIG_FRAMES)).await;
     let client = ClientOptions::default();
     let h = host(BIG_FRAMES);
     let link = Link::parse(
@@ -203,15 +204,7 @@ async fn host_and_viewer_share_over_a_byte_stream_relay() {
 /// admitted is closed too.
 #[tokio::test]
 async fn the_byte_stream_relay_bounds_what_comes_before_admission() {
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let _relay = RelayServer::serve_stream(
-        listener,
-        None,
-        RelayConfig::default(),
-        ServerOptions::default(),
-    )
-    .unwrap();
+    let (_relay, addr) = stream_relay(RelayConfig::default()).await;
     // A control frame announcing 1 MiB: version, type, length varint.
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     tcp.write_all(&[0x01, 0x01, 0x80, 0x80, 0x40])
