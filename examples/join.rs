@@ -12,6 +12,11 @@
 //! is here, `a` asks the owner for control (keys typed meanwhile are sent
 //! in full once it is approved, or not at all), `o` opens a terminal of
 //! your own, `c` chats, `q` leaves.
+//!
+//! `--forward 8000:3000` (writers and admins) listens on 127.0.0.1:8000
+//! and carries every connection to it, sealed end to end, to port 3000 of
+//! the host's machine if the host publishes it; an admin publishes and
+//! withdraws ports with `--publish` and `--withdraw`.
 
 use std::time::{Duration, Instant};
 
@@ -23,8 +28,10 @@ use taiku_examples::{
 };
 use taiku_proto::ParticipantId;
 use taiku_session::agent::{AgentStatus, needs_attention};
+use taiku_session::forward::ForwardEnd;
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::predict::PredictMode;
+use taiku_transport::drive::forwards::{Forwards, listen};
 use taiku_transport::drive::{os_rng, spawn_participant};
 
 /// A participant's name for notices: "you", "the host", or its display
@@ -61,6 +68,22 @@ struct Cli {
     /// until it does): auto does so when the round trip is 30 ms or more.
     #[arg(long, value_enum, default_value_t = Predict::Auto)]
     predict: Predict,
+    /// LOCAL:PORT: listen on 127.0.0.1:LOCAL and forward each connection,
+    /// sealed end to end, to the host's published PORT (repeatable).
+    #[arg(long, value_name = "LOCAL:PORT")]
+    forward: Vec<String>,
+    /// As an admin, publish this port of the host's machine (repeatable).
+    #[arg(long, value_name = "PORT")]
+    publish: Vec<u16>,
+    /// As an admin, withdraw this published port (repeatable).
+    #[arg(long, value_name = "PORT")]
+    withdraw: Vec<u16>,
+}
+
+/// `LOCAL:PORT` of `--forward`.
+fn forward_spec(text: &str) -> Option<(u16, u16)> {
+    let (local, port) = text.split_once(':')?;
+    Some((local.parse().ok()?, port.parse().ok().filter(|p| *p > 0)?))
 }
 
 /// `--predict`.
@@ -122,6 +145,42 @@ async fn main() {
         "Joined as {role:?}. Ctrl-] then l/n/o/w/a/c/q: terminals, next, open one, who, ask for control, chat, quit."
     );
 
+    let forwards = Forwards::new(&handle);
+    for spec in &args.forward {
+        let (local, port) = forward_spec(spec)
+            .unwrap_or_else(|| fail(2, format!("--forward {spec}: expected LOCAL:PORT")));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", local))
+            .await
+            .unwrap_or_else(|e| fail(1, format!("cannot listen on 127.0.0.1:{local}: {e}")));
+        let bound = listener.local_addr().map_or(local, |a| a.port());
+        println!("Forwarding 127.0.0.1:{bound} to the host's port {port}, sealed end to end.");
+        tokio::spawn(listen(listener, u32::from(port), forwards.clone()));
+    }
+    for (port, enable) in args
+        .publish
+        .iter()
+        .map(|p| (*p, true))
+        .chain(args.withdraw.iter().map(|p| (*p, false)))
+    {
+        let commander = handle.commander();
+        tokio::spawn(async move {
+            // A signed action names the host's ticket, which follows the
+            // admission by a moment.
+            for _ in 0..50 {
+                match commander
+                    .call(move |p, _| p.administer_tunnel(u32::from(port), enable))
+                    .await
+                {
+                    Some(Err(ActionError::NotReady)) => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Some(Err(e)) => return notice(&format!("cannot change port {port}: {e}")),
+                    _ => return,
+                }
+            }
+        });
+    }
+
     let raw = RawMode::enter();
     let mut keys = stdin_chunks();
     // Standard input ended (the link was piped in): watch, type nothing.
@@ -151,7 +210,20 @@ async fn main() {
                     drop(raw);
                     fail(1, "connection to the relay lost");
                 };
+                if let ParticipantEvent::ForwardClosed { reason, .. } = &event
+                    && *reason != ForwardEnd::Closed
+                {
+                    notice(&format!("a forwarded connection ended: {reason}"));
+                }
+                if forwards.handle_event(&event) {
+                    continue;
+                }
                 match event {
+                    ParticipantEvent::TunnelsChanged { ports } => notice(&if ports.is_empty() {
+                        "the host publishes no ports".to_owned()
+                    } else {
+                        format!("the host publishes ports {ports:?} (join --forward LOCAL:PORT)")
+                    }),
                     ParticipantEvent::Output { term, bytes } => screens.output(term, &bytes),
                     ParticipantEvent::Snapshot { term, rows, cols, screen } => screens.replace(term, rows, cols, &screen),
                     ParticipantEvent::Resynced { term, skipped } => match skipped {
@@ -298,6 +370,8 @@ async fn main() {
                                         Some(Err(e)) => notice(&format!("cannot ask: {e}")),
                                         None => {}
                                     }
+                                } else {
+                                    notice("no terminal is shown yet: nothing to ask for");
                                 }
                             }
                             b'o' => {

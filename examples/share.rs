@@ -31,6 +31,7 @@ use taiku_examples::{
 use taiku_proto::{ParticipantId, Role, TerminalId};
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::relay::RelayConfig;
+use taiku_transport::drive::forwards::Forwards;
 use taiku_transport::drive::relay::RelayServer;
 use taiku_transport::drive::{DriverConfig, OutputTap, ShellSpec, Terminals, os_rng, spawn_host};
 use taiku_transport::local::{COMMAND_NAME, LocalChannel, command_main};
@@ -92,6 +93,11 @@ struct Cli {
     /// refused.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     answer_within: u64,
+    /// Publish these ports of this machine's loopback interface, e.g.
+    /// 3000,8080: writers and admins reach them with `join --forward`
+    /// (sealed end to end), or in a browser through the relay.
+    #[arg(long, value_name = "PORTS", value_delimiter = ',')]
+    tunnel: Vec<u16>,
 }
 
 /// `text` as a QR code drawn with half blocks, dark on light, for a
@@ -256,7 +262,12 @@ async fn run_session(
         .with_device_label("terminal")
         // Late joiners get the true screen (SPEC.md 11.6).
         .with_screens(true);
-    let host = Host::generate(config, options, os_rng());
+    let mut host = Host::generate(config, options, os_rng());
+    for port in &args.tunnel {
+        if let Err(e) = host.publish(u32::from(*port)) {
+            fail(2, format!("cannot publish port {port}: {e}"));
+        }
+    }
     let link = |role| {
         host.link(origin, role).and_then(|link| match pin {
             Some(pin) => link.with_relay_pin(pin),
@@ -313,6 +324,15 @@ async fn run_session(
     println!(
         "Ctrl-] n opens another terminal, Ctrl-] t shows the next, Ctrl-] l lists them, Ctrl-] c chats, Ctrl-] q stops sharing."
     );
+    for port in &args.tunnel {
+        println!(
+            "Publishing port {port}: `join --forward {port}:{port}` (sealed), or in the browser \
+             {origin}/t/{}/p/{port}/ (the relay sees that traffic).",
+            host.call(|h, _| h.session_id().to_string())
+                .await
+                .unwrap_or_default()
+        );
+    }
     if let Some(path) = log {
         println!("Logging to {}.", path.display());
     }
@@ -323,6 +343,7 @@ async fn run_session(
         .filter(|&(cols, rows)| cols > 0 && rows > 0)
         .unwrap_or((80, 24));
     let mut terminals = Terminals::default();
+    let forwards = Forwards::new(&host);
     // Commands from inside the shells (`taiku status waiting`, SPEC.md
     // 11.7): a socket only you can reach, and `taiku` on each shell's PATH.
     let mut channel = LocalChannel::bind()
@@ -480,7 +501,7 @@ async fn run_session(
                 if let HostEvent::ResizeRequested { term, rows, cols, .. } = &event {
                     screens.resized(*term, *rows, *cols);
                 }
-                if terminals.handle_event(&host, &event).await {
+                if terminals.handle_event(&host, &event).await || forwards.handle_event(&event) {
                     continue;
                 }
                 match event {
@@ -501,6 +522,11 @@ async fn run_session(
                         notice(&format!("{}: {text}", who(&names, from)));
                     }
                     HostEvent::Offline => notice("connection to the relay lost"),
+                    HostEvent::TunnelsChanged { ports, by } => notice(&format!(
+                        "{} changed the published ports: {}",
+                        who(&names, by),
+                        if ports.is_empty() { "none".to_owned() } else { format!("{ports:?}") }
+                    )),
                     HostEvent::Reconnecting { attempt, delay } => notice(&format!(
                         "relay unreachable; retrying in {:.1} s (attempt {attempt})",
                         delay.as_secs_f32()

@@ -309,14 +309,22 @@ async fn next<M: taiku_transport::drive::Machine>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_relay_restart_the_host_is_told_the_session_is_gone() {
     use taiku_session::host::{Host, HostConfig, HostEvent};
-    use taiku_transport::drive::spawn_host;
+    use taiku_transport::backoff::Backoff;
+    use taiku_transport::drive::{ClientOptions, spawn_host};
     let addr = free_addr();
     let mut relay = relay_process(&addr, &[]);
     let origin = format!("http://{addr}");
     let host = Host::generate(HostConfig::default(), Default::default(), os_rng());
+    // Retries at most 1 s apart: with the default backoff a relay slow to
+    // start again would leave the host waiting up to 15 s for its next
+    // attempt, which is no part of what this test shows.
+    let options = ClientOptions::default().with_backoff(Backoff::new(
+        Duration::from_millis(250),
+        Duration::from_secs(1),
+    ));
     let (mut host, _task) = spawn_host(
         host,
-        DriverConfig::new(Endpoint::from_origin(&origin, false).unwrap()),
+        DriverConfig::new(Endpoint::from_origin(&origin, false).unwrap()).with_options(options),
     );
     while !matches!(next(&mut host).await, Some(HostEvent::Online { .. })) {}
     relay.kill().unwrap();
@@ -353,14 +361,17 @@ async fn after_a_relay_restart_the_host_is_told_the_session_is_gone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_answers_requests_to_type() {
     use taiku_proto::message::ControlReason;
-    let mut sharing = start_share(&["--answer-within", "2"]);
-    let link = Link::parse(&sharing.link).unwrap();
-    let endpoint = Endpoint::from_origin(link.origin(), false).unwrap();
-    let join = |name: &str| {
+    // Time enough for the answer typed at `share` to reach it on a loaded
+    // machine; the case of no answer has a share of its own that waits
+    // 2 s.
+    let mut sharing = start_share(&["--answer-within", "10"]);
+    let join = |sharing: &Sharing, name: &str| {
+        let link = Link::parse(&sharing.link).unwrap();
+        let endpoint = Endpoint::from_origin(link.origin(), false).unwrap();
         let config = ParticipantConfig::default().with_name(name);
         spawn_participant(
             Participant::new(config, &link, os_rng()),
-            DriverConfig::new(endpoint.clone()),
+            DriverConfig::new(endpoint),
         )
         .0
     };
@@ -401,28 +412,33 @@ async fn the_host_answers_requests_to_type() {
         handle
     };
     // Yes.
-    let ana = wait_joined(join("ana")).await;
+    let ana = wait_joined(join(&sharing, "ana")).await;
     ask(&ana).await;
     sharing.wait_for("ana (#1) asks to type in terminal 1");
     sharing.writer.write_all(&[0x1d, b'y']).unwrap();
     let (_ana, reason) = outcome(ana).await;
     assert_eq!(reason, Some(ControlReason::AdoptionApproved));
     // No.
-    let bo = wait_joined(join("bo")).await;
+    let bo = wait_joined(join(&sharing, "bo")).await;
     ask(&bo).await;
     sharing.wait_for("bo (#2) asks to type in terminal 1");
     sharing.writer.write_all(&[0x1d, b'n']).unwrap();
-    let (bo, reason) = outcome(bo).await;
-    assert_eq!(reason, Some(ControlReason::AdoptionDenied));
-    // No answer.
-    ask(&bo).await;
-    sharing.wait_for("bo (#2) asks to type in terminal 1");
-    sharing.wait_for("no answer: bo (#2) may not type in terminal 1");
     let (_bo, reason) = outcome(bo).await;
     assert_eq!(reason, Some(ControlReason::AdoptionDenied));
     let _ = sharing.writer.write_all(&[0x1d, b'q']);
     let _ = sharing.child.wait();
     drop(sharing.master);
+    // No answer: nothing is typed at this share, which refuses after 2 s.
+    let mut quick = start_share(&["--answer-within", "2"]);
+    let cy = wait_joined(join(&quick, "cy")).await;
+    ask(&cy).await;
+    quick.wait_for("cy (#1) asks to type in terminal 1");
+    quick.wait_for("no answer: cy (#1) may not type in terminal 1");
+    let (_cy, reason) = outcome(cy).await;
+    assert_eq!(reason, Some(ControlReason::AdoptionDenied));
+    let _ = quick.writer.write_all(&[0x1d, b'q']);
+    let _ = quick.child.wait();
+    drop(quick.master);
 }
 
 /// Issue 15, item 8: a notice never lands in a full-screen program's

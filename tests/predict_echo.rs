@@ -35,14 +35,36 @@ fn key_shown(joiner: &mut Sharing, key: u8) -> Duration {
     }
 }
 
+/// The three rows of `screen` from the last one that ends with `needle`,
+/// if there are.
+fn rows_after(screen: &Screen, needle: &str) -> Option<Vec<String>> {
+    let text = screen.text();
+    let at = text.iter().rposition(|row| row.ends_with(needle))?;
+    text.get(at..at + 3).map(<[String]>::to_vec)
+}
+
 /// The rows of `screen` from the one holding `needle`.
 fn rows_from(screen: &Screen, needle: &str) -> Vec<String> {
-    let text = screen.text();
-    let at = text
-        .iter()
-        .rposition(|row| row.ends_with(needle))
-        .unwrap_or_else(|| panic!("no row holds {needle:?}: {text:?}"));
-    text[at..at + 3].to_vec()
+    rows_after(screen, needle)
+        .unwrap_or_else(|| panic!("no rows from {needle:?}: {:?}", screen.text()))
+}
+
+/// `screen` fed with all that `tool` printed, and with what it prints
+/// next until `done` holds of it (within 20 s).
+fn screen_when(tool: &mut Sharing, done: impl Fn(&Screen) -> bool) -> Screen {
+    let mut screen = Screen::new(24, 80);
+    screen.feed(&tool.raw);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done(&screen) {
+        let chunk = tool
+            .output
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("the screen never got there: {:?}", screen.text()));
+        screen.feed(&chunk);
+        tool.seen.push_str(&String::from_utf8_lossy(&chunk));
+        tool.raw.extend_from_slice(&chunk);
+    }
+    screen
 }
 
 #[test]
@@ -59,6 +81,7 @@ fn keys_show_at_once_over_a_slow_link_and_end_as_the_host_echoes_them() {
     let link = sharing.link.replace(&addr, &proxy.to_string());
     let mut joiner = start_tool("join", &["--predict", "auto"], &[("TAIKU_LINK", &link)]);
     joiner.wait_for("Joined as Writer");
+    joiner.wait_for("terminal 1 opened");
     joiner.writer.write_all(&[0x1d, b'a']).unwrap();
     joiner.wait_for("controlled by you");
     std::thread::sleep(Duration::from_millis(500));
@@ -86,16 +109,15 @@ fn keys_show_at_once_over_a_slow_link_and_end_as_the_host_echoes_them() {
         times.len()
     );
     joiner.writer.write_all(b"\r").unwrap();
-    sharing.wait_for("not found");
-    sharing.settle(Duration::from_millis(500));
-    joiner.settle(Duration::from_millis(1000));
-
-    let mut host = Screen::new(24, 80);
-    host.feed(&sharing.raw);
-    let mut seen = Screen::new(24, 80);
-    seen.feed(&joiner.raw);
+    // The host's echo is in once its shell has said the command is not
+    // found and shown its prompt again (the row below is no longer empty);
+    // join's screen must come to the same rows.
     let line = "eabcdfghijklnopqrstuvwxyz";
+    let host = screen_when(&mut sharing, |s| {
+        rows_after(s, line).is_some_and(|r| r[1].ends_with("not found") && !r[2].is_empty())
+    });
     let rows = rows_from(&host, line);
+    let seen = screen_when(&mut joiner, |s| rows_after(s, line).as_ref() == Some(&rows));
     assert_eq!(rows_from(&seen, line), rows);
     // Nothing is left underlined.
     let (_, row, _) = seen.cursor();

@@ -55,7 +55,19 @@ fn record_writes_a_playable_asciinema_file_with_output_and_resizes() {
             pixel_height: 0,
         })
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Once the recording has the resize, share has resized its shell's
+    // terminal (it does before it tells the relay): `stty size` sees it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&cast)
+        .unwrap_or_default()
+        .contains(r#","r","100x30"]"#)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the recording never got the resize"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     sharing
         .writer
         .write_all(b"stty size; echo done-$((1+2))\r")

@@ -23,6 +23,7 @@ pub(crate) mod label {
     pub const AUTH: &str = "auth";
     pub const OUTPUT_ROOT: &str = "output root";
     pub const INPUT_ROOT: &str = "input root";
+    pub const FORWARD_ROOT: &str = "forward root";
     pub const ADMIN_ACTION: &str = "admin action";
     pub const STREAM: &str = "stream";
     pub const JOIN_PROOF: &str = "join proof";
@@ -223,6 +224,11 @@ impl KeySchedule {
         Ok(derive(&writer.0, label::INPUT_ROOT, &self.session, &[]))
     }
 
+    fn forward_root(&self) -> Result<Key32, RoleNotHeld> {
+        let writer = self.role_secret(Role::Writer)?;
+        Ok(derive(&writer.0, label::FORWARD_ROOT, &self.session, &[]))
+    }
+
     /// Whether this schedule can seal and open input streams (writer or
     /// admin).
     pub fn input_root_available(&self) -> bool {
@@ -242,6 +248,7 @@ impl KeySchedule {
         match direction {
             Direction::Input => self.input_root(),
             Direction::Output | Direction::Snapshot | Direction::Status => Ok(self.output_root()),
+            Direction::ForwardUp | Direction::ForwardDown => self.forward_root(),
         }
     }
 
@@ -294,6 +301,29 @@ impl KeySchedule {
             direction,
             start,
         ))
+    }
+
+    /// The forward root and the keys of a forward's two runs, for the
+    /// SPEC.md vectors.
+    #[cfg(test)]
+    pub(crate) fn spec_forward_values(
+        &self,
+        stream: TerminalId,
+        up_epoch: &Epoch,
+        down_epoch: &Epoch,
+    ) -> Result<Vec<(&'static str, [u8; SECRET_LEN])>, RoleNotHeld> {
+        Ok(vec![
+            ("forward_root", self.forward_root()?.0),
+            (
+                "up_key",
+                self.stream_key(stream, Direction::ForwardUp, up_epoch)?.0,
+            ),
+            (
+                "down_key",
+                self.stream_key(stream, Direction::ForwardDown, down_epoch)?
+                    .0,
+            ),
+        ])
     }
 
     /// Every intermediate value of the schedule, for the SPEC.md vectors.

@@ -443,3 +443,134 @@ fn spec_pinned_link_vector() {
     assert_eq!(parsed.relay_pin(), Some(&pin));
     assert_eq!(parsed.origin(), v.get("origin"));
 }
+
+/// The inputs of vector `forward/sealed-1`.
+struct ForwardInputs {
+    session: SessionId,
+    admin: LinkSecret,
+    stream: TerminalId,
+    participant: ParticipantId,
+    up_epoch: Epoch,
+    down_epoch: Epoch,
+    ticket: [u8; 16],
+    request: Vec<u8>,
+}
+
+/// What vector `forward/sealed-1` states (SPEC.md 4.5, 6.8): the forward
+/// root, both runs' keys, the run start up (ticket and stream id), a data
+/// frame up, and the start down (naming the run up).
+fn forward_outputs(inputs: &ForwardInputs) -> Vec<(String, String)> {
+    let host = KeySchedule::new(&inputs.admin, &inputs.session);
+    let mut out: Vec<(String, String)> = host
+        .spec_forward_values(inputs.stream, &inputs.up_epoch, &inputs.down_epoch)
+        .unwrap()
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), hex::encode(value)))
+        .collect();
+    let writer = KeySchedule::new(&host.secret(Role::Writer).unwrap(), &inputs.session);
+    let mut up = writer
+        .sealer(
+            inputs.stream,
+            Direction::ForwardUp,
+            inputs.participant,
+            inputs.up_epoch,
+        )
+        .unwrap();
+    let mut start = inputs.ticket.to_vec();
+    start.extend_from_slice(&u64::from(inputs.stream.0).to_be_bytes());
+    out.push((
+        "up_start_frame".into(),
+        hex::encode(up.seal(&start).unwrap().as_bytes()),
+    ));
+    out.push((
+        "up_frame".into(),
+        hex::encode(up.seal(&inputs.request).unwrap().as_bytes()),
+    ));
+    let mut down = host
+        .sealer(
+            inputs.stream,
+            Direction::ForwardDown,
+            inputs.participant,
+            inputs.down_epoch,
+        )
+        .unwrap();
+    out.push((
+        "down_start_frame".into(),
+        hex::encode(down.seal(&inputs.up_epoch.0).unwrap().as_bytes()),
+    ));
+    out
+}
+
+fn forward_inputs() -> ForwardInputs {
+    ForwardInputs {
+        session: SessionId::new("spec-vector-0001").unwrap(),
+        admin: LinkSecret::from_bytes(Role::Admin, core::array::from_fn(|i| i as u8)),
+        stream: TerminalId(1),
+        participant: ParticipantId(2),
+        up_epoch: Epoch(core::array::from_fn(|i| 0x30 + i as u8)),
+        down_epoch: Epoch(core::array::from_fn(|i| 0x40 + i as u8)),
+        ticket: core::array::from_fn(|i| 0xa0 + i as u8),
+        request: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+    }
+}
+
+#[test]
+fn spec_forward_vectors() {
+    let vectors = spec::vectors("forward/");
+    assert_eq!(vectors.len(), 1);
+    let v = &vectors[0];
+    let inputs = forward_inputs();
+    assert_eq!(v.get("session_id"), inputs.session.as_str());
+    assert_eq!(v.hex("admin_secret"), inputs.admin.expose());
+    assert_eq!(v.get("stream"), "1");
+    assert_eq!(v.get("participant"), "2");
+    assert_eq!(v.hex("up_epoch"), inputs.up_epoch.0);
+    assert_eq!(v.hex("down_epoch"), inputs.down_epoch.0);
+    assert_eq!(v.hex("ticket"), inputs.ticket);
+    assert_eq!(v.hex("request"), inputs.request);
+    for (name, value) in forward_outputs(&inputs) {
+        let expected: String = v
+            .get(&name)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        assert_eq!(
+            value, expected,
+            "SPEC.md vector forward/sealed-1 field {name}"
+        );
+    }
+    // A reader's link derives none of it.
+    let host = KeySchedule::new(&inputs.admin, &inputs.session);
+    let reader = KeySchedule::new(&host.secret(Role::Reader).unwrap(), &inputs.session);
+    assert!(
+        reader
+            .opener(inputs.stream, Direction::ForwardDown, Start::FromStart)
+            .is_err()
+    );
+}
+
+/// Prints the `forward/sealed-1` block; run with `--ignored --nocapture`.
+#[test]
+#[ignore]
+fn print_forward_vectors() {
+    let inputs = forward_inputs();
+    println!("name: forward/sealed-1");
+    println!("session_id: {}", inputs.session);
+    println!("admin_secret: {}", hex::encode(inputs.admin.expose()));
+    println!("stream: {}", inputs.stream.0);
+    println!("participant: {}", inputs.participant.0);
+    println!("up_epoch: {}", hex::encode(inputs.up_epoch.0));
+    println!("down_epoch: {}", hex::encode(inputs.down_epoch.0));
+    println!("ticket: {}", hex::encode(inputs.ticket));
+    println!("request: {}", hex::encode(&inputs.request));
+    for (name, value) in forward_outputs(&inputs) {
+        if value.len() > 64 {
+            println!("{name}:");
+            for chunk in value.as_bytes().chunks(64) {
+                println!("  {}", std::str::from_utf8(chunk).unwrap());
+            }
+        } else {
+            println!("{name}: {value}");
+        }
+    }
+}

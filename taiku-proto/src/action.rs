@@ -84,6 +84,20 @@ pub enum ActionCode {
     ReplayStart,
     /// `TunnelAdmin` (45).
     TunnelAdmin,
+    /// `TunnelPorts` (46).
+    TunnelPorts,
+    /// `ForwardOpen` (47).
+    ForwardOpen,
+    /// `ForwardCredit` (48).
+    ForwardCredit,
+    /// `ForwardClose` (49).
+    ForwardClose,
+    /// `ForwardData` (54).
+    ForwardData,
+    /// `TunnelCredentialRequest` (55).
+    TunnelCredentialRequest,
+    /// `TunnelCredential` (56).
+    TunnelCredential,
     /// `Ping` (50).
     Ping,
     /// `Pong` (51).
@@ -97,7 +111,7 @@ pub enum ActionCode {
 }
 
 /// Every control code with its `Control` field number, in field order.
-const CONTROL_CODES: [(ActionCode, u32); 35] = [
+const CONTROL_CODES: [(ActionCode, u32); 42] = [
     (ActionCode::SessionCreate, 1),
     (ActionCode::SessionResume, 2),
     (ActionCode::JoinRequest, 3),
@@ -129,10 +143,17 @@ const CONTROL_CODES: [(ActionCode, u32); 35] = [
     (ActionCode::SnapshotRequest, 41),
     (ActionCode::ReplayStart, 42),
     (ActionCode::TunnelAdmin, 45),
+    (ActionCode::TunnelPorts, 46),
+    (ActionCode::ForwardOpen, 47),
+    (ActionCode::ForwardCredit, 48),
+    (ActionCode::ForwardClose, 49),
     (ActionCode::Ping, 50),
     (ActionCode::Pong, 51),
     (ActionCode::Refused, 52),
     (ActionCode::Error, 53),
+    (ActionCode::ForwardData, 54),
+    (ActionCode::TunnelCredentialRequest, 55),
+    (ActionCode::TunnelCredential, 56),
 ];
 
 impl ActionCode {
@@ -170,6 +191,13 @@ impl ActionCode {
             Body::SnapshotRequest(_) => ActionCode::SnapshotRequest,
             Body::ReplayStart(_) => ActionCode::ReplayStart,
             Body::TunnelAdmin(_) => ActionCode::TunnelAdmin,
+            Body::TunnelPorts(_) => ActionCode::TunnelPorts,
+            Body::ForwardOpen(_) => ActionCode::ForwardOpen,
+            Body::ForwardCredit(_) => ActionCode::ForwardCredit,
+            Body::ForwardClose(_) => ActionCode::ForwardClose,
+            Body::ForwardData(_) => ActionCode::ForwardData,
+            Body::TunnelCredentialRequest(_) => ActionCode::TunnelCredentialRequest,
+            Body::TunnelCredential(_) => ActionCode::TunnelCredential,
             Body::Ping(_) => ActionCode::Ping,
             Body::Pong(_) => ActionCode::Pong,
             Body::Refused(_) => ActionCode::Refused,
@@ -244,6 +272,13 @@ mod tests {
             Body::SnapshotRequest(Default::default()),
             Body::ReplayStart(Default::default()),
             Body::TunnelAdmin(Default::default()),
+            Body::TunnelPorts(Default::default()),
+            Body::ForwardOpen(Default::default()),
+            Body::ForwardCredit(Default::default()),
+            Body::ForwardClose(Default::default()),
+            Body::ForwardData(Default::default()),
+            Body::TunnelCredentialRequest(Default::default()),
+            Body::TunnelCredential(Default::default()),
             Body::Ping(Default::default()),
             Body::Pong(Default::default()),
             Body::Refused(Default::default()),
@@ -278,6 +313,8 @@ mod tests {
             (Direction::Input, 0x102),
             (Direction::Snapshot, 0x103),
             (Direction::Status, 0x104),
+            (Direction::ForwardUp, 0x105),
+            (Direction::ForwardDown, 0x106),
         ] {
             let code = ActionCode::Sealed(direction);
             assert_eq!(code.to_wire(), wire);
@@ -287,7 +324,7 @@ mod tests {
 
     #[test]
     fn unknown_values_are_none() {
-        for value in [0, 14, 19, 27, 43, 54, 0xff, 0x100, 0x105, 0x200, u32::MAX] {
+        for value in [0, 14, 19, 27, 43, 57, 0xff, 0x100, 0x107, 0x200, u32::MAX] {
             assert_eq!(ActionCode::from_wire(value), None, "{value:#x}");
         }
     }

@@ -54,6 +54,11 @@ pub enum Direction {
     Snapshot = 3,
     /// Host to every participant: `AgentStatus` records.
     Status = 4,
+    /// One participant to the host: the bytes of a port forward (the
+    /// terminal field holds the stream id).
+    ForwardUp = 5,
+    /// The host to one participant: the bytes of a port forward.
+    ForwardDown = 6,
 }
 
 impl Direction {
@@ -64,6 +69,8 @@ impl Direction {
             2 => Ok(Direction::Input),
             3 => Ok(Direction::Snapshot),
             4 => Ok(Direction::Status),
+            5 => Ok(Direction::ForwardUp),
+            6 => Ok(Direction::ForwardDown),
             other => Err(DecodeError::UnknownDirection(other)),
         }
     }

@@ -83,3 +83,18 @@ pub const MAX_SHELL_REQUEST_BYTES: usize = 4096;
 /// Largest `ShellReply` body on the local command channel, in bytes: room
 /// for a `who` of the host's largest participant table.
 pub const MAX_SHELL_REPLY_BYTES: usize = 256 * 1024;
+
+/// Most data bytes in one forward frame (sealed `ForwardUp`/`ForwardDown`
+/// plaintext, or `ForwardData.data`), SPEC.md 6.8.
+pub const FORWARD_CHUNK: usize = 64 * 1024;
+
+/// Data bytes of one forward stream, per direction, that may be sent and
+/// not yet credited back (`ForwardCredit`), SPEC.md 6.8.
+pub const FORWARD_WINDOW: usize = 256 * 1024;
+
+/// Most ports a host publishes at once (`TunnelPorts.ports`).
+pub const MAX_TUNNEL_PORTS: usize = 32;
+
+/// Forward stream ids a participant picks are below this; the relay's own
+/// (HTTP tunnel) streams are at or above it.
+pub const RELAY_STREAM_BASE: u32 = 1 << 31;

@@ -62,6 +62,22 @@ impl core::fmt::Display for EndReason {
     }
 }
 
+/// Why a forward stream ended, as a person is told.
+impl core::fmt::Display for ForwardEnd {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ForwardEnd::Unspecified => "no reason given",
+            ForwardEnd::Closed => "closed",
+            ForwardEnd::Refused => "the host could not connect to the port",
+            ForwardEnd::NotPublished => "the port is not published",
+            ForwardEnd::Limit => "too many or too large forwards",
+            ForwardEnd::Timeout => "the host did not answer in time",
+            ForwardEnd::HostOffline => "the host is offline",
+            ForwardEnd::Denied => "this role may not forward ports",
+        })
+    }
+}
+
 /// Why control of a terminal changed, as a person is told.
 impl core::fmt::Display for ControlReason {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

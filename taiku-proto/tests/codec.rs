@@ -164,8 +164,8 @@ fn trailing_bytes_after_single_frame_parse() {
 #[test]
 fn unknown_direction_and_reserved_flags() {
     assert_eq!(
-        decode_all(&sealed_bytes(&sealed_body(5, 0, 16))),
-        Err(DecodeError::UnknownDirection(5))
+        decode_all(&sealed_bytes(&sealed_body(7, 0, 16))),
+        Err(DecodeError::UnknownDirection(7))
     );
     assert_eq!(
         decode_all(&sealed_bytes(&sealed_body(0, 0, 16))),

@@ -24,6 +24,7 @@ fn generated_code_matches_catalog() {
         "taiku.v1.ControlReason",
         "taiku.v1.ActionRefusal",
         "taiku.v1.ShellRefusal",
+        "taiku.v1.ForwardEnd",
     ] {
         config.enum_attribute(reason, "#[non_exhaustive]");
     }

@@ -173,6 +173,7 @@ pub mod admission;
 pub mod agent;
 mod bucket;
 mod epochs;
+pub mod forward;
 pub mod host;
 mod keepalive;
 mod options;

@@ -966,17 +966,21 @@ fn a_relay_cannot_forge_a_tunnel_change() {
     let requested = |net: &Net| {
         net.host_events
             .iter()
-            .filter(|e| matches!(e, HostEvent::TunnelRequested { .. }))
+            .filter(|e| matches!(e, HostEvent::TunnelsChanged { .. }))
             .count()
     };
     assert_eq!(requested(&net), 0);
+    assert_eq!(net.host.tunnel_ports(), [0u32; 0]);
     net.peers[a].machine.administer_tunnel(3000, true).unwrap();
     net.run();
     assert_eq!(requested(&net), 1);
-    assert!(net.host_events.contains(&HostEvent::TunnelRequested {
-        port: 3000,
-        enable: true
+    assert!(net.host_events.contains(&HostEvent::TunnelsChanged {
+        ports: vec![3000],
+        by: aid,
     }));
+    assert_eq!(net.host.tunnel_ports(), [3000]);
+    // Everyone learns of it.
+    assert_eq!(net.peers[a].machine.view().tunnels, [3000]);
 }
 
 /// Finding 13.5: `send_snapshot` dropped a seal failure silently. A screen

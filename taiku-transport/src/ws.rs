@@ -362,6 +362,40 @@ pub enum Accepted {
     /// A plain HTTP request (or a refused WebSocket handshake), answered
     /// with this status and closed.
     Answered(Status),
+    /// A request for a session's HTTP tunnels (SPEC.md 12.4), for the
+    /// relay to answer.
+    Tunnel(Box<TunnelRequest>),
+}
+
+/// A request under `/t/<session>/` with its connection.
+pub struct TunnelRequest {
+    /// The connection, its request head read.
+    pub io: Box<dyn Io>,
+    /// The session.
+    pub session: String,
+    /// What it asks for.
+    pub kind: TunnelRequestKind,
+    /// Whether it came over TLS (the cookie is then `Secure`).
+    pub secure: bool,
+}
+
+/// What a tunnel request asks for.
+pub enum TunnelRequestKind {
+    /// A login: the credential (the request body).
+    Login {
+        /// The credential.
+        token: String,
+    },
+    /// A request for a published port.
+    Port {
+        /// The port.
+        port: u32,
+        /// The credential from the cookie.
+        token: Option<String>,
+        /// The request as the local server gets it: the rewritten head,
+        /// then what the client sent after its head.
+        request: Vec<u8>,
+    },
 }
 
 /// Why [`accept_or_serve`] ended without a WebSocket or an answer.
@@ -476,6 +510,25 @@ pub async fn accept_or_serve(
         }
         Ok(Some(Request::BadUpgrade(error))) => Response::upgrade_refused(error),
         Ok(Some(Request::Misdirected)) => Response::misdirected(),
+        Ok(Some(Request::Http { target, .. })) if target.starts_with("/t/") => {
+            let target = target.to_owned();
+            let head = buf.get(..len).unwrap_or_default();
+            let answer = match tunnel_request(io, &target, head, tls.is_some(), head_deadline).await
+            {
+                Ok(request) => return Ok(Accepted::Tunnel(Box::new(request))),
+                Err((io_back, answer)) => {
+                    io = io_back;
+                    answer
+                }
+            };
+            timeout_at(response_deadline, async {
+                io.write_all(&answer).await?;
+                io.shutdown().await
+            })
+            .await
+            .map_err(|_| AcceptError::ResponseTimeout)??;
+            return Ok(Accepted::Answered(Status::NotFound));
+        }
         Ok(Some(Request::Http { method, target })) => web::route(web, method, target),
         Ok(None) | Err(_) => Response::bad_request(),
     };
@@ -501,6 +554,83 @@ pub async fn accept_or_serve(
     })
     .await;
     Ok(Accepted::Answered(status))
+}
+
+/// A request under `/t/`: a login with its body read, or a request for a
+/// port with its head rewritten for the local server; anything else
+/// answered here (the connection and the answer handed back).
+async fn tunnel_request(
+    mut io: Box<dyn Io>,
+    target: &str,
+    buf: &[u8],
+    secure: bool,
+    deadline: Instant,
+) -> Result<TunnelRequest, (Box<dyn Io>, Vec<u8>)> {
+    use crate::web::tunnel::{
+        MAX_LOGIN_BODY, TunnelFault, TunnelTarget, local_request_head, redirect_answer,
+        tunnel_head, tunnel_target,
+    };
+    // The plain `404` of any path the relay does not serve.
+    let not_found = || {
+        let r = web::route(None, "GET", "/");
+        let mut out = r.head();
+        out.extend_from_slice(r.body());
+        out
+    };
+    let (Some(head), Some(parsed)) = (tunnel_head(buf), tunnel_target(target)) else {
+        return Err((io, not_found()));
+    };
+    let early = buf.get(head.len..).unwrap_or_default();
+    match parsed {
+        TunnelTarget::AddSlash { location } => Err((io, redirect_answer(&location))),
+        TunnelTarget::Login { session } => {
+            let Some(length) = head
+                .content_length
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n <= MAX_LOGIN_BODY && head.method == "POST")
+            else {
+                return Err((io, TunnelFault::Forbidden.answer()));
+            };
+            let mut body = early.to_vec();
+            while body.len() < length {
+                let mut more = [0u8; MAX_LOGIN_BODY];
+                match timeout_at(deadline, io.read(&mut more)).await {
+                    Ok(Ok(n)) if n > 0 => body.extend_from_slice(more.get(..n).unwrap_or_default()),
+                    _ => return Err((io, TunnelFault::Forbidden.answer())),
+                }
+            }
+            body.truncate(length);
+            let token = String::from_utf8(body).unwrap_or_default();
+            Ok(TunnelRequest {
+                io,
+                session: session.to_owned(),
+                kind: TunnelRequestKind::Login { token },
+                secure,
+            })
+        }
+        TunnelTarget::Port {
+            session,
+            port,
+            path,
+        } => {
+            let Some(mut request) =
+                local_request_head(buf.get(..head.len).unwrap_or_default(), path, port)
+            else {
+                return Err((io, not_found()));
+            };
+            request.extend_from_slice(early);
+            Ok(TunnelRequest {
+                io,
+                session: session.to_owned(),
+                kind: TunnelRequestKind::Port {
+                    port,
+                    token: head.token,
+                    request,
+                },
+                secure,
+            })
+        }
+    }
 }
 
 /// The longest [`refuse_busy`] drains a refused connection.

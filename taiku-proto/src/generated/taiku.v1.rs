@@ -36,7 +36,7 @@ pub struct SessionOptions {
 pub struct Control {
     #[prost(
         oneof = "control::Body",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25, 26, 30, 31, 32, 33, 34, 35, 36, 40, 41, 42, 45, 50, 51, 52, 53"
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25, 26, 30, 31, 32, 33, 34, 35, 36, 40, 41, 42, 45, 46, 47, 48, 49, 54, 55, 56, 50, 51, 52, 53"
     )]
     pub body: ::core::option::Option<control::Body>,
 }
@@ -109,9 +109,23 @@ pub mod control {
         SnapshotRequest(super::SnapshotRequest),
         #[prost(message, tag = "42")]
         ReplayStart(super::ReplayStart),
-        /// Tunnels administration (section 5.7).
+        /// Tunnels (section 5.7).
         #[prost(message, tag = "45")]
         TunnelAdmin(super::TunnelAdmin),
+        #[prost(message, tag = "46")]
+        TunnelPorts(super::TunnelPorts),
+        #[prost(message, tag = "47")]
+        ForwardOpen(super::ForwardOpen),
+        #[prost(message, tag = "48")]
+        ForwardCredit(super::ForwardCredit),
+        #[prost(message, tag = "49")]
+        ForwardClose(super::ForwardClose),
+        #[prost(message, tag = "54")]
+        ForwardData(super::ForwardData),
+        #[prost(message, tag = "55")]
+        TunnelCredentialRequest(super::TunnelCredentialRequest),
+        #[prost(message, tag = "56")]
+        TunnelCredential(super::TunnelCredential),
         /// Liveness and errors (section 5.8).
         #[prost(message, tag = "50")]
         Ping(super::Ping),
@@ -568,6 +582,80 @@ pub struct TunnelAdmin {
     #[prost(bytes = "bytes", tag = "5")]
     pub signature: ::prost::bytes::Bytes,
 }
+/// Host -> relay -> participants: the ports the host publishes, in
+/// ascending order (at most MAX_TUNNEL_PORTS). Sent at start, after every
+/// change and on resume; the relay sends the latest to every joiner.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TunnelPorts {
+    #[prost(uint32, repeated, tag = "1")]
+    pub ports: ::prost::alloc::vec::Vec<u32>,
+}
+/// Participant -> relay -> host: open forward `stream` to published `port`
+/// (SPEC.md 6.8). The relay fills in `participant`. The relay also opens
+/// streams itself for HTTP tunnels (`http`, plaintext, 12.4), with stream
+/// ids from 2^31 up.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ForwardOpen {
+    #[prost(uint32, tag = "1")]
+    pub stream: u32,
+    #[prost(uint32, tag = "2")]
+    pub port: u32,
+    #[prost(uint32, tag = "3")]
+    pub participant: u32,
+    #[prost(bool, tag = "4")]
+    pub http: bool,
+}
+/// Either end -> relay -> the other: `bytes` more data bytes of the stream
+/// may be sent (the receiver delivered them). Each end starts with
+/// FORWARD_WINDOW.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ForwardCredit {
+    #[prost(uint32, tag = "1")]
+    pub stream: u32,
+    #[prost(uint32, tag = "2")]
+    pub participant: u32,
+    #[prost(uint32, tag = "3")]
+    pub bytes: u32,
+}
+/// Either end -> relay -> the other, or the relay to both: the stream is
+/// over; no more frames of it are sent.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ForwardClose {
+    #[prost(uint32, tag = "1")]
+    pub stream: u32,
+    #[prost(uint32, tag = "2")]
+    pub participant: u32,
+    #[prost(enumeration = "ForwardEnd", tag = "3")]
+    pub reason: i32,
+}
+/// Relay <-> host, HTTP tunnel streams only (`ForwardOpen.http`): data in
+/// the clear, at most FORWARD_CHUNK bytes; `fin` ends this direction.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ForwardData {
+    #[prost(uint32, tag = "1")]
+    pub stream: u32,
+    #[prost(uint32, tag = "2")]
+    pub participant: u32,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub data: ::prost::bytes::Bytes,
+    #[prost(bool, tag = "4")]
+    pub fin: bool,
+}
+/// Participant (writer or admin) -> relay: ask for an HTTP tunnel
+/// credential (12.4).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TunnelCredentialRequest {}
+/// Relay -> participant: a credential for the session's HTTP tunnels,
+/// bound to this participant and valid while it stays joined, at most
+/// `expires_in_ms`.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TunnelCredential {
+    /// 43 characters of base64url (32 random bytes).
+    #[prost(string, tag = "1")]
+    pub token: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "2")]
+    pub expires_in_ms: u64,
+}
 /// Either side: are you there? Answered with a Pong of the same nonce.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Ping {
@@ -898,6 +986,59 @@ impl ControlReason {
             "CONTROL_REASON_TAKEN_OVER" => Some(Self::TakenOver),
             "CONTROL_REASON_CONTROLLER_LEFT" => Some(Self::ControllerLeft),
             "CONTROL_REASON_OWNER_LEFT" => Some(Self::OwnerLeft),
+            _ => None,
+        }
+    }
+}
+/// Why a forward stream ended.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum ForwardEnd {
+    Unspecified = 0,
+    /// Closed by either end (an abort; a clean end is FIN both ways).
+    Closed = 1,
+    /// The host could not connect to the local port.
+    Refused = 2,
+    /// The port is not published (or not any more).
+    NotPublished = 3,
+    /// A limit of SPEC.md 7 (streams, window, sizes).
+    Limit = 4,
+    /// The host did not answer, or the stream outlived its time limit.
+    Timeout = 5,
+    /// The host went offline.
+    HostOffline = 6,
+    /// The sender's role may not forward.
+    Denied = 7,
+}
+impl ForwardEnd {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "FORWARD_END_UNSPECIFIED",
+            Self::Closed => "FORWARD_END_CLOSED",
+            Self::Refused => "FORWARD_END_REFUSED",
+            Self::NotPublished => "FORWARD_END_NOT_PUBLISHED",
+            Self::Limit => "FORWARD_END_LIMIT",
+            Self::Timeout => "FORWARD_END_TIMEOUT",
+            Self::HostOffline => "FORWARD_END_HOST_OFFLINE",
+            Self::Denied => "FORWARD_END_DENIED",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "FORWARD_END_UNSPECIFIED" => Some(Self::Unspecified),
+            "FORWARD_END_CLOSED" => Some(Self::Closed),
+            "FORWARD_END_REFUSED" => Some(Self::Refused),
+            "FORWARD_END_NOT_PUBLISHED" => Some(Self::NotPublished),
+            "FORWARD_END_LIMIT" => Some(Self::Limit),
+            "FORWARD_END_TIMEOUT" => Some(Self::Timeout),
+            "FORWARD_END_HOST_OFFLINE" => Some(Self::HostOffline),
+            "FORWARD_END_DENIED" => Some(Self::Denied),
             _ => None,
         }
     }

@@ -54,6 +54,9 @@ pub enum Action {
     TakeOver,
     /// Publish or withdraw tunnels.
     AdministerTunnels,
+    /// Open a forward to a published port, sealed or through an HTTP
+    /// tunnel (SPEC.md 6.8): writers and admins.
+    Forward,
 }
 
 /// Who owns and who controls one terminal.
@@ -234,6 +237,7 @@ pub fn check(
                 Err(Refusal::NotAdmin)
             }
         }
+        Action::Forward => Ok(()),
     }
 }
 
@@ -245,7 +249,7 @@ mod tests {
     const CONTROLLER: ParticipantId = ParticipantId(2);
     const OTHER: ParticipantId = ParticipantId(3);
 
-    const ALL: [Action; 10] = [
+    const ALL: [Action; 11] = [
         Action::Create,
         Action::Input,
         Action::Resize,
@@ -256,6 +260,7 @@ mod tests {
         Action::Revoke,
         Action::TakeOver,
         Action::AdministerTunnels,
+        Action::Forward,
     ];
 
     fn handed_off() -> Control {
@@ -283,7 +288,7 @@ mod tests {
         let t = handed_off();
         // (action, owner, controller, other) outcomes for a writer.
         type Outcome = Result<(), Refusal>;
-        let table: [(Action, Outcome, Outcome, Outcome); 10] = [
+        let table: [(Action, Outcome, Outcome, Outcome); 11] = [
             (Action::Create, Ok(()), Ok(()), Ok(())),
             (Action::Input, Ok(()), Ok(()), Err(NotController)),
             (Action::Resize, Ok(()), Ok(()), Err(NotController)),
@@ -309,6 +314,7 @@ mod tests {
                 Err(NotAdmin),
                 Err(NotAdmin),
             ),
+            (Action::Forward, Ok(()), Ok(()), Ok(())),
         ];
         for (action, owner, controller, other) in table {
             assert_eq!(

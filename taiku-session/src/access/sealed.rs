@@ -1,15 +1,16 @@
-//! Who seals which stream (SPEC.md 6.4): output, status and snapshot
-//! frames come from the host only, input frames from a participant only,
-//! under its own id.
+//! Who seals which stream (SPEC.md 6.4): output, status, snapshot and
+//! forward-down frames come from the host only, input and forward-up
+//! frames from a participant only, under its own id.
 
 use taiku_proto::{Direction, ParticipantId, Role};
 
 use super::Refusal;
 
 /// Whether frames of `direction` are sealed by the host (output, status,
-/// snapshot) rather than by a participant (input).
+/// snapshot, forward down) rather than by a participant (input, forward
+/// up).
 pub fn sealed_by_host(direction: Direction) -> bool {
-    direction != Direction::Input
+    !matches!(direction, Direction::Input | Direction::ForwardUp)
 }
 
 /// Whether `sender`, holding `role`, may send a sealed frame of
@@ -49,7 +50,7 @@ mod tests {
     #[test]
     fn the_host_seals_output_status_and_snapshots_participants_input() {
         use Direction::*;
-        for d in [Output, Status, Snapshot] {
+        for d in [Output, Status, Snapshot, ForwardDown] {
             assert_eq!(check_sealed(HOST, Role::Admin, d), Ok(()));
             assert_eq!(check_sealed(P, Role::Reader, d), Err(Refusal::ReadOnly));
             assert_eq!(
@@ -67,6 +68,7 @@ mod tests {
         );
         for role in Role::ALL {
             assert_eq!(check_sealed(P, role, Input), Ok(()));
+            assert_eq!(check_sealed(P, role, ForwardUp), Ok(()));
         }
     }
 

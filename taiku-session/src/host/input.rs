@@ -38,6 +38,13 @@ struct InputRun {
     index: u64,
 }
 
+impl Member {
+    /// The participant's current ticket.
+    pub(super) fn ticket(&self) -> &Ticket {
+        &self.ticket
+    }
+}
+
 impl<R: CryptoRng> Host<R> {
     /// A participant joined (or, after a resume, is still here). A new one
     /// gets a fresh ticket; one already known keeps its ticket, which is
@@ -137,6 +144,7 @@ impl<R: CryptoRng> Host<R> {
 
     pub(super) fn member_left(&mut self, id: ParticipantId) {
         self.members.remove(&id);
+        self.forwards_of_left(id);
     }
 
     /// A terminal closed: nobody's input runs into it are kept.
@@ -148,7 +156,10 @@ impl<R: CryptoRng> Host<R> {
 
     pub(super) fn sealed(&mut self, frame: SealedFrame, now: Instant) {
         let h = *frame.header();
-        // Only participants' input travels towards the host.
+        // Only participants' input and forwards travel towards the host.
+        if h.direction == Direction::ForwardUp {
+            return self.forward_sealed(frame);
+        }
         if access::sealed_by_host(h.direction) {
             return;
         }

@@ -8,6 +8,7 @@
 
 mod command;
 mod event;
+mod forward;
 mod input;
 mod output;
 mod shell;
@@ -99,6 +100,9 @@ pub struct HostConfig {
     pub notice_burst: u32,
     /// ...and one more each this long.
     pub notice_refill: Duration,
+    /// Forward streams open at once, over all participants and HTTP
+    /// tunnels (SPEC.md 6.8); more are refused with `LIMIT`.
+    pub max_forwards: usize,
 }
 
 impl Default for HostConfig {
@@ -121,6 +125,7 @@ impl Default for HostConfig {
             command_refill: Duration::from_millis(100),
             notice_burst: 5,
             notice_refill: Duration::from_secs(2),
+            max_forwards: 64,
         }
     }
 }
@@ -144,6 +149,7 @@ setters! {
         with_command_refill(command_refill: Duration),
         with_notice_burst(notice_burst: u32),
         with_notice_refill(notice_refill: Duration),
+        with_max_forwards(max_forwards: usize),
     }
 }
 
@@ -208,6 +214,8 @@ pub struct Host<R> {
     /// Pings sent on this connection and where each terminal's output
     /// stood then: a `Pong` acknowledges everything before its ping.
     acks: output::Acks,
+    /// Published ports and forward streams.
+    forwards: forward::Forwards,
     out: VecDeque<Frame>,
     events: VecDeque<HostEvent>,
 }
@@ -248,6 +256,7 @@ impl<R: CryptoRng> Host<R> {
             keepalive,
             admin_key,
             acks: output::Acks::default(),
+            forwards: forward::Forwards::default(),
             out: VecDeque::new(),
             events: VecDeque::new(),
         })
@@ -350,6 +359,7 @@ impl<R: CryptoRng> Host<R> {
         for t in self.terminals.values_mut() {
             t.pending_since = None;
         }
+        self.forwards_offline();
         if was_admitted {
             self.events.push_back(HostEvent::Offline);
         }
@@ -409,6 +419,9 @@ impl<R: CryptoRng> Host<R> {
                         self.phase = Phase::Online;
                         self.keepalive.start(now);
                         self.announce_all(now);
+                        if !self.forwards_idle() {
+                            self.announce_ports();
+                        }
                         self.events.push_back(HostEvent::Online { resumed: false });
                     }
                     Phase::Admitting { resume: true } => {
@@ -438,6 +451,7 @@ impl<R: CryptoRng> Host<R> {
             Body::ResumeState(state) if self.phase == Phase::Resuming => {
                 self.phase = Phase::Online;
                 self.resume(state, now);
+                self.announce_ports();
                 self.events.push_back(HostEvent::Online { resumed: true });
             }
             Body::Presence(p) => {
@@ -540,13 +554,15 @@ impl<R: CryptoRng> Host<R> {
                     port: t.port,
                     enable: t.enable,
                 };
-                if self.verify_admin(ParticipantId(t.requester), action, t.counter, &t.signature) {
-                    self.events.push_back(HostEvent::TunnelRequested {
-                        port: t.port,
-                        enable: t.enable,
-                    });
+                let by = ParticipantId(t.requester);
+                if self.verify_admin(by, action, t.counter, &t.signature) {
+                    self.tunnel_admin(by, t.port, t.enable);
                 }
             }
+            Body::ForwardOpen(f) => self.forward_open(f),
+            Body::ForwardData(f) => self.forward_data(f),
+            Body::ForwardCredit(f) => self.forward_credit(f),
+            Body::ForwardClose(f) => self.forward_closed(f),
             Body::Chat(c) if self.phase == Phase::Online => {
                 self.events.push_back(HostEvent::Chat {
                     from: ParticipantId(c.from),

@@ -32,6 +32,12 @@ pub enum ActionError {
     /// [`PENDING_INPUT_BYTES`](super::PENDING_INPUT_BYTES).
     #[error("too much input waiting for the host")]
     Backlog,
+    /// The host does not publish that port.
+    #[error("the host does not publish that port")]
+    NotPublished,
+    /// [`MAX_FORWARDS`](super::MAX_FORWARDS) forwards are open already.
+    #[error("too many forwards open")]
+    TooManyForwards,
 }
 
 impl<R: CryptoRng> Participant<R> {

@@ -46,6 +46,11 @@ pub(super) struct Inputs {
 }
 
 impl Inputs {
+    /// The host's ticket for this participant, once it arrived.
+    pub(super) fn ticket(&self) -> Option<Ticket> {
+        self.ticket
+    }
+
     /// A new connection: no ticket yet, no runs, nothing pending.
     pub(super) fn reset(&mut self) {
         self.ticket = None;

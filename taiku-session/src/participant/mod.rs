@@ -10,6 +10,7 @@
 
 mod actions;
 mod event;
+mod forward;
 mod input;
 mod reader;
 mod view;
@@ -27,6 +28,7 @@ use taiku_proto::{ActionCode, Direction, Frame, ParticipantId, Role, SessionId, 
 
 pub use actions::ActionError;
 pub use event::ParticipantEvent;
+pub use forward::MAX_FORWARDS;
 pub use input::{HELD_INPUT_BYTES, PENDING_INPUT_BYTES};
 pub use reader::{CLOSED_TERMINALS_REMEMBERED, RUNS_REMEMBERED, SNAPSHOTS_REMEMBERED};
 pub use view::{CHAT_KEPT, ChatLine, Peer, TerminalView, Tile, View, printable};
@@ -103,6 +105,7 @@ pub struct Participant<R> {
     /// Admitted at least once: a later admission is a rejoin.
     joined_before: bool,
     keepalive: Keepalive,
+    forwards: forward::Forwards,
     out: VecDeque<Frame>,
     events: VecDeque<ParticipantEvent>,
 }
@@ -136,6 +139,7 @@ impl<R: CryptoRng> Participant<R> {
             history_asked: BTreeSet::new(),
             host_was_offline: false,
             keepalive,
+            forwards: forward::Forwards::default(),
             out: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -181,6 +185,7 @@ impl<R: CryptoRng> Participant<R> {
     }
 
     fn reset(&mut self) {
+        self.forwards_reset();
         self.view = View::default();
         self.outputs.clear();
         // The status readers stay: a rejoin must not let a relay replay
@@ -198,8 +203,10 @@ impl<R: CryptoRng> Participant<R> {
         if matches!(self.phase, Phase::Joining | Phase::Joined) {
             self.events.push_back(ParticipantEvent::Disconnected);
         }
-        // A request to control dies with the connection.
+        // A request to control dies with the connection, and so do
+        // forwards.
         self.drop_held();
+        self.forwards_reset();
         if self.phase != Phase::Ended {
             self.phase = Phase::Idle;
         }
@@ -356,6 +363,10 @@ impl<R: CryptoRng> Participant<R> {
             Body::Ping(p) => self
                 .out
                 .push_back(Frame::control(Body::Pong(m::Pong { nonce: p.nonce }))),
+            other @ (Body::TunnelPorts(_)
+            | Body::ForwardCredit(_)
+            | Body::ForwardClose(_)
+            | Body::TunnelCredential(_)) => self.forward_control(other),
             _ => {}
         }
     }

@@ -136,6 +136,9 @@ impl<R: CryptoRng> Participant<R> {
         if !access::sealed_by_host(h.direction) {
             return;
         }
+        if h.direction == Direction::ForwardDown {
+            return self.forward_sealed(&frame);
+        }
         // Output and status are sealed under participant 0, a snapshot
         // under its target (0: everyone); anything else is not for us.
         let mine = self.view.me.map(|(id, _)| id);

@@ -119,6 +119,8 @@ pub struct View {
     pub terminals: BTreeMap<TerminalId, TerminalView>,
     /// Recent chat.
     pub chat: VecDeque<ChatLine>,
+    /// The ports the host publishes, ascending (SPEC.md 6.8).
+    pub tunnels: Vec<u32>,
 }
 
 impl View {

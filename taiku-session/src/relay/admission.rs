@@ -456,6 +456,11 @@ impl<R: CryptoRng> Relay<R> {
                 frames.push(control_changed(*id, &change));
             }
         }
+        if !s.forwards.ports.is_empty() {
+            frames.push(Frame::control(Body::TunnelPorts(m::TunnelPorts {
+                ports: s.forwards.ports.clone(),
+            })));
+        }
         for (chat, at) in &s.chat {
             let age = now.saturating_duration_since(*at).as_millis();
             frames.push(Frame::control(Body::Chat(m::Chat {

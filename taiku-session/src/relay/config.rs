@@ -118,6 +118,28 @@ pub struct RelayConfig {
     pub max_events: usize,
     /// Longest identity claim from the transport, in bytes.
     pub max_identity_bytes: usize,
+    /// Forward streams (sealed and HTTP tunnel) open at once per
+    /// participant (SPEC.md 6.8).
+    pub max_forwards_per_participant: usize,
+    /// Forward streams open at once per session.
+    pub max_forwards_per_session: usize,
+    /// How long the host has to answer a forward (its first frame or data
+    /// back) before it closes with `TIMEOUT`; an HTTP tunnel request then
+    /// gets `504`.
+    pub forward_answer_timeout: Duration,
+    /// Longest an HTTP tunnel request may last, response included.
+    pub tunnel_max_duration: Duration,
+    /// Largest HTTP tunnel request (head and body) in bytes; larger ones
+    /// close with `LIMIT` (`413`).
+    pub max_tunnel_request_bytes: u64,
+    /// Largest HTTP tunnel response in bytes.
+    pub max_tunnel_response_bytes: u64,
+    /// How long an HTTP tunnel credential lasts at most (it also ends
+    /// when its participant leaves).
+    pub tunnel_credential_ttl: Duration,
+    /// Credentials kept per participant; a new one beyond replaces the
+    /// oldest.
+    pub max_tunnel_credentials: usize,
 }
 
 impl RelayConfig {
@@ -199,6 +221,14 @@ impl Default for RelayConfig {
             max_layout_tiles: 64,
             max_events: 4096,
             max_identity_bytes: 256,
+            max_forwards_per_participant: 16,
+            max_forwards_per_session: 64,
+            forward_answer_timeout: Duration::from_secs(30),
+            tunnel_max_duration: Duration::from_secs(600),
+            max_tunnel_request_bytes: 16 << 20,
+            max_tunnel_response_bytes: 1 << 30,
+            tunnel_credential_ttl: Duration::from_secs(3600),
+            max_tunnel_credentials: 4,
         }
     }
 }
@@ -238,5 +268,13 @@ setters! {
         with_max_layout_tiles(max_layout_tiles: usize),
         with_max_events(max_events: usize),
         with_max_identity_bytes(max_identity_bytes: usize),
+        with_max_forwards_per_participant(max_forwards_per_participant: usize),
+        with_max_forwards_per_session(max_forwards_per_session: usize),
+        with_forward_answer_timeout(forward_answer_timeout: Duration),
+        with_tunnel_max_duration(tunnel_max_duration: Duration),
+        with_max_tunnel_request_bytes(max_tunnel_request_bytes: u64),
+        with_max_tunnel_response_bytes(max_tunnel_response_bytes: u64),
+        with_tunnel_credential_ttl(tunnel_credential_ttl: Duration),
+        with_max_tunnel_credentials(max_tunnel_credentials: usize),
     }
 }

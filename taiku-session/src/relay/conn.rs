@@ -39,6 +39,11 @@ pub(super) enum ConnState {
         session: SessionId,
         id: ParticipantId,
     },
+    /// An HTTP tunnel request the driver handed over (SPEC.md 12.4).
+    Tunnel {
+        session: SessionId,
+        id: crate::forward::ForwardId,
+    },
     Closed,
 }
 

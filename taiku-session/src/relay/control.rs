@@ -157,6 +157,8 @@ impl<R: CryptoRng> Relay<R> {
             | Body::TerminalClose(_)
             | Body::TerminalResize(_)
             | Body::TunnelAdmin(_)
+            | Body::ForwardOpen(_)
+            | Body::TunnelCredentialRequest(_)
             | Body::AdoptionRequest(_)
             | Body::AdoptionAnswer(_)
             | Body::ControlGrant(_)

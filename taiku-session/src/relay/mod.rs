@@ -37,6 +37,7 @@ mod config;
 mod conn;
 mod control;
 mod event;
+mod forward;
 mod outbound;
 mod replay;
 mod resync;
@@ -57,6 +58,7 @@ use taiku_proto::{ActionCode, Frame, ParticipantId, Role, SessionId, TerminalId}
 
 pub use config::{ConfigError, RelayConfig};
 pub use event::{Event, EvictReason};
+pub use forward::TunnelRefusal;
 pub use outbound::Transmit;
 pub use replay::REPLAY_BATCH;
 
@@ -95,6 +97,8 @@ pub struct Relay<R> {
     created_by: HashMap<Source, usize>,
     /// Replays in progress, per connection (see `replay`).
     replays: HashMap<ConnId, replay::Cursors>,
+    /// HTTP tunnel credentials by the SHA-256 of their token.
+    credentials: HashMap<[u8; 32], forward::Credential>,
     decoy: Verifiers,
 }
 
@@ -130,6 +134,7 @@ impl<R: CryptoRng> Relay<R> {
             evictions: Vec::new(),
             replays: HashMap::new(),
             created_by: HashMap::new(),
+            credentials: HashMap::new(),
             decoy,
         }
     }
@@ -330,6 +335,10 @@ impl<R: CryptoRng> Relay<R> {
                 let (session, id) = (session.clone(), *id);
                 self.participant_frame(conn, &session, id, frame, now);
             }
+            ConnState::Tunnel { session, id } => {
+                let (session, id) = (session.clone(), *id);
+                self.tunnel_frame(conn, &session, id, frame);
+            }
         }
         self.settle(now);
     }
@@ -507,6 +516,7 @@ impl<R: CryptoRng> Relay<R> {
         match state {
             ConnState::Host { session } => self.host_left(&session, conn, now),
             ConnState::Participant { session, id } => self.participant_left(&session, id),
+            ConnState::Tunnel { session, id } => self.tunnel_gone(&session, id),
             _ => {}
         }
     }

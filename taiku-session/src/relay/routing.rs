@@ -38,6 +38,11 @@ impl<R: CryptoRng> Relay<R> {
                 self.input_ticket(session, msg);
                 Ok(())
             }
+            Body::TunnelPorts(msg) => self.tunnel_ports(session, msg),
+            body @ (Body::ForwardCredit(_) | Body::ForwardClose(_) | Body::ForwardData(_)) => {
+                self.host_forward(session, body);
+                Ok(())
+            }
             Body::SessionEnded(_) => {
                 self.end_session(session, EndReason::HostEnded);
                 Ok(())
@@ -165,7 +170,12 @@ impl<R: CryptoRng> Relay<R> {
         now: Instant,
     ) {
         let h = *sealed.header();
-        if let Err(reason) = self.route_host_sealed(session, sealed, now) {
+        let routed = if h.direction == Direction::ForwardDown {
+            self.forward_down(session, sealed)
+        } else {
+            self.route_host_sealed(session, sealed, now)
+        };
+        if let Err(reason) = routed {
             let code = ActionCode::Sealed(h.direction);
             self.refuse(conn, session, ParticipantId::HOST, code, h.terminal, reason);
         }
@@ -269,6 +279,18 @@ impl<R: CryptoRng> Relay<R> {
                 Ok(())
             }
             Body::Pong(_) | Body::Error(_) => Ok(()),
+            Body::ForwardOpen(msg) => self
+                .within_rate(session, id, &Body::ForwardOpen(msg), now)
+                .map_err(|r| (TerminalId(0), r))
+                .and_then(|()| self.forward_open(conn, session, id, role, msg, now)),
+            Body::TunnelCredentialRequest(msg) => self
+                .within_rate(session, id, &Body::TunnelCredentialRequest(msg), now)
+                .and_then(|()| self.issue_credential(conn, session, id, role, now))
+                .map_err(|r| (TerminalId(0), r)),
+            body @ (Body::ForwardCredit(_) | Body::ForwardClose(_)) => {
+                self.participant_forward(session, id, body);
+                Ok(())
+            }
             Body::HistoryRequest(req) => self
                 .within_rate(session, id, &Body::HistoryRequest(req), now)
                 .map_err(|r| (TerminalId(req.terminal_id), r))
@@ -307,7 +329,12 @@ impl<R: CryptoRng> Relay<R> {
     ) {
         let h = *sealed.header();
         let code = ActionCode::Sealed(h.direction);
-        match self.route_input(session, id, role, sealed, now) {
+        let routed = if h.direction == Direction::ForwardUp {
+            self.forward_up(session, id, sealed)
+        } else {
+            self.route_input(session, id, role, sealed, now)
+        };
+        match routed {
             Ok(()) => {}
             Err(reason) => self.refuse(conn, session, id, code, h.terminal, reason),
         }

@@ -84,6 +84,8 @@ pub(super) struct Session {
     pub(super) pending_creates: VecDeque<Instant>,
     /// The source that created the session, if the transport said.
     pub(super) created_by: Option<super::Source>,
+    /// Published ports and forward streams (SPEC.md 6.8).
+    pub(super) forwards: super::forward::SessionForwards,
 }
 
 impl Session {
@@ -115,6 +117,7 @@ impl Session {
             chat_seq: 0,
             pending_creates: VecDeque::new(),
             created_by: None,
+            forwards: Default::default(),
         }
     }
 
@@ -178,6 +181,7 @@ impl<R: CryptoRng> Relay<R> {
         };
         let deadline = now + grace;
         s.host = HostSeat::Away { deadline };
+        self.forwards_of_host(session, m::ForwardEnd::HostOffline);
         self.arm(deadline, Timer::HostGrace(session.clone()));
         self.send_to_participants(session, &host_status(false, grace));
         self.emit(Event::HostAway {
@@ -186,6 +190,7 @@ impl<R: CryptoRng> Relay<R> {
     }
 
     pub(super) fn participant_left(&mut self, session: &SessionId, id: ParticipantId) {
+        self.forwards_of_left(session, id);
         let Some(s) = self.sessions.get_mut(session) else {
             return;
         };
@@ -214,6 +219,8 @@ impl<R: CryptoRng> Relay<R> {
     }
 
     pub(super) fn end_session(&mut self, session: &SessionId, reason: EndReason) {
+        self.forwards_of_host(session, m::ForwardEnd::HostOffline);
+        self.credentials.retain(|_, c| c.session != *session);
         let conns = self.session_conns(session, true);
         if let Some(source) = self.sessions.remove(session).and_then(|s| s.created_by)
             && let Some(n) = self.created_by.get_mut(&source)

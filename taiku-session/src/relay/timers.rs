@@ -22,6 +22,7 @@ pub(super) enum Timer {
     Adoption(SessionId, TerminalId, ParticipantId),
     FocusLock(SessionId, TerminalId),
     Resync(SessionId, ParticipantId, TerminalId),
+    Forward(SessionId, crate::forward::ForwardId),
 }
 
 impl<R: CryptoRng> Relay<R> {
@@ -31,6 +32,7 @@ impl<R: CryptoRng> Relay<R> {
 
     pub(super) fn fire(&mut self, timer: Timer, now: Instant) {
         match timer {
+            Timer::Forward(session, id) => self.forward_timer(&session, id, now),
             Timer::Handshake(conn) => {
                 if let Some(c) = self.conns.get(&conn)
                     && matches!(c.state, ConnState::Fresh | ConnState::Challenged { .. })

@@ -45,6 +45,12 @@ pub struct Net {
     pub transcript: Vec<(String, String, String)>,
     /// Every frame the relay handed the host, for replaying.
     pub host_got: Vec<Frame>,
+    /// Frames for connections that are neither the host's nor a peer's
+    /// (HTTP tunnel connections), and those closed.
+    pub others: BTreeMap<ConnId, Vec<Frame>>,
+    pub others_closed: Vec<ConnId>,
+    /// Every frame the relay sent, with its receiver ("host", "peer0").
+    pub relay_sent: Vec<(String, Frame)>,
 }
 
 impl Net {
@@ -68,6 +74,9 @@ impl Net {
             relay_saw: Vec::new(),
             transcript: Vec::new(),
             host_got: Vec::new(),
+            others: BTreeMap::new(),
+            others_closed: Vec::new(),
+            relay_sent: Vec::new(),
         };
         net.connect_host();
         net
@@ -189,12 +198,15 @@ impl Net {
                     Transmit::Send { conn, frame } => {
                         let to = self.who(conn);
                         self.record("relay", &to, &frame);
+                        self.relay_sent.push((to.clone(), frame.clone()));
                         if Some(conn) == self.host_conn {
                             self.host_got.push(frame.clone());
                             self.host.handle_frame(frame, self.now);
                         } else if let Some(p) = self.peers.iter_mut().find(|p| p.conn == Some(conn))
                         {
                             p.machine.handle_frame(frame, self.now);
+                        } else {
+                            self.others.entry(conn).or_default().push(frame);
                         }
                     }
                     Transmit::Close { conn } => {
@@ -205,6 +217,8 @@ impl Net {
                         {
                             p.conn = None;
                             p.machine.handle_disconnect(self.now);
+                        } else {
+                            self.others_closed.push(conn);
                         }
                     }
                 }

@@ -3,6 +3,7 @@
 //! protocol rule: every decision is the machine's.
 
 mod client;
+pub mod forwards;
 mod memory;
 mod outbox;
 mod places;

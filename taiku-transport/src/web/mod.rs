@@ -21,6 +21,7 @@ use crate::endpoint::WS_PATH;
 
 mod client;
 mod request;
+pub mod tunnel;
 pub use client::{WebClient, WebClientError};
 use request::path_of;
 pub use request::{
@@ -135,6 +136,10 @@ const BUSY_BODY: &str = "too many connections from your address, try again later
 pub enum Status {
     /// 200.
     Ok,
+    /// 204: a tunnel login that set its cookie.
+    NoContent,
+    /// 308: a tunnel path without its `/`.
+    PermanentRedirect,
     /// 400.
     BadRequest,
     /// 403.
@@ -145,11 +150,18 @@ pub enum Status {
     MethodNotAllowed,
     /// 421: a `Host` this relay does not answer for.
     MisdirectedRequest,
+    /// 413: a tunnel request over the relay's limit.
+    PayloadTooLarge,
     /// 426.
     UpgradeRequired,
     /// 503: the relay has no room for this connection now (too many from
     /// its source); `Retry-After` says when to try again.
     ServiceUnavailable,
+    /// 502: a tunnel whose host is offline or whose local server does
+    /// not answer.
+    BadGateway,
+    /// 504: a tunnel whose host did not answer in time.
+    GatewayTimeout,
 }
 
 impl Status {
@@ -157,6 +169,11 @@ impl Status {
     pub fn code(self) -> u16 {
         match self {
             Status::Ok => 200,
+            Status::NoContent => 204,
+            Status::PermanentRedirect => 308,
+            Status::PayloadTooLarge => 413,
+            Status::BadGateway => 502,
+            Status::GatewayTimeout => 504,
             Status::BadRequest => 400,
             Status::Forbidden => 403,
             Status::NotFound => 404,
@@ -171,6 +188,11 @@ impl Status {
     pub fn reason(self) -> &'static str {
         match self {
             Status::Ok => "OK",
+            Status::NoContent => "No Content",
+            Status::PermanentRedirect => "Permanent Redirect",
+            Status::PayloadTooLarge => "Content Too Large",
+            Status::BadGateway => "Bad Gateway",
+            Status::GatewayTimeout => "Gateway Timeout",
             Status::BadRequest => "Bad Request",
             Status::Forbidden => "Forbidden",
             Status::NotFound => "Not Found",

@@ -30,6 +30,24 @@ pub(super) enum ToRelay {
     Connect(ConnId, Queue, oneshot::Sender<Closing>),
     Message(ConnId, Bytes),
     Gone(ConnId),
+    /// An HTTP tunnel request (SPEC.md 12.4): a connection too, if the
+    /// machine opens its stream.
+    Tunnel {
+        id: ConnId,
+        session: String,
+        token: String,
+        port: u32,
+        queue: Queue,
+        closing: oneshot::Sender<Closing>,
+        reply: oneshot::Sender<Result<(), taiku_session::relay::TunnelRefusal>>,
+    },
+    /// A tunnel login: whether the credential is valid, and for how many
+    /// seconds at most.
+    Credential {
+        session: String,
+        token: String,
+        reply: oneshot::Sender<Option<u64>>,
+    },
 }
 
 pub(super) enum Outgoing {
@@ -192,6 +210,9 @@ pub(super) async fn connection(
             drop((pending, pending_from_source));
             let ws = match accepted {
                 Ok(Accepted::WebSocket(ws)) => *ws,
+                Ok(Accepted::Tunnel(request)) => {
+                    return boxed(super::tunnel::serve_tunnel(conn, *request)).await;
+                }
                 Ok(Accepted::Answered(status)) => {
                     tracing::debug!(conn = id.0, status = status.code(), "http request answered");
                     return;
@@ -248,42 +269,72 @@ fn boxed<'a>(
 }
 
 /// What serving one connection needs, whatever its transport.
-struct Conn<'a> {
-    id: ConnId,
+pub(super) struct Conn<'a> {
+    pub(super) id: ConnId,
     admitted: ws::Admitted,
     source: Source,
-    to_relay: &'a mpsc::Sender<ToRelay>,
-    send_timeout: Duration,
+    pub(super) to_relay: &'a mpsc::Sender<ToRelay>,
+    pub(super) send_timeout: Duration,
     max_frame_len: usize,
 }
 
-/// Serve one connection: register it with the relay loop, then move its
-/// frames both ways until either side ends it.
-async fn serve<S: FrameSink, R: FrameSource>(conn: Conn<'_>, sink: S, stream: R) {
-    let Conn {
-        id,
-        admitted,
-        source,
-        to_relay,
-        send_timeout,
-        max_frame_len,
-    } = conn;
+/// The connection's side of its writer queue, once registered.
+pub(super) struct Registration {
+    rx: OutboxRx<Outgoing>,
+    bytes: Arc<AtomicUsize>,
+    closed: oneshot::Receiver<Closing>,
+}
+
+/// A writer queue for `conn`, and the signal the machine closed it, to
+/// register with the relay loop.
+pub(super) fn queue_for(conn: &Conn<'_>) -> (Queue, oneshot::Sender<Closing>, Registration) {
     let (tx, rx) = outbox(WRITER_QUEUE);
     let bytes = Arc::new(AtomicUsize::new(0));
     let queue = Queue {
         tx,
         bytes: Arc::clone(&bytes),
-        admitted,
-        source,
+        admitted: conn.admitted.clone(),
+        source: conn.source,
     };
-    let (closing, mut closed) = oneshot::channel();
-    if to_relay
-        .send(ToRelay::Connect(id, queue, closing))
+    let (closing, closed) = oneshot::channel();
+    (queue, closing, Registration { rx, bytes, closed })
+}
+
+/// Serve one connection: register it with the relay loop, then move its
+/// frames both ways until either side ends it.
+async fn serve<S: FrameSink, R: FrameSource>(conn: Conn<'_>, sink: S, stream: R) {
+    let (queue, closing, registration) = queue_for(&conn);
+    if conn
+        .to_relay
+        .send(ToRelay::Connect(conn.id, queue, closing))
         .await
         .is_err()
     {
         return;
     }
+    pump(conn, sink, stream, registration).await;
+}
+
+/// Move a registered connection's frames both ways until either side
+/// ends it; then tell the relay loop it is gone.
+pub(super) async fn pump<S: FrameSink, R: FrameSource>(
+    conn: Conn<'_>,
+    sink: S,
+    stream: R,
+    registration: Registration,
+) {
+    let Conn {
+        id,
+        to_relay,
+        send_timeout,
+        max_frame_len,
+        ..
+    } = conn;
+    let Registration {
+        rx,
+        bytes,
+        mut closed,
+    } = registration;
     let mut writer = pin!(write(id, sink, rx, bytes, send_timeout, max_frame_len));
     let mut reader = pin!(read(id, stream, to_relay));
     let mut open = true;

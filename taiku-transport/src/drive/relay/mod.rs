@@ -26,6 +26,7 @@ use crate::web::{AllowedHosts, WebClient};
 use crate::ws;
 
 mod connection;
+mod tunnel;
 
 use connection::{ToRelay, Writer, connection};
 
@@ -464,6 +465,25 @@ async fn run(
                         {
                             w.queue.admitted.set();
                         }
+                    }
+                    ToRelay::Tunnel { id, session, token, port, queue, closing, reply } => {
+                        let opened = if stopping {
+                            Err(taiku_session::relay::TunnelRefusal::HostOffline)
+                        } else {
+                            relay.open_tunnel(id, &session, &token, port, now)
+                        };
+                        if opened.is_ok() {
+                            live.insert(id);
+                            let source = queue.source;
+                            writers.insert(id, Writer { queue, stash: VecDeque::new(), closing });
+                            relay.attach_source(id, source);
+                        }
+                        let _ = reply.send(opened);
+                    }
+                    ToRelay::Credential { session, token, reply } => {
+                        let valid = relay.tunnel_credential_valid(&session, &token, now);
+                        let ttl = relay.config().tunnel_credential_ttl.as_secs();
+                        let _ = reply.send(valid.then_some(ttl));
                     }
                     ToRelay::Gone(id) => {
                         live.remove(&id);
