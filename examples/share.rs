@@ -326,11 +326,8 @@ async fn run_session(
     );
     for port in &args.tunnel {
         println!(
-            "Publishing port {port}: `join --forward {port}:{port}` (sealed), or in the browser \
-             {origin}/t/{}/p/{port}/ (the relay sees that traffic).",
-            host.call(|h, _| h.session_id().to_string())
-                .await
-                .unwrap_or_default()
+            "Publishing port {port}: `join --forward {port}:{port}` reaches it sealed end to end; \
+             the browser's Ports list through the relay, which sees that traffic."
         );
     }
     if let Some(path) = log {

@@ -15,7 +15,9 @@ export type Action =
   | "grant"
   | "revoke"
   | "takeOver"
-  | "administerTunnels";
+  | "administerTunnels"
+  /** Open a forward to a published port, sealed or through an HTTP tunnel: writers and admins. */
+  | "forward";
 
 /** Owner and controller of a terminal. */
 export interface Control {
@@ -39,6 +41,7 @@ export function check(role: Role, actor: number, action: Action, control?: Contr
   const admin = role === Role.Admin;
   if (action === "create") return undefined;
   if (action === "administerTunnels") return admin ? undefined : "NotAdmin";
+  if (action === "forward") return undefined;
   if (!control) return "UnknownTerminal";
   switch (action) {
     case "requestAdoption":

@@ -31,6 +31,10 @@ export enum Direction {
   Input = 2,
   Snapshot = 3,
   Status = 4,
+  /** A native participant's sealed port forward, up to the host; the terminal field holds the stream id. */
+  ForwardUp = 5,
+  /** A sealed port forward down to one native participant. The browser opens none, and ignores any. */
+  ForwardDown = 6,
 }
 
 /** The decoding errors of SPEC.md 3.5, plus an incomplete message. */
@@ -106,7 +110,7 @@ export function decodeFrame(bytes: Uint8Array, maxLen = DEFAULT_MAX_FRAME_LEN): 
   }
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const direction = body[4] ?? 0;
-  if (direction < Direction.Output || direction > Direction.Status) {
+  if (direction < Direction.Output || direction > Direction.ForwardDown) {
     throw new FrameError("UnknownDirection", direction);
   }
   const flags = body[5] ?? 0;

@@ -12,7 +12,7 @@ import "./style.css";
 import { installStyleShim } from "./csp-styles.js";
 import { ControlReason, RefusalReason } from "./gen/taiku_pb.js";
 import { LinkError, parseLink, Role } from "./link.js";
-import { type ActionError, DEFAULT_CONFIG, Participant, type ParticipantEvent } from "./participant.js";
+import { type ActionError, DEFAULT_CONFIG, Participant, type ParticipantEvent, TUNNEL_CREDENTIAL_ACTION } from "./participant.js";
 import type { PredictMode } from "./predict.js";
 import { Attention, needsAttention } from "./ui/attention.js";
 import { ChatPanel } from "./ui/chat.js";
@@ -21,6 +21,8 @@ import { showInvite } from "./ui/invite.js";
 import { Notices } from "./ui/notices.js";
 import { agentLine, endText, plain, LINK_ERRORS, minutes, refusalText, ROLE_NAMES } from "./ui/text.js";
 import { thumbnail, Workspace } from "./ui/tiles.js";
+import { type PortAccess, renderPorts, tunnelBase } from "./ui/ports.js";
+import { TunnelSignIn } from "./tunnels.js";
 import { AgentState } from "./gen/taiku_pb.js";
 
 /** Longest wait between reconnect attempts (SPEC.md 12.2). */
@@ -66,6 +68,7 @@ const nameInput = byId<HTMLInputElement>("name-input");
 const panelToggle = byId<HTMLButtonElement>("panel-toggle");
 const unreadEl = byId("unread");
 const chatUnreadEl = byId("chat-unread");
+const portsSection = byId("ports-section");
 const notices = new Notices(byId("notices"));
 
 function savedName(): string | undefined {
@@ -179,8 +182,38 @@ class Session {
   private readonly workspace: Workspace;
   private readonly chat: ChatPanel;
   private readonly attention = new Attention(byId<HTMLButtonElement>("notify"));
+  /** Signed in to the session's HTTP tunnels ahead of a click, so a port is a plain link. */
+  private readonly tunnels: TunnelSignIn;
 
   constructor(private readonly p: Participant) {
+    this.tunnels = new TunnelSignIn({
+      request: () => {
+        if (this.p.requestTunnelCredential()) return false;
+        // Asked while the page renders: sent right after.
+        queueMicrotask(() => this.pump());
+        return true;
+      },
+      // The token goes in the body of one request to the relay's own
+      // origin and nowhere else; the relay answers with an HttpOnly cookie.
+      login: async (token) => {
+        const r = await fetch(`${tunnelBase(this.p.sessionId)}login`, {
+          method: "POST",
+          body: token,
+          headers: { "Content-Type": "text/plain" },
+          credentials: "same-origin",
+          cache: "no-store",
+          redirect: "error",
+          referrerPolicy: "no-referrer",
+        });
+        return r.status === 204;
+      },
+      after: (ms, then) => {
+        const t = window.setTimeout(then, ms);
+        return () => window.clearTimeout(t);
+      },
+      now: () => performance.now(),
+      changed: () => this.renderPorts(),
+    });
     this.workspace = new Workspace(byId("workspace"), byId("peek"), {
       typed: (term, bytes) => this.typed(term, bytes),
       key: () => {
@@ -298,6 +331,7 @@ class Session {
     if (this.ws !== ws) return;
     this.ws = undefined;
     this.p.handleDisconnect(performance.now());
+    this.tunnels.disconnected();
     this.chat.disconnected();
     this.asked.clear();
     this.pump();
@@ -334,6 +368,7 @@ class Session {
     this.stopped = true;
     this.conn = { state: how };
     this.ws?.close();
+    this.tunnels.disconnected();
     this.p.wipe();
   }
 
@@ -460,9 +495,13 @@ class Session {
         notices.say(`${this.label(e.term)}: ${plain(e.text)}`);
         this.attention.alert(`taiku: ${this.label(e.term)}`, plain(e.text), `notice-${e.term}`);
         break;
+      case "tunnelCredential":
+        this.tunnels.credential(e.token, e.expiresInMs);
+        break;
       case "actionRefused":
         if (e.action === ADOPTION_REQUEST_ACTION) this.asked.delete(e.term);
-        if (e.action === CHAT_ACTION) this.chat.refused(e.reason);
+        if (e.action === TUNNEL_CREDENTIAL_ACTION) this.tunnels.refused(refusalText(e.reason));
+        else if (e.action === CHAT_ACTION) this.chat.refused(e.reason);
         else notices.say(`The relay refused that: ${refusalText(e.reason)}.`);
         break;
       case "hostOffline":
@@ -618,6 +657,20 @@ class Session {
     terminalsEl.replaceChildren(...[...v.terminals].map(([id]) => this.terminalItem(id)));
     for (const id of v.terminals.keys()) this.workspace.setTitle(id, this.tileTitle(id));
     peopleEl.replaceChildren(...[...v.peers].map(([id]) => this.personItem(id)));
+    this.tunnels.want(this.conn.state === "joined" && v.tunnels.length > 0 && this.p.mayOpenTunnels() === undefined);
+    this.renderPorts();
+  }
+
+  /** The published ports, and whether this page can open them now. */
+  private renderPorts(): void {
+    const v = this.p.view;
+    let access: PortAccess;
+    if (this.p.role === Role.Reader) access = { kind: "reader" };
+    else if (this.conn.state !== "joined") access = { kind: "offline" };
+    else access = { kind: "signIn", ...this.tunnels.state };
+    // A session that ended or refused this page publishes nothing to it.
+    const over = this.conn.state === "ended" || this.conn.state === "refused";
+    renderPorts(portsSection, over ? [] : v.tunnels, this.p.sessionId, access);
   }
 
   private renderConnection(): void {

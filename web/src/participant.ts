@@ -38,6 +38,8 @@ import {
   CLOSED_TERMINALS_REMEMBERED,
   MAX_CHAT_AGE_MS,
   MAX_LAYOUT_TILES,
+  MAX_TUNNEL_PORTS,
+  TUNNEL_CREDENTIAL_ACTION,
   type LayoutTile,
 } from "./view.js";
 
@@ -120,7 +122,12 @@ function knownRole(role: number): Role {
 }
 
 function emptyView(): View {
-  return { hostOnline: false, peers: new Map(), terminals: new Map(), chat: [] };
+  return { hostOnline: false, peers: new Map(), terminals: new Map(), chat: [], tunnels: [] };
+}
+
+/** A port list as `TunnelPorts` must carry it: real ports, strictly ascending, at most `MAX_TUNNEL_PORTS`. */
+function validPorts(ports: readonly number[]): boolean {
+  return ports.length <= MAX_TUNNEL_PORTS && ports.every((p, i) => p >= 1 && p <= 65535 && (i === 0 || p > (ports[i - 1] ?? 0)));
 }
 
 function utf8Len(s: string): number {
@@ -163,6 +170,8 @@ export class Participant {
   /** Terminals whose history this participant asked for, ReplayStart still to come. */
   private historyAsked = new Set<number>();
   private hostWasOffline = false;
+  /** Tunnel credentials asked for on this connection and not answered yet. */
+  private credentialsAsked = 0;
   private nextPing?: number;
   /** When something last arrived on the current connection. */
   private lastRx?: number;
@@ -223,6 +232,9 @@ export class Participant {
     for (const term of [...this.held.keys()]) this.settleHeld(term, true);
     this.out = [];
     this.state.me = undefined;
+    // A credential is bound to the connection's participant: one asked
+    // for on it is no use after it.
+    this.credentialsAsked = 0;
     this.nextPing = undefined;
     this.lastRx = undefined;
   }
@@ -312,6 +324,7 @@ export class Participant {
     this.out = [];
     this.historyAsked.clear();
     this.hostWasOffline = false;
+    this.credentialsAsked = 0;
   }
 
   private send(body: Body): void {
@@ -503,7 +516,27 @@ export class Participant {
         reader.resumeAt = undefined;
         break;
       }
+      case "tunnelPorts": {
+        // A list that breaks the rules is ignored, as the Rust participant does.
+        const ports = body.value.ports;
+        if (!validPorts(ports) || (ports.length === this.state.tunnels.length && ports.every((p, i) => p === this.state.tunnels[i]))) break;
+        this.state.tunnels = [...ports];
+        this.events.push({ type: "tunnelsChanged", ports: [...ports] });
+        break;
+      }
+      case "tunnelCredential":
+        // Only an answer to this connection's own request: a relay cannot
+        // sign the page in to tunnels it never asked for.
+        if (this.phase !== "joined" || this.credentialsAsked === 0) break;
+        this.credentialsAsked -= 1;
+        this.events.push({
+          type: "tunnelCredential",
+          token: body.value.token,
+          expiresInMs: Math.min(Number(body.value.expiresInMs), Number.MAX_SAFE_INTEGER),
+        });
+        break;
       case "refused":
+        if (body.value.action === TUNNEL_CREDENTIAL_ACTION && this.credentialsAsked > 0) this.credentialsAsked -= 1;
         if (body.value.action === REFUSED_INPUT_ACTION) {
           // The refused frame's number is missing from the run: the next
           // keystroke starts a new one (SPEC.md 11.2).
@@ -834,6 +867,23 @@ export class Participant {
     if ("kind" in signed) return signed;
     this.send({ case: "takeOver", value: { terminalId: term, counter: signed.counter, signature: signed.signature } });
     return undefined;
+  }
+
+  /** Whether this participant may open the host's published ports (writers and admins, joined). */
+  mayOpenTunnels(): ActionError | undefined {
+    const a = this.allowed("forward");
+    return "error" in a ? a.error : undefined;
+  }
+
+  /**
+   * Ask the relay for a credential for the session's HTTP tunnels
+   * (writers and admins): answered by a `tunnelCredential` event, or an
+   * `actionRefused` of `TUNNEL_CREDENTIAL_ACTION`.
+   */
+  requestTunnelCredential(): ActionError | undefined {
+    const err = this.act("forward", undefined, { case: "tunnelCredentialRequest", value: {} });
+    if (!err) this.credentialsAsked += 1;
+    return err;
   }
 
   /** Publish (`enable`) or withdraw a port of the host's as a tunnel (admins), signed. */

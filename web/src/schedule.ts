@@ -97,8 +97,13 @@ export class KeySchedule {
     return ed25519.sign(ctx("join proof", this.sessionId, extra), this.signingSeed);
   }
 
-  /** The stream key of one run; `undefined` when the role lacks the root (input for readers). */
+  /**
+   * The stream key of one run; `undefined` when the role lacks the root
+   * (input for readers), and for port forwards (directions 5 and 6, keyed
+   * from a forward root this client never derives: it opens no forwards).
+   */
   streamKey(terminal: number, direction: Direction, epoch: Uint8Array): Uint8Array | undefined {
+    if (direction > 4) return undefined;
     const root = direction === 2 ? this.inputRoot : this.outputRoot;
     if (!root) return undefined;
     const extra = new Uint8Array(21);

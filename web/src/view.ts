@@ -25,6 +25,10 @@ export const MAX_NAME_BYTES = 64;
 export const CLOSED_TERMINALS_REMEMBERED = 1024;
 /** Longest notice text in UTF-8 bytes (SPEC.md 7.1). */
 export const MAX_NOTICE_BYTES = 512;
+/** Most ports a host publishes (`MAX_TUNNEL_PORTS`, SPEC.md 7.1): a longer `TunnelPorts` is ignored. */
+export const MAX_TUNNEL_PORTS = 32;
+/** `TunnelCredentialRequest` field number, its `Refused.action` (SPEC.md 8). */
+export const TUNNEL_CREDENTIAL_ACTION = 55;
 
 /** Participant tuning; defaults as SPEC.md 11.5. */
 export interface ParticipantConfig {
@@ -101,6 +105,8 @@ export interface View {
   peers: Map<number, Peer>;
   terminals: Map<number, TerminalView>;
   chat: ChatLine[];
+  /** The ports the host publishes, ascending (`TunnelPorts`). */
+  tunnels: number[];
 }
 
 /** Something a UI reacts to. */
@@ -126,6 +132,15 @@ export type ParticipantEvent =
   | { type: "presence"; id: number }
   | { type: "chat"; line: ChatLine }
   | { type: "focusLock"; term: number }
+  /** The host's published ports changed (`view.tunnels`). */
+  | { type: "tunnelsChanged"; ports: number[] }
+  /**
+   * The answer to this participant's `requestTunnelCredential`: a token
+   * for the session's HTTP tunnels, valid at most `expiresInMs` and while
+   * this connection stays joined. The machine does not keep it: the
+   * driver logs in with it (the relay sets an HttpOnly cookie) and drops it.
+   */
+  | { type: "tunnelCredential"; token: string; expiresInMs: number }
   | { type: "hostOnline" }
   | { type: "hostOffline"; graceRemainingMs: bigint }
   | { type: "ended"; reason: EndReason }

@@ -31,7 +31,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taiku.proto.
  */
 export const file_taiku: GenFile = /*@__PURE__*/
-  fileDesc("Cgt0YWlrdS5wcm90bxIIdGFpa3UudjEiLQoHUHJvZmlsZRIMCgRuYW1lGAEgASgJEhQKDGRldmljZV9sYWJlbBgCIAEoCSI+Cg1Sb2xlVmVyaWZpZXJzEg4KBnJlYWRlchgBIAEoDBIOCgZ3cml0ZXIYAiABKAwSDQoFYWRtaW4YAyABKAwiSgoOU2Vzc2lvbk9wdGlvbnMSFwoPcmVhZGVyc19lbmFibGVkGAEgASgIEh8KF3ZpZXdlcl9zaWduX2luX3JlcXVpcmVkGAIgASgIItcMCgdDb250cm9sEjEKDnNlc3Npb25fY3JlYXRlGAEgASgLMhcudGFpa3UudjEuU2Vzc2lvbkNyZWF0ZUgAEjEKDnNlc3Npb25fcmVzdW1lGAIgASgLMhcudGFpa3UudjEuU2Vzc2lvblJlc3VtZUgAEi0KDGpvaW5fcmVxdWVzdBgDIAEoCzIVLnRhaWt1LnYxLkpvaW5SZXF1ZXN0SAASKAoJY2hhbGxlbmdlGAQgASgLMhMudGFpa3UudjEuQ2hhbGxlbmdlSAASKQoKam9pbl9wcm9vZhgFIAEoCzITLnRhaWt1LnYxLkpvaW5Qcm9vZkgAEisKC2pvaW5fcmVzdWx0GAYgASgLMhQudGFpa3UudjEuSm9pblJlc3VsdEgAEisKC2hvc3Rfc3RhdHVzGAcgASgLMhQudGFpa3UudjEuSG9zdFN0YXR1c0gAEi8KDXNlc3Npb25fZW5kZWQYCCABKAsyFi50YWlrdS52MS5TZXNzaW9uRW5kZWRIABItCgxyZXN1bWVfc3RhdGUYCSABKAsyFS50YWlrdS52MS5SZXN1bWVTdGF0ZUgAEiYKCHByZXNlbmNlGAogASgLMhIudGFpa3UudjEuUHJlc2VuY2VIABIgCgVmb2N1cxgLIAEoCzIPLnRhaWt1LnYxLkZvY3VzSAASHgoEY2hhdBgMIAEoCzIOLnRhaWt1LnYxLkNoYXRIABIiCgZsYXlvdXQYDSABKAsyEC50YWlrdS52MS5MYXlvdXRIABIzCg90ZXJtaW5hbF9jcmVhdGUYFCABKAsyGC50YWlrdS52MS5UZXJtaW5hbENyZWF0ZUgAEjMKD3Rlcm1pbmFsX29wZW5lZBgVIAEoCzIYLnRhaWt1LnYxLlRlcm1pbmFsT3BlbmVkSAASMQoOdGVybWluYWxfY2xvc2UYFiABKAsyFy50YWlrdS52MS5UZXJtaW5hbENsb3NlSAASMwoPdGVybWluYWxfY2xvc2VkGBcgASgLMhgudGFpa3UudjEuVGVybWluYWxDbG9zZWRIABIzCg90ZXJtaW5hbF9yZXNpemUYGCABKAsyGC50YWlrdS52MS5UZXJtaW5hbFJlc2l6ZUgAEi0KDGlucHV0X3RpY2tldBgZIAEoCzIVLnRhaWt1LnYxLklucHV0VGlja2V0SAASMQoOdGVybWluYWxfbGFiZWwYGiABKAsyFy50YWlrdS52MS5UZXJtaW5hbExhYmVsSAASNQoQYWRvcHRpb25fcmVxdWVzdBgeIAEoCzIZLnRhaWt1LnYxLkFkb3B0aW9uUmVxdWVzdEgAEjMKD2Fkb3B0aW9uX2Fuc3dlchgfIAEoCzIYLnRhaWt1LnYxLkFkb3B0aW9uQW5zd2VySAASLwoNY29udHJvbF9ncmFudBggIAEoCzIWLnRhaWt1LnYxLkNvbnRyb2xHcmFudEgAEjEKDmNvbnRyb2xfcmV2b2tlGCEgASgLMhcudGFpa3UudjEuQ29udHJvbFJldm9rZUgAEicKCXRha2Vfb3ZlchgiIAEoCzISLnRhaWt1LnYxLlRha2VPdmVySAASMwoPY29udHJvbF9jaGFuZ2VkGCMgASgLMhgudGFpa3UudjEuQ29udHJvbENoYW5nZWRIABIpCgpmb2N1c19sb2NrGCQgASgLMhMudGFpa3UudjEuRm9jdXNMb2NrSAASMwoPaGlzdG9yeV9yZXF1ZXN0GCggASgLMhgudGFpa3UudjEuSGlzdG9yeVJlcXVlc3RIABI1ChBzbmFwc2hvdF9yZXF1ZXN0GCkgASgLMhkudGFpa3UudjEuU25hcHNob3RSZXF1ZXN0SAASLQoMcmVwbGF5X3N0YXJ0GCogASgLMhUudGFpa3UudjEuUmVwbGF5U3RhcnRIABItCgx0dW5uZWxfYWRtaW4YLSABKAsyFS50YWlrdS52MS5UdW5uZWxBZG1pbkgAEh4KBHBpbmcYMiABKAsyDi50YWlrdS52MS5QaW5nSAASHgoEcG9uZxgzIAEoCzIOLnRhaWt1LnYxLlBvbmdIABIkCgdyZWZ1c2VkGDQgASgLMhEudGFpa3UudjEuUmVmdXNlZEgAEiAKBWVycm9yGDUgASgLMg8udGFpa3UudjEuRXJyb3JIAEIGCgRib2R5Ip4BCg1TZXNzaW9uQ3JlYXRlEhIKCnNlc3Npb25faWQYASABKAkSKgoJdmVyaWZpZXJzGAIgASgLMhcudGFpa3UudjEuUm9sZVZlcmlmaWVycxIpCgdvcHRpb25zGAMgASgLMhgudGFpa3UudjEuU2Vzc2lvbk9wdGlvbnMSIgoHcHJvZmlsZRgEIAEoCzIRLnRhaWt1LnYxLlByb2ZpbGUiRwoNU2Vzc2lvblJlc3VtZRISCgpzZXNzaW9uX2lkGAEgASgJEiIKB3Byb2ZpbGUYAiABKAsyES50YWlrdS52MS5Qcm9maWxlIkUKC0pvaW5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSIgoHcHJvZmlsZRgCIAEoCzIRLnRhaWt1LnYxLlByb2ZpbGUiGgoJQ2hhbGxlbmdlEg0KBW5vbmNlGAEgASgMIjwKCUpvaW5Qcm9vZhIcCgRyb2xlGAEgASgOMg4udGFpa3UudjEuUm9sZRIRCglzaWduYXR1cmUYAiABKAwiawoKSm9pblJlc3VsdBImCghhY2NlcHRlZBgBIAEoCzISLnRhaWt1LnYxLkFjY2VwdGVkSAASKgoHcmVmdXNlZBgCIAEoDjIXLnRhaWt1LnYxLlJlZnVzYWxSZWFzb25IAEIJCgdvdXRjb21lIoABCghBY2NlcHRlZBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoDRIcCgRyb2xlGAIgASgOMg4udGFpa3UudjEuUm9sZRIpCgdvcHRpb25zGAMgASgLMhgudGFpa3UudjEuU2Vzc2lvbk9wdGlvbnMSEwoLaG9zdF9vbmxpbmUYBCABKAgiOAoKSG9zdFN0YXR1cxIOCgZvbmxpbmUYASABKAgSGgoSZ3JhY2VfcmVtYWluaW5nX21zGAIgASgEIqwBCg1UZXJtaW5hbFN0YXRlEhMKC3Rlcm1pbmFsX2lkGAEgASgNEg0KBW93bmVyGAIgASgNEhIKCmNvbnRyb2xsZXIYAyABKA0SDAoEcm93cxgEIAEoDRIMCgRjb2xzGAUgASgNEg0KBWxhYmVsGAYgASgJEhIKCmxhc3RfZXBvY2gYByABKAwSEAoIbGFzdF9zZXEYCCABKAQSEgoKaGFzX291dHB1dBgJIAEoCCI5CgtSZXN1bWVTdGF0ZRIqCgl0ZXJtaW5hbHMYASADKAsyFy50YWlrdS52MS5UZXJtaW5hbFN0YXRlIjMKDFNlc3Npb25FbmRlZBIjCgZyZWFzb24YASABKA4yEy50YWlrdS52MS5FbmRSZWFzb24i4gEKCFByZXNlbmNlEhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEiIKB3Byb2ZpbGUYAiABKAsyES50YWlrdS52MS5Qcm9maWxlEhwKBHJvbGUYAyABKA4yDi50YWlrdS52MS5Sb2xlEicKBXN0YXRlGAQgASgOMhgudGFpa3UudjEuUHJlc2VuY2UuU3RhdGUiUwoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIQCgxTVEFURV9KT0lORUQQARIRCg1TVEFURV9VUERBVEVEEAISDgoKU1RBVEVfTEVGVBADIjQKBUZvY3VzEhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEhMKC3Rlcm1pbmFsX2lkGAIgASgNIj8KBENoYXQSDAoEZnJvbRgBIAEoDRILCgNzZXEYAiABKAQSDAoEdGV4dBgDIAEoCRIOCgZhZ2VfbXMYBCABKAQiPwoGTGF5b3V0EhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEh0KBXRpbGVzGAIgAygLMg4udGFpa3UudjEuVGlsZSJHCgRUaWxlEhMKC3Rlcm1pbmFsX2lkGAEgASgNEgkKAXgYAiABKA0SCQoBeRgDIAEoDRIJCgF3GAQgASgNEgkKAWgYBSABKA0iTgoOVGVybWluYWxDcmVhdGUSEQoJcmVxdWVzdGVyGAEgASgNEgwKBHJvd3MYAiABKA0SDAoEY29scxgDIAEoDRINCgVsYWJlbBgEIAEoCSJfCg5UZXJtaW5hbE9wZW5lZBITCgt0ZXJtaW5hbF9pZBgBIAEoDRINCgVvd25lchgCIAEoDRIMCgRyb3dzGAMgASgNEgwKBGNvbHMYBCABKA0SDQoFbGFiZWwYBSABKAkiNwoNVGVybWluYWxDbG9zZRITCgt0ZXJtaW5hbF9pZBgBIAEoDRIRCglyZXF1ZXN0ZXIYAiABKA0iOgoOVGVybWluYWxDbG9zZWQSEwoLdGVybWluYWxfaWQYASABKA0SEwoLZXhpdF9zdGF0dXMYAiABKBEiMwoNVGVybWluYWxMYWJlbBITCgt0ZXJtaW5hbF9pZBgBIAEoDRINCgVsYWJlbBgCIAEoCSJUCg5UZXJtaW5hbFJlc2l6ZRITCgt0ZXJtaW5hbF9pZBgBIAEoDRIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0SEQoJcmVxdWVzdGVyGAQgASgNIjUKC0lucHV0VGlja2V0EhYKDnBhcnRpY2lwYW50X2lkGAEgASgNEg4KBnRpY2tldBgCIAEoDCI5Cg9BZG9wdGlvblJlcXVlc3QSEwoLdGVybWluYWxfaWQYASABKA0SEQoJcmVxdWVzdGVyGAIgASgNIkkKDkFkb3B0aW9uQW5zd2VyEhMKC3Rlcm1pbmFsX2lkGAEgASgNEhEKCXJlcXVlc3RlchgCIAEoDRIPCgdhcHByb3ZlGAMgASgIIjQKDENvbnRyb2xHcmFudBITCgt0ZXJtaW5hbF9pZBgBIAEoDRIPCgdncmFudGVlGAIgASgNIiQKDUNvbnRyb2xSZXZva2USEwoLdGVybWluYWxfaWQYASABKA0iVgoIVGFrZU92ZXISEwoLdGVybWluYWxfaWQYASABKA0SEQoJcmVxdWVzdGVyGAIgASgNEg8KB2NvdW50ZXIYAyABKAQSEQoJc2lnbmF0dXJlGAQgASgMIoQBCg5Db250cm9sQ2hhbmdlZBITCgt0ZXJtaW5hbF9pZBgBIAEoDRINCgVvd25lchgCIAEoDRISCgpjb250cm9sbGVyGAMgASgNEicKBnJlYXNvbhgEIAEoDjIXLnRhaWt1LnYxLkNvbnRyb2xSZWFzb24SEQoJcmVxdWVzdGVyGAUgASgNIkcKCUZvY3VzTG9jaxITCgt0ZXJtaW5hbF9pZBgBIAEoDRIOCgZob2xkZXIYAiABKA0SFQoNZXhwaXJlc19pbl9tcxgDIAEoDSIlCg5IaXN0b3J5UmVxdWVzdBITCgt0ZXJtaW5hbF9pZBgBIAEoDSI5Cg9TbmFwc2hvdFJlcXVlc3QSEwoLdGVybWluYWxfaWQYASABKA0SEQoJcmVxdWVzdGVyGAIgASgNIkIKCVJlcGxheVJ1bhINCgVlcG9jaBgBIAEoDBIRCglmaXJzdF9zZXEYAiABKAQSEwoLZnJhbWVfY291bnQYAyABKA0iVwoLUmVwbGF5U3RhcnQSEwoLdGVybWluYWxfaWQYASABKA0SIQoEcnVucxgCIAMoCzITLnRhaWt1LnYxLlJlcGxheVJ1bhIQCghjb21wbGV0ZRgDIAEoCCJiCgtUdW5uZWxBZG1pbhIMCgRwb3J0GAEgASgNEg4KBmVuYWJsZRgCIAEoCBIRCglyZXF1ZXN0ZXIYAyABKA0SDwoHY291bnRlchgEIAEoBBIRCglzaWduYXR1cmUYBSABKAwiFQoEUGluZxINCgVub25jZRgBIAEoBCIVCgRQb25nEg0KBW5vbmNlGAEgASgEIlcKB1JlZnVzZWQSDgoGYWN0aW9uGAEgASgNEhMKC3Rlcm1pbmFsX2lkGAIgASgNEicKBnJlYXNvbhgDIAEoDjIXLnRhaWt1LnYxLkFjdGlvblJlZnVzYWwiKgoFRXJyb3ISIQoEY29kZRgBIAEoDjITLnRhaWt1LnYxLkVycm9yQ29kZSJRCgtBZ2VudFN0YXR1cxINCgVhZ2VudBgBIAEoCRIjCgVzdGF0ZRgCIAEoDjIULnRhaWt1LnYxLkFnZW50U3RhdGUSDgoGZGV0YWlsGAMgASgJImAKCFNuYXBzaG90EhQKDG91dHB1dF9lcG9jaBgBIAEoDBISCgpvdXRwdXRfc2VxGAIgASgEEgwKBHJvd3MYAyABKA0SDAoEY29scxgEIAEoDRIOCgZzY3JlZW4YBSABKAwiQAoGTm90aWNlEgwKBHRleHQYASABKAkSFAoMb3V0cHV0X2Vwb2NoGAIgASgMEhIKCm91dHB1dF9zZXEYAyABKAQikQEKDFNlYWxlZFJlY29yZBItCgxhZ2VudF9zdGF0dXMYASABKAsyFS50YWlrdS52MS5BZ2VudFN0YXR1c0gAEiYKCHNuYXBzaG90GAIgASgLMhIudGFpa3UudjEuU25hcHNob3RIABIiCgZub3RpY2UYAyABKAsyEC50YWlrdS52MS5Ob3RpY2VIAEIGCgRib2R5Iq4BCgxTaGVsbFJlcXVlc3QSDQoFdG9rZW4YASABKAkSEwoLdGVybWluYWxfaWQYAiABKA0SKwoKc2V0X3N0YXR1cxgKIAEoCzIVLnRhaWt1LnYxLkFnZW50U3RhdHVzSAASEAoGbm90aWZ5GAsgASgJSAASEwoJc2V0X2xhYmVsGAwgASgJSAASHAoDd2hvGA0gASgLMg0udGFpa3UudjEuV2hvSABCCAoGYWN0aW9uIgUKA1dobyJiCgZQZXJzb24SFgoOcGFydGljaXBhbnRfaWQYASABKA0SDAoEbmFtZRgCIAEoCRIcCgRyb2xlGAMgASgOMg4udGFpa3UudjEuUm9sZRIUCgxkZXZpY2VfbGFiZWwYBCABKAkiewoKU2hlbGxSZXBseRInCgdyZWZ1c2VkGAEgASgOMhYudGFpa3UudjEuU2hlbGxSZWZ1c2FsEhMKC3Rlcm1pbmFsX2lkGAIgASgNEg0KBW5hbWVkGAMgASgNEiAKBnBlb3BsZRgEIAMoCzIQLnRhaWt1LnYxLlBlcnNvbipOCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1JFQURFUhABEg8KC1JPTEVfV1JJVEVSEAISDgoKUk9MRV9BRE1JThADKpcCCg1SZWZ1c2FsUmVhc29uEh4KGlJFRlVTQUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASGQoVUkVGVVNBTF9SRUFTT05fREVOSUVEEAESHwobUkVGVVNBTF9SRUFTT05fUkFURV9MSU1JVEVEEAISIwofUkVGVVNBTF9SRUFTT05fU0lHTl9JTl9SRVFVSVJFRBADEiEKHVJFRlVTQUxfUkVBU09OX1NFU1NJT05fRVhJU1RTEAQSHwobUkVGVVNBTF9SRUFTT05fU0VTU0lPTl9GVUxMEAUSHQoZUkVGVVNBTF9SRUFTT05fUkVMQVlfRlVMTBAGEiIKHlJFRlVTQUxfUkVBU09OX0lOVkFMSURfUkVRVUVTVBAHKrUBCglFbmRSZWFzb24SGgoWRU5EX1JFQVNPTl9VTlNQRUNJRklFRBAAEhkKFUVORF9SRUFTT05fSE9TVF9FTkRFRBABEiEKHUVORF9SRUFTT05fSE9TVF9HUkFDRV9FWFBJUkVEEAISHQoZRU5EX1JFQVNPTl9SRUxBWV9TSFVURE9XThADEhYKEkVORF9SRUFTT05fRVZJQ1RFRBAEEhcKE0VORF9SRUFTT05fVE9PX1NMT1cQBSrTAgoNQ29udHJvbFJlYXNvbhIeChpDT05UUk9MX1JFQVNPTl9VTlNQRUNJRklFRBAAEhkKFUNPTlRST0xfUkVBU09OX09QRU5FRBABEiQKIENPTlRST0xfUkVBU09OX0FET1BUSU9OX0FQUFJPVkVEEAISIgoeQ09OVFJPTF9SRUFTT05fQURPUFRJT05fREVOSUVEEAMSIwofQ09OVFJPTF9SRUFTT05fQURPUFRJT05fRVhQSVJFRBAEEhoKFkNPTlRST0xfUkVBU09OX0dSQU5URUQQBRIaChZDT05UUk9MX1JFQVNPTl9SRVZPS0VEEAYSHQoZQ09OVFJPTF9SRUFTT05fVEFLRU5fT1ZFUhAHEiIKHkNPTlRST0xfUkVBU09OX0NPTlRST0xMRVJfTEVGVBAIEh0KGUNPTlRST0xfUkVBU09OX09XTkVSX0xFRlQQCSreAwoNQWN0aW9uUmVmdXNhbBIeChpBQ1RJT05fUkVGVVNBTF9VTlNQRUNJRklFRBAAEhwKGEFDVElPTl9SRUZVU0FMX1JFQURfT05MWRABEiEKHUFDVElPTl9SRUZVU0FMX05PVF9DT05UUk9MTEVSEAISHAoYQUNUSU9OX1JFRlVTQUxfTk9UX09XTkVSEAMSHAoYQUNUSU9OX1JFRlVTQUxfTk9UX0FETUlOEAQSIwofQUNUSU9OX1JFRlVTQUxfVU5LTk9XTl9URVJNSU5BTBAFEiYKIkFDVElPTl9SRUZVU0FMX1VOS05PV05fUEFSVElDSVBBTlQQBhIgChxBQ1RJT05fUkVGVVNBTF9MSU1JVF9SRUFDSEVEEAcSHwobQUNUSU9OX1JFRlVTQUxfUkFURV9MSU1JVEVEEAgSGwoXQUNUSU9OX1JFRlVTQUxfVE9PX0xPTkcQCRIlCiFBQ1RJT05fUkVGVVNBTF9OT19QRU5ESU5HX1JFUVVFU1QQChIfChtBQ1RJT05fUkVGVVNBTF9IT1NUX09GRkxJTkUQCxIaChZBQ1RJT05fUkVGVVNBTF9JTlZBTElEEAwSHwobQUNUSU9OX1JFRlVTQUxfRk9DVVNfTE9DS0VEEA0qxgEKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHgoaRVJST1JfQ09ERV9NQUxGT1JNRURfRlJBTUUQARIhCh1FUlJPUl9DT0RFX1VORVhQRUNURURfTUVTU0FHRRACEiIKHkVSUk9SX0NPREVfVU5TVVBQT1JURURfVkVSU0lPThADEh0KGUVSUk9SX0NPREVfUVVFVUVfT1ZFUkZMT1cQBBIXChNFUlJPUl9DT0RFX0lOVEVSTkFMEAUq3AEKCkFnZW50U3RhdGUSGwoXQUdFTlRfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNBR0VOVF9TVEFURV9SVU5OSU5HEAESGAoUQUdFTlRfU1RBVEVfVEhJTktJTkcQAhIhCh1BR0VOVF9TVEFURV9XQUlUSU5HX0ZPUl9JTlBVVBADEhQKEEFHRU5UX1NUQVRFX0lETEUQBBIUChBBR0VOVF9TVEFURV9ET05FEAUSFQoRQUdFTlRfU1RBVEVfRVJST1IQBhIYChRBR0VOVF9TVEFURV9UT09MX1VTRRAHKocCCgxTaGVsbFJlZnVzYWwSHQoZU0hFTExfUkVGVVNBTF9VTlNQRUNJRklFRBAAEhoKFlNIRUxMX1JFRlVTQUxfTk9fVE9LRU4QARIfChtTSEVMTF9SRUZVU0FMX1VOS05PV05fVE9LRU4QAhIhCh1TSEVMTF9SRUZVU0FMX0NMT1NFRF9URVJNSU5BTBADEiAKHFNIRUxMX1JFRlVTQUxfV1JPTkdfVEVSTUlOQUwQBBIeChpTSEVMTF9SRUZVU0FMX1JBVEVfTElNSVRFRBAFEhsKF1NIRUxMX1JFRlVTQUxfTUFMRk9STUVEEAYSGQoVU0hFTExfUkVGVVNBTF9PRkZMSU5FEAdiBnByb3RvMw");
+  fileDesc("Cgt0YWlrdS5wcm90bxIIdGFpa3UudjEiLQoHUHJvZmlsZRIMCgRuYW1lGAEgASgJEhQKDGRldmljZV9sYWJlbBgCIAEoCSI+Cg1Sb2xlVmVyaWZpZXJzEg4KBnJlYWRlchgBIAEoDBIOCgZ3cml0ZXIYAiABKAwSDQoFYWRtaW4YAyABKAwiSgoOU2Vzc2lvbk9wdGlvbnMSFwoPcmVhZGVyc19lbmFibGVkGAEgASgIEh8KF3ZpZXdlcl9zaWduX2luX3JlcXVpcmVkGAIgASgIIskPCgdDb250cm9sEjEKDnNlc3Npb25fY3JlYXRlGAEgASgLMhcudGFpa3UudjEuU2Vzc2lvbkNyZWF0ZUgAEjEKDnNlc3Npb25fcmVzdW1lGAIgASgLMhcudGFpa3UudjEuU2Vzc2lvblJlc3VtZUgAEi0KDGpvaW5fcmVxdWVzdBgDIAEoCzIVLnRhaWt1LnYxLkpvaW5SZXF1ZXN0SAASKAoJY2hhbGxlbmdlGAQgASgLMhMudGFpa3UudjEuQ2hhbGxlbmdlSAASKQoKam9pbl9wcm9vZhgFIAEoCzITLnRhaWt1LnYxLkpvaW5Qcm9vZkgAEisKC2pvaW5fcmVzdWx0GAYgASgLMhQudGFpa3UudjEuSm9pblJlc3VsdEgAEisKC2hvc3Rfc3RhdHVzGAcgASgLMhQudGFpa3UudjEuSG9zdFN0YXR1c0gAEi8KDXNlc3Npb25fZW5kZWQYCCABKAsyFi50YWlrdS52MS5TZXNzaW9uRW5kZWRIABItCgxyZXN1bWVfc3RhdGUYCSABKAsyFS50YWlrdS52MS5SZXN1bWVTdGF0ZUgAEiYKCHByZXNlbmNlGAogASgLMhIudGFpa3UudjEuUHJlc2VuY2VIABIgCgVmb2N1cxgLIAEoCzIPLnRhaWt1LnYxLkZvY3VzSAASHgoEY2hhdBgMIAEoCzIOLnRhaWt1LnYxLkNoYXRIABIiCgZsYXlvdXQYDSABKAsyEC50YWlrdS52MS5MYXlvdXRIABIzCg90ZXJtaW5hbF9jcmVhdGUYFCABKAsyGC50YWlrdS52MS5UZXJtaW5hbENyZWF0ZUgAEjMKD3Rlcm1pbmFsX29wZW5lZBgVIAEoCzIYLnRhaWt1LnYxLlRlcm1pbmFsT3BlbmVkSAASMQoOdGVybWluYWxfY2xvc2UYFiABKAsyFy50YWlrdS52MS5UZXJtaW5hbENsb3NlSAASMwoPdGVybWluYWxfY2xvc2VkGBcgASgLMhgudGFpa3UudjEuVGVybWluYWxDbG9zZWRIABIzCg90ZXJtaW5hbF9yZXNpemUYGCABKAsyGC50YWlrdS52MS5UZXJtaW5hbFJlc2l6ZUgAEi0KDGlucHV0X3RpY2tldBgZIAEoCzIVLnRhaWt1LnYxLklucHV0VGlja2V0SAASMQoOdGVybWluYWxfbGFiZWwYGiABKAsyFy50YWlrdS52MS5UZXJtaW5hbExhYmVsSAASNQoQYWRvcHRpb25fcmVxdWVzdBgeIAEoCzIZLnRhaWt1LnYxLkFkb3B0aW9uUmVxdWVzdEgAEjMKD2Fkb3B0aW9uX2Fuc3dlchgfIAEoCzIYLnRhaWt1LnYxLkFkb3B0aW9uQW5zd2VySAASLwoNY29udHJvbF9ncmFudBggIAEoCzIWLnRhaWt1LnYxLkNvbnRyb2xHcmFudEgAEjEKDmNvbnRyb2xfcmV2b2tlGCEgASgLMhcudGFpa3UudjEuQ29udHJvbFJldm9rZUgAEicKCXRha2Vfb3ZlchgiIAEoCzISLnRhaWt1LnYxLlRha2VPdmVySAASMwoPY29udHJvbF9jaGFuZ2VkGCMgASgLMhgudGFpa3UudjEuQ29udHJvbENoYW5nZWRIABIpCgpmb2N1c19sb2NrGCQgASgLMhMudGFpa3UudjEuRm9jdXNMb2NrSAASMwoPaGlzdG9yeV9yZXF1ZXN0GCggASgLMhgudGFpa3UudjEuSGlzdG9yeVJlcXVlc3RIABI1ChBzbmFwc2hvdF9yZXF1ZXN0GCkgASgLMhkudGFpa3UudjEuU25hcHNob3RSZXF1ZXN0SAASLQoMcmVwbGF5X3N0YXJ0GCogASgLMhUudGFpa3UudjEuUmVwbGF5U3RhcnRIABItCgx0dW5uZWxfYWRtaW4YLSABKAsyFS50YWlrdS52MS5UdW5uZWxBZG1pbkgAEi0KDHR1bm5lbF9wb3J0cxguIAEoCzIVLnRhaWt1LnYxLlR1bm5lbFBvcnRzSAASLQoMZm9yd2FyZF9vcGVuGC8gASgLMhUudGFpa3UudjEuRm9yd2FyZE9wZW5IABIxCg5mb3J3YXJkX2NyZWRpdBgwIAEoCzIXLnRhaWt1LnYxLkZvcndhcmRDcmVkaXRIABIvCg1mb3J3YXJkX2Nsb3NlGDEgASgLMhYudGFpa3UudjEuRm9yd2FyZENsb3NlSAASLQoMZm9yd2FyZF9kYXRhGDYgASgLMhUudGFpa3UudjEuRm9yd2FyZERhdGFIABJGChl0dW5uZWxfY3JlZGVudGlhbF9yZXF1ZXN0GDcgASgLMiEudGFpa3UudjEuVHVubmVsQ3JlZGVudGlhbFJlcXVlc3RIABI3ChF0dW5uZWxfY3JlZGVudGlhbBg4IAEoCzIaLnRhaWt1LnYxLlR1bm5lbENyZWRlbnRpYWxIABIeCgRwaW5nGDIgASgLMg4udGFpa3UudjEuUGluZ0gAEh4KBHBvbmcYMyABKAsyDi50YWlrdS52MS5Qb25nSAASJAoHcmVmdXNlZBg0IAEoCzIRLnRhaWt1LnYxLlJlZnVzZWRIABIgCgVlcnJvchg1IAEoCzIPLnRhaWt1LnYxLkVycm9ySABCBgoEYm9keSKeAQoNU2Vzc2lvbkNyZWF0ZRISCgpzZXNzaW9uX2lkGAEgASgJEioKCXZlcmlmaWVycxgCIAEoCzIXLnRhaWt1LnYxLlJvbGVWZXJpZmllcnMSKQoHb3B0aW9ucxgDIAEoCzIYLnRhaWt1LnYxLlNlc3Npb25PcHRpb25zEiIKB3Byb2ZpbGUYBCABKAsyES50YWlrdS52MS5Qcm9maWxlIkcKDVNlc3Npb25SZXN1bWUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIiCgdwcm9maWxlGAIgASgLMhEudGFpa3UudjEuUHJvZmlsZSJFCgtKb2luUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEiIKB3Byb2ZpbGUYAiABKAsyES50YWlrdS52MS5Qcm9maWxlIhoKCUNoYWxsZW5nZRINCgVub25jZRgBIAEoDCI8CglKb2luUHJvb2YSHAoEcm9sZRgBIAEoDjIOLnRhaWt1LnYxLlJvbGUSEQoJc2lnbmF0dXJlGAIgASgMImsKCkpvaW5SZXN1bHQSJgoIYWNjZXB0ZWQYASABKAsyEi50YWlrdS52MS5BY2NlcHRlZEgAEioKB3JlZnVzZWQYAiABKA4yFy50YWlrdS52MS5SZWZ1c2FsUmVhc29uSABCCQoHb3V0Y29tZSKAAQoIQWNjZXB0ZWQSFgoOcGFydGljaXBhbnRfaWQYASABKA0SHAoEcm9sZRgCIAEoDjIOLnRhaWt1LnYxLlJvbGUSKQoHb3B0aW9ucxgDIAEoCzIYLnRhaWt1LnYxLlNlc3Npb25PcHRpb25zEhMKC2hvc3Rfb25saW5lGAQgASgIIjgKCkhvc3RTdGF0dXMSDgoGb25saW5lGAEgASgIEhoKEmdyYWNlX3JlbWFpbmluZ19tcxgCIAEoBCKsAQoNVGVybWluYWxTdGF0ZRITCgt0ZXJtaW5hbF9pZBgBIAEoDRINCgVvd25lchgCIAEoDRISCgpjb250cm9sbGVyGAMgASgNEgwKBHJvd3MYBCABKA0SDAoEY29scxgFIAEoDRINCgVsYWJlbBgGIAEoCRISCgpsYXN0X2Vwb2NoGAcgASgMEhAKCGxhc3Rfc2VxGAggASgEEhIKCmhhc19vdXRwdXQYCSABKAgiOQoLUmVzdW1lU3RhdGUSKgoJdGVybWluYWxzGAEgAygLMhcudGFpa3UudjEuVGVybWluYWxTdGF0ZSIzCgxTZXNzaW9uRW5kZWQSIwoGcmVhc29uGAEgASgOMhMudGFpa3UudjEuRW5kUmVhc29uIuIBCghQcmVzZW5jZRIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoDRIiCgdwcm9maWxlGAIgASgLMhEudGFpa3UudjEuUHJvZmlsZRIcCgRyb2xlGAMgASgOMg4udGFpa3UudjEuUm9sZRInCgVzdGF0ZRgEIAEoDjIYLnRhaWt1LnYxLlByZXNlbmNlLlN0YXRlIlMKBVN0YXRlEhUKEVNUQVRFX1VOU1BFQ0lGSUVEEAASEAoMU1RBVEVfSk9JTkVEEAESEQoNU1RBVEVfVVBEQVRFRBACEg4KClNUQVRFX0xFRlQQAyI0CgVGb2N1cxIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoDRITCgt0ZXJtaW5hbF9pZBgCIAEoDSI/CgRDaGF0EgwKBGZyb20YASABKA0SCwoDc2VxGAIgASgEEgwKBHRleHQYAyABKAkSDgoGYWdlX21zGAQgASgEIj8KBkxheW91dBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoDRIdCgV0aWxlcxgCIAMoCzIOLnRhaWt1LnYxLlRpbGUiRwoEVGlsZRITCgt0ZXJtaW5hbF9pZBgBIAEoDRIJCgF4GAIgASgNEgkKAXkYAyABKA0SCQoBdxgEIAEoDRIJCgFoGAUgASgNIk4KDlRlcm1pbmFsQ3JlYXRlEhEKCXJlcXVlc3RlchgBIAEoDRIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0SDQoFbGFiZWwYBCABKAkiXwoOVGVybWluYWxPcGVuZWQSEwoLdGVybWluYWxfaWQYASABKA0SDQoFb3duZXIYAiABKA0SDAoEcm93cxgDIAEoDRIMCgRjb2xzGAQgASgNEg0KBWxhYmVsGAUgASgJIjcKDVRlcm1pbmFsQ2xvc2USEwoLdGVybWluYWxfaWQYASABKA0SEQoJcmVxdWVzdGVyGAIgASgNIjoKDlRlcm1pbmFsQ2xvc2VkEhMKC3Rlcm1pbmFsX2lkGAEgASgNEhMKC2V4aXRfc3RhdHVzGAIgASgRIjMKDVRlcm1pbmFsTGFiZWwSEwoLdGVybWluYWxfaWQYASABKA0SDQoFbGFiZWwYAiABKAkiVAoOVGVybWluYWxSZXNpemUSEwoLdGVybWluYWxfaWQYASABKA0SDAoEcm93cxgCIAEoDRIMCgRjb2xzGAMgASgNEhEKCXJlcXVlc3RlchgEIAEoDSI1CgtJbnB1dFRpY2tldBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoDRIOCgZ0aWNrZXQYAiABKAwiOQoPQWRvcHRpb25SZXF1ZXN0EhMKC3Rlcm1pbmFsX2lkGAEgASgNEhEKCXJlcXVlc3RlchgCIAEoDSJJCg5BZG9wdGlvbkFuc3dlchITCgt0ZXJtaW5hbF9pZBgBIAEoDRIRCglyZXF1ZXN0ZXIYAiABKA0SDwoHYXBwcm92ZRgDIAEoCCI0CgxDb250cm9sR3JhbnQSEwoLdGVybWluYWxfaWQYASABKA0SDwoHZ3JhbnRlZRgCIAEoDSIkCg1Db250cm9sUmV2b2tlEhMKC3Rlcm1pbmFsX2lkGAEgASgNIlYKCFRha2VPdmVyEhMKC3Rlcm1pbmFsX2lkGAEgASgNEhEKCXJlcXVlc3RlchgCIAEoDRIPCgdjb3VudGVyGAMgASgEEhEKCXNpZ25hdHVyZRgEIAEoDCKEAQoOQ29udHJvbENoYW5nZWQSEwoLdGVybWluYWxfaWQYASABKA0SDQoFb3duZXIYAiABKA0SEgoKY29udHJvbGxlchgDIAEoDRInCgZyZWFzb24YBCABKA4yFy50YWlrdS52MS5Db250cm9sUmVhc29uEhEKCXJlcXVlc3RlchgFIAEoDSJHCglGb2N1c0xvY2sSEwoLdGVybWluYWxfaWQYASABKA0SDgoGaG9sZGVyGAIgASgNEhUKDWV4cGlyZXNfaW5fbXMYAyABKA0iJQoOSGlzdG9yeVJlcXVlc3QSEwoLdGVybWluYWxfaWQYASABKA0iOQoPU25hcHNob3RSZXF1ZXN0EhMKC3Rlcm1pbmFsX2lkGAEgASgNEhEKCXJlcXVlc3RlchgCIAEoDSJCCglSZXBsYXlSdW4SDQoFZXBvY2gYASABKAwSEQoJZmlyc3Rfc2VxGAIgASgEEhMKC2ZyYW1lX2NvdW50GAMgASgNIlcKC1JlcGxheVN0YXJ0EhMKC3Rlcm1pbmFsX2lkGAEgASgNEiEKBHJ1bnMYAiADKAsyEy50YWlrdS52MS5SZXBsYXlSdW4SEAoIY29tcGxldGUYAyABKAgiYgoLVHVubmVsQWRtaW4SDAoEcG9ydBgBIAEoDRIOCgZlbmFibGUYAiABKAgSEQoJcmVxdWVzdGVyGAMgASgNEg8KB2NvdW50ZXIYBCABKAQSEQoJc2lnbmF0dXJlGAUgASgMIhwKC1R1bm5lbFBvcnRzEg0KBXBvcnRzGAEgAygNIk4KC0ZvcndhcmRPcGVuEg4KBnN0cmVhbRgBIAEoDRIMCgRwb3J0GAIgASgNEhMKC3BhcnRpY2lwYW50GAMgASgNEgwKBGh0dHAYBCABKAgiQwoNRm9yd2FyZENyZWRpdBIOCgZzdHJlYW0YASABKA0SEwoLcGFydGljaXBhbnQYAiABKA0SDQoFYnl0ZXMYAyABKA0iWQoMRm9yd2FyZENsb3NlEg4KBnN0cmVhbRgBIAEoDRITCgtwYXJ0aWNpcGFudBgCIAEoDRIkCgZyZWFzb24YAyABKA4yFC50YWlrdS52MS5Gb3J3YXJkRW5kIk0KC0ZvcndhcmREYXRhEg4KBnN0cmVhbRgBIAEoDRITCgtwYXJ0aWNpcGFudBgCIAEoDRIMCgRkYXRhGAMgASgMEgsKA2ZpbhgEIAEoCCIZChdUdW5uZWxDcmVkZW50aWFsUmVxdWVzdCI4ChBUdW5uZWxDcmVkZW50aWFsEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfaW5fbXMYAiABKAQiFQoEUGluZxINCgVub25jZRgBIAEoBCIVCgRQb25nEg0KBW5vbmNlGAEgASgEIlcKB1JlZnVzZWQSDgoGYWN0aW9uGAEgASgNEhMKC3Rlcm1pbmFsX2lkGAIgASgNEicKBnJlYXNvbhgDIAEoDjIXLnRhaWt1LnYxLkFjdGlvblJlZnVzYWwiKgoFRXJyb3ISIQoEY29kZRgBIAEoDjITLnRhaWt1LnYxLkVycm9yQ29kZSJRCgtBZ2VudFN0YXR1cxINCgVhZ2VudBgBIAEoCRIjCgVzdGF0ZRgCIAEoDjIULnRhaWt1LnYxLkFnZW50U3RhdGUSDgoGZGV0YWlsGAMgASgJImAKCFNuYXBzaG90EhQKDG91dHB1dF9lcG9jaBgBIAEoDBISCgpvdXRwdXRfc2VxGAIgASgEEgwKBHJvd3MYAyABKA0SDAoEY29scxgEIAEoDRIOCgZzY3JlZW4YBSABKAwiQAoGTm90aWNlEgwKBHRleHQYASABKAkSFAoMb3V0cHV0X2Vwb2NoGAIgASgMEhIKCm91dHB1dF9zZXEYAyABKAQikQEKDFNlYWxlZFJlY29yZBItCgxhZ2VudF9zdGF0dXMYASABKAsyFS50YWlrdS52MS5BZ2VudFN0YXR1c0gAEiYKCHNuYXBzaG90GAIgASgLMhIudGFpa3UudjEuU25hcHNob3RIABIiCgZub3RpY2UYAyABKAsyEC50YWlrdS52MS5Ob3RpY2VIAEIGCgRib2R5Iq4BCgxTaGVsbFJlcXVlc3QSDQoFdG9rZW4YASABKAkSEwoLdGVybWluYWxfaWQYAiABKA0SKwoKc2V0X3N0YXR1cxgKIAEoCzIVLnRhaWt1LnYxLkFnZW50U3RhdHVzSAASEAoGbm90aWZ5GAsgASgJSAASEwoJc2V0X2xhYmVsGAwgASgJSAASHAoDd2hvGA0gASgLMg0udGFpa3UudjEuV2hvSABCCAoGYWN0aW9uIgUKA1dobyJiCgZQZXJzb24SFgoOcGFydGljaXBhbnRfaWQYASABKA0SDAoEbmFtZRgCIAEoCRIcCgRyb2xlGAMgASgOMg4udGFpa3UudjEuUm9sZRIUCgxkZXZpY2VfbGFiZWwYBCABKAkiewoKU2hlbGxSZXBseRInCgdyZWZ1c2VkGAEgASgOMhYudGFpa3UudjEuU2hlbGxSZWZ1c2FsEhMKC3Rlcm1pbmFsX2lkGAIgASgNEg0KBW5hbWVkGAMgASgNEiAKBnBlb3BsZRgEIAMoCzIQLnRhaWt1LnYxLlBlcnNvbipOCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1JFQURFUhABEg8KC1JPTEVfV1JJVEVSEAISDgoKUk9MRV9BRE1JThADKpcCCg1SZWZ1c2FsUmVhc29uEh4KGlJFRlVTQUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASGQoVUkVGVVNBTF9SRUFTT05fREVOSUVEEAESHwobUkVGVVNBTF9SRUFTT05fUkFURV9MSU1JVEVEEAISIwofUkVGVVNBTF9SRUFTT05fU0lHTl9JTl9SRVFVSVJFRBADEiEKHVJFRlVTQUxfUkVBU09OX1NFU1NJT05fRVhJU1RTEAQSHwobUkVGVVNBTF9SRUFTT05fU0VTU0lPTl9GVUxMEAUSHQoZUkVGVVNBTF9SRUFTT05fUkVMQVlfRlVMTBAGEiIKHlJFRlVTQUxfUkVBU09OX0lOVkFMSURfUkVRVUVTVBAHKrUBCglFbmRSZWFzb24SGgoWRU5EX1JFQVNPTl9VTlNQRUNJRklFRBAAEhkKFUVORF9SRUFTT05fSE9TVF9FTkRFRBABEiEKHUVORF9SRUFTT05fSE9TVF9HUkFDRV9FWFBJUkVEEAISHQoZRU5EX1JFQVNPTl9SRUxBWV9TSFVURE9XThADEhYKEkVORF9SRUFTT05fRVZJQ1RFRBAEEhcKE0VORF9SRUFTT05fVE9PX1NMT1cQBSrTAgoNQ29udHJvbFJlYXNvbhIeChpDT05UUk9MX1JFQVNPTl9VTlNQRUNJRklFRBAAEhkKFUNPTlRST0xfUkVBU09OX09QRU5FRBABEiQKIENPTlRST0xfUkVBU09OX0FET1BUSU9OX0FQUFJPVkVEEAISIgoeQ09OVFJPTF9SRUFTT05fQURPUFRJT05fREVOSUVEEAMSIwofQ09OVFJPTF9SRUFTT05fQURPUFRJT05fRVhQSVJFRBAEEhoKFkNPTlRST0xfUkVBU09OX0dSQU5URUQQBRIaChZDT05UUk9MX1JFQVNPTl9SRVZPS0VEEAYSHQoZQ09OVFJPTF9SRUFTT05fVEFLRU5fT1ZFUhAHEiIKHkNPTlRST0xfUkVBU09OX0NPTlRST0xMRVJfTEVGVBAIEh0KGUNPTlRST0xfUkVBU09OX09XTkVSX0xFRlQQCSrfAQoKRm9yd2FyZEVuZBIbChdGT1JXQVJEX0VORF9VTlNQRUNJRklFRBAAEhYKEkZPUldBUkRfRU5EX0NMT1NFRBABEhcKE0ZPUldBUkRfRU5EX1JFRlVTRUQQAhIdChlGT1JXQVJEX0VORF9OT1RfUFVCTElTSEVEEAMSFQoRRk9SV0FSRF9FTkRfTElNSVQQBBIXChNGT1JXQVJEX0VORF9USU1FT1VUEAUSHAoYRk9SV0FSRF9FTkRfSE9TVF9PRkZMSU5FEAYSFgoSRk9SV0FSRF9FTkRfREVOSUVEEAcq3gMKDUFjdGlvblJlZnVzYWwSHgoaQUNUSU9OX1JFRlVTQUxfVU5TUEVDSUZJRUQQABIcChhBQ1RJT05fUkVGVVNBTF9SRUFEX09OTFkQARIhCh1BQ1RJT05fUkVGVVNBTF9OT1RfQ09OVFJPTExFUhACEhwKGEFDVElPTl9SRUZVU0FMX05PVF9PV05FUhADEhwKGEFDVElPTl9SRUZVU0FMX05PVF9BRE1JThAEEiMKH0FDVElPTl9SRUZVU0FMX1VOS05PV05fVEVSTUlOQUwQBRImCiJBQ1RJT05fUkVGVVNBTF9VTktOT1dOX1BBUlRJQ0lQQU5UEAYSIAocQUNUSU9OX1JFRlVTQUxfTElNSVRfUkVBQ0hFRBAHEh8KG0FDVElPTl9SRUZVU0FMX1JBVEVfTElNSVRFRBAIEhsKF0FDVElPTl9SRUZVU0FMX1RPT19MT05HEAkSJQohQUNUSU9OX1JFRlVTQUxfTk9fUEVORElOR19SRVFVRVNUEAoSHwobQUNUSU9OX1JFRlVTQUxfSE9TVF9PRkZMSU5FEAsSGgoWQUNUSU9OX1JFRlVTQUxfSU5WQUxJRBAMEh8KG0FDVElPTl9SRUZVU0FMX0ZPQ1VTX0xPQ0tFRBANKsYBCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh4KGkVSUk9SX0NPREVfTUFMRk9STUVEX0ZSQU1FEAESIQodRVJST1JfQ09ERV9VTkVYUEVDVEVEX01FU1NBR0UQAhIiCh5FUlJPUl9DT0RFX1VOU1VQUE9SVEVEX1ZFUlNJT04QAxIdChlFUlJPUl9DT0RFX1FVRVVFX09WRVJGTE9XEAQSFwoTRVJST1JfQ09ERV9JTlRFUk5BTBAFKtwBCgpBZ2VudFN0YXRlEhsKF0FHRU5UX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTQUdFTlRfU1RBVEVfUlVOTklORxABEhgKFEFHRU5UX1NUQVRFX1RISU5LSU5HEAISIQodQUdFTlRfU1RBVEVfV0FJVElOR19GT1JfSU5QVVQQAxIUChBBR0VOVF9TVEFURV9JRExFEAQSFAoQQUdFTlRfU1RBVEVfRE9ORRAFEhUKEUFHRU5UX1NUQVRFX0VSUk9SEAYSGAoUQUdFTlRfU1RBVEVfVE9PTF9VU0UQByqHAgoMU2hlbGxSZWZ1c2FsEh0KGVNIRUxMX1JFRlVTQUxfVU5TUEVDSUZJRUQQABIaChZTSEVMTF9SRUZVU0FMX05PX1RPS0VOEAESHwobU0hFTExfUkVGVVNBTF9VTktOT1dOX1RPS0VOEAISIQodU0hFTExfUkVGVVNBTF9DTE9TRURfVEVSTUlOQUwQAxIgChxTSEVMTF9SRUZVU0FMX1dST05HX1RFUk1JTkFMEAQSHgoaU0hFTExfUkVGVVNBTF9SQVRFX0xJTUlURUQQBRIbChdTSEVMTF9SRUZVU0FMX01BTEZPUk1FRBAGEhkKFVNIRUxMX1JFRlVTQUxfT0ZGTElORRAHYgZwcm90bzM");
 
 /**
  * Who a participant says they are. Display data only: never permission.
@@ -321,12 +321,54 @@ export type Control = Message<"taiku.v1.Control"> & {
     case: "replayStart";
   } | {
     /**
-     * Tunnels administration (section 5.7).
+     * Tunnels (section 5.7).
      *
      * @generated from field: taiku.v1.TunnelAdmin tunnel_admin = 45;
      */
     value: TunnelAdmin;
     case: "tunnelAdmin";
+  } | {
+    /**
+     * @generated from field: taiku.v1.TunnelPorts tunnel_ports = 46;
+     */
+    value: TunnelPorts;
+    case: "tunnelPorts";
+  } | {
+    /**
+     * @generated from field: taiku.v1.ForwardOpen forward_open = 47;
+     */
+    value: ForwardOpen;
+    case: "forwardOpen";
+  } | {
+    /**
+     * @generated from field: taiku.v1.ForwardCredit forward_credit = 48;
+     */
+    value: ForwardCredit;
+    case: "forwardCredit";
+  } | {
+    /**
+     * @generated from field: taiku.v1.ForwardClose forward_close = 49;
+     */
+    value: ForwardClose;
+    case: "forwardClose";
+  } | {
+    /**
+     * @generated from field: taiku.v1.ForwardData forward_data = 54;
+     */
+    value: ForwardData;
+    case: "forwardData";
+  } | {
+    /**
+     * @generated from field: taiku.v1.TunnelCredentialRequest tunnel_credential_request = 55;
+     */
+    value: TunnelCredentialRequest;
+    case: "tunnelCredentialRequest";
+  } | {
+    /**
+     * @generated from field: taiku.v1.TunnelCredential tunnel_credential = 56;
+     */
+    value: TunnelCredential;
+    case: "tunnelCredential";
   } | {
     /**
      * Liveness and errors (section 5.8).
@@ -1468,6 +1510,204 @@ export const TunnelAdminSchema: GenMessage<TunnelAdmin> = /*@__PURE__*/
   messageDesc(file_taiku, 38);
 
 /**
+ * Host -> relay -> participants: the ports the host publishes, in
+ * ascending order (at most MAX_TUNNEL_PORTS). Sent at start, after every
+ * change and on resume; the relay sends the latest to every joiner.
+ *
+ * @generated from message taiku.v1.TunnelPorts
+ */
+export type TunnelPorts = Message<"taiku.v1.TunnelPorts"> & {
+  /**
+   * @generated from field: repeated uint32 ports = 1;
+   */
+  ports: number[];
+};
+
+/**
+ * Describes the message taiku.v1.TunnelPorts.
+ * Use `create(TunnelPortsSchema)` to create a new message.
+ */
+export const TunnelPortsSchema: GenMessage<TunnelPorts> = /*@__PURE__*/
+  messageDesc(file_taiku, 39);
+
+/**
+ * Participant -> relay -> host: open forward `stream` to published `port`
+ * (SPEC.md 6.8). The relay fills in `participant`. The relay also opens
+ * streams itself for HTTP tunnels (`http`, plaintext, 12.4), with stream
+ * ids from 2^31 up.
+ *
+ * @generated from message taiku.v1.ForwardOpen
+ */
+export type ForwardOpen = Message<"taiku.v1.ForwardOpen"> & {
+  /**
+   * @generated from field: uint32 stream = 1;
+   */
+  stream: number;
+
+  /**
+   * @generated from field: uint32 port = 2;
+   */
+  port: number;
+
+  /**
+   * @generated from field: uint32 participant = 3;
+   */
+  participant: number;
+
+  /**
+   * @generated from field: bool http = 4;
+   */
+  http: boolean;
+};
+
+/**
+ * Describes the message taiku.v1.ForwardOpen.
+ * Use `create(ForwardOpenSchema)` to create a new message.
+ */
+export const ForwardOpenSchema: GenMessage<ForwardOpen> = /*@__PURE__*/
+  messageDesc(file_taiku, 40);
+
+/**
+ * Either end -> relay -> the other: `bytes` more data bytes of the stream
+ * may be sent (the receiver delivered them). Each end starts with
+ * FORWARD_WINDOW.
+ *
+ * @generated from message taiku.v1.ForwardCredit
+ */
+export type ForwardCredit = Message<"taiku.v1.ForwardCredit"> & {
+  /**
+   * @generated from field: uint32 stream = 1;
+   */
+  stream: number;
+
+  /**
+   * @generated from field: uint32 participant = 2;
+   */
+  participant: number;
+
+  /**
+   * @generated from field: uint32 bytes = 3;
+   */
+  bytes: number;
+};
+
+/**
+ * Describes the message taiku.v1.ForwardCredit.
+ * Use `create(ForwardCreditSchema)` to create a new message.
+ */
+export const ForwardCreditSchema: GenMessage<ForwardCredit> = /*@__PURE__*/
+  messageDesc(file_taiku, 41);
+
+/**
+ * Either end -> relay -> the other, or the relay to both: the stream is
+ * over; no more frames of it are sent.
+ *
+ * @generated from message taiku.v1.ForwardClose
+ */
+export type ForwardClose = Message<"taiku.v1.ForwardClose"> & {
+  /**
+   * @generated from field: uint32 stream = 1;
+   */
+  stream: number;
+
+  /**
+   * @generated from field: uint32 participant = 2;
+   */
+  participant: number;
+
+  /**
+   * @generated from field: taiku.v1.ForwardEnd reason = 3;
+   */
+  reason: ForwardEnd;
+};
+
+/**
+ * Describes the message taiku.v1.ForwardClose.
+ * Use `create(ForwardCloseSchema)` to create a new message.
+ */
+export const ForwardCloseSchema: GenMessage<ForwardClose> = /*@__PURE__*/
+  messageDesc(file_taiku, 42);
+
+/**
+ * Relay <-> host, HTTP tunnel streams only (`ForwardOpen.http`): data in
+ * the clear, at most FORWARD_CHUNK bytes; `fin` ends this direction.
+ *
+ * @generated from message taiku.v1.ForwardData
+ */
+export type ForwardData = Message<"taiku.v1.ForwardData"> & {
+  /**
+   * @generated from field: uint32 stream = 1;
+   */
+  stream: number;
+
+  /**
+   * @generated from field: uint32 participant = 2;
+   */
+  participant: number;
+
+  /**
+   * @generated from field: bytes data = 3;
+   */
+  data: Uint8Array;
+
+  /**
+   * @generated from field: bool fin = 4;
+   */
+  fin: boolean;
+};
+
+/**
+ * Describes the message taiku.v1.ForwardData.
+ * Use `create(ForwardDataSchema)` to create a new message.
+ */
+export const ForwardDataSchema: GenMessage<ForwardData> = /*@__PURE__*/
+  messageDesc(file_taiku, 43);
+
+/**
+ * Participant (writer or admin) -> relay: ask for an HTTP tunnel
+ * credential (12.4).
+ *
+ * @generated from message taiku.v1.TunnelCredentialRequest
+ */
+export type TunnelCredentialRequest = Message<"taiku.v1.TunnelCredentialRequest"> & {
+};
+
+/**
+ * Describes the message taiku.v1.TunnelCredentialRequest.
+ * Use `create(TunnelCredentialRequestSchema)` to create a new message.
+ */
+export const TunnelCredentialRequestSchema: GenMessage<TunnelCredentialRequest> = /*@__PURE__*/
+  messageDesc(file_taiku, 44);
+
+/**
+ * Relay -> participant: a credential for the session's HTTP tunnels,
+ * bound to this participant and valid while it stays joined, at most
+ * `expires_in_ms`.
+ *
+ * @generated from message taiku.v1.TunnelCredential
+ */
+export type TunnelCredential = Message<"taiku.v1.TunnelCredential"> & {
+  /**
+   * 43 characters of base64url (32 random bytes).
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: uint64 expires_in_ms = 2;
+   */
+  expiresInMs: bigint;
+};
+
+/**
+ * Describes the message taiku.v1.TunnelCredential.
+ * Use `create(TunnelCredentialSchema)` to create a new message.
+ */
+export const TunnelCredentialSchema: GenMessage<TunnelCredential> = /*@__PURE__*/
+  messageDesc(file_taiku, 45);
+
+/**
  * Either side: are you there? Answered with a Pong of the same nonce.
  *
  * @generated from message taiku.v1.Ping
@@ -1484,7 +1724,7 @@ export type Ping = Message<"taiku.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_taiku, 39);
+  messageDesc(file_taiku, 46);
 
 /**
  * The answer to a Ping.
@@ -1503,7 +1743,7 @@ export type Pong = Message<"taiku.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_taiku, 40);
+  messageDesc(file_taiku, 47);
 
 /**
  * Relay -> sender: the named action was refused and changed nothing.
@@ -1535,7 +1775,7 @@ export type Refused = Message<"taiku.v1.Refused"> & {
  * Use `create(RefusedSchema)` to create a new message.
  */
 export const RefusedSchema: GenMessage<Refused> = /*@__PURE__*/
-  messageDesc(file_taiku, 41);
+  messageDesc(file_taiku, 48);
 
 /**
  * The sender is about to close the connection because of this error.
@@ -1554,7 +1794,7 @@ export type Error = Message<"taiku.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_taiku, 42);
+  messageDesc(file_taiku, 49);
 
 /**
  * Agent status of the terminal whose status stream carries it.
@@ -1590,7 +1830,7 @@ export type AgentStatus = Message<"taiku.v1.AgentStatus"> & {
  * Use `create(AgentStatusSchema)` to create a new message.
  */
 export const AgentStatusSchema: GenMessage<AgentStatus> = /*@__PURE__*/
-  messageDesc(file_taiku, 43);
+  messageDesc(file_taiku, 50);
 
 /**
  * A screen snapshot of a terminal, carried in the snapshot direction.
@@ -1636,7 +1876,7 @@ export type Snapshot = Message<"taiku.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_taiku, 44);
+  messageDesc(file_taiku, 51);
 
 /**
  * A notification to everyone in the session from a command run in the
@@ -1674,7 +1914,7 @@ export type Notice = Message<"taiku.v1.Notice"> & {
  * Use `create(NoticeSchema)` to create a new message.
  */
 export const NoticeSchema: GenMessage<Notice> = /*@__PURE__*/
-  messageDesc(file_taiku, 45);
+  messageDesc(file_taiku, 52);
 
 /**
  * The plaintext of a snapshot- or status-direction sealed frame.
@@ -1711,7 +1951,7 @@ export type SealedRecord = Message<"taiku.v1.SealedRecord"> & {
  * Use `create(SealedRecordSchema)` to create a new message.
  */
 export const SealedRecordSchema: GenMessage<SealedRecord> = /*@__PURE__*/
-  messageDesc(file_taiku, 46);
+  messageDesc(file_taiku, 53);
 
 /**
  * Command -> host: one request per connection.
@@ -1776,7 +2016,7 @@ export type ShellRequest = Message<"taiku.v1.ShellRequest"> & {
  * Use `create(ShellRequestSchema)` to create a new message.
  */
 export const ShellRequestSchema: GenMessage<ShellRequest> = /*@__PURE__*/
-  messageDesc(file_taiku, 47);
+  messageDesc(file_taiku, 54);
 
 /**
  * The `who` action: no arguments.
@@ -1791,7 +2031,7 @@ export type Who = Message<"taiku.v1.Who"> & {
  * Use `create(WhoSchema)` to create a new message.
  */
 export const WhoSchema: GenMessage<Who> = /*@__PURE__*/
-  messageDesc(file_taiku, 48);
+  messageDesc(file_taiku, 55);
 
 /**
  * One person present, for `who`.
@@ -1825,7 +2065,7 @@ export type Person = Message<"taiku.v1.Person"> & {
  * Use `create(PersonSchema)` to create a new message.
  */
 export const PersonSchema: GenMessage<Person> = /*@__PURE__*/
-  messageDesc(file_taiku, 49);
+  messageDesc(file_taiku, 56);
 
 /**
  * Host -> command: the answer, then the host closes the connection.
@@ -1865,7 +2105,7 @@ export type ShellReply = Message<"taiku.v1.ShellReply"> & {
  * Use `create(ShellReplySchema)` to create a new message.
  */
 export const ShellReplySchema: GenMessage<ShellReply> = /*@__PURE__*/
-  messageDesc(file_taiku, 50);
+  messageDesc(file_taiku, 57);
 
 /**
  * The role a connection proved by signing the relay's challenge.
@@ -2061,6 +2301,73 @@ export const ControlReasonSchema: GenEnum<ControlReason> = /*@__PURE__*/
   enumDesc(file_taiku, 3);
 
 /**
+ * Why a forward stream ended.
+ *
+ * @generated from enum taiku.v1.ForwardEnd
+ */
+export enum ForwardEnd {
+  /**
+   * @generated from enum value: FORWARD_END_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Closed by either end (an abort; a clean end is FIN both ways).
+   *
+   * @generated from enum value: FORWARD_END_CLOSED = 1;
+   */
+  CLOSED = 1,
+
+  /**
+   * The host could not connect to the local port.
+   *
+   * @generated from enum value: FORWARD_END_REFUSED = 2;
+   */
+  REFUSED = 2,
+
+  /**
+   * The port is not published (or not any more).
+   *
+   * @generated from enum value: FORWARD_END_NOT_PUBLISHED = 3;
+   */
+  NOT_PUBLISHED = 3,
+
+  /**
+   * A limit of SPEC.md 7 (streams, window, sizes).
+   *
+   * @generated from enum value: FORWARD_END_LIMIT = 4;
+   */
+  LIMIT = 4,
+
+  /**
+   * The host did not answer, or the stream outlived its time limit.
+   *
+   * @generated from enum value: FORWARD_END_TIMEOUT = 5;
+   */
+  TIMEOUT = 5,
+
+  /**
+   * The host went offline.
+   *
+   * @generated from enum value: FORWARD_END_HOST_OFFLINE = 6;
+   */
+  HOST_OFFLINE = 6,
+
+  /**
+   * The sender's role may not forward.
+   *
+   * @generated from enum value: FORWARD_END_DENIED = 7;
+   */
+  DENIED = 7,
+}
+
+/**
+ * Describes the enum taiku.v1.ForwardEnd.
+ */
+export const ForwardEndSchema: GenEnum<ForwardEnd> = /*@__PURE__*/
+  enumDesc(file_taiku, 4);
+
+/**
  * Why the relay (or host) refused an action after admission.
  *
  * @generated from enum taiku.v1.ActionRefusal
@@ -2141,7 +2448,7 @@ export enum ActionRefusal {
  * Describes the enum taiku.v1.ActionRefusal.
  */
 export const ActionRefusalSchema: GenEnum<ActionRefusal> = /*@__PURE__*/
-  enumDesc(file_taiku, 4);
+  enumDesc(file_taiku, 5);
 
 /**
  * Protocol-level error codes (SPEC.md section 8).
@@ -2184,7 +2491,7 @@ export enum ErrorCode {
  * Describes the enum taiku.v1.ErrorCode.
  */
 export const ErrorCodeSchema: GenEnum<ErrorCode> = /*@__PURE__*/
-  enumDesc(file_taiku, 5);
+  enumDesc(file_taiku, 6);
 
 /**
  * What an AI coding agent in a terminal is doing.
@@ -2237,7 +2544,7 @@ export enum AgentState {
  * Describes the enum taiku.v1.AgentState.
  */
 export const AgentStateSchema: GenEnum<AgentState> = /*@__PURE__*/
-  enumDesc(file_taiku, 6);
+  enumDesc(file_taiku, 7);
 
 /**
  * Why the host refused a ShellRequest. Nothing happened.
@@ -2306,5 +2613,5 @@ export enum ShellRefusal {
  * Describes the enum taiku.v1.ShellRefusal.
  */
 export const ShellRefusalSchema: GenEnum<ShellRefusal> = /*@__PURE__*/
-  enumDesc(file_taiku, 7);
+  enumDesc(file_taiku, 8);
 
