@@ -28,7 +28,7 @@ use taiku_examples::{
 };
 use taiku_proto::ParticipantId;
 use taiku_session::agent::{AgentStatus, needs_attention};
-use taiku_session::forward::ForwardEnd;
+use taiku_session::forward::{ForwardEnd, ForwardEvent};
 use taiku_session::participant::{ActionError, Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::predict::PredictMode;
 use taiku_transport::drive::forwards::{Forwards, listen};
@@ -210,7 +210,7 @@ async fn main() {
                     drop(raw);
                     fail(1, "connection to the relay lost");
                 };
-                if let ParticipantEvent::ForwardClosed { reason, .. } = &event
+                if let ParticipantEvent::Forward(ForwardEvent::Closed { reason, .. }) = &event
                     && *reason != ForwardEnd::Closed
                 {
                     notice(&format!("a forwarded connection ended: {reason}"));
@@ -219,7 +219,7 @@ async fn main() {
                     continue;
                 }
                 match event {
-                    ParticipantEvent::TunnelsChanged { ports } => notice(&if ports.is_empty() {
+                    ParticipantEvent::TunnelsChanged { ports, .. } => notice(&if ports.is_empty() {
                         "the host publishes no ports".to_owned()
                     } else {
                         format!("the host publishes ports {ports:?} (join --forward LOCAL:PORT)")

@@ -98,6 +98,10 @@ struct Cli {
     /// (sealed end to end), or in a browser through the relay.
     #[arg(long, value_name = "PORTS", value_delimiter = ',')]
     tunnel: Vec<u16>,
+    /// Publish these ports for `join --forward` only, sealed end to end:
+    /// the relay can never reach them (no HTTP tunnel).
+    #[arg(long, value_name = "PORTS", value_delimiter = ',')]
+    tunnel_sealed: Vec<u16>,
 }
 
 /// `text` as a QR code drawn with half blocks, dark on light, for a
@@ -263,8 +267,18 @@ async fn run_session(
         // Late joiners get the true screen (SPEC.md 11.6).
         .with_screens(true);
     let mut host = Host::generate(config, options, os_rng());
-    for port in &args.tunnel {
-        if let Err(e) = host.publish(u32::from(*port)) {
+    for (port, http) in args
+        .tunnel
+        .iter()
+        .map(|p| (*p, true))
+        .chain(args.tunnel_sealed.iter().map(|p| (*p, false)))
+    {
+        let published = if http {
+            host.publish(u32::from(port))
+        } else {
+            host.publish_sealed(u32::from(port))
+        };
+        if let Err(e) = published {
             fail(2, format!("cannot publish port {port}: {e}"));
         }
     }
@@ -324,6 +338,11 @@ async fn run_session(
     println!(
         "Ctrl-] n opens another terminal, Ctrl-] t shows the next, Ctrl-] l lists them, Ctrl-] c chats, Ctrl-] q stops sharing."
     );
+    for port in &args.tunnel_sealed {
+        println!(
+            "Publishing port {port} for `join --forward {port}:{port}` only, sealed end to end."
+        );
+    }
     for port in &args.tunnel {
         println!(
             "Publishing port {port}: `join --forward {port}:{port}` reaches it sealed end to end; \
@@ -519,7 +538,7 @@ async fn run_session(
                         notice(&format!("{}: {text}", who(&names, from)));
                     }
                     HostEvent::Offline => notice("connection to the relay lost"),
-                    HostEvent::TunnelsChanged { ports, by } => notice(&format!(
+                    HostEvent::TunnelsChanged { ports, by, .. } => notice(&format!(
                         "{} changed the published ports: {}",
                         who(&names, by),
                         if ports.is_empty() { "none".to_owned() } else { format!("{ports:?}") }

@@ -58,6 +58,15 @@ fn http_server() -> u16 {
                     "/big" => ("200 OK", pattern(BIG), false),
                     "/slow" => ("200 OK", pattern(60 * 1024), true),
                     "/echo-head" => ("200 OK", head.clone().into_bytes(), false),
+                    "/interim" => {
+                        let _ = conn.write_all(
+                            b"HTTP/1.1 103 Early Hints\r\nService-Worker-Allowed: /\r\n\r\n\
+                              HTTP/1.1 200 OK\r\nService-Worker-Allowed: /\r\n\
+                              Set-Cookie: app=1; Path=/; Domain=relay.example\r\n\
+                              Content-Length: 2\r\n\r\nok",
+                        );
+                        return;
+                    }
                     _ => ("404 Not Found", b"no such page".to_vec(), false),
                 };
                 let _ = write!(
@@ -385,6 +394,41 @@ fn the_relays_http_tunnel_serves_admitted_writers_and_says_what_went_wrong() {
     assert!(
         !echoed.contains(&token) && echoed.contains("Connection: close"),
         "{echoed}"
+    );
+    // An interim answer is dropped and the final head rewritten: no
+    // worker scope, cookies kept to the tunnel.
+    let (code, head, body) = get(&relay_addr, &format!("{base}/interim"), Some(&cookie));
+    assert_eq!((code, body.as_slice()), (200, &b"ok"[..]), "{head}");
+    assert!(
+        !head.contains("Early Hints") && !head.contains("Service-Worker-Allowed"),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("Set-Cookie: app=1; Path={base}/")),
+        "{head}"
+    );
+    // One request per stream: a body must have one Content-Length, and a
+    // second request in the same connection is never forwarded.
+    let (code, ..) = http(
+        &relay_addr,
+        &format!(
+            "POST {base}/ HTTP/1.1\r\nHost: {relay_addr}\r\nCookie: {cookie}\r\n\
+             Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        ),
+    );
+    assert_eq!(code, 411);
+    let (code, _, body) = http(
+        &relay_addr,
+        &format!(
+            "GET {base}/echo-head HTTP/1.1\r\nHost: {relay_addr}\r\nCookie: {cookie}\r\n\r\n\
+             GET {base}/big HTTP/1.1\r\nHost: {relay_addr}\r\nCookie: {cookie}\r\n\r\n"
+        ),
+    );
+    assert_eq!(code, 200);
+    let body = String::from_utf8(body).unwrap();
+    assert!(
+        body.starts_with("GET /echo-head ") && !body.contains("HTTP/1.1 200"),
+        "{body}"
     );
     // The port without its slash is redirected.
     let (code, head, _) = get(&relay_addr, &base, Some(&cookie));

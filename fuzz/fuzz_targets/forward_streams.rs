@@ -18,7 +18,7 @@ use taiku_crypto::{KeySchedule, LinkSecret};
 use taiku_proto::limits::{FORWARD_CHUNK, FORWARD_WINDOW};
 use taiku_proto::message::{self as m, control::Body};
 use taiku_proto::{Direction, Epoch, Frame, ParticipantId, Role, SessionId, TerminalId};
-use taiku_session::forward::ForwardId;
+use taiku_session::forward::{ForwardEvent, ForwardId};
 use taiku_session::host::{Host, HostConfig, HostEvent};
 use taiku_session::participant::{Participant, ParticipantConfig, ParticipantEvent};
 use taiku_session::relay::{ConnId, Relay, RelayConfig};
@@ -184,6 +184,7 @@ fuzz_target!(|ops: Vec<Op>| {
     relay.handle_connect(ConnId(1), now);
 
     let mut published: BTreeSet<u32> = BTreeSet::new();
+    let mut http: BTreeSet<u32> = BTreeSet::new();
     let mut requested: BTreeSet<ForwardId> = BTreeSet::new();
     // Data the host reported minus what it was told was consumed, per stream.
     let mut outstanding: BTreeMap<ForwardId, usize> = BTreeMap::new();
@@ -279,6 +280,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 } else if start {
                     let mut plaintext = vec![3; 16];
                     plaintext.extend_from_slice(&u64::from(stream).to_be_bytes());
+                    plaintext.extend_from_slice(&u32::from(len).to_be_bytes());
                     sealer.seal(&plaintext)
                 } else {
                     sealer.seal(&vec![2; usize::from(len)])
@@ -316,13 +318,25 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
             }
             Op::Publish(port) => {
-                if host.publish(u32::from(port)).is_ok() {
+                // Odd ports are published for sealed forwards only.
+                let published_now = if port % 2 == 0 {
+                    host.publish(u32::from(port))
+                } else {
+                    host.publish_sealed(u32::from(port))
+                };
+                if published_now.is_ok() {
                     published.insert(u32::from(port));
+                    if port % 2 == 0 {
+                        http.insert(u32::from(port));
+                    } else {
+                        http.remove(&u32::from(port));
+                    }
                 }
             }
             Op::Withdraw(port) => {
                 host.withdraw(u32::from(port));
                 published.remove(&u32::from(port));
+                http.remove(&u32::from(port));
             }
             Op::PeerOpen(port) => {
                 let _ = peer.open_forward(u32::from(port));
@@ -344,6 +358,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 let body = match kind % 4 {
                     0 => Body::TunnelPorts(m::TunnelPorts {
                         ports: vec![value % 70000, stream % 70000],
+                        http: vec![value % 70000],
                     }),
                     1 => Body::ForwardCredit(m::ForwardCredit {
                         stream,
@@ -397,23 +412,27 @@ fuzz_target!(|ops: Vec<Op>| {
         while relay.poll_transmit().is_some() {}
         while relay.poll_event().is_some() {}
         while let Some(event) = peer.poll_event() {
-            if let ParticipantEvent::ForwardData { data, .. } = event {
+            if let ParticipantEvent::Forward(ForwardEvent::Data { data, .. }) = event {
                 assert!(data.len() <= FORWARD_CHUNK);
             }
         }
         while let Some(event) = host.poll_event() {
             match event {
-                HostEvent::ForwardRequested { id, port } => {
+                HostEvent::Forward(ForwardEvent::Requested { id, port }) => {
                     assert!(published.contains(&port), "port {port} is not published");
+                    // The relay's plaintext streams reach HTTP ports only.
+                    if id.stream >= taiku_proto::limits::RELAY_STREAM_BASE {
+                        assert!(http.contains(&port), "port {port} is sealed only");
+                    }
                     assert!(requested.insert(id), "{id:?} requested twice");
                 }
-                HostEvent::ForwardData { id, data } => {
+                HostEvent::Forward(ForwardEvent::Data { id, data }) => {
                     assert!(data.len() <= FORWARD_CHUNK);
                     let o = outstanding.entry(id).or_default();
                     *o += data.len();
                     assert!(*o <= FORWARD_WINDOW, "past the window");
                 }
-                HostEvent::ForwardClosed { id, .. } => {
+                HostEvent::Forward(ForwardEvent::Closed { id, .. }) => {
                     outstanding.remove(&id);
                 }
                 _ => {}

@@ -74,7 +74,8 @@ fuzz_target!(|data: &[u8]| {
     }
     match response_head_len(data) {
         Ok(Some(len)) => {
-            let out = browser_response_head(&data[..len]).expect("a complete head rewrites");
+            let out =
+                browser_response_head(&data[..len], "/t/x/p/1/").expect("a complete head rewrites");
             let h = headers(&out);
             assert!(
                 h.iter()

@@ -450,6 +450,7 @@ struct ForwardInputs {
     admin: LinkSecret,
     stream: TerminalId,
     participant: ParticipantId,
+    port: u32,
     up_epoch: Epoch,
     down_epoch: Epoch,
     ticket: [u8; 16],
@@ -478,6 +479,7 @@ fn forward_outputs(inputs: &ForwardInputs) -> Vec<(String, String)> {
         .unwrap();
     let mut start = inputs.ticket.to_vec();
     start.extend_from_slice(&u64::from(inputs.stream.0).to_be_bytes());
+    start.extend_from_slice(&inputs.port.to_be_bytes());
     out.push((
         "up_start_frame".into(),
         hex::encode(up.seal(&start).unwrap().as_bytes()),
@@ -507,6 +509,7 @@ fn forward_inputs() -> ForwardInputs {
         admin: LinkSecret::from_bytes(Role::Admin, core::array::from_fn(|i| i as u8)),
         stream: TerminalId(1),
         participant: ParticipantId(2),
+        port: 3000,
         up_epoch: Epoch(core::array::from_fn(|i| 0x30 + i as u8)),
         down_epoch: Epoch(core::array::from_fn(|i| 0x40 + i as u8)),
         ticket: core::array::from_fn(|i| 0xa0 + i as u8),
@@ -524,6 +527,7 @@ fn spec_forward_vectors() {
     assert_eq!(v.hex("admin_secret"), inputs.admin.expose());
     assert_eq!(v.get("stream"), "1");
     assert_eq!(v.get("participant"), "2");
+    assert_eq!(v.get("port"), "3000");
     assert_eq!(v.hex("up_epoch"), inputs.up_epoch.0);
     assert_eq!(v.hex("down_epoch"), inputs.down_epoch.0);
     assert_eq!(v.hex("ticket"), inputs.ticket);
@@ -559,6 +563,7 @@ fn print_forward_vectors() {
     println!("admin_secret: {}", hex::encode(inputs.admin.expose()));
     println!("stream: {}", inputs.stream.0);
     println!("participant: {}", inputs.participant.0);
+    println!("port: {}", inputs.port);
     println!("up_epoch: {}", hex::encode(inputs.up_epoch.0));
     println!("down_epoch: {}", hex::encode(inputs.down_epoch.0));
     println!("ticket: {}", hex::encode(inputs.ticket));

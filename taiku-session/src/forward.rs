@@ -5,8 +5,11 @@
 //! credit: a sender has [`FORWARD_WINDOW`] data bytes in flight at most,
 //! and the receiver gives credit back as it delivers them.
 
-use taiku_proto::ParticipantId;
+use bytes::Bytes;
+use taiku_crypto::StreamSealer;
 use taiku_proto::limits::{FORWARD_WINDOW, MAX_TUNNEL_PORTS};
+use taiku_proto::message::{self as m, control::Body};
+use taiku_proto::{Frame, ParticipantId};
 
 pub use taiku_proto::limits::{FORWARD_CHUNK, RELAY_STREAM_BASE};
 pub use taiku_proto::message::ForwardEnd;
@@ -29,6 +32,71 @@ impl core::fmt::Display for ForwardId {
             "forward {} of participant {}",
             self.stream, self.participant
         )
+    }
+}
+
+/// What a forward stream asks of the application, the host's or a
+/// participant's (`HostEvent::Forward`, `ParticipantEvent::Forward`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForwardEvent {
+    /// The host: connect `id` to `127.0.0.1:port`, then call
+    /// `Host::forward_connected` or `Host::forward_refused`. Its data may
+    /// arrive before: hold it until connected.
+    Requested {
+        /// The stream.
+        id: ForwardId,
+        /// The published local port.
+        port: u32,
+    },
+    /// A participant: the host connected `id` to its port; bytes flow both
+    /// ways.
+    Opened {
+        /// The stream.
+        id: ForwardId,
+    },
+    /// Bytes of `id` for the local socket, in order; once written, report
+    /// them with `forward_consumed` so that credit goes back.
+    Data {
+        /// The stream.
+        id: ForwardId,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// The other end finished sending on `id`: shut down the local
+    /// socket's writing side.
+    Finished {
+        /// The stream.
+        id: ForwardId,
+    },
+    /// The other end gave `bytes` of credit back: that much more may be
+    /// written with `forward_write`.
+    Credit {
+        /// The stream.
+        id: ForwardId,
+        /// Credit added.
+        bytes: usize,
+    },
+    /// `id` is over: close its socket.
+    Closed {
+        /// The stream.
+        id: ForwardId,
+        /// Why.
+        reason: ForwardEnd,
+    },
+}
+
+impl ForwardEvent {
+    /// The stream the event is about.
+    pub fn id(&self) -> ForwardId {
+        match self {
+            ForwardEvent::Requested { id, .. }
+            | ForwardEvent::Opened { id }
+            | ForwardEvent::Data { id, .. }
+            | ForwardEvent::Finished { id }
+            | ForwardEvent::Credit { id, .. }
+            | ForwardEvent::Closed { id, .. } => *id,
+        }
     }
 }
 
@@ -94,6 +162,14 @@ pub enum PublishError {
     TooMany,
 }
 
+/// Check a `TunnelPorts`: both lists valid, and the HTTP ports among the
+/// published ones.
+pub(crate) fn valid_tunnels(msg: &m::TunnelPorts) -> bool {
+    valid_ports(&msg.ports)
+        && valid_ports(&msg.http)
+        && msg.http.iter().all(|p| msg.ports.binary_search(p).is_ok())
+}
+
 /// Check a port list as it travels in `TunnelPorts`: ascending, distinct,
 /// real ports, at most [`MAX_TUNNEL_PORTS`].
 pub(crate) fn valid_ports(ports: &[u32]) -> bool {
@@ -115,6 +191,99 @@ pub(crate) fn publish(ports: &mut Vec<u32>, port: u32) -> Result<bool, PublishEr
             Ok(true)
         }
     }
+}
+
+/// One end's sending direction of a stream: sealed under its run, or (an
+/// HTTP tunnel stream, at the host) in the clear as `ForwardData`.
+pub(crate) struct Sending {
+    id: ForwardId,
+    sealer: Option<StreamSealer>,
+    finished: bool,
+}
+
+impl Sending {
+    /// A sealed direction.
+    pub(crate) fn sealed(id: ForwardId, sealer: StreamSealer) -> Self {
+        Sending {
+            id,
+            sealer: Some(sealer),
+            finished: false,
+        }
+    }
+
+    /// An HTTP tunnel stream's direction.
+    pub(crate) fn plain(id: ForwardId) -> Self {
+        Sending {
+            id,
+            sealer: None,
+            finished: false,
+        }
+    }
+
+    /// Whether FIN was sent.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Take what `flow`'s credit allows of `data`: how much, and its
+    /// frame (none for nothing).
+    pub(crate) fn write(
+        &mut self,
+        flow: &mut Flow,
+        data: &[u8],
+    ) -> Result<(usize, Option<Frame>), ForwardError> {
+        if self.finished {
+            return Err(ForwardError::Finished);
+        }
+        let n = flow.take(data.len());
+        let Some(data) = data.get(..n).filter(|d| !d.is_empty()) else {
+            return Ok((0, None));
+        };
+        let frame = match &mut self.sealer {
+            Some(sealer) => Frame::Sealed(sealer.seal(data).map_err(|_| ForwardError::Finished)?),
+            None => self.plain_frame(Bytes::copy_from_slice(data), false),
+        };
+        Ok((n, Some(frame)))
+    }
+
+    /// The end of this direction (FIN), once.
+    pub(crate) fn finish(&mut self) -> Result<Option<Frame>, ForwardError> {
+        if self.finished {
+            return Ok(None);
+        }
+        self.finished = true;
+        Ok(Some(match &mut self.sealer {
+            Some(sealer) => Frame::Sealed(sealer.finish().map_err(|_| ForwardError::Finished)?),
+            None => self.plain_frame(Bytes::new(), true),
+        }))
+    }
+
+    fn plain_frame(&self, data: Bytes, fin: bool) -> Frame {
+        Frame::control(Body::ForwardData(m::ForwardData {
+            stream: self.id.stream,
+            participant: self.id.participant.0,
+            data,
+            fin,
+        }))
+    }
+}
+
+/// `ForwardCredit` for `id`.
+pub(crate) fn credit_frame(id: ForwardId, bytes: u32) -> Frame {
+    Frame::control(Body::ForwardCredit(m::ForwardCredit {
+        stream: id.stream,
+        participant: id.participant.0,
+        bytes,
+    }))
+}
+
+/// `ForwardClose` for `id`.
+pub(crate) fn close_frame(id: ForwardId, reason: ForwardEnd) -> Frame {
+    Frame::control(Body::ForwardClose(m::ForwardClose {
+        stream: id.stream,
+        participant: id.participant.0,
+        reason: reason as i32,
+    }))
 }
 
 /// Credit given back once this much was delivered (or at the end).
@@ -249,5 +418,9 @@ mod tests {
         assert_eq!(publish(&mut ports, 3000), Ok(false));
         assert_eq!(ports, [3000, 8080]);
         assert_eq!(publish(&mut ports, 0), Err(PublishError::InvalidPort));
+        let tunnels = |ports: Vec<u32>, http: Vec<u32>| m::TunnelPorts { ports, http };
+        assert!(valid_tunnels(&tunnels(vec![80, 3000], vec![3000])));
+        assert!(!valid_tunnels(&tunnels(vec![80], vec![3000])));
+        assert!(!valid_tunnels(&tunnels(vec![80, 3000], vec![3000, 80])));
     }
 }

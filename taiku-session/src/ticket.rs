@@ -16,6 +16,10 @@ pub const TICKET_LEN: usize = 16;
 /// Length of a run start: ticket ‖ run index (u64, big-endian).
 pub const RUN_START_LEN: usize = TICKET_LEN + 8;
 
+/// Length of a forward's start up: ticket ‖ stream id (u64, big-endian) ‖
+/// port (u32, big-endian), SPEC.md 6.8.
+pub const FORWARD_START_LEN: usize = TICKET_LEN + 8 + 4;
+
 /// One participant's input ticket.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket(pub(crate) [u8; TICKET_LEN]);
@@ -46,6 +50,26 @@ impl Ticket {
         out
     }
 
+    /// The plaintext of the first frame up of forward `stream` to `port`.
+    pub(crate) fn forward_start(&self, stream: u32, port: u32) -> [u8; FORWARD_START_LEN] {
+        let mut out = [0u8; FORWARD_START_LEN];
+        out[..RUN_START_LEN].copy_from_slice(&self.run_start(u64::from(stream)));
+        out[RUN_START_LEN..].copy_from_slice(&port.to_be_bytes());
+        out
+    }
+
+    /// Whether `plaintext` is the start of forward `stream` to `port`
+    /// under this ticket (the ticket compared in constant time).
+    pub(crate) fn is_forward_start(&self, plaintext: &[u8], stream: u32, port: u32) -> bool {
+        let Some((run, named_port)) = plaintext
+            .split_at_checked(RUN_START_LEN)
+            .filter(|(_, p)| p.len() == 4)
+        else {
+            return false;
+        };
+        self.run_index(run) == Some(u64::from(stream)) && named_port == port.to_be_bytes()
+    }
+
     /// The run index of a run start under this ticket; `None` if the
     /// plaintext is not a run start or names another ticket (compared in
     /// constant time).
@@ -74,6 +98,21 @@ mod tests {
         assert_eq!(ticket.run_index(&start[..RUN_START_LEN - 1]), None);
         assert_eq!(ticket.run_index(b"ls\r"), None);
         assert_eq!(Ticket::from_slice(&[1; 15]), None);
+    }
+
+    #[test]
+    fn a_forward_start_names_its_ticket_stream_and_port() {
+        let ticket = Ticket([7; TICKET_LEN]);
+        let start = ticket.forward_start(3, 8080);
+        assert_eq!(
+            &start[TICKET_LEN..],
+            &[0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0x1f, 0x90]
+        );
+        assert!(ticket.is_forward_start(&start, 3, 8080));
+        assert!(!ticket.is_forward_start(&start, 3, 3000));
+        assert!(!ticket.is_forward_start(&start, 4, 8080));
+        assert!(!Ticket([8; TICKET_LEN]).is_forward_start(&start, 3, 8080));
+        assert!(!ticket.is_forward_start(&start[..FORWARD_START_LEN - 1], 3, 8080));
     }
 }
 

@@ -13,7 +13,7 @@ use taiku_proto::limits::{FORWARD_CHUNK, FORWARD_WINDOW, RELAY_STREAM_BASE};
 use taiku_proto::message::{self as m, ForwardEnd, control::Body};
 use taiku_proto::{Direction, Frame, ParticipantId, Role, TerminalId};
 use taiku_session::access::Refusal;
-use taiku_session::forward::ForwardId;
+use taiku_session::forward::{ForwardEvent, ForwardId};
 use taiku_session::host::HostEvent;
 use taiku_session::participant::{ActionError, ParticipantEvent};
 use taiku_session::relay::{ConnId, TunnelRefusal};
@@ -32,7 +32,7 @@ fn requested(net: &Net) -> Vec<(ForwardId, u32)> {
     net.host_events
         .iter()
         .filter_map(|e| match e {
-            HostEvent::ForwardRequested { id, port } => Some((*id, *port)),
+            HostEvent::Forward(ForwardEvent::Requested { id, port }) => Some((*id, *port)),
             _ => None,
         })
         .collect()
@@ -42,7 +42,7 @@ fn host_closed(net: &Net) -> Vec<(ForwardId, ForwardEnd)> {
     net.host_events
         .iter()
         .filter_map(|e| match e {
-            HostEvent::ForwardClosed { id, reason } => Some((*id, *reason)),
+            HostEvent::Forward(ForwardEvent::Closed { id, reason }) => Some((*id, *reason)),
             _ => None,
         })
         .collect()
@@ -67,7 +67,7 @@ fn peer_closed(net: &Net, i: usize) -> Vec<(ForwardId, ForwardEnd)> {
         .events
         .iter()
         .filter_map(|e| match e {
-            ParticipantEvent::ForwardClosed { id, reason } => Some((*id, *reason)),
+            ParticipantEvent::Forward(ForwardEvent::Closed { id, reason }) => Some((*id, *reason)),
             _ => None,
         })
         .collect()
@@ -78,7 +78,7 @@ fn host_take(net: &mut Net, id: ForwardId, got: &mut Vec<u8>) {
     let mut n = 0;
     for e in core::mem::take(&mut net.host_events) {
         match e {
-            HostEvent::ForwardData { id: i, data } if i == id => {
+            HostEvent::Forward(ForwardEvent::Data { id: i, data }) if i == id => {
                 got.extend_from_slice(&data);
                 n += data.len();
             }
@@ -92,7 +92,7 @@ fn peer_take(net: &mut Net, i: usize, id: ForwardId, got: &mut Vec<u8>) {
     let mut n = 0;
     for e in core::mem::take(&mut net.peers[i].events) {
         match e {
-            ParticipantEvent::ForwardData { id: f, data } if f == id => {
+            ParticipantEvent::Forward(ForwardEvent::Data { id: f, data }) if f == id => {
                 got.extend_from_slice(&data);
                 n += data.len();
             }
@@ -118,7 +118,7 @@ fn open_forward() -> (Net, ForwardId) {
     assert!(
         net.peers[w]
             .events
-            .contains(&ParticipantEvent::ForwardOpened { id })
+            .contains(&ParticipantEvent::Forward(ForwardEvent::Opened { id }))
     );
     (net, id)
 }
@@ -162,11 +162,14 @@ fn a_sealed_forward_carries_bytes_both_ways_and_the_relay_sees_only_ciphertext()
     net.peers[0].machine.forward_finish(id).unwrap();
     net.host.forward_finish(id).unwrap();
     net.run();
-    assert!(net.host_events.contains(&HostEvent::ForwardFinished { id }));
+    assert!(
+        net.host_events
+            .contains(&HostEvent::Forward(ForwardEvent::Finished { id }))
+    );
     assert!(
         net.peers[0]
             .events
-            .contains(&ParticipantEvent::ForwardFinished { id })
+            .contains(&ParticipantEvent::Forward(ForwardEvent::Finished { id }))
     );
     assert_eq!(
         net.host.forward_write(id, b"more"),
@@ -209,7 +212,7 @@ fn no_end_sends_past_its_window_without_credit() {
         .events
         .iter()
         .filter_map(|e| match e {
-            ParticipantEvent::ForwardCredit { bytes, .. } => Some(*bytes),
+            ParticipantEvent::Forward(ForwardEvent::Credit { bytes, .. }) => Some(*bytes),
             _ => None,
         })
         .sum();
@@ -340,6 +343,7 @@ fn unpublished_ports_are_never_reached_and_withdrawing_closes_streams() {
     assert_eq!(net.peers[w].machine.view().tunnels, [0u32; 0]);
     assert!(net.host_events.contains(&HostEvent::TunnelsChanged {
         ports: vec![],
+        http: vec![],
         by: net.id(a)
     }));
 }
@@ -360,7 +364,7 @@ fn a_relay_cannot_start_a_forward_again() {
     let data = |net: &Net| {
         net.host_events
             .iter()
-            .filter(|e| matches!(e, HostEvent::ForwardData { .. }))
+            .filter(|e| matches!(e, HostEvent::Forward(ForwardEvent::Data { .. })))
             .count()
     };
     let data_before = data(&net);
@@ -527,4 +531,96 @@ fn a_tunnel_request_the_host_never_answers_times_out_and_an_offline_host_is_502(
         Err(TunnelRefusal::HostOffline)
     );
     assert_eq!(TunnelRefusal::HostOffline.status(), 502);
+}
+
+#[test]
+fn a_relay_cannot_send_a_forward_to_another_published_port() {
+    let mut net = Net::new(43);
+    net.host.publish(3000).unwrap();
+    net.host.publish(8080).unwrap();
+    net.run();
+    let w = net.add_peer(Role::Writer, "wanda");
+    net.peers[w].machine.open_forward(3000).unwrap();
+    // The relay rewrites the port of the open it forwards.
+    let conn = net.peers[w].conn.unwrap();
+    while let Some(frame) = net.peers[w].machine.poll_transmit() {
+        let frame = match frame {
+            Frame::Control(m::Control {
+                body: Some(Body::ForwardOpen(open)),
+            }) => Frame::control(Body::ForwardOpen(m::ForwardOpen { port: 8080, ..open })),
+            other => other,
+        };
+        net.relay.handle_frame(conn, frame, net.now);
+    }
+    net.run();
+    assert_eq!(requested(&net), []);
+    assert_eq!(relay_closes(&net, "peer0"), [(1, ForwardEnd::Denied)]);
+}
+
+#[test]
+fn a_port_published_sealed_only_is_out_of_the_relays_reach() {
+    let mut net = Net::new(44);
+    net.host.publish_sealed(5432).unwrap();
+    net.run();
+    let w = net.add_peer(Role::Writer, "wanda");
+    assert_eq!(net.peers[w].machine.view().tunnels, [5432]);
+    assert_eq!(net.peers[w].machine.view().http_tunnels, [0u32; 0]);
+    let id = net.peers[w].machine.open_forward(5432).unwrap();
+    net.run();
+    assert_eq!(requested(&net), [(id, 5432)]);
+    // No HTTP tunnel to it, whatever the relay says.
+    let session = net.host.session_id().to_string();
+    let token = credential(&mut net, w);
+    assert_eq!(
+        net.relay
+            .open_tunnel(ConnId(9200), &session, &token, 5432, net.now),
+        Err(TunnelRefusal::NotPublished)
+    );
+    net.host.handle_frame(
+        Frame::control(Body::ForwardOpen(m::ForwardOpen {
+            stream: RELAY_STREAM_BASE,
+            port: 5432,
+            participant: id.participant.0,
+            http: true,
+        })),
+        net.now,
+    );
+    net.run();
+    assert_eq!(requested(&net).len(), 1);
+    assert!(net.kinds("host", "relay").contains(&"ForwardClose"));
+}
+
+#[test]
+fn finished_forwards_are_forgotten_whichever_end_finishes_first() {
+    let (mut net, first) = open_forward();
+    // More forwards, one after another, than a participant may have open
+    // at once: each must be gone everywhere once both its ends finished.
+    let mut id = first;
+    for n in 0..40 {
+        if n > 0 {
+            // Opens are requests: within the participant's request rate.
+            net.advance(Duration::from_millis(100));
+            id = net.peers[0].machine.open_forward(3000).unwrap();
+            net.run();
+            assert_eq!(requested(&net).last(), Some(&(id, 3000)), "forward {n}");
+            net.host.forward_connected(id).unwrap();
+            net.run();
+        }
+        let host_first = n % 2 == 0;
+        for host_side in [host_first, !host_first] {
+            if host_side {
+                net.host.forward_finish(id).unwrap();
+            } else {
+                net.peers[0].machine.forward_finish(id).unwrap();
+            }
+            net.run();
+        }
+    }
+    assert_eq!(requested(&net).len(), 40);
+    assert!(
+        relay_closes(&net, "peer0").is_empty(),
+        "{:?}",
+        relay_closes(&net, "peer0")
+    );
+    assert!(relay_closes(&net, "host").is_empty());
 }

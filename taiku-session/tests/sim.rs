@@ -976,6 +976,7 @@ fn a_relay_cannot_forge_a_tunnel_change() {
     assert_eq!(requested(&net), 1);
     assert!(net.host_events.contains(&HostEvent::TunnelsChanged {
         ports: vec![3000],
+        http: vec![3000],
         by: aid,
     }));
     assert_eq!(net.host.tunnel_ports(), [3000]);

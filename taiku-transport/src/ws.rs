@@ -393,8 +393,10 @@ pub enum TunnelRequestKind {
         /// The credential from the cookie.
         token: Option<String>,
         /// The request as the local server gets it: the rewritten head,
-        /// then what the client sent after its head.
+        /// then what of its body the client sent with it.
         request: Vec<u8>,
+        /// Bytes of the body still to come.
+        body_left: u64,
     },
 }
 
@@ -585,7 +587,7 @@ async fn tunnel_request(
         TunnelTarget::AddSlash { location } => Err((io, redirect_answer(&location))),
         TunnelTarget::Login { session } => {
             let Some(length) = head
-                .content_length
+                .body_len
                 .and_then(|n| usize::try_from(n).ok())
                 .filter(|n| *n <= MAX_LOGIN_BODY && head.method == "POST")
             else {
@@ -613,11 +615,23 @@ async fn tunnel_request(
             port,
             path,
         } => {
+            let Some(body_len) = head.body_len else {
+                return Err((io, TunnelFault::LengthRequired.answer()));
+            };
             let Some(mut request) =
                 local_request_head(buf.get(..head.len).unwrap_or_default(), path, port)
             else {
                 return Err((io, not_found()));
             };
+            // The body, and nothing after it (a pipelined request is not
+            // forwarded).
+            let early = early
+                .get(
+                    ..usize::try_from(body_len)
+                        .unwrap_or(usize::MAX)
+                        .min(early.len()),
+                )
+                .unwrap_or_default();
             request.extend_from_slice(early);
             Ok(TunnelRequest {
                 io,
@@ -626,6 +640,7 @@ async fn tunnel_request(
                     port,
                     token: head.token,
                     request,
+                    body_left: body_len - early.len() as u64,
                 },
                 secure,
             })

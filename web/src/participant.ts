@@ -517,9 +517,14 @@ export class Participant {
         break;
       }
       case "tunnelPorts": {
-        // A list that breaks the rules is ignored, as the Rust participant does.
-        const ports = body.value.ports;
-        if (!validPorts(ports) || (ports.length === this.state.tunnels.length && ports.every((p, i) => p === this.state.tunnels[i]))) break;
+        // Lists that break the rules are ignored, as the Rust participant
+        // does. The page can open the ports the relay serves as HTTP
+        // tunnels only; the others are for sealed forwards (`join
+        // --forward`, SPEC.md 6.8).
+        const all = body.value.ports;
+        const ports = body.value.http;
+        if (!validPorts(all) || !validPorts(ports) || !ports.every((p) => all.includes(p))) break;
+        if (ports.length === this.state.tunnels.length && ports.every((p, i) => p === this.state.tunnels[i])) break;
         this.state.tunnels = [...ports];
         this.events.push({ type: "tunnelsChanged", ports: [...ports] });
         break;

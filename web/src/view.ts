@@ -105,7 +105,7 @@ export interface View {
   peers: Map<number, Peer>;
   terminals: Map<number, TerminalView>;
   chat: ChatLine[];
-  /** The ports the host publishes, ascending (`TunnelPorts`). */
+  /** The published ports the relay serves as HTTP tunnels, ascending (`TunnelPorts.http`). */
   tunnels: number[];
 }
 

@@ -65,35 +65,42 @@ function viewText(p: Participant): string {
 test("the published ports are kept, replaced whole, and bad lists ignored", () => {
   const p = joined("reader", 3);
   assert.deepEqual(p.view.tunnels, []);
-  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [3000] } }), 2);
+  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [3000], http: [3000] } }), 2);
   assert.deepEqual(p.view.tunnels, [3000]);
   assert.deepEqual(events(p), [{ type: "tunnelsChanged", ports: [3000] }]);
 
   // A new list replaces the old one; the same list again is no news.
-  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [3000, 8080] } }), 3);
-  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [3000, 8080] } }), 4);
+  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [3000, 8080], http: [3000, 8080] } }), 3);
+  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [3000, 8080], http: [3000, 8080] } }), 4);
   assert.deepEqual(p.view.tunnels, [3000, 8080]);
   assert.deepEqual(events(p), [{ type: "tunnelsChanged", ports: [3000, 8080] }]);
-  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [8080] } }), 5);
+  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [8080], http: [8080] } }), 5);
   assert.deepEqual(p.view.tunnels, [8080]);
 
   // Out of order, repeated, not a port, or too many: ignored whole.
   const tooMany = Array.from({ length: MAX_TUNNEL_PORTS + 1 }, (_, i) => 1000 + i);
   for (const ports of [[9000, 8000], [8080, 8080], [0, 80], [80, 65536], tooMany]) {
-    p.handleMessage(control({ case: "tunnelPorts", value: { ports } }), 6);
+    p.handleMessage(control({ case: "tunnelPorts", value: { ports, http: ports } }), 6);
   }
   assert.deepEqual(p.view.tunnels, [8080]);
   assert.deepEqual(events(p).map((e) => e.type), ["tunnelsChanged"]);
   const most = Array.from({ length: MAX_TUNNEL_PORTS }, (_, i) => 1000 + i);
-  p.handleMessage(control({ case: "tunnelPorts", value: { ports: most } }), 7);
+  p.handleMessage(control({ case: "tunnelPorts", value: { ports: most, http: most } }), 7);
   assert.equal(p.view.tunnels.length, MAX_TUNNEL_PORTS);
 
+  // Only the ports the relay serves as HTTP tunnels are the page's; an
+  // HTTP list beyond the published one is ignored.
+  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [3000, 5432], http: [3000] } }), 7);
+  assert.deepEqual(p.view.tunnels, [3000]);
+  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [3000], http: [3000, 8080] } }), 7);
+  assert.deepEqual(p.view.tunnels, [3000]);
+
   // Everything withdrawn.
-  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [] } }), 8);
+  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [], http: [] } }), 8);
   assert.deepEqual(p.view.tunnels, []);
 
   // A new connection starts from what the relay sends after the join.
-  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [3000] } }), 9);
+  p.handleMessage(control({ case: "tunnelPorts", value: { ports: [3000], http: [3000] } }), 9);
   p.handleDisconnect(10);
   p.connect(11);
   assert.deepEqual(p.view.tunnels, []);

@@ -587,8 +587,13 @@ pub struct TunnelAdmin {
 /// change and on resume; the relay sends the latest to every joiner.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct TunnelPorts {
+    /// Every published port: reachable by sealed forwards.
     #[prost(uint32, repeated, tag = "1")]
     pub ports: ::prost::alloc::vec::Vec<u32>,
+    /// Those of `ports` the relay may also serve as HTTP tunnels (12.4),
+    /// ascending.
+    #[prost(uint32, repeated, tag = "2")]
+    pub http: ::prost::alloc::vec::Vec<u32>,
 }
 /// Participant -> relay -> host: open forward `stream` to published `port`
 /// (SPEC.md 6.8). The relay fills in `participant`. The relay also opens

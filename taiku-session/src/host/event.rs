@@ -3,14 +3,14 @@
 
 use bytes::Bytes;
 use taiku_crypto::OpenError;
-use taiku_proto::message::{ActionRefusal, EndReason, ForwardEnd, RefusalReason};
+use taiku_proto::message::{ActionRefusal, EndReason, RefusalReason};
 use taiku_proto::{ActionCode, ParticipantId, Role, TerminalId};
 
 use super::shell::BindError;
 use crate::access::Refusal;
 use crate::admin::{AdminAction, AdminRefusal};
 use crate::agent::AgentStatus;
-use crate::forward::ForwardId;
+use crate::forward::ForwardEvent;
 
 /// Why the host dropped an input frame.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -219,48 +219,14 @@ pub enum HostEvent {
     TunnelsChanged {
         /// The published ports now, ascending.
         ports: Vec<u32>,
+        /// Those the relay may serve as HTTP tunnels.
+        http: Vec<u32>,
         /// The admin.
         by: ParticipantId,
     },
-    /// Connect forward `id` to `127.0.0.1:port`, then call
-    /// [`Host::forward_connected`](super::Host::forward_connected) or
-    /// [`Host::forward_refused`](super::Host::forward_refused). Its data
-    /// may arrive before: hold it until connected.
-    ForwardRequested {
-        /// The stream.
-        id: ForwardId,
-        /// The published local port.
-        port: u32,
-    },
-    /// Bytes of forward `id` for the local port; once written, report
-    /// them with [`Host::forward_consumed`](super::Host::forward_consumed).
-    ForwardData {
-        /// The stream.
-        id: ForwardId,
-        /// The bytes, in order.
-        data: Bytes,
-    },
-    /// The peer of forward `id` finished sending: shut down the local
-    /// connection's writing side.
-    ForwardFinished {
-        /// The stream.
-        id: ForwardId,
-    },
-    /// The peer gave `bytes` of credit back: that much more may be
-    /// written with [`Host::forward_write`](super::Host::forward_write).
-    ForwardCredit {
-        /// The stream.
-        id: ForwardId,
-        /// Credit added.
-        bytes: usize,
-    },
-    /// Forward `id` is over: close its local connection.
-    ForwardClosed {
-        /// The stream.
-        id: ForwardId,
-        /// Why.
-        reason: ForwardEnd,
-    },
+    /// A forward stream asks something of the application (SPEC.md 6.8):
+    /// connect, write, finish or close its socket.
+    Forward(ForwardEvent),
     /// Control of a terminal changed.
     ControlChanged {
         /// The terminal.

@@ -7,21 +7,25 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use rand_core::CryptoRng;
-use taiku_crypto::{Opened, Start, StreamOpener, StreamSealer, random_epoch};
+use taiku_crypto::{Opened, Start, StreamOpener, random_epoch};
 use taiku_proto::limits::RELAY_STREAM_BASE;
 use taiku_proto::message::{self as m, ForwardEnd, control::Body};
 use taiku_proto::{Direction, Epoch, Frame, ParticipantId, Role, SealedFrame, TerminalId};
 
 use super::{Host, HostEvent, Phase};
-use crate::forward::{self, Flow, ForwardError, ForwardId, PublishError};
+use crate::forward::{
+    self, Flow, ForwardError, ForwardEvent, ForwardId, PublishError, Sending, close_frame,
+    credit_frame,
+};
 
 /// What the host knows of forwards.
 #[derive(Default)]
 pub(super) struct Forwards {
     /// Published ports, ascending.
     ports: Vec<u32>,
+    /// Those the relay may serve as HTTP tunnels, ascending.
+    http: Vec<u32>,
     streams: BTreeMap<ForwardId, Stream>,
     /// The highest sealed stream id each participant started under its
     /// current ticket: a stream id is never started twice.
@@ -34,10 +38,8 @@ struct Stream {
     /// Sealed forwards: the participant's run and whether its start (the
     /// ticket, naming this stream) was accepted; `None` for HTTP tunnels.
     up: Option<(StreamOpener, bool)>,
-    /// The host's run back, made once the application connected.
-    down: Option<StreamSealer>,
-    connected: bool,
-    finished: bool,
+    /// The host's direction back, made once the application connected.
+    down: Option<Sending>,
     peer_finished: bool,
 }
 
@@ -47,38 +49,61 @@ impl Stream {
     }
 }
 
-fn close_frame(id: ForwardId, reason: ForwardEnd) -> Frame {
-    Frame::control(Body::ForwardClose(m::ForwardClose {
-        stream: id.stream,
-        participant: id.participant.0,
-        reason: reason as i32,
-    }))
-}
-
 impl<R: CryptoRng> Host<R> {
     /// The published ports, ascending.
     pub fn tunnel_ports(&self) -> &[u32] {
         &self.forwards.ports
     }
 
-    /// Publish `port`: writers and admins may forward to it, and the
-    /// relay serves it as an HTTP tunnel (SPEC.md 6.8). Participants learn
-    /// of it from `TunnelPorts`.
+    /// The published ports the relay may serve as HTTP tunnels.
+    pub fn http_tunnel_ports(&self) -> &[u32] {
+        &self.forwards.http
+    }
+
+    /// Publish `port`: writers and admins may forward to it sealed, and
+    /// the relay serves it as an HTTP tunnel (SPEC.md 6.8, 12.4), which
+    /// lets the relay reach it too. Participants learn of it from
+    /// `TunnelPorts`.
     pub fn publish(&mut self, port: u32) -> Result<(), PublishError> {
-        if forward::publish(&mut self.forwards.ports, port)? {
+        self.publish_with(port, true)
+    }
+
+    /// Publish `port` for sealed forwards only: the relay cannot reach it.
+    /// A port published before with HTTP loses it (its open HTTP tunnel
+    /// streams go on to their end).
+    pub fn publish_sealed(&mut self, port: u32) -> Result<(), PublishError> {
+        self.publish_with(port, false)
+    }
+
+    fn publish_with(&mut self, port: u32, http: bool) -> Result<(), PublishError> {
+        let mut changed = forward::publish(&mut self.forwards.ports, port)?;
+        let listed = self.forwards.http.binary_search(&port);
+        match (http, listed) {
+            (true, Err(at)) => {
+                self.forwards.http.insert(at, port);
+                changed = true;
+            }
+            (false, Ok(at)) => {
+                self.forwards.http.remove(at);
+                changed = true;
+            }
+            _ => {}
+        }
+        if changed {
             self.announce_ports();
         }
         Ok(())
     }
 
     /// Withdraw `port`: its open forwards close (`NOT_PUBLISHED`, and a
-    /// [`HostEvent::ForwardClosed`] for each) and no new one opens. False
+    /// [`ForwardEvent::Closed`] for each) and no new one opens. False
     /// if it was not published.
     pub fn withdraw(&mut self, port: u32) -> bool {
         let Ok(at) = self.forwards.ports.binary_search(&port) else {
             return false;
         };
         self.forwards.ports.remove(at);
+        self.forwards.http.retain(|p| *p != port);
         let ids: Vec<ForwardId> = self
             .forwards
             .streams
@@ -103,6 +128,7 @@ impl<R: CryptoRng> Host<R> {
             self.out
                 .push_back(Frame::control(Body::TunnelPorts(m::TunnelPorts {
                     ports: self.forwards.ports.clone(),
+                    http: self.forwards.http.clone(),
                 })));
         }
     }
@@ -117,6 +143,7 @@ impl<R: CryptoRng> Host<R> {
         if changed {
             self.events.push_back(HostEvent::TunnelsChanged {
                 ports: self.forwards.ports.clone(),
+                http: self.forwards.http.clone(),
                 by,
             });
         }
@@ -131,8 +158,14 @@ impl<R: CryptoRng> Host<R> {
             .streams
             .get_mut(&id)
             .ok_or(ForwardError::UnknownStream)?;
-        s.connected = true;
-        if let Some((opener, _)) = &s.up {
+        if s.down.is_some() {
+            return Ok(());
+        }
+        let Some((opener, _)) = &s.up else {
+            s.down = Some(Sending::plain(id));
+            return Ok(());
+        };
+        {
             // The answer names the participant's run: a relay cannot
             // answer one forward with another's stream.
             let up_epoch: Epoch = opener.epoch().unwrap_or(Epoch([0; 16]));
@@ -147,7 +180,7 @@ impl<R: CryptoRng> Host<R> {
             if let Ok(start) = down.seal(&up_epoch.0) {
                 self.out.push_back(Frame::Sealed(start));
             }
-            s.down = Some(down);
+            s.down = Some(Sending::sealed(id, down));
         }
         Ok(())
     }
@@ -161,36 +194,16 @@ impl<R: CryptoRng> Host<R> {
     /// Send bytes of forward `id` from the local port: returns how many
     /// were taken (at most [`FORWARD_CHUNK`](crate::forward::FORWARD_CHUNK)
     /// and the credit left; 0 when the peer has not given credit back yet,
-    /// which a [`HostEvent::ForwardCredit`] announces).
+    /// which a [`ForwardEvent::Credit`] announces).
     pub fn forward_write(&mut self, id: ForwardId, data: &[u8]) -> Result<usize, ForwardError> {
         let s = self
             .forwards
             .streams
             .get_mut(&id)
             .ok_or(ForwardError::UnknownStream)?;
-        if !s.connected {
-            return Err(ForwardError::NotOpen);
-        }
-        if s.finished {
-            return Err(ForwardError::Finished);
-        }
-        let n = s.flow.take(data.len());
-        if n == 0 {
-            return Ok(0);
-        }
-        let frame = match &mut s.down {
-            Some(down) => match down.seal(&data[..n]) {
-                Ok(sealed) => Frame::Sealed(sealed),
-                Err(_) => return Err(ForwardError::Finished),
-            },
-            None => Frame::control(Body::ForwardData(m::ForwardData {
-                stream: id.stream,
-                participant: id.participant.0,
-                data: Bytes::copy_from_slice(&data[..n]),
-                fin: false,
-            })),
-        };
-        self.out.push_back(frame);
+        let down = s.down.as_mut().ok_or(ForwardError::NotOpen)?;
+        let (n, frame) = down.write(&mut s.flow, data)?;
+        self.out.extend(frame);
         Ok(n)
     }
 
@@ -202,26 +215,8 @@ impl<R: CryptoRng> Host<R> {
             .streams
             .get_mut(&id)
             .ok_or(ForwardError::UnknownStream)?;
-        if !s.connected {
-            return Err(ForwardError::NotOpen);
-        }
-        if s.finished {
-            return Ok(());
-        }
-        s.finished = true;
-        let frame = match &mut s.down {
-            Some(down) => match down.finish() {
-                Ok(sealed) => Frame::Sealed(sealed),
-                Err(_) => return Err(ForwardError::Finished),
-            },
-            None => Frame::control(Body::ForwardData(m::ForwardData {
-                stream: id.stream,
-                participant: id.participant.0,
-                data: Bytes::new(),
-                fin: true,
-            })),
-        };
-        self.out.push_back(frame);
+        let down = s.down.as_mut().ok_or(ForwardError::NotOpen)?;
+        self.out.extend(down.finish()?);
         if s.peer_finished {
             self.forwards.streams.remove(&id);
         }
@@ -235,12 +230,7 @@ impl<R: CryptoRng> Host<R> {
             return;
         };
         if let Some(bytes) = s.flow.delivered(n, s.peer_finished) {
-            self.out
-                .push_back(Frame::control(Body::ForwardCredit(m::ForwardCredit {
-                    stream: id.stream,
-                    participant: id.participant.0,
-                    bytes,
-                })));
+            self.out.push_back(credit_frame(id, bytes));
         }
     }
 
@@ -261,17 +251,18 @@ impl<R: CryptoRng> Host<R> {
         }
         if tell {
             self.events
-                .push_back(HostEvent::ForwardClosed { id, reason });
+                .push_back(HostEvent::Forward(ForwardEvent::Closed { id, reason }));
         }
     }
 
     /// The connection to the relay is gone: every forward is.
     pub(super) fn forwards_offline(&mut self) {
         for id in core::mem::take(&mut self.forwards.streams).into_keys() {
-            self.events.push_back(HostEvent::ForwardClosed {
-                id,
-                reason: ForwardEnd::HostOffline,
-            });
+            self.events
+                .push_back(HostEvent::Forward(ForwardEvent::Closed {
+                    id,
+                    reason: ForwardEnd::HostOffline,
+                }));
         }
     }
 
@@ -288,10 +279,11 @@ impl<R: CryptoRng> Host<R> {
             .collect();
         for id in ids {
             self.forwards.streams.remove(&id);
-            self.events.push_back(HostEvent::ForwardClosed {
-                id,
-                reason: ForwardEnd::Closed,
-            });
+            self.events
+                .push_back(HostEvent::Forward(ForwardEvent::Closed {
+                    id,
+                    reason: ForwardEnd::Closed,
+                }));
         }
     }
 
@@ -306,6 +298,9 @@ impl<R: CryptoRng> Host<R> {
         }
         let refusal = if self.forwards.ports.binary_search(&msg.port).is_err() {
             Some(ForwardEnd::NotPublished)
+        } else if msg.http && self.forwards.http.binary_search(&msg.port).is_err() {
+            // Published for sealed forwards only: not for the relay.
+            Some(ForwardEnd::Denied)
         } else if !matches!(
             self.role_of(id.participant),
             Some(Role::Writer | Role::Admin)
@@ -341,8 +336,6 @@ impl<R: CryptoRng> Host<R> {
                 flow: Flow::default(),
                 up,
                 down: None,
-                connected: false,
-                finished: false,
                 peer_finished: false,
             },
         );
@@ -350,7 +343,10 @@ impl<R: CryptoRng> Host<R> {
         // fresh (below); an HTTP tunnel is the relay's word.
         if msg.http {
             self.events
-                .push_back(HostEvent::ForwardRequested { id, port: msg.port });
+                .push_back(HostEvent::Forward(ForwardEvent::Requested {
+                    id,
+                    port: msg.port,
+                }));
         }
     }
 
@@ -374,8 +370,9 @@ impl<R: CryptoRng> Host<R> {
         };
         match opened {
             Opened::Data(bytes) if !*started => {
+                let port = s.port;
                 let fresh = self.members.get(&id.participant).is_some_and(|member| {
-                    member.ticket().run_index(&bytes) == Some(u64::from(id.stream))
+                    member.ticket().is_forward_start(&bytes, id.stream, port)
                 }) && self
                     .forwards
                     .last
@@ -385,17 +382,16 @@ impl<R: CryptoRng> Host<R> {
                     return self.end_forward(id, ForwardEnd::Denied, false);
                 }
                 *started = true;
-                let port = s.port;
                 self.forwards.last.insert(id.participant, id.stream);
                 self.events
-                    .push_back(HostEvent::ForwardRequested { id, port });
+                    .push_back(HostEvent::Forward(ForwardEvent::Requested { id, port }));
             }
             Opened::Data(bytes) => {
                 if s.flow.received(bytes.len()).is_err() {
                     return self.end_forward(id, ForwardEnd::Limit, true);
                 }
                 self.events
-                    .push_back(HostEvent::ForwardData { id, data: bytes });
+                    .push_back(HostEvent::Forward(ForwardEvent::Data { id, data: bytes }));
             }
             Opened::End if !*started => self.end_forward(id, ForwardEnd::Closed, false),
             Opened::End => self.peer_finished(id),
@@ -407,8 +403,9 @@ impl<R: CryptoRng> Host<R> {
             return;
         };
         s.peer_finished = true;
-        let done = s.finished;
-        self.events.push_back(HostEvent::ForwardFinished { id });
+        let done = s.down.as_ref().is_some_and(Sending::is_finished);
+        self.events
+            .push_back(HostEvent::Forward(ForwardEvent::Finished { id }));
         if done {
             self.forwards.streams.remove(&id);
         }
@@ -431,7 +428,10 @@ impl<R: CryptoRng> Host<R> {
                 return self.end_forward(id, ForwardEnd::Limit, true);
             }
             self.events
-                .push_back(HostEvent::ForwardData { id, data: msg.data });
+                .push_back(HostEvent::Forward(ForwardEvent::Data {
+                    id,
+                    data: msg.data,
+                }));
         }
         if msg.fin {
             self.peer_finished(id);
@@ -450,10 +450,11 @@ impl<R: CryptoRng> Host<R> {
         if s.flow.credited(msg.bytes).is_err() {
             return self.end_forward(id, ForwardEnd::Limit, true);
         }
-        self.events.push_back(HostEvent::ForwardCredit {
-            id,
-            bytes: msg.bytes as usize,
-        });
+        self.events
+            .push_back(HostEvent::Forward(ForwardEvent::Credit {
+                id,
+                bytes: msg.bytes as usize,
+            }));
     }
 
     /// `ForwardClose` from the relay.
@@ -465,7 +466,7 @@ impl<R: CryptoRng> Host<R> {
         if self.forwards.streams.remove(&id).is_some() {
             let reason = ForwardEnd::try_from(msg.reason).unwrap_or(ForwardEnd::Closed);
             self.events
-                .push_back(HostEvent::ForwardClosed { id, reason });
+                .push_back(HostEvent::Forward(ForwardEvent::Closed { id, reason }));
         }
     }
 }

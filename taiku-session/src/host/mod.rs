@@ -29,7 +29,7 @@ use taiku_proto::message::{
 };
 use taiku_proto::{ActionCode, Frame, ParticipantId, Role, SessionId, TerminalId};
 
-pub use crate::ticket::{RUN_START_LEN, TICKET_LEN};
+pub use crate::ticket::{FORWARD_START_LEN, RUN_START_LEN, TICKET_LEN};
 pub use event::{HostError, HostEvent, InputDrop, Person, ShellAction, ShellError, ShellOutcome};
 pub use shell::{BindError, CLOSED_TOKENS_REMEMBERED, SHELL_TOKEN_ENV, ShellToken};
 

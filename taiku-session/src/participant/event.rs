@@ -2,12 +2,12 @@
 
 use bytes::Bytes;
 use taiku_crypto::OpenError;
-use taiku_proto::message::{ActionRefusal, ControlReason, EndReason, ForwardEnd, RefusalReason};
+use taiku_proto::message::{ActionRefusal, ControlReason, EndReason, RefusalReason};
 use taiku_proto::{ActionCode, Direction, ParticipantId, Role, TerminalId};
 
 use super::view::ChatLine;
 use crate::agent::AgentStatus;
-use crate::forward::{ForwardId, TunnelToken};
+use crate::forward::{ForwardEvent, TunnelToken};
 
 /// Something a UI reacts to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,39 +17,12 @@ pub enum ParticipantEvent {
     TunnelsChanged {
         /// The ports.
         ports: Vec<u32>,
+        /// Those the relay also serves as HTTP tunnels (12.4).
+        http: Vec<u32>,
     },
-    /// The host connected forward `id` to its port: bytes flow both ways.
-    ForwardOpened {
-        /// The stream.
-        id: ForwardId,
-    },
-    /// Bytes from the host's port; once delivered, report them with
-    /// [`Participant::forward_consumed`](super::Participant::forward_consumed).
-    ForwardData {
-        /// The stream.
-        id: ForwardId,
-        /// The bytes, in order.
-        data: Bytes,
-    },
-    /// The host's port finished sending on forward `id`.
-    ForwardFinished {
-        /// The stream.
-        id: ForwardId,
-    },
-    /// `bytes` more may be written on forward `id`.
-    ForwardCredit {
-        /// The stream.
-        id: ForwardId,
-        /// Credit added.
-        bytes: usize,
-    },
-    /// Forward `id` is over.
-    ForwardClosed {
-        /// The stream.
-        id: ForwardId,
-        /// Why.
-        reason: ForwardEnd,
-    },
+    /// A forward stream asks something of the application (SPEC.md 6.8):
+    /// it opened, write its bytes, finish or close its socket.
+    Forward(ForwardEvent),
     /// A credential for the session's HTTP tunnels (SPEC.md 12.4).
     TunnelCredential {
         /// The bearer token.

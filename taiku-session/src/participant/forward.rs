@@ -8,14 +8,16 @@
 use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
-use taiku_crypto::{Opened, Start, StreamOpener, StreamSealer, random_epoch};
+use taiku_crypto::{Opened, Start, StreamOpener, random_epoch};
 use taiku_proto::limits::RELAY_STREAM_BASE;
 use taiku_proto::message::{self as m, ForwardEnd, control::Body};
 use taiku_proto::{Direction, Frame, ParticipantId, SealedFrame, TerminalId};
 
 use super::{ActionError, Participant, ParticipantEvent};
 use crate::access::Action;
-use crate::forward::{Flow, ForwardError, ForwardId};
+use crate::forward::{
+    Flow, ForwardError, ForwardEvent, ForwardId, Sending, close_frame, credit_frame,
+};
 
 /// Forwards one participant keeps open at once (the relay's
 /// `max_forwards_per_participant` by default).
@@ -31,11 +33,12 @@ pub(super) struct Forwards {
 struct Stream {
     port: u32,
     flow: Flow,
-    up: StreamSealer,
+    up: Sending,
+    /// The epoch of the run up, which the host's start must name.
+    up_epoch: taiku_proto::Epoch,
     down: StreamOpener,
     /// The host's answer (its run's start) arrived.
     open: bool,
-    finished: bool,
     peer_finished: bool,
 }
 
@@ -46,8 +49,8 @@ impl<R: CryptoRng> Participant<R> {
     }
 
     /// Open a sealed forward to published `port` on the host (writers and
-    /// admins). [`ParticipantEvent::ForwardOpened`] follows once the host
-    /// connected it, or [`ParticipantEvent::ForwardClosed`] if it could
+    /// admins). [`ForwardEvent::Opened`] follows once the host
+    /// connected it, or [`ForwardEvent::Closed`] if it could
     /// not. Data written before it opens waits in the window.
     pub fn open_forward(&mut self, port: u32) -> Result<ForwardId, ActionError> {
         let me = self.allowed(Action::Forward, None)?;
@@ -72,7 +75,7 @@ impl<R: CryptoRng> Participant<R> {
             // `allowed` passed: the role is a writer's or an admin's.
             return Err(ActionError::Refused(crate::access::Refusal::ReadOnly));
         };
-        let Ok(start) = up.seal(&ticket.run_start(u64::from(stream))) else {
+        let Ok(start) = up.seal(&ticket.forward_start(stream, port)) else {
             return Err(ActionError::TooManyForwards);
         };
         self.out
@@ -82,22 +85,23 @@ impl<R: CryptoRng> Participant<R> {
                 ..m::ForwardOpen::default()
             })));
         self.out.push_back(Frame::Sealed(start));
+        let id = ForwardId {
+            participant: me,
+            stream,
+        };
         self.forwards.streams.insert(
             stream,
             Stream {
                 port,
                 flow: Flow::default(),
-                up,
+                up_epoch: up.epoch(),
+                up: Sending::sealed(id, up),
                 down: down.expect_participant(me),
                 open: false,
-                finished: false,
                 peer_finished: false,
             },
         );
-        Ok(ForwardId {
-            participant: me,
-            stream,
-        })
+        Ok(id)
     }
 
     /// The port of an open forward.
@@ -118,18 +122,11 @@ impl<R: CryptoRng> Participant<R> {
     /// Send bytes on forward `id`: returns how many were taken (at most
     /// [`FORWARD_CHUNK`](crate::forward::FORWARD_CHUNK) and the credit
     /// left; 0 until the host gives credit back, which a
-    /// [`ParticipantEvent::ForwardCredit`] announces).
+    /// [`ForwardEvent::Credit`] announces).
     pub fn forward_write(&mut self, id: ForwardId, data: &[u8]) -> Result<usize, ForwardError> {
         let s = self.my_stream(id)?;
-        if s.finished {
-            return Err(ForwardError::Finished);
-        }
-        let n = s.flow.take(data.len());
-        if n == 0 {
-            return Ok(0);
-        }
-        let sealed = s.up.seal(&data[..n]).map_err(|_| ForwardError::Finished)?;
-        self.out.push_back(Frame::Sealed(sealed));
+        let (n, frame) = s.up.write(&mut s.flow, data)?;
+        self.out.extend(frame);
         Ok(n)
     }
 
@@ -137,13 +134,9 @@ impl<R: CryptoRng> Participant<R> {
     /// writing side): the host's end gets FIN.
     pub fn forward_finish(&mut self, id: ForwardId) -> Result<(), ForwardError> {
         let s = self.my_stream(id)?;
-        if s.finished {
-            return Ok(());
-        }
-        s.finished = true;
+        let fin = s.up.finish()?;
         let done = s.peer_finished;
-        let fin = s.up.finish().map_err(|_| ForwardError::Finished)?;
-        self.out.push_back(Frame::Sealed(fin));
+        self.out.extend(fin);
         if done {
             self.forwards.streams.remove(&id.stream);
         }
@@ -157,12 +150,7 @@ impl<R: CryptoRng> Participant<R> {
             return;
         };
         if let Some(bytes) = s.flow.delivered(n, s.peer_finished) {
-            self.out
-                .push_back(Frame::control(Body::ForwardCredit(m::ForwardCredit {
-                    stream: id.stream,
-                    participant: id.participant.0,
-                    bytes,
-                })));
+            self.out.push_back(credit_frame(id, bytes));
         }
     }
 
@@ -170,12 +158,7 @@ impl<R: CryptoRng> Participant<R> {
     pub fn forward_close(&mut self, id: ForwardId) {
         if self.my_stream(id).is_ok() {
             self.forwards.streams.remove(&id.stream);
-            self.out
-                .push_back(Frame::control(Body::ForwardClose(m::ForwardClose {
-                    stream: id.stream,
-                    participant: id.participant.0,
-                    reason: ForwardEnd::Closed as i32,
-                })));
+            self.out.push_back(close_frame(id, ForwardEnd::Closed));
         }
     }
 
@@ -195,13 +178,14 @@ impl<R: CryptoRng> Participant<R> {
     pub(super) fn forwards_reset(&mut self) {
         let me = self.view.me.map_or(ParticipantId(0), |(me, _)| me);
         for stream in core::mem::take(&mut self.forwards.streams).into_keys() {
-            self.events.push_back(ParticipantEvent::ForwardClosed {
-                id: ForwardId {
-                    participant: me,
-                    stream,
-                },
-                reason: ForwardEnd::Closed,
-            });
+            self.events
+                .push_back(ParticipantEvent::Forward(ForwardEvent::Closed {
+                    id: ForwardId {
+                        participant: me,
+                        stream,
+                    },
+                    reason: ForwardEnd::Closed,
+                }));
         }
     }
 
@@ -210,15 +194,13 @@ impl<R: CryptoRng> Participant<R> {
             return;
         }
         if tell_relay {
-            self.out
-                .push_back(Frame::control(Body::ForwardClose(m::ForwardClose {
-                    stream: id.stream,
-                    participant: id.participant.0,
-                    reason: reason as i32,
-                })));
+            self.out.push_back(close_frame(id, reason));
         }
         self.events
-            .push_back(ParticipantEvent::ForwardClosed { id, reason });
+            .push_back(ParticipantEvent::Forward(ForwardEvent::Closed {
+                id,
+                reason,
+            }));
     }
 
     /// The host's sealed frame of a forward.
@@ -243,28 +225,31 @@ impl<R: CryptoRng> Participant<R> {
         };
         match opened {
             Opened::Data(bytes) if !s.open => {
-                if bytes.as_ref() != s.up.epoch().0 {
+                if bytes.as_ref() != s.up_epoch.0 {
                     return self.forward_end(id, ForwardEnd::Closed, true);
                 }
                 s.open = true;
                 self.events
-                    .push_back(ParticipantEvent::ForwardOpened { id });
+                    .push_back(ParticipantEvent::Forward(ForwardEvent::Opened { id }));
             }
             Opened::Data(bytes) => {
                 if s.flow.received(bytes.len()).is_err() {
                     return self.forward_end(id, ForwardEnd::Limit, true);
                 }
                 self.events
-                    .push_back(ParticipantEvent::ForwardData { id, data: bytes });
+                    .push_back(ParticipantEvent::Forward(ForwardEvent::Data {
+                        id,
+                        data: bytes,
+                    }));
             }
             Opened::End if !s.open => self.forward_end(id, ForwardEnd::Closed, true),
             Opened::End => {
                 s.peer_finished = true;
-                if s.finished {
+                if s.up.is_finished() {
                     self.forwards.streams.remove(&id.stream);
                 }
                 self.events
-                    .push_back(ParticipantEvent::ForwardFinished { id });
+                    .push_back(ParticipantEvent::Forward(ForwardEvent::Finished { id }));
             }
         }
     }
@@ -274,11 +259,15 @@ impl<R: CryptoRng> Participant<R> {
         let me = self.view.me.map_or(ParticipantId(0), |(me, _)| me);
         match body {
             Body::TunnelPorts(t)
-                if crate::forward::valid_ports(&t.ports) && self.view.tunnels != t.ports =>
+                if crate::forward::valid_tunnels(&t)
+                    && (self.view.tunnels != t.ports || self.view.http_tunnels != t.http) =>
             {
                 self.view.tunnels.clone_from(&t.ports);
-                self.events
-                    .push_back(ParticipantEvent::TunnelsChanged { ports: t.ports });
+                self.view.http_tunnels.clone_from(&t.http);
+                self.events.push_back(ParticipantEvent::TunnelsChanged {
+                    ports: t.ports,
+                    http: t.http,
+                });
             }
             Body::ForwardCredit(c) if c.participant == me.0 => {
                 let id = ForwardId {
@@ -291,10 +280,11 @@ impl<R: CryptoRng> Participant<R> {
                 if s.flow.credited(c.bytes).is_err() {
                     return self.forward_end(id, ForwardEnd::Limit, true);
                 }
-                self.events.push_back(ParticipantEvent::ForwardCredit {
-                    id,
-                    bytes: c.bytes as usize,
-                });
+                self.events
+                    .push_back(ParticipantEvent::Forward(ForwardEvent::Credit {
+                        id,
+                        bytes: c.bytes as usize,
+                    }));
             }
             Body::ForwardClose(c) if c.participant == me.0 => {
                 let reason = ForwardEnd::try_from(c.reason).unwrap_or(ForwardEnd::Closed);

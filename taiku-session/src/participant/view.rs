@@ -121,6 +121,8 @@ pub struct View {
     pub chat: VecDeque<ChatLine>,
     /// The ports the host publishes, ascending (SPEC.md 6.8).
     pub tunnels: Vec<u32>,
+    /// Those the relay also serves as HTTP tunnels (12.4).
+    pub http_tunnels: Vec<u32>,
 }
 
 impl View {

@@ -459,6 +459,7 @@ impl<R: CryptoRng> Relay<R> {
         if !s.forwards.ports.is_empty() {
             frames.push(Frame::control(Body::TunnelPorts(m::TunnelPorts {
                 ports: s.forwards.ports.clone(),
+                http: s.forwards.http.clone(),
             })));
         }
         for (chat, at) in &s.chat {

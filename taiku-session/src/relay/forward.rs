@@ -17,7 +17,7 @@ use taiku_proto::{Frame, ParticipantId, Role, SealedFrame, SessionId, TerminalId
 use super::conn::{Conn, ConnState};
 use super::{ConnId, Relay, Timer};
 use crate::access::{self, Action, Refusal};
-use crate::forward::{ForwardId, valid_ports};
+use crate::forward::{ForwardId, close_frame, valid_tunnels};
 
 /// One forward stream as the relay tracks it.
 #[derive(Debug)]
@@ -35,6 +35,9 @@ pub(super) struct RelayForward {
     down_total: u64,
     /// The host sent something for it.
     answered: bool,
+    /// The first sealed frame each way (a start, no data) was seen.
+    up_started: bool,
+    down_started: bool,
     up_fin: bool,
     down_fin: bool,
     opened_at: Instant,
@@ -44,6 +47,8 @@ pub(super) struct RelayForward {
 #[derive(Debug, Default)]
 pub(super) struct SessionForwards {
     pub(super) ports: Vec<u32>,
+    /// Those of `ports` served as HTTP tunnels.
+    pub(super) http: Vec<u32>,
     streams: BTreeMap<ForwardId, RelayForward>,
     next_http: u32,
 }
@@ -93,14 +98,6 @@ fn credential_key(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn close_frame(id: ForwardId, reason: ForwardEnd) -> Frame {
-    Frame::control(Body::ForwardClose(m::ForwardClose {
-        stream: id.stream,
-        participant: id.participant.0,
-        reason: reason as i32,
-    }))
-}
-
 /// Data bytes a sealed forward frame carries (its ciphertext without the
 /// tag).
 fn data_len(sealed: &SealedFrame) -> usize {
@@ -145,7 +142,7 @@ impl<R: CryptoRng> Relay<R> {
         if !matches!(s.role_of(participant), Some(Role::Writer | Role::Admin)) {
             return Err(TunnelRefusal::Forbidden);
         }
-        if s.forwards.ports.binary_search(&port).is_err() {
+        if s.forwards.http.binary_search(&port).is_err() {
             return Err(TunnelRefusal::NotPublished);
         }
         let host = s.host_conn().ok_or(TunnelRefusal::HostOffline)?;
@@ -255,11 +252,12 @@ impl<R: CryptoRng> Relay<R> {
         session: &SessionId,
         msg: m::TunnelPorts,
     ) -> Result<(), (TerminalId, Refusal)> {
-        if !valid_ports(&msg.ports) {
+        if !valid_tunnels(&msg) {
             return Err((TerminalId(0), Refusal::Invalid));
         }
         if let Some(s) = self.sessions.get_mut(session) {
             s.forwards.ports.clone_from(&msg.ports);
+            s.forwards.http.clone_from(&msg.http);
         }
         self.send_to_participants(session, &Frame::control(Body::TunnelPorts(msg)));
         Ok(())
@@ -346,16 +344,22 @@ impl<R: CryptoRng> Relay<R> {
             Some(f) if f.http.is_none() && !f.up_fin => f,
             _ => return Err(Refusal::UnknownTerminal),
         };
-        // A run's first frame (its start) carries no data for the window.
-        if h.seq.0 > 0 {
+        // A run's first frame (its start) carries no data for the window;
+        // every later one counts, whatever its header says.
+        if f.up_started {
             f.up += len;
         }
+        f.up_started = true;
         f.up_fin |= h.fin;
         if len > FORWARD_CHUNK || f.up > FORWARD_WINDOW {
             self.end_forward(session, fid, ForwardEnd::Limit);
             return Ok(());
         }
+        let done = f.up_fin && f.down_fin;
         self.send(host, Frame::Sealed(sealed));
+        if done && let Some(s) = self.sessions.get_mut(session) {
+            s.forwards.streams.remove(&fid);
+        }
         Ok(())
     }
 
@@ -381,9 +385,10 @@ impl<R: CryptoRng> Relay<R> {
         };
         // A run's first frame (its start) carries no data for the window.
         f.answered = true;
-        if h.seq.0 > 0 {
+        if f.down_started {
             f.down += len;
         }
+        f.down_started = true;
         f.down_fin |= h.fin;
         if len > FORWARD_CHUNK || f.down > FORWARD_WINDOW {
             self.end_forward(session, fid, ForwardEnd::Limit);
@@ -502,7 +507,16 @@ impl<R: CryptoRng> Relay<R> {
             participant: id,
             stream,
         };
-        self.forward_from_client(session, fid, body);
+        // A participant speaks for its sealed forwards only; its HTTP
+        // tunnel streams are the relay's.
+        let sealed = self
+            .sessions
+            .get(session)
+            .and_then(|s| s.forwards.streams.get(&fid))
+            .is_some_and(|f| f.http.is_none());
+        if sealed {
+            self.forward_from_client(session, fid, body);
+        }
     }
 
     /// Frames on an HTTP tunnel connection: the request's bytes, credit
@@ -719,6 +733,8 @@ impl RelayForward {
             up_total: 0,
             down_total: 0,
             answered: false,
+            up_started: false,
+            down_started: false,
             up_fin: false,
             down_fin: false,
             opened_at: now,

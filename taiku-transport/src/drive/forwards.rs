@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand_core::CryptoRng;
 use taiku_proto::limits::FORWARD_CHUNK;
-use taiku_session::forward::{ForwardError, ForwardId};
+use taiku_session::forward::{ForwardError, ForwardEvent, ForwardId};
 use taiku_session::host::{Host, HostEvent};
 use taiku_session::participant::{ActionError, Participant, ParticipantEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,7 +29,9 @@ use crate::drive::client::{ClientHandle, Commander, Machine};
 /// before it is refused.
 pub const FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A machine with forwards: the host or a participant.
+/// A machine with forwards: the host or a participant. The methods are
+/// the machines' own (`Host::forward_write`, `Participant::forward_write`,
+/// …); the host's connect calls do nothing on a participant.
 pub trait ForwardMachine: Machine {
     /// Send bytes read from the local socket; how many were taken.
     fn forward_write(&mut self, id: ForwardId, data: &[u8]) -> Result<usize, ForwardError>;
@@ -39,8 +41,8 @@ pub trait ForwardMachine: Machine {
     fn forward_consumed(&mut self, id: ForwardId, n: usize);
     /// The local socket failed.
     fn forward_close(&mut self, id: ForwardId);
-    /// What an event asks of the sockets.
-    fn forward_event(event: &Self::Event) -> Option<ForwardEvent>;
+    /// The forward's part of an event, if it is one.
+    fn forward_event(event: &Self::Event) -> Option<&ForwardEvent>;
     /// The local connection for forward `id` is up (the host); false if
     /// the stream is gone meanwhile.
     fn forward_connected(&mut self, id: ForwardId) -> bool {
@@ -53,102 +55,47 @@ pub trait ForwardMachine: Machine {
     }
 }
 
-/// What the machine asks of a forward's socket.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ForwardEvent {
-    /// Connect to `127.0.0.1:port` (the host).
-    Connect {
-        /// The stream.
-        id: ForwardId,
-        /// The port.
-        port: u32,
-    },
-    /// Write these bytes.
-    Data {
-        /// The stream.
-        id: ForwardId,
-        /// The bytes.
-        data: Bytes,
-    },
-    /// Shut down the writing side.
-    Finished {
-        /// The stream.
-        id: ForwardId,
-    },
-    /// More may be read.
-    Credit {
-        /// The stream.
-        id: ForwardId,
-    },
-    /// Close the socket.
-    Closed {
-        /// The stream.
-        id: ForwardId,
-    },
+/// The forward calls both machines have, under one name each.
+macro_rules! forward_calls {
+    ($machine:ident) => {
+        fn forward_write(&mut self, id: ForwardId, data: &[u8]) -> Result<usize, ForwardError> {
+            $machine::forward_write(self, id, data)
+        }
+        fn forward_finish(&mut self, id: ForwardId) -> Result<(), ForwardError> {
+            $machine::forward_finish(self, id)
+        }
+        fn forward_consumed(&mut self, id: ForwardId, n: usize) {
+            $machine::forward_consumed(self, id, n);
+        }
+        fn forward_close(&mut self, id: ForwardId) {
+            $machine::forward_close(self, id);
+        }
+    };
 }
 
 impl<R: CryptoRng + Send + 'static> ForwardMachine for Host<R> {
-    fn forward_write(&mut self, id: ForwardId, data: &[u8]) -> Result<usize, ForwardError> {
-        Host::forward_write(self, id, data)
-    }
-    fn forward_finish(&mut self, id: ForwardId) -> Result<(), ForwardError> {
-        Host::forward_finish(self, id)
-    }
-    fn forward_consumed(&mut self, id: ForwardId, n: usize) {
-        Host::forward_consumed(self, id, n);
-    }
-    fn forward_close(&mut self, id: ForwardId) {
-        Host::forward_close(self, id);
-    }
+    forward_calls!(Host);
     fn forward_connected(&mut self, id: ForwardId) -> bool {
         Host::forward_connected(self, id).is_ok()
     }
     fn forward_refused(&mut self, id: ForwardId) {
         Host::forward_refused(self, id);
     }
-    fn forward_event(event: &HostEvent) -> Option<ForwardEvent> {
-        Some(match event {
-            HostEvent::ForwardRequested { id, port } => ForwardEvent::Connect {
-                id: *id,
-                port: *port,
-            },
-            HostEvent::ForwardData { id, data } => ForwardEvent::Data {
-                id: *id,
-                data: data.clone(),
-            },
-            HostEvent::ForwardFinished { id } => ForwardEvent::Finished { id: *id },
-            HostEvent::ForwardCredit { id, .. } => ForwardEvent::Credit { id: *id },
-            HostEvent::ForwardClosed { id, .. } => ForwardEvent::Closed { id: *id },
-            _ => return None,
-        })
+    fn forward_event(event: &HostEvent) -> Option<&ForwardEvent> {
+        match event {
+            HostEvent::Forward(forward) => Some(forward),
+            _ => None,
+        }
     }
 }
 
 impl<R: CryptoRng + Send + 'static> ForwardMachine for Participant<R> {
-    fn forward_write(&mut self, id: ForwardId, data: &[u8]) -> Result<usize, ForwardError> {
-        Participant::forward_write(self, id, data)
-    }
-    fn forward_finish(&mut self, id: ForwardId) -> Result<(), ForwardError> {
-        Participant::forward_finish(self, id)
-    }
-    fn forward_consumed(&mut self, id: ForwardId, n: usize) {
-        Participant::forward_consumed(self, id, n);
-    }
-    fn forward_close(&mut self, id: ForwardId) {
-        Participant::forward_close(self, id);
-    }
-    fn forward_event(event: &ParticipantEvent) -> Option<ForwardEvent> {
-        Some(match event {
-            ParticipantEvent::ForwardData { id, data } => ForwardEvent::Data {
-                id: *id,
-                data: data.clone(),
-            },
-            ParticipantEvent::ForwardFinished { id } => ForwardEvent::Finished { id: *id },
-            ParticipantEvent::ForwardCredit { id, .. } => ForwardEvent::Credit { id: *id },
-            ParticipantEvent::ForwardClosed { id, .. } => ForwardEvent::Closed { id: *id },
-            _ => return None,
-        })
+    forward_calls!(Participant);
+    fn forward_event(event: &ParticipantEvent) -> Option<&ForwardEvent> {
+        match event {
+            ParticipantEvent::Forward(forward) => Some(forward),
+            _ => None,
+        }
     }
 }
 
@@ -233,14 +180,15 @@ impl<M: ForwardMachine> Forwards<M> {
         let Some(event) = M::forward_event(event) else {
             return false;
         };
+        let id = event.id();
         match event {
-            ForwardEvent::Connect { id, port } => self.connect(id, port),
-            ForwardEvent::Data { id, data } => {
+            ForwardEvent::Requested { port, .. } => self.connect(id, *port),
+            ForwardEvent::Data { data, .. } => {
                 if let Some(s) = lock(&self.sockets).get(&id) {
-                    let _ = s.to_socket.send(ToSocket::Data(data));
+                    let _ = s.to_socket.send(ToSocket::Data(data.clone()));
                 }
             }
-            ForwardEvent::Finished { id } => {
+            ForwardEvent::Finished { .. } => {
                 let finished = lock(&self.sockets).get(&id).map(|s| {
                     let _ = s.to_socket.send(ToSocket::Finish);
                     Arc::clone(&s.finished)
@@ -249,14 +197,15 @@ impl<M: ForwardMachine> Forwards<M> {
                     side_finished(&self.sockets, id, &finished);
                 }
             }
-            ForwardEvent::Credit { id } => {
+            ForwardEvent::Credit { .. } => {
                 if let Some(s) = lock(&self.sockets).get(&id) {
                     s.credit.notify_one();
                 }
             }
-            ForwardEvent::Closed { id } => {
+            ForwardEvent::Closed { .. } => {
                 lock(&self.sockets).remove(&id);
             }
+            _ => {}
         }
         true
     }
@@ -355,7 +304,10 @@ impl<M: ForwardMachine> Forwards<M> {
                     }
                     Ok(n) => n,
                     Err(_) => {
+                        // The machine ends the stream without an event:
+                        // the socket is forgotten here.
                         commander.run(move |m, _| m.forward_close(id)).await;
+                        lock(&sockets).remove(&id);
                         return;
                     }
                 };
@@ -377,12 +329,14 @@ impl<M: ForwardMachine> Forwards<M> {
             }
         });
         let commander = self.commander.clone();
+        let sockets = Arc::clone(&self.sockets);
         tokio::spawn(async move {
             while let Some(item) = queued.recv().await {
                 match item {
                     ToSocket::Data(data) => {
                         if write.write_all(&data).await.is_err() {
                             commander.run(move |m, _| m.forward_close(id)).await;
+                            lock(&sockets).remove(&id);
                             return;
                         }
                         let n = data.len();

@@ -150,6 +150,8 @@ pub enum Status {
     MethodNotAllowed,
     /// 421: a `Host` this relay does not answer for.
     MisdirectedRequest,
+    /// 411: a tunnel request whose body has no single `Content-Length`.
+    LengthRequired,
     /// 413: a tunnel request over the relay's limit.
     PayloadTooLarge,
     /// 426.
@@ -171,6 +173,7 @@ impl Status {
             Status::Ok => 200,
             Status::NoContent => 204,
             Status::PermanentRedirect => 308,
+            Status::LengthRequired => 411,
             Status::PayloadTooLarge => 413,
             Status::BadGateway => 502,
             Status::GatewayTimeout => 504,
@@ -190,6 +193,7 @@ impl Status {
             Status::Ok => "OK",
             Status::NoContent => "No Content",
             Status::PermanentRedirect => "Permanent Redirect",
+            Status::LengthRequired => "Length Required",
             Status::PayloadTooLarge => "Content Too Large",
             Status::BadGateway => "Bad Gateway",
             Status::GatewayTimeout => "Gateway Timeout",

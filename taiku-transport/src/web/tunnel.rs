@@ -91,8 +91,11 @@ pub struct TunnelHead {
     pub method: String,
     /// The tunnel credential from its cookie.
     pub token: Option<String>,
-    /// `Content-Length`, if given once and valid.
-    pub content_length: Option<u64>,
+    /// The body's length: `Content-Length` given once and valid, or 0
+    /// without one; `None` for a body the relay does not frame
+    /// (`Transfer-Encoding`, or a repeated or invalid `Content-Length`),
+    /// which it refuses: one request per stream, and nothing after it.
+    pub body_len: Option<u64>,
 }
 
 /// Parse a complete request head for a tunnel request; `None` if it does
@@ -104,20 +107,27 @@ pub fn tunnel_head(buf: &[u8]) -> Option<TunnelHead> {
         Ok(httparse::Status::Complete(len)) => len,
         _ => return None,
     };
-    let mut lengths = req
-        .headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("content-length"));
-    let content_length = lengths
-        .next()
-        .filter(|_| lengths.next().is_none())
-        .and_then(|h| std::str::from_utf8(h.value).ok())
-        .and_then(|v| v.trim().parse().ok());
+    let named = |name: &str| {
+        req.headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .collect::<Vec<_>>()
+    };
+    let lengths = named("content-length");
+    let body_len = match (named("transfer-encoding").is_empty(), lengths.as_slice()) {
+        (false, _) => None,
+        (true, []) => Some(0),
+        (true, [one]) => std::str::from_utf8(one.value)
+            .ok()
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse().ok()),
+        (true, _) => None,
+    };
     Some(TunnelHead {
         len,
         method: req.method?.to_owned(),
         token: tunnel_cookie(req.headers).map(str::to_owned),
-        content_length,
+        body_len,
     })
 }
 
@@ -131,6 +141,13 @@ pub fn tunnel_cookie<'h>(headers: &[httparse::Header<'h>]) -> Option<&'h str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == TUNNEL_COOKIE)
         .map(|(_, value)| value)
+}
+
+fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Headers a request to the local server never carries from the browser:
@@ -179,16 +196,11 @@ pub fn local_request_head(head: &[u8], path: &str, port: u32) -> Option<Vec<u8>>
                 })
                 .collect();
             if !kept.is_empty() {
-                out.extend_from_slice(b"Cookie: ");
-                out.extend_from_slice(kept.join("; ").as_bytes());
-                out.extend_from_slice(b"\r\n");
+                push_header(&mut out, b"Cookie", kept.join("; ").as_bytes());
             }
             continue;
         }
-        out.extend_from_slice(h.name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value);
-        out.extend_from_slice(b"\r\n");
+        push_header(&mut out, h.name.as_bytes(), h.value);
     }
     out.extend_from_slice(b"Connection: close\r\n\r\n");
     Some(out)
@@ -212,11 +224,50 @@ pub fn response_head_len(bytes: &[u8]) -> Result<Option<usize>, BadResponseHead>
     }
 }
 
+/// The status code of a complete response head.
+pub fn response_status(head: &[u8]) -> Option<u16> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
+    let mut res = httparse::Response::new(&mut headers);
+    match res.parse(head) {
+        Ok(httparse::Status::Complete(_)) => res.code,
+        _ => None,
+    }
+}
+
+/// A `Set-Cookie` value as the browser gets it from a tunneled server:
+/// its `Path` and `Domain` replaced by the tunnel's own `prefix`, so no
+/// cookie of a local server reaches beyond its tunnel; `None` for one
+/// that would name the relay's tunnel cookie.
+fn scoped_cookie(value: &[u8], prefix: &str) -> Option<String> {
+    let value = std::str::from_utf8(value).ok()?;
+    let mut parts = value.split(';');
+    let pair = parts.next()?.trim();
+    if pair
+        .split_once('=')
+        .is_none_or(|(name, _)| name.trim() == TUNNEL_COOKIE)
+    {
+        return None;
+    }
+    let mut out = pair.to_owned();
+    for attribute in parts.map(str::trim).filter(|a| !a.is_empty()) {
+        let name = attribute.split('=').next().unwrap_or("").trim();
+        if name.eq_ignore_ascii_case("path") || name.eq_ignore_ascii_case("domain") {
+            continue;
+        }
+        out.push_str("; ");
+        out.push_str(attribute);
+    }
+    out.push_str("; Path=");
+    out.push_str(prefix);
+    Some(out)
+}
+
 /// The response head the browser gets for the local server's: its status
 /// and headers, without hop-by-hop headers and `Service-Worker-Allowed`
-/// (a tunneled page must not claim the relay's scope), with
+/// (a tunneled page must not claim the relay's scope), its cookies scoped
+/// to the tunnel's `prefix` (`/t/<session>/p/<port>/`), with
 /// `Connection: close`. `None` if it does not parse.
-pub fn browser_response_head(head: &[u8]) -> Option<Vec<u8>> {
+pub fn browser_response_head(head: &[u8], prefix: &str) -> Option<Vec<u8>> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
     let mut res = httparse::Response::new(&mut headers);
     if !matches!(res.parse(head), Ok(httparse::Status::Complete(_))) {
@@ -240,10 +291,13 @@ pub fn browser_response_head(head: &[u8]) -> Option<Vec<u8>> {
         ) {
             continue;
         }
-        out.extend_from_slice(h.name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value);
-        out.extend_from_slice(b"\r\n");
+        if name == "set-cookie" {
+            if let Some(cookie) = scoped_cookie(h.value, prefix) {
+                push_header(&mut out, b"Set-Cookie", cookie.as_bytes());
+            }
+            continue;
+        }
+        push_header(&mut out, h.name.as_bytes(), h.value);
     }
     out.extend_from_slice(b"Connection: close\r\n\r\n");
     Some(out)
@@ -257,6 +311,9 @@ pub enum TunnelFault {
     Forbidden,
     /// No such session, or the port is not published: `404`.
     NotPublished,
+    /// The request's body is not framed by one `Content-Length`
+    /// (`Transfer-Encoding`, or a repeated or invalid length): `411`.
+    LengthRequired,
     /// The request is over the relay's size limit: `413`.
     TooLarge,
     /// The host is offline: `502`.
@@ -278,6 +335,7 @@ impl TunnelFault {
         match self {
             TunnelFault::Forbidden => Status::Forbidden,
             TunnelFault::NotPublished => Status::NotFound,
+            TunnelFault::LengthRequired => Status::LengthRequired,
             TunnelFault::TooLarge => Status::PayloadTooLarge,
             TunnelFault::HostOffline | TunnelFault::LocalServerDown => Status::BadGateway,
             TunnelFault::Busy => Status::ServiceUnavailable,
@@ -295,6 +353,9 @@ impl TunnelFault {
                 "<h1>Not published</h1>",
                 "<p>The host does not publish this port (or the session is over).</p>"
             ),
+            TunnelFault::LengthRequired => {
+                "<h1>Length required</h1><p>The relay forwards request bodies with one Content-Length only.</p>"
+            }
             TunnelFault::TooLarge => {
                 "<h1>Request too large</h1><p>The relay does not forward requests this large.</p>"
             }
@@ -438,10 +499,18 @@ mod tests {
         assert_eq!(response_head_len(head), Ok(Some(head.len())));
         assert_eq!(response_head_len(&head[..20]), Ok(None));
         assert_eq!(response_head_len(b"nonsense\r\n\r\n"), Err(BadResponseHead));
-        let out = browser_response_head(head).unwrap();
+        let out = browser_response_head(head, "/t/x/p/1/").unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(response_status(head), Some(200));
+        let cookies = b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=1; Path=/; Domain=relay; HttpOnly\r\n\
+            Set-Cookie: taiku_tunnel=forged; Path=/t/\r\n\r\n";
+        let out = String::from_utf8(browser_response_head(cookies, "/t/x/p/1/").unwrap()).unwrap();
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\nSet-Cookie: sid=1; HttpOnly; Path=/t/x/p/1/\r\nConnection: close\r\n\r\n"
         );
     }
 

@@ -20,7 +20,9 @@ use tokio::sync::{Notify, oneshot};
 
 use super::connection::{Conn, ToRelay, pump, queue_for};
 use crate::frames::{FrameSink, FrameSource};
-use crate::web::tunnel::{TunnelFault, browser_response_head, login_answer, response_head_len};
+use crate::web::tunnel::{
+    TunnelFault, browser_response_head, login_answer, response_head_len, response_status,
+};
 use crate::ws::{Io, TunnelRequest, TunnelRequestKind};
 
 /// What the two halves of a tunnel connection share.
@@ -69,10 +71,12 @@ pub(super) async fn serve_tunnel(conn: Conn<'_>, request: TunnelRequest) {
             port,
             token,
             request,
+            body_left,
         } => {
             let Some(token) = token else {
                 return answer(io, TunnelFault::Forbidden, &conn).await;
             };
+            let prefix = format!("/t/{session}/p/{port}/");
             let (queue, closing, registration) = queue_for(&conn);
             let (reply, opened) = oneshot::channel();
             let open = ToRelay::Tunnel {
@@ -101,11 +105,13 @@ pub(super) async fn serve_tunnel(conn: Conn<'_>, request: TunnelRequest) {
                 write,
                 shared: Arc::clone(&shared),
                 head: Some(BytesMut::new()),
+                prefix,
             };
             let source = TunnelSource {
                 read,
                 shared,
                 pending: Bytes::from(request),
+                body_left,
                 finished: false,
             };
             pump(conn, sink, source, registration).await;
@@ -148,6 +154,8 @@ struct TunnelSink {
     shared: Arc<Shared>,
     /// The response head while it is incomplete; `None` once written.
     head: Option<BytesMut>,
+    /// `/t/<session>/p/<port>/`, the scope of the server's cookies.
+    prefix: String,
 }
 
 impl TunnelSink {
@@ -159,16 +167,33 @@ impl TunnelSink {
     }
 
     async fn data(&mut self, data: &[u8], fin: bool) -> io::Result<()> {
+        let written = self.write_data(data, fin).await;
+        // Credit goes back once the bytes are written (or held in the head,
+        // at most MAX_RESPONSE_HEAD).
         self.shared.taken.fetch_add(data.len(), Ordering::AcqRel);
         self.shared.wake.notify_one();
-        match self.head.as_mut() {
-            None => self.write.write_all(data).await?,
-            Some(head) => {
-                head.extend_from_slice(data);
+        written
+    }
+
+    async fn write_data(&mut self, data: &[u8], fin: bool) -> io::Result<()> {
+        if let Some(head) = self.head.as_mut() {
+            head.extend_from_slice(data);
+            while let Some(head) = self.head.as_mut() {
                 match response_head_len(head) {
-                    Ok(None) if !fin => {}
+                    Ok(None) if !fin => return Ok(()),
                     Ok(Some(len)) => {
-                        let Some(rewritten) = browser_response_head(&head[..len]) else {
+                        let status = response_status(&head[..len]).unwrap_or(0);
+                        // An interim answer (100 Continue, 103 Early Hints)
+                        // is dropped: the final head, rewritten, is the
+                        // only one the browser gets. No upgrades.
+                        if (100..200).contains(&status) && status != 101 {
+                            let _ = head.split_to(len);
+                            continue;
+                        }
+                        let rewritten = (status != 101)
+                            .then(|| browser_response_head(&head[..len], &self.prefix))
+                            .flatten();
+                        let Some(rewritten) = rewritten else {
                             return self.fault(TunnelFault::LocalServerDown).await;
                         };
                         self.shared.answered.store(true, Ordering::Release);
@@ -176,11 +201,14 @@ impl TunnelSink {
                         self.head = None;
                         self.write.write_all(&rewritten).await?;
                         self.write.write_all(&rest).await?;
+                        break;
                     }
                     // Not HTTP, or it ended before its head did.
                     _ => return self.fault(TunnelFault::LocalServerDown).await,
                 }
             }
+        } else {
+            self.write.write_all(data).await?;
         }
         if fin {
             self.write.flush().await?;
@@ -226,7 +254,9 @@ struct TunnelSource {
     shared: Arc<Shared>,
     /// The rewritten head and what came with it, not yet sent.
     pending: Bytes,
-    /// The browser closed its side.
+    /// Bytes of the request's body still to read.
+    body_left: u64,
+    /// The request is all sent.
     finished: bool,
 }
 
@@ -265,19 +295,25 @@ impl FrameSource for TunnelSource {
                 self.shared.credit.fetch_sub(n, Ordering::AcqRel);
                 return Ok(Some(data(self.pending.split_to(n), false)));
             }
+            if self.pending.is_empty() && self.body_left == 0 {
+                // The whole request is sent: nothing after it is read. No
+                // FIN follows: many servers take a half-closed connection
+                // for a client that left, and drop the answer.
+                self.finished = true;
+            }
             if credit == 0 || self.finished {
                 self.shared.wake.notified().await;
                 continue;
             }
-            let room = buf.get_mut(..credit).unwrap_or_default();
+            let want = credit.min(usize::try_from(self.body_left).unwrap_or(usize::MAX));
+            let room = buf.get_mut(..want).unwrap_or_default();
             tokio::select! {
                 read = self.read.read(room) => match read? {
-                    0 => {
-                        self.finished = true;
-                        return Ok(Some(data(Bytes::new(), true)));
-                    }
+                    // The browser left before its request was whole.
+                    0 => return Ok(None),
                     n => {
                         self.shared.credit.fetch_sub(n, Ordering::AcqRel);
+                        self.body_left = self.body_left.saturating_sub(n as u64);
                         return Ok(Some(data(Bytes::copy_from_slice(buf.get(..n).unwrap_or_default()), false)));
                     }
                 },
