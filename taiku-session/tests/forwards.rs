@@ -624,3 +624,26 @@ fn finished_forwards_are_forgotten_whichever_end_finishes_first() {
     );
     assert!(relay_closes(&net, "host").is_empty());
 }
+
+#[test]
+fn a_participant_holds_a_few_credentials_and_the_oldest_gives_way() {
+    let (mut net, _) = open_forward();
+    let session = net.host.session_id().to_string();
+    let tokens: Vec<String> = (0..5).map(|_| credential(&mut net, 0)).collect();
+    let now = net.now;
+    let mut conn = 9300;
+    let mut open = |net: &mut Net, token: &str| {
+        conn += 1;
+        net.relay
+            .open_tunnel(ConnId(conn), &session, token, 3000, now)
+    };
+    // max_tunnel_credentials (4): the first is gone, the last four work.
+    assert_eq!(open(&mut net, &tokens[0]), Err(TunnelRefusal::Forbidden));
+    for token in &tokens[1..] {
+        assert_eq!(open(&mut net, token), Ok(()));
+    }
+    // And none outlives the session.
+    net.host.end_session();
+    net.run();
+    assert_eq!(open(&mut net, &tokens[4]), Err(TunnelRefusal::Forbidden));
+}

@@ -46,6 +46,9 @@ pub(super) struct RelayForward {
 /// What the relay keeps of a session's forwards.
 #[derive(Debug, Default)]
 pub(super) struct SessionForwards {
+    /// The keys of each participant's HTTP tunnel credentials, oldest
+    /// first.
+    credentials: BTreeMap<ParticipantId, std::collections::VecDeque<[u8; 32]>>,
     pub(super) ports: Vec<u32>,
     /// Those of `ports` served as HTTP tunnels.
     pub(super) http: Vec<u32>,
@@ -217,19 +220,20 @@ impl<R: CryptoRng> Relay<R> {
         zeroize::Zeroize::zeroize(&mut text);
         let ttl = self.config.tunnel_credential_ttl;
         // The oldest of this participant's credentials gives way.
-        let mine: Vec<([u8; 32], Instant)> = self
-            .credentials
-            .iter()
-            .filter(|(_, c)| c.session == *session && c.participant == id)
-            .map(|(k, c)| (*k, c.expires))
-            .collect();
-        if mine.len() >= self.config.max_tunnel_credentials
-            && let Some((oldest, _)) = mine.iter().min_by_key(|(_, at)| *at)
-        {
-            self.credentials.remove(oldest);
+        let key = credential_key(&token);
+        let max = self.config.max_tunnel_credentials.max(1);
+        let Some(s) = self.sessions.get_mut(session) else {
+            return Ok(());
+        };
+        let mine = s.forwards.credentials.entry(id).or_default();
+        while mine.len() >= max {
+            if let Some(oldest) = mine.pop_front() {
+                self.credentials.remove(&oldest);
+            }
         }
+        mine.push_back(key);
         self.credentials.insert(
-            credential_key(&token),
+            key,
             Credential {
                 session: session.clone(),
                 participant: id,
@@ -651,8 +655,14 @@ impl<R: CryptoRng> Relay<R> {
 
     /// A participant left: its forwards end and its credentials lapse.
     pub(super) fn forwards_of_left(&mut self, session: &SessionId, id: ParticipantId) {
-        self.credentials
-            .retain(|_, c| !(c.session == *session && c.participant == id));
+        let keys = self
+            .sessions
+            .get_mut(session)
+            .and_then(|s| s.forwards.credentials.remove(&id))
+            .unwrap_or_default();
+        for key in keys {
+            self.credentials.remove(&key);
+        }
         let ids: Vec<ForwardId> = self
             .sessions
             .get(session)
@@ -667,6 +677,18 @@ impl<R: CryptoRng> Relay<R> {
             .unwrap_or_default();
         for fid in ids {
             self.end_forward(session, fid, ForwardEnd::Closed);
+        }
+    }
+
+    /// The session ends: every credential of it lapses.
+    pub(super) fn credentials_of_session(&mut self, session: &SessionId) {
+        let keys = self
+            .sessions
+            .get_mut(session)
+            .map(|s| core::mem::take(&mut s.forwards.credentials))
+            .unwrap_or_default();
+        for key in keys.into_values().flatten() {
+            self.credentials.remove(&key);
         }
     }
 

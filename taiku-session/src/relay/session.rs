@@ -220,7 +220,7 @@ impl<R: CryptoRng> Relay<R> {
 
     pub(super) fn end_session(&mut self, session: &SessionId, reason: EndReason) {
         self.forwards_of_host(session, m::ForwardEnd::HostOffline);
-        self.credentials.retain(|_, c| c.session != *session);
+        self.credentials_of_session(session);
         let conns = self.session_conns(session, true);
         if let Some(source) = self.sessions.remove(session).and_then(|s| s.created_by)
             && let Some(n) = self.created_by.get_mut(&source)

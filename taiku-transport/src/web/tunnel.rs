@@ -139,7 +139,7 @@ pub fn tunnel_cookie<'h>(headers: &[httparse::Header<'h>]) -> Option<&'h str> {
         .filter_map(|h| std::str::from_utf8(h.value).ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == TUNNEL_COOKIE)
+        .find(|(name, _)| name.trim() == TUNNEL_COOKIE)
         .map(|(_, value)| value)
 }
 
@@ -192,7 +192,7 @@ pub fn local_request_head(head: &[u8], path: &str, port: u32) -> Option<Vec<u8>>
                 .split(';')
                 .map(str::trim)
                 .filter(|pair| {
-                    !pair.is_empty() && pair.split_once('=').is_none_or(|(n, _)| n != TUNNEL_COOKIE)
+                    !pair.is_empty() && pair.split('=').next().unwrap_or("").trim() != TUNNEL_COOKIE
                 })
                 .collect();
             if !kept.is_empty() {
