@@ -176,6 +176,21 @@ fn stop(mut tool: Sharing) {
     let _ = tool.child.wait();
 }
 
+/// `join --forward` from a free local port to the host's `port` with
+/// `link`, once it says it forwards; and that local address.
+fn join_forwarding(link: &str, port: u16, role: &str) -> (Sharing, String) {
+    let local = free_addr();
+    let local_port = local.rsplit(':').next().unwrap().to_owned();
+    let mut joiner = start_tool(
+        "join",
+        &["--forward", &format!("{local_port}:{port}")],
+        &[("TAIKU_LINK", link)],
+    );
+    joiner.wait_for(&format!("Joined as {role}"));
+    joiner.wait_for(&format!("Forwarding {local} to the host's port {port}"));
+    (joiner, local)
+}
+
 #[test]
 fn join_forward_carries_a_download_sealed_past_the_relay() {
     let port = http_server();
@@ -193,15 +208,7 @@ fn join_forward_carries_a_download_sealed_past_the_relay() {
     let (proxy, tap) = recording_proxy(relay_addr.clone());
     let link = sharing.link.replace(&relay_addr, &proxy);
 
-    let local = free_addr();
-    let local_port = local.rsplit(':').next().unwrap().to_owned();
-    let mut joiner = start_tool(
-        "join",
-        &["--forward", &format!("{local_port}:{port}")],
-        &[("TAIKU_LINK", &link)],
-    );
-    joiner.wait_for("Joined as Writer");
-    joiner.wait_for(&format!("Forwarding {local} to the host's port {port}"));
+    let (mut joiner, local) = join_forwarding(&link, port, "Writer");
     joiner.wait_for(&format!("the host publishes ports [{port}]"));
 
     let (code, _, page) = get(&local, "/", None);
@@ -224,28 +231,13 @@ fn join_forward_carries_a_download_sealed_past_the_relay() {
     assert!(!contains(&seen, b"hello from the host"));
 
     // A reader may not forward: its connection is closed unanswered.
-    let reader_local = free_addr();
-    let reader_port = reader_local.rsplit(':').next().unwrap().to_owned();
-    let mut reader = start_tool(
-        "join",
-        &["--forward", &format!("{reader_port}:{port}")],
-        &[("TAIKU_LINK", &reader_link)],
-    );
-    reader.wait_for("Joined as Reader");
-    reader.wait_for("Forwarding");
+    let (reader, reader_local) = join_forwarding(&reader_link, port, "Reader");
     let (code, head, body) = get(&reader_local, "/", None);
     assert_eq!((code, body.len()), (0, 0), "{head}");
 
     // An unpublished port is not reached through a forward either.
     let other = http_server();
-    let stray = free_addr();
-    let stray_port = stray.rsplit(':').next().unwrap().to_owned();
-    let mut stray_join = start_tool(
-        "join",
-        &["--forward", &format!("{stray_port}:{other}")],
-        &[("TAIKU_LINK", &sharing.link)],
-    );
-    stray_join.wait_for("Forwarding");
+    let (mut stray_join, stray) = join_forwarding(&sharing.link, other, "Writer");
     stray_join.wait_for("the host publishes ports");
     let (code, _, body) = get(&stray, "/", None);
     assert_eq!((code, body.len()), (0, 0));

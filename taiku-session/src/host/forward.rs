@@ -49,6 +49,14 @@ impl Stream {
     }
 }
 
+/// The stream a message from the relay names.
+fn wire_id(stream: u32, participant: u32) -> ForwardId {
+    ForwardId {
+        participant: ParticipantId(participant),
+        stream,
+    }
+}
+
 impl<R: CryptoRng> Host<R> {
     /// The published ports, ascending.
     pub fn tunnel_ports(&self) -> &[u32] {
@@ -289,10 +297,7 @@ impl<R: CryptoRng> Host<R> {
 
     /// `ForwardOpen` from the relay.
     pub(super) fn forward_open(&mut self, msg: m::ForwardOpen) {
-        let id = ForwardId {
-            participant: ParticipantId(msg.participant),
-            stream: msg.stream,
-        };
+        let id = wire_id(msg.stream, msg.participant);
         if self.phase != Phase::Online || self.forwards.streams.contains_key(&id) {
             return;
         }
@@ -413,10 +418,7 @@ impl<R: CryptoRng> Host<R> {
 
     /// `ForwardData` from the relay (HTTP tunnels only).
     pub(super) fn forward_data(&mut self, msg: m::ForwardData) {
-        let id = ForwardId {
-            participant: ParticipantId(msg.participant),
-            stream: msg.stream,
-        };
+        let id = wire_id(msg.stream, msg.participant);
         let Some(s) = self.forwards.streams.get_mut(&id) else {
             return;
         };
@@ -440,10 +442,7 @@ impl<R: CryptoRng> Host<R> {
 
     /// `ForwardCredit` from the relay.
     pub(super) fn forward_credit(&mut self, msg: m::ForwardCredit) {
-        let id = ForwardId {
-            participant: ParticipantId(msg.participant),
-            stream: msg.stream,
-        };
+        let id = wire_id(msg.stream, msg.participant);
         let Some(s) = self.forwards.streams.get_mut(&id) else {
             return;
         };
@@ -459,10 +458,7 @@ impl<R: CryptoRng> Host<R> {
 
     /// `ForwardClose` from the relay.
     pub(super) fn forward_closed(&mut self, msg: m::ForwardClose) {
-        let id = ForwardId {
-            participant: ParticipantId(msg.participant),
-            stream: msg.stream,
-        };
+        let id = wire_id(msg.stream, msg.participant);
         if self.forwards.streams.remove(&id).is_some() {
             let reason = ForwardEnd::try_from(msg.reason).unwrap_or(ForwardEnd::Closed);
             self.events

@@ -214,17 +214,7 @@ impl<M: ForwardMachine> Forwards<M> {
     /// meanwhile waits in the socket's queue (the machine's window bounds
     /// it).
     fn connect(&self, id: ForwardId, port: u32) {
-        let (to_socket, queued) = mpsc::unbounded_channel();
-        let credit = Arc::new(Notify::new());
-        lock(&self.sockets).insert(
-            id,
-            Socket {
-                to_socket,
-                credit: Arc::clone(&credit),
-                reader: None,
-                finished: Arc::default(),
-            },
-        );
+        let (queued, credit) = self.register(id);
         let forwards = self.clone();
         tokio::spawn(async move {
             let Ok(port) = u16::try_from(port) else {
@@ -258,6 +248,12 @@ impl<M: ForwardMachine> Forwards<M> {
 
     /// Participant side: `tcp` carries forward `id`, just opened.
     pub fn attach(&self, id: ForwardId, tcp: TcpStream) {
+        let (queued, credit) = self.register(id);
+        self.start(id, tcp, queued, credit);
+    }
+
+    /// A socket entry for `id`, before its socket: its queue and credit.
+    fn register(&self, id: ForwardId) -> (mpsc::UnboundedReceiver<ToSocket>, Arc<Notify>) {
         let (to_socket, queued) = mpsc::unbounded_channel();
         let credit = Arc::new(Notify::new());
         lock(&self.sockets).insert(
@@ -269,7 +265,7 @@ impl<M: ForwardMachine> Forwards<M> {
                 finished: Arc::default(),
             },
         );
-        self.start(id, tcp, queued, credit);
+        (queued, credit)
     }
 
     fn start(
