@@ -191,18 +191,21 @@ fn join_forwarding(link: &str, port: u16, role: &str) -> (Sharing, String) {
     (joiner, local)
 }
 
+/// A relay process and `share` on it publishing `ports` with `args`.
+fn share_on_relay(ports: &str, args: &[&str]) -> (std::process::Child, String, Sharing) {
+    let relay_addr = free_addr();
+    let relay = relay_process(&relay_addr, &[]);
+    let relay_url = format!("http://{relay_addr}");
+    let mut all = vec!["--relay", relay_url.as_str(), "--tunnel", ports];
+    all.extend_from_slice(args);
+    (relay, relay_addr, start_share(&all))
+}
+
 #[test]
 fn join_forward_carries_a_download_sealed_past_the_relay() {
     let port = http_server();
-    let relay_addr = free_addr();
-    let mut relay = relay_process(&relay_addr, &[]);
-    let mut sharing = start_share(&[
-        "--relay",
-        &format!("http://{relay_addr}"),
-        "--tunnel",
-        &port.to_string(),
-        "--enable-readers",
-    ]);
+    let (mut relay, relay_addr, mut sharing) =
+        share_on_relay(&port.to_string(), &["--enable-readers"]);
     let reader_link = printed_link(&mut sharing, "reader");
     sharing.wait_for(&format!("Publishing port {port}"));
     let (proxy, tap) = recording_proxy(relay_addr.clone());
@@ -304,15 +307,8 @@ fn login(relay: &str, session: &str, token: &str) -> String {
 fn the_relays_http_tunnel_serves_admitted_writers_and_says_what_went_wrong() {
     let port = http_server();
     let dead = free_addr().rsplit(':').next().unwrap().to_owned();
-    let relay_addr = free_addr();
-    let mut relay = relay_process(&relay_addr, &[]);
-    let mut sharing = start_share(&[
-        "--relay",
-        &format!("http://{relay_addr}"),
-        "--tunnel",
-        &format!("{port},{dead}"),
-        "--admin-link",
-    ]);
+    let (mut relay, relay_addr, mut sharing) =
+        share_on_relay(&format!("{port},{dead}"), &["--admin-link"]);
     let admin_link = printed_link(&mut sharing, "admin");
     sharing.wait_for(&format!("Publishing port {dead}"));
     let session = sharing

@@ -32,6 +32,12 @@ pub(super) struct Forwards {
     last: BTreeMap<ParticipantId, u32>,
 }
 
+impl Forwards {
+    fn stream_mut(&mut self, id: ForwardId) -> Result<&mut Stream, ForwardError> {
+        self.streams.get_mut(&id).ok_or(ForwardError::UnknownStream)
+    }
+}
+
 struct Stream {
     port: u32,
     flow: Flow,
@@ -161,11 +167,7 @@ impl<R: CryptoRng> Host<R> {
     /// stream is open and data may flow back.
     pub fn forward_connected(&mut self, id: ForwardId) -> Result<(), ForwardError> {
         let epoch = random_epoch(&mut self.rng);
-        let s = self
-            .forwards
-            .streams
-            .get_mut(&id)
-            .ok_or(ForwardError::UnknownStream)?;
+        let s = self.forwards.stream_mut(id)?;
         if s.down.is_some() {
             return Ok(());
         }
@@ -204,11 +206,7 @@ impl<R: CryptoRng> Host<R> {
     /// and the credit left; 0 when the peer has not given credit back yet,
     /// which a [`ForwardEvent::Credit`] announces).
     pub fn forward_write(&mut self, id: ForwardId, data: &[u8]) -> Result<usize, ForwardError> {
-        let s = self
-            .forwards
-            .streams
-            .get_mut(&id)
-            .ok_or(ForwardError::UnknownStream)?;
+        let s = self.forwards.stream_mut(id)?;
         let down = s.down.as_mut().ok_or(ForwardError::NotOpen)?;
         let (n, frame) = down.write(&mut s.flow, data)?;
         self.out.extend(frame);
@@ -218,11 +216,7 @@ impl<R: CryptoRng> Host<R> {
     /// The local port closed its sending side: the peer gets the end of
     /// the stream (FIN).
     pub fn forward_finish(&mut self, id: ForwardId) -> Result<(), ForwardError> {
-        let s = self
-            .forwards
-            .streams
-            .get_mut(&id)
-            .ok_or(ForwardError::UnknownStream)?;
+        let s = self.forwards.stream_mut(id)?;
         let down = s.down.as_mut().ok_or(ForwardError::NotOpen)?;
         self.out.extend(down.finish()?);
         if s.peer_finished {

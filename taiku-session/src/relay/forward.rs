@@ -22,7 +22,6 @@ use crate::forward::{ForwardId, close_frame, valid_tunnels};
 /// One forward stream as the relay tracks it.
 #[derive(Debug)]
 pub(super) struct RelayForward {
-    port: u32,
     /// The tunnel connection of an HTTP tunnel stream.
     http: Option<ConnId>,
     /// Data bytes in flight towards the host and back (sent, not yet
@@ -165,7 +164,7 @@ impl<R: CryptoRng> Relay<R> {
         }
         s.forwards
             .streams
-            .insert(id, RelayForward::new(port, Some(conn), now));
+            .insert(id, RelayForward::new(Some(conn), now));
         let mut c = Conn::new(now);
         c.state = ConnState::Tunnel {
             session: session.clone(),
@@ -310,9 +309,7 @@ impl<R: CryptoRng> Relay<R> {
             return Ok(());
         }
         let host = s.host_conn();
-        s.forwards
-            .streams
-            .insert(fid, RelayForward::new(msg.port, None, now));
+        s.forwards.streams.insert(fid, RelayForward::new(None, now));
         if let Some(host) = host {
             self.send(
                 host,
@@ -746,9 +743,8 @@ impl<R: CryptoRng> Relay<R> {
 }
 
 impl RelayForward {
-    fn new(port: u32, http: Option<ConnId>, now: Instant) -> Self {
+    fn new(http: Option<ConnId>, now: Instant) -> Self {
         RelayForward {
-            port,
             http,
             up: 0,
             down: 0,
@@ -767,11 +763,5 @@ impl RelayForward {
 impl SessionForwards {
     fn count(&self, id: ParticipantId) -> usize {
         self.streams.keys().filter(|f| f.participant == id).count()
-    }
-
-    /// The port of a forward (for events and tests).
-    #[allow(dead_code)]
-    pub(super) fn port(&self, fid: ForwardId) -> Option<u32> {
-        self.streams.get(&fid).map(|f| f.port)
     }
 }
